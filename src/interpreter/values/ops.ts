@@ -1,0 +1,650 @@
+/**
+ * This file defines the operators of the language on values: equality and ordering, the binary and
+ * unary operators, indexing, slicing, attribute access, `len` and iteration. The compiler emits
+ * inline fast paths for the commonest cases (small-int arithmetic, list indexing) and calls these
+ * functions for everything else. Error messages follow go.starlark.net's wording.
+ */
+import { EvalError } from '../errors.js';
+import { Dict, StarSet } from './dict.js';
+import { Builtin, type BuiltinImpl } from './function.js';
+import {
+  compareIntFloat,
+  floatToInt,
+  intAdd,
+  intAnd,
+  intCompare,
+  intFloorDiv,
+  intMod,
+  intMul,
+  intNeg,
+  intNot,
+  intOr,
+  intShl,
+  intShr,
+  intSub,
+  intToFloat,
+  intXor,
+  type Int,
+} from './int.js';
+import { checkMutable, List, Tuple } from './list.js';
+import { Range } from './range.js';
+import { repr, str } from './repr.js';
+import { Bytes, Float, isInt, StarValue, truth, typeName, type Value } from './value.js';
+import { percentFormat } from './percent-format.js';
+
+// ---------------------------------------------------------------------------------------------
+// Method tables: the stdlib registers the methods of the built-in types here (the interpreter never
+// imports the stdlib).
+
+const methodTables = new Map<string, Map<string, BuiltinImpl>>();
+
+/** Registers methods of a built-in type ('string', 'bytes', 'list', 'dict', 'set', ...). */
+export function defineMethods(type: string, methods: Record<string, BuiltinImpl>): void {
+  let t = methodTables.get(type);
+  if (!t) methodTables.set(type, (t = new Map()));
+  for (const [k, v] of Object.entries(methods)) t.set(k, v);
+}
+
+/** The method table of a type (possibly empty). */
+export function methodsOf(type: string): ReadonlyMap<string, BuiltinImpl> | undefined {
+  return methodTables.get(type);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Equality and ordering
+
+const MAX_DEPTH = 1000;
+
+/** `x == y` */
+export function equals(x: Value, y: Value, depth = 0): boolean {
+  if (x === y) return true; // identical values are equal, NaN included (as in the reference)
+  switch (typeof x) {
+    case 'string':
+    case 'boolean':
+      return false;
+    case 'number':
+    case 'bigint':
+      return y instanceof Float ? compareIntFloat(x, y.v) === 0 : false;
+    case 'object':
+      if (x === null || y === null || typeof y !== 'object') {
+        if (x instanceof Float && isInt(y as Value)) return compareIntFloat(y as Int, x.v) === 0;
+        return false;
+      }
+  }
+  if (depth > MAX_DEPTH) throw new EvalError('comparison exceeded maximum recursion depth');
+  if (x instanceof Float) {
+    if (!(y instanceof Float)) return false;
+    return x.v === y.v || (Number.isNaN(x.v) && Number.isNaN(y.v));
+  }
+  if (x instanceof List) {
+    return y instanceof List && seqEquals(x.elems, y.elems, depth);
+  }
+  if (x instanceof Tuple) {
+    return y instanceof Tuple && seqEquals(x.elems, y.elems, depth);
+  }
+  if (x instanceof Dict) {
+    if (!(y instanceof Dict) || x.size !== y.size) return false;
+    for (const [k, v] of x.map) {
+      const w = y.map.get(k);
+      if (w === undefined || !equals(v, w, depth + 1)) return false;
+    }
+    return true;
+  }
+  if (x instanceof StarSet) {
+    if (!(y instanceof StarSet) || x.size !== y.size) return false;
+    for (const k of x.map.keys()) if (!y.map.has(k)) return false;
+    return true;
+  }
+  if (x instanceof Bytes) return y instanceof Bytes && x.s === y.s;
+  if (x.equals) return x.equals(y);
+  return false;
+}
+
+function seqEquals(a: readonly Value[], b: readonly Value[], depth: number): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!equals(a[i]!, b[i]!, depth + 1)) return false;
+  return true;
+}
+
+/**
+ * Three-way comparison for ordering (`<` and friends, sorted, min, max). Throws the reference's
+ * "T < U not implemented" for unordered operands.
+ */
+export function compare(x: Value, y: Value, op = '<', depth = 0): number {
+  const tx = typeof x;
+  if (tx === 'number' || tx === 'bigint') {
+    const ty = typeof y;
+    if (ty === 'number' || ty === 'bigint') return intCompare(x as Int, y as Int);
+    if (y instanceof Float) return compareIntFloat(x as Int, y.v);
+  } else if (tx === 'string') {
+    if (typeof y === 'string') return x === y ? 0 : (x as string) < y ? -1 : 1;
+  } else if (x instanceof Float) {
+    if (y instanceof Float) return compareFloat(x.v, y.v);
+    if (isInt(y)) return -compareIntFloat(y, x.v);
+  } else if (tx === 'boolean') {
+    if (typeof y === 'boolean') return x === y ? 0 : x ? 1 : -1;
+  } else if (x instanceof List || x instanceof Tuple) {
+    if (depth > MAX_DEPTH) throw new EvalError('comparison exceeded maximum recursion depth');
+    if ((x instanceof List && y instanceof List) || (x instanceof Tuple && y instanceof Tuple)) {
+      const a = x.elems;
+      const b = (y as List | Tuple).elems;
+      const n = Math.min(a.length, b.length);
+      for (let i = 0; i < n; i++) {
+        if (!equals(a[i]!, b[i]!, depth + 1)) return compare(a[i]!, b[i]!, op, depth + 1);
+      }
+      return a.length - b.length;
+    }
+  } else if (x instanceof Bytes) {
+    if (y instanceof Bytes) return x.s === y.s ? 0 : x.s < y.s ? -1 : 1;
+  } else if (x instanceof StarValue && x.compareTo && y instanceof StarValue && y.type === x.type) {
+    return x.compareTo(y);
+  }
+  throw new EvalError(`${typeName(x)} ${op} ${typeName(y)} not implemented`);
+}
+
+/** Float ordering of the reference: NaN equals NaN and is above every other value. */
+export function compareFloat(a: number, b: number): number {
+  if (a < b) return -1;
+  if (a > b) return 1;
+  if (a === b) return 0;
+  const an = Number.isNaN(a);
+  const bn = Number.isNaN(b);
+  return an && bn ? 0 : an ? 1 : -1;
+}
+
+/** Evaluates a comparison operator. */
+export function compareOp(op: '==' | '!=' | '<' | '>' | '<=' | '>=', x: Value, y: Value): boolean {
+  switch (op) {
+    case '==':
+      return equals(x, y);
+    case '!=':
+      return !equals(x, y);
+    case '<':
+      return compare(x, y, op) < 0;
+    case '>':
+      return compare(x, y, op) > 0;
+    case '<=':
+      return compare(x, y, op) <= 0;
+    case '>=':
+      return compare(x, y, op) >= 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arithmetic
+
+function unknownBinary(op: string, x: Value, y: Value): EvalError {
+  return new EvalError(`unknown binary op: ${typeName(x)} ${op} ${typeName(y)}`);
+}
+
+function toNumber(v: Value): number | undefined {
+  if (typeof v === 'number') return v;
+  if (v instanceof Float) return v.v;
+  if (typeof v === 'bigint') return intToFloat(v);
+  return undefined;
+}
+
+/** The thread's allocation hook, set by the VM (so repetition can be budgeted). */
+export const allocation = { charge: (_n: number): void => {} };
+
+function repeatCount(n: Int, unit: number): number {
+  if (typeof n === 'bigint') {
+    if (n < 0n) return 0;
+    throw new EvalError('excessive repeat (' + n.toString() + ' * ' + unit + ' elements)');
+  }
+  if (n <= 0) return 0;
+  const total = n * unit;
+  if (total >= 2 ** 31) throw new EvalError(`excessive repeat (${n} * ${unit} elements)`);
+  allocation.charge(total);
+  return n;
+}
+
+/** `x + y` */
+export function add(x: Value, y: Value): Value {
+  if (isInt(x)) {
+    if (isInt(y)) return intAdd(x, y);
+    if (y instanceof Float) return new Float(intToFloat(x) + y.v);
+  } else if (typeof x === 'string') {
+    if (typeof y === 'string') {
+      if (x.length + y.length > 1 << 20) allocation.charge(x.length + y.length);
+      return x + y;
+    }
+  } else if (x instanceof Float) {
+    const b = toNumber(y);
+    if (b !== undefined && typeof y !== 'boolean') return new Float(x.v + b);
+  } else if (x instanceof List) {
+    if (y instanceof List) {
+      allocation.charge(x.elems.length + y.elems.length);
+      return new List(x.elems.concat(y.elems));
+    }
+  } else if (x instanceof Tuple) {
+    if (y instanceof Tuple) return new Tuple(x.elems.concat(y.elems));
+  } else if (x instanceof Bytes) {
+    if (y instanceof Bytes) return new Bytes(x.s + y.s);
+  }
+  throw unknownBinary('+', x, y);
+}
+
+/** `x - y` */
+export function sub(x: Value, y: Value): Value {
+  if (isInt(x)) {
+    if (isInt(y)) return intSub(x, y);
+    if (y instanceof Float) return new Float(intToFloat(x) - y.v);
+  } else if (x instanceof Float) {
+    const b = toNumber(y);
+    if (b !== undefined) return new Float(x.v - b);
+  } else if (x instanceof StarSet && y instanceof StarSet) {
+    const r = new StarSet();
+    for (const [k, v] of x.map) if (!y.map.has(k)) r.map.set(k, v);
+    return r;
+  }
+  throw unknownBinary('-', x, y);
+}
+
+function repeatSeq(seq: Value, n: Int): Value | undefined {
+  if (typeof seq === 'string') {
+    const c = repeatCount(n, seq.length);
+    return seq.repeat(c);
+  }
+  if (seq instanceof Bytes) return new Bytes(seq.s.repeat(repeatCount(n, seq.s.length)));
+  if (seq instanceof List || seq instanceof Tuple) {
+    const c = repeatCount(n, seq.elems.length);
+    const out: Value[] = [];
+    for (let i = 0; i < c; i++) for (const e of seq.elems) out.push(e);
+    return seq instanceof List ? new List(out) : new Tuple(out);
+  }
+  return undefined;
+}
+
+/** `x * y` */
+export function mul(x: Value, y: Value): Value {
+  if (isInt(x)) {
+    if (isInt(y)) return intMul(x, y);
+    if (y instanceof Float) return new Float(intToFloat(x) * y.v);
+    const r = repeatSeq(y, x);
+    if (r !== undefined) return r;
+  } else if (x instanceof Float) {
+    const b = toNumber(y);
+    if (b !== undefined) return new Float(x.v * b);
+  } else if (isInt(y)) {
+    const r = repeatSeq(x, y);
+    if (r !== undefined) return r;
+  }
+  throw unknownBinary('*', x, y);
+}
+
+/** `x / y` (always a float) */
+export function div(x: Value, y: Value): Value {
+  const a = toNumber(x);
+  const b = toNumber(y);
+  if (a !== undefined && b !== undefined) {
+    if (b === 0) throw new EvalError('floating-point division by zero');
+    return new Float(a / b);
+  }
+  throw unknownBinary('/', x, y);
+}
+
+/** `x // y` */
+export function floorDiv(x: Value, y: Value): Value {
+  if (isInt(x) && isInt(y)) return intFloorDiv(x, y);
+  const a = toNumber(x);
+  const b = toNumber(y);
+  if (a !== undefined && b !== undefined) {
+    if (b === 0) throw new EvalError('floored division by zero');
+    return new Float(Math.floor(a / b));
+  }
+  throw unknownBinary('//', x, y);
+}
+
+/** `x % y`: int/float modulo, or string/bytes formatting. */
+export function mod(x: Value, y: Value): Value {
+  if (isInt(x) && isInt(y)) return intMod(x, y);
+  if (typeof x === 'string') return percentFormat(x, y);
+  const a = toNumber(x);
+  const b = toNumber(y);
+  if (a !== undefined && b !== undefined) {
+    if (b === 0) throw new EvalError('floating-point modulo by zero');
+    let r = a % b;
+    if (r !== 0 && r < 0 !== b < 0) r += b;
+    return new Float(r);
+  }
+  throw unknownBinary('%', x, y);
+}
+
+function setOp(op: string, x: StarSet, y: StarSet): StarSet {
+  const r = new StarSet();
+  switch (op) {
+    case '|':
+      for (const [k, v] of x.map) r.map.set(k, v);
+      for (const [k, v] of y.map) if (!r.map.has(k)) r.map.set(k, v);
+      break;
+    case '&':
+      for (const [k, v] of x.map) if (y.map.has(k)) r.map.set(k, v);
+      break;
+    case '^':
+      for (const [k, v] of x.map) if (!y.map.has(k)) r.map.set(k, v);
+      for (const [k, v] of y.map) if (!x.map.has(k)) r.map.set(k, v);
+      break;
+  }
+  return r;
+}
+
+/** The bitwise and set operators `| & ^ << >>`. */
+export function bitwise(op: '|' | '&' | '^' | '<<' | '>>', x: Value, y: Value): Value {
+  if (isInt(x) && isInt(y)) {
+    switch (op) {
+      case '|':
+        return intOr(x, y);
+      case '&':
+        return intAnd(x, y);
+      case '^':
+        return intXor(x, y);
+      case '<<':
+        return intShl(x, y);
+      case '>>':
+        return intShr(x, y);
+    }
+  }
+  if (x instanceof StarSet && y instanceof StarSet && op !== '<<' && op !== '>>') return setOp(op, x, y);
+  if (op === '|' && x instanceof Dict && y instanceof Dict) {
+    const r = new Dict();
+    for (const [k, v] of x.entries()) r.set(k, v);
+    for (const [k, v] of y.entries()) r.set(k, v);
+    return r;
+  }
+  throw unknownBinary(op, x, y);
+}
+
+/** `x in y` */
+export function contains(y: Value, x: Value): boolean {
+  if (y instanceof List || y instanceof Tuple) {
+    for (const e of y.elems) if (equals(e, x)) return true;
+    return false;
+  }
+  if (y instanceof Dict) return y.has(x);
+  if (y instanceof StarSet) return y.has(x);
+  if (typeof y === 'string') {
+    if (typeof x !== 'string') throw new EvalError(`'in <string>' requires string as left operand, not ${typeName(x)}`);
+    return y.includes(x);
+  }
+  if (y instanceof Bytes) {
+    if (x instanceof Bytes) return y.s.includes(x.s);
+    if (isInt(x)) {
+      if (typeof x !== 'number' || x < 0 || x > 255) throw new EvalError(`int in bytes: ${str(x)} out of range`);
+      return y.s.includes(String.fromCharCode(x));
+    }
+    throw new EvalError(`'in bytes' requires bytes or int as left operand, not ${typeName(x)}`);
+  }
+  if (y instanceof Range) {
+    if (!isInt(x)) return false;
+    if (typeof x === 'bigint') return false;
+    const r = y;
+    if (r.length === 0) return false;
+    const off = x - r.start;
+    if (off % r.step !== 0) return false;
+    const i = off / r.step;
+    return i >= 0 && i < r.length;
+  }
+  throw unknownBinary('in', x, y);
+}
+
+/** Evaluates any binary operator except `and`/`or`. */
+export function binary(op: string, x: Value, y: Value): Value {
+  switch (op) {
+    case '+':
+      return add(x, y);
+    case '-':
+      return sub(x, y);
+    case '*':
+      return mul(x, y);
+    case '/':
+      return div(x, y);
+    case '//':
+      return floorDiv(x, y);
+    case '%':
+      return mod(x, y);
+    case '|':
+    case '&':
+    case '^':
+    case '<<':
+    case '>>':
+      return bitwise(op, x, y);
+    case 'in':
+      return contains(y, x);
+    case 'not in':
+      return !contains(y, x);
+    case '==':
+    case '!=':
+    case '<':
+    case '>':
+    case '<=':
+    case '>=':
+      return compareOp(op, x, y);
+  }
+  throw new EvalError(`unknown binary op: ${op}`);
+}
+
+/** `-x`, `+x`, `~x`, `not x` */
+export function unary(op: string, x: Value): Value {
+  switch (op) {
+    case 'not':
+      return !truth(x);
+    case '-':
+      if (isInt(x)) return intNeg(x);
+      if (x instanceof Float) return new Float(-x.v);
+      break;
+    case '+':
+      if (isInt(x) || x instanceof Float) return x;
+      break;
+    case '~':
+      if (isInt(x)) return intNot(x);
+      break;
+  }
+  throw new EvalError(`unknown unary op: ${op}${typeName(x)}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexing, slicing, attributes
+
+/** Converts an index operand to a JS number, with the reference's errors. */
+export function toIndex(v: Value, what = 'index'): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return v < 0n ? -Infinity : Infinity;
+  throw new EvalError(`${what}: got ${typeName(v)}, want int`);
+}
+
+function seqIndex(type: string, i: Value, n: number): number {
+  const k = toIndex(i, `${type} index`);
+  const j = k < 0 ? k + n : k;
+  if (j < 0 || j >= n) throw new EvalError(`${type} index ${str(i)} out of range [${-n}:${n - 1}]`);
+  return j;
+}
+
+/** `x[i]` */
+export function index(x: Value, i: Value): Value {
+  if (x instanceof List || x instanceof Tuple) return x.elems[seqIndex(x.type, i, x.elems.length)]!;
+  if (x instanceof Dict) {
+    const v = x.get(i);
+    if (v === undefined) throw new EvalError(`key ${repr(i)} not in dict`);
+    return v;
+  }
+  if (typeof x === 'string') {
+    const j = seqIndex('string', i, x.length);
+    return x[j]!;
+  }
+  if (x instanceof Bytes) return x.s.charCodeAt(seqIndex('bytes', i, x.s.length));
+  if (x instanceof Range) return x.at(seqIndex('range', i, x.length));
+  if (x instanceof StarValue && x.index) return x.index(i);
+  throw new EvalError(`unhandled index operation ${typeName(x)}[${typeName(i)}]`);
+}
+
+/** `x[i] = v` */
+export function setIndex(x: Value, i: Value, v: Value): void {
+  if (x instanceof List) {
+    checkMutable(x, 'assign to element of');
+    x.elems[seqIndex('list', i, x.elems.length)] = v;
+    return;
+  }
+  if (x instanceof Dict) {
+    checkMutable(x, 'insert into');
+    x.set(i, v);
+    return;
+  }
+  throw new EvalError(`${typeName(x)} value does not support item assignment`);
+}
+
+/** Resolves slice bounds as Python does; returns [start, stop, step]. */
+export function sliceIndices(n: number, lo: Value, hi: Value, stepv: Value): [number, number, number] {
+  let step = 1;
+  if (stepv !== null) {
+    step = toIndex(stepv, 'slice step');
+    if (step === 0) throw new EvalError('zero is not a valid slice step');
+  }
+  const clamp = (v: Value, dflt: number, min: number, max: number): number => {
+    if (v === null) return dflt;
+    let k = toIndex(v, 'slice index');
+    if (k < 0) k += n;
+    return k < min ? min : k > max ? max : k;
+  };
+  if (step > 0) return [clamp(lo, 0, 0, n), clamp(hi, n, 0, n), step];
+  return [clamp(lo, n - 1, -1, n - 1), clamp(hi, -1, -1, n - 1), step];
+}
+
+function sliceArray<T>(a: readonly T[] | string, start: number, stop: number, step: number): T[] {
+  const out: T[] = [];
+  if (step > 0) for (let i = start; i < stop; i += step) out.push(a[i] as T);
+  else for (let i = start; i > stop; i += step) out.push(a[i] as T);
+  return out;
+}
+
+/** `x[lo:hi:step]` (None for an omitted part) */
+export function slice(x: Value, lo: Value, hi: Value, step: Value): Value {
+  if (typeof x === 'string' || x instanceof Bytes) {
+    const s = typeof x === 'string' ? x : x.s;
+    const [a, b, k] = sliceIndices(s.length, lo, hi, step);
+    const r = k === 1 ? (a < b ? s.slice(a, b) : '') : sliceArray<string>(s, a, b, k).join('');
+    return typeof x === 'string' ? r : new Bytes(r);
+  }
+  if (x instanceof List || x instanceof Tuple) {
+    const [a, b, k] = sliceIndices(x.elems.length, lo, hi, step);
+    const r = k === 1 ? x.elems.slice(a, Math.max(a, b)) : sliceArray(x.elems, a, b, k);
+    return x instanceof List ? new List(r) : new Tuple(r);
+  }
+  if (x instanceof Range) {
+    const [a, b, k] = sliceIndices(x.length, lo, hi, step);
+    return new Range(x.start + a * x.step, x.start + b * x.step, x.step * k);
+  }
+  throw new EvalError(`invalid slice operand ${typeName(x)}`);
+}
+
+/** `len(x)`, or -1 if x has no length. */
+export function length(x: Value): number {
+  if (typeof x === 'string') return x.length;
+  if (x instanceof List || x instanceof Tuple) return x.elems.length;
+  if (x instanceof Dict || x instanceof StarSet) return x.size;
+  if (x instanceof Bytes) return x.s.length;
+  if (x instanceof Range) return x.length;
+  if (x instanceof StarValue && x.len) return x.len();
+  return -1;
+}
+
+/** Names of fields and methods of x, sorted (`dir(x)`). */
+export function attrNames(x: Value): string[] {
+  const names = new Set<string>();
+  const t = methodTables.get(typeName(x));
+  if (t) for (const k of t.keys()) names.add(k);
+  if (x instanceof StarValue && x.attrNames) for (const k of x.attrNames()) names.add(k);
+  return [...names].sort();
+}
+
+/** `x.name`, or undefined when there is no such field or method. */
+export function getAttrOrUndefined(x: Value, name: string): Value | undefined {
+  if (x instanceof StarValue && x.getAttr) {
+    const v = x.getAttr(name);
+    if (v !== undefined) return v;
+  }
+  const t = methodTables.get(typeName(x));
+  const m = t?.get(name);
+  if (m !== undefined) return new Builtin(name, m, x, true);
+  return undefined;
+}
+
+/** `x.name`, failing with the reference's message (and a "did you mean" hint). */
+export function getAttr(x: Value, name: string): Value {
+  const v = getAttrOrUndefined(x, name);
+  if (v !== undefined) return v;
+  const hint = suggest(name, attrNames(x));
+  throw new EvalError(`${typeName(x)} has no .${name} field or method${hint ? ` (did you mean .${hint}?)` : ''}`);
+}
+
+/** `x.name = v` */
+export function setAttr(x: Value, name: string, v: Value): void {
+  if (x instanceof StarValue && x.setAttr) {
+    x.setAttr(name, v);
+    return;
+  }
+  throw new EvalError(`can't assign to .${name} field of ${typeName(x)}`);
+}
+
+/**
+ * The elements to iterate over in `for x in v`: an array (a list's live array: mutation during
+ * iteration is prevented by the caller's lock) or a Range.
+ */
+export function iterElems(v: Value): readonly Value[] | Range {
+  if (v instanceof List || v instanceof Tuple) return v.elems;
+  if (v instanceof Range) return v;
+  if (v instanceof Dict) return v.keys();
+  if (v instanceof StarSet) return v.elems();
+  if (v instanceof StarValue && v.iterate) return [...v.iterate()];
+  throw new EvalError(`${typeName(v)} value is not iterable`);
+}
+
+/** Marks a container as being iterated (mutation fails until unlock). */
+export function lock(v: Value): void {
+  if (v instanceof List || v instanceof Dict || v instanceof StarSet) v.itercount++;
+}
+export function unlock(v: Value): void {
+  if (v instanceof List || v instanceof Dict || v instanceof StarSet) v.itercount--;
+}
+
+/** Materialises any iterable into a fresh JS array. */
+export function toArray(v: Value): Value[] {
+  const e = iterElems(v);
+  if (e instanceof Range) {
+    allocation.charge(e.length);
+    const out = new Array<Value>(e.length);
+    for (let i = 0; i < e.length; i++) out[i] = e.at(i);
+    return out;
+  }
+  return e.slice();
+}
+
+/** The closest candidate within a small edit distance, for "did you mean" hints. */
+export function suggest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const t = prev[j]!;
+      prev[j] = Math.min(prev[j]! + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = t;
+    }
+  }
+  return prev[b.length]!;
+}
+
+export { floatToInt };
