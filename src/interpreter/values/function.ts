@@ -39,6 +39,8 @@ export interface FunctionCode {
 
 /** A function defined in Starlark. */
 export class Function extends StarValue {
+  /** Positional argument counts accepted without binding (see vm/runtime.ts posMaskOf). */
+  posMask = 0;
   constructor(
     readonly code: FunctionCode,
     /** Default values, one slot per non-variadic param (undefined where required). */

@@ -37,6 +37,8 @@ export interface ThreadContext {
   call(fn: Value, args: Value[], kwargs?: KwArgs | null): Value;
   /** Embedder-owned per-thread storage (e.g. the workflow engine's run context). */
   readonly locals: Map<string, unknown>;
+  /** Where the builtin being called was called from, if known (for assertions and call sites). */
+  callerPosition?(): { readonly file: string; readonly line: number; readonly column: number } | undefined;
 }
 
 /** Keyword arguments at a call: name/value pairs in call order. */

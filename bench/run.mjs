@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+/**
+ * The interpreter benchmark (`npm run bench`, which builds first). For each program in
+ * bench/programs it runs three whole processes and times them with a wall clock:
+ *
+ *   larkflow  node dist/cli/main.js eval bench/programs/NAME.star
+ *   CPython   python3 bench/programs/NAME.py   (or NAME.star when there is no NAME.py)
+ *   JS        node bench/programs/NAME.js
+ *
+ * Runs are interleaved (every program and implementation once per round, implementation order
+ * rotated each round) and the table reports medians. Every run's stdout must equal the CPython
+ * output; any mismatch or failure is reported and makes the exit status non-zero, but the other
+ * programs still run. See bench/README.md.
+ *
+ * Options: --runs N (default 5), --only NAME[,NAME...] (repeatable), --timeout SECONDS per process
+ * (default 300), --help. Environment: PYTHON (default python3), LARKFLOW_CLI (default dist/cli/main.js).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PROGRAM_DIR = 'bench/programs';
+const CLI = process.env.LARKFLOW_CLI ?? 'dist/cli/main.js';
+const PYTHON = process.env.PYTHON ?? 'python3';
+
+const PROGRAMS = ['int_loop', 'float_math', 'strings', 'lists', 'dicts', 'calls_kwargs', 'sort_comprehension', 'json'];
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+function usage() {
+  return [
+    'usage: node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SECONDS]',
+    `programs: ${PROGRAMS.join(', ')}`,
+  ].join('\n');
+}
+
+function parseArgs(argv) {
+  const opts = { runs: 5, only: [], timeoutMs: 300_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fatal(`${flag} needs a value\n${usage()}`);
+      return v;
+    };
+    switch (flag) {
+      case '--runs': {
+        opts.runs = Number(value());
+        if (!Number.isInteger(opts.runs) || opts.runs < 1) fatal('--runs must be a positive integer');
+        break;
+      }
+      case '--only':
+        opts.only.push(...value().split(',').map((s) => s.trim()).filter(Boolean));
+        break;
+      case '--timeout': {
+        const s = Number(value());
+        if (!(s > 0)) fatal('--timeout must be a positive number of seconds');
+        opts.timeoutMs = s * 1000;
+        break;
+      }
+      case '-h':
+      case '--help':
+        console.log(usage());
+        process.exit(0);
+        break;
+      default:
+        fatal(`unknown argument ${arg}\n${usage()}`);
+    }
+  }
+  for (const name of opts.only) {
+    if (!PROGRAMS.includes(name)) fatal(`unknown program ${name}\n${usage()}`);
+  }
+  return opts;
+}
+
+function fatal(msg) {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running processes
+
+/** Runs a command to completion; returns { ms, stdout, error } where error is a one-line string or null. */
+function timeProcess(cmd, args, timeoutMs) {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = performance.now() - t0;
+  let error = null;
+  if (r.error) {
+    error = r.error.code === 'ETIMEDOUT' ? `timed out after ${timeoutMs / 1000}s` : String(r.error.message ?? r.error);
+  } else if (r.status !== 0) {
+    error = `exit ${r.status ?? r.signal}: ${summarize(r.stderr)}`;
+  }
+  return { ms, stdout: r.stdout ?? '', error };
+}
+
+/** The most informative line of an error output: the first non-empty line. */
+function summarize(stderr) {
+  const lines = String(stderr ?? '').split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+  if (lines.length === 0) return '(no stderr)';
+  // Python tracebacks put the message last.
+  const line = lines[0].startsWith('Traceback') ? lines[lines.length - 1] : lines[0];
+  return line.length > 200 ? line.slice(0, 197) + '...' : line;
+}
+
+function implementations(name) {
+  const py = existsSync(join(ROOT, PROGRAM_DIR, `${name}.py`)) ? `${name}.py` : `${name}.star`;
+  return [
+    { key: 'lark', label: 'larkflow', cmd: process.execPath, args: [CLI, 'eval', `${PROGRAM_DIR}/${name}.star`] },
+    { key: 'py', label: 'CPython', cmd: PYTHON, args: [`${PROGRAM_DIR}/${py}`] },
+    { key: 'js', label: 'JS', cmd: process.execPath, args: [`${PROGRAM_DIR}/${name}.js`] },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and formatting
+
+function median(xs) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function geomean(xs) {
+  if (xs.length === 0) return NaN;
+  return Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
+}
+
+const fmtMs = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
+const fmtRatio = (x) => (Number.isFinite(x) ? x.toFixed(2) + 'x' : '-');
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const names = opts.only.length ? PROGRAMS.filter((n) => opts.only.includes(n)) : PROGRAMS;
+  const cliMissing = !existsSync(join(ROOT, CLI));
+  if (cliMissing) console.error(`bench: ${CLI} not found; run \`npm run build\` (larkflow columns will show an error)`);
+
+  const probe = spawnSync(PYTHON, ['--version'], { encoding: 'utf8' });
+  const pyVersion = probe.error ? null : (probe.stdout || probe.stderr).trim();
+  if (!pyVersion) fatal(`cannot run ${PYTHON}; set PYTHON=/path/to/python3`);
+  console.log(`node ${process.version}, ${pyVersion}, ${opts.runs} run(s) per measurement, medians of wall time (ms) per whole process`);
+
+  // state[name][key] = { times: [], outputs: Set, error: string|null }
+  const state = {};
+  for (const name of names) {
+    state[name] = {};
+    for (const impl of implementations(name)) {
+      state[name][impl.key] = { times: [], outputs: new Set(), error: impl.key === 'lark' && cliMissing ? `${CLI} not found (npm run build)` : null };
+    }
+  }
+  const cold = { lark: { times: [], error: cliMissing ? `${CLI} not found` : null, outputs: new Set() }, node: { times: [], error: null, outputs: new Set() } };
+
+  for (let run = 0; run < opts.runs; run++) {
+    process.stderr.write(`bench: round ${run + 1}/${opts.runs}:`);
+    for (const name of names) {
+      process.stderr.write(` ${name}`);
+      const impls = implementations(name);
+      // Rotate the order each round so no implementation always runs right after another.
+      for (let k = 0; k < impls.length; k++) {
+        const impl = impls[(k + run) % impls.length];
+        const st = state[name][impl.key];
+        if (st.error) continue; // a failed implementation is not retried
+        const r = timeProcess(impl.cmd, impl.args, opts.timeoutMs);
+        if (r.error) {
+          st.error = r.error;
+          continue;
+        }
+        st.times.push(r.ms);
+        st.outputs.add(r.stdout);
+      }
+    }
+    // Cold start: a trivial script through the CLI, against a bare node process.
+    const coldImpls = [
+      ['lark', process.execPath, [CLI, 'eval', `${PROGRAM_DIR}/hello.star`]],
+      ['node', process.execPath, ['-e', '']],
+    ];
+    for (let k = 0; k < coldImpls.length; k++) {
+      const [key, cmd, args] = coldImpls[(k + run) % coldImpls.length];
+      if (cold[key].error) continue;
+      const r = timeProcess(cmd, args, opts.timeoutMs);
+      if (r.error) cold[key].error = r.error;
+      else {
+        cold[key].times.push(r.ms);
+        cold[key].outputs.add(r.stdout);
+      }
+    }
+    process.stderr.write('\n');
+  }
+
+  // Check outputs: every implementation must print exactly what CPython printed, every time.
+  let failed = false;
+  const rows = [];
+  const notes = [];
+  const larkPy = [];
+  const larkJs = [];
+  for (const name of names) {
+    const s = state[name];
+    // The reference output is CPython's, or JS's if CPython failed.
+    const refKey = s.py.error ? (s.js.error ? null : 'js') : 'py';
+    const ref = refKey === null ? null : [...s[refKey].outputs][0];
+    const status = {};
+    for (const key of ['lark', 'py', 'js']) {
+      const st = s[key];
+      const label = { lark: 'larkflow', py: 'CPython', js: 'JS' }[key];
+      if (st.error) {
+        status[key] = 'ERROR';
+        notes.push(`  ${name} / ${label}: ${st.error}`);
+        failed = true;
+      } else if (st.outputs.size > 1) {
+        status[key] = 'NONDETERMINISTIC';
+        notes.push(`  ${name} / ${label}: output differed between runs: ${[...st.outputs].map((o) => JSON.stringify(o.trim())).join(' vs ')}`);
+        failed = true;
+      } else if (ref !== null && key !== refKey && [...st.outputs][0] !== ref) {
+        status[key] = 'MISMATCH';
+        const refLabel = refKey === 'py' ? 'CPython' : 'JS';
+        notes.push(`  ${name} / ${label}: printed ${JSON.stringify([...st.outputs][0].trim())}, ${refLabel} printed ${JSON.stringify(ref.trim())}`);
+        failed = true;
+      } else {
+        status[key] = 'ok';
+      }
+    }
+    const t = { lark: median(s.lark.times), py: median(s.py.times), js: median(s.js.times) };
+    const cell = (key) => (status[key] === 'ok' ? fmtMs(t[key]) : status[key]);
+    const ok = (key) => status[key] === 'ok';
+    const rPy = ok('lark') && ok('py') ? t.lark / t.py : NaN;
+    const rJs = ok('lark') && ok('js') ? t.lark / t.js : NaN;
+    if (Number.isFinite(rPy)) larkPy.push(rPy);
+    if (Number.isFinite(rJs)) larkJs.push(rJs);
+    const checksum = ref === null ? '-' : ref.trim().split('\n').pop();
+    rows.push([name, cell('lark'), cell('py'), cell('js'), fmtRatio(rPy), fmtRatio(rJs), checksum]);
+  }
+
+  console.log();
+  console.log(table(['program', 'larkflow ms', 'CPython ms', 'JS ms', 'larkflow/CPython', 'larkflow/JS', 'checksum'], rows));
+  const partial = (arr) => (arr.length === names.length ? '' : ` (over ${arr.length} of ${names.length} programs)`);
+  console.log();
+  console.log(`geometric mean larkflow/CPython: ${fmtRatio(geomean(larkPy))}${partial(larkPy)}`);
+  console.log(`geometric mean larkflow/JS:      ${fmtRatio(geomean(larkJs))}${partial(larkJs)}`);
+
+  let coldLine;
+  if (cold.lark.error) {
+    coldLine = `cold start: larkflow eval hello.star ERROR (${cold.lark.error}); node -e '' ${fmtMs(median(cold.node.times))} ms`;
+    failed = true;
+  } else {
+    const outs = [...cold.lark.outputs];
+    if (outs.length !== 1 || outs[0] !== 'hello\n') {
+      notes.push(`  hello / larkflow: printed ${outs.map((o) => JSON.stringify(o)).join(' vs ')}, expected "hello\\n"`);
+      failed = true;
+    }
+    const l = median(cold.lark.times);
+    const n = median(cold.node.times);
+    coldLine = `cold start: larkflow eval hello.star ${fmtMs(l)} ms vs node -e '' ${fmtMs(n)} ms (+${fmtMs(l - n)} ms, ${fmtRatio(l / n)})`;
+  }
+  console.log(coldLine);
+
+  if (notes.length) {
+    console.log();
+    console.log('problems:');
+    for (const n of notes) console.log(n);
+  }
+  if (failed) {
+    console.log();
+    console.log('bench: FAILED (see problems above)');
+    process.exitCode = 1;
+  }
+}
+
+main();
