@@ -17,7 +17,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -25,6 +25,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAM_DIR = 'bench/programs';
 const CLI = process.env.LARKFLOW_CLI ?? 'dist/cli/main.js';
 const PYTHON = process.env.PYTHON ?? 'python3';
+let python = PYTHON; // the resolved executable (see main)
 
 const PROGRAMS = ['int_loop', 'float_math', 'strings', 'lists', 'dicts', 'calls_kwargs', 'sort_comprehension', 'json'];
 
@@ -113,7 +114,7 @@ function implementations(name) {
   const py = existsSync(join(ROOT, PROGRAM_DIR, `${name}.py`)) ? `${name}.py` : `${name}.star`;
   return [
     { key: 'lark', label: 'larkflow', cmd: process.execPath, args: [CLI, 'eval', `${PROGRAM_DIR}/${name}.star`] },
-    { key: 'py', label: 'CPython', cmd: PYTHON, args: [`${PROGRAM_DIR}/${py}`] },
+    { key: 'py', label: 'CPython', cmd: python, args: [`${PROGRAM_DIR}/${py}`] },
     { key: 'js', label: 'JS', cmd: process.execPath, args: [`${PROGRAM_DIR}/${name}.js`] },
   ];
 }
@@ -136,10 +137,16 @@ function geomean(xs) {
 const fmtMs = (x) => (Number.isFinite(x) ? x.toFixed(0) : '-');
 const fmtRatio = (x) => (Number.isFinite(x) ? x.toFixed(2) + 'x' : '-');
 
+/** Formats rows ({ cells, notes }) as a table; each row's notes are printed on lines under it. */
 function table(header, rows) {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('-|-')];
+  for (const r of rows) {
+    out.push(line(r.cells));
+    for (const n of r.notes) out.push(`    ^ ${n}`);
+  }
+  return out.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,13 +155,16 @@ function table(header, rows) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const names = opts.only.length ? PROGRAMS.filter((n) => opts.only.includes(n)) : PROGRAMS;
-  const cliMissing = !existsSync(join(ROOT, CLI));
+  const cliMissing = !existsSync(resolve(ROOT, CLI));
   if (cliMissing) console.error(`bench: ${CLI} not found; run \`npm run build\` (larkflow columns will show an error)`);
 
-  const probe = spawnSync(PYTHON, ['--version'], { encoding: 'utf8' });
-  const pyVersion = probe.error ? null : (probe.stdout || probe.stderr).trim();
-  if (!pyVersion) fatal(`cannot run ${PYTHON}; set PYTHON=/path/to/python3`);
-  console.log(`node ${process.version}, ${pyVersion}, ${opts.runs} run(s) per measurement, medians of wall time (ms) per whole process`);
+  // Resolve the real interpreter binary: `python3` may be a wrapper script (pyenv shims are bash
+  // scripts costing tens of milliseconds per start), which should not be charged to CPython.
+  const probe = spawnSync(PYTHON, ['-c', 'import sys, platform; print(sys.executable); print(platform.python_implementation(), platform.python_version())'], { encoding: 'utf8' });
+  const [pyExe, pyVersion] = probe.error || probe.status !== 0 ? [] : probe.stdout.trim().split('\n');
+  if (!pyExe || !pyVersion) fatal(`cannot run ${PYTHON}; set PYTHON=/path/to/python3`);
+  python = pyExe;
+  console.log(`node ${process.version}, ${pyVersion} (${pyExe}), ${opts.runs} run(s) per measurement, medians of wall time (ms) per whole process`);
 
   // state[name][key] = { times: [], outputs: Set, error: string|null }
   const state = {};
@@ -206,7 +216,7 @@ function main() {
   // Check outputs: every implementation must print exactly what CPython printed, every time.
   let failed = false;
   const rows = [];
-  const notes = [];
+  const notes = []; // problems not tied to a table row
   const larkPy = [];
   const larkJs = [];
   for (const name of names) {
@@ -215,21 +225,22 @@ function main() {
     const refKey = s.py.error ? (s.js.error ? null : 'js') : 'py';
     const ref = refKey === null ? null : [...s[refKey].outputs][0];
     const status = {};
+    const rowNotes = [];
     for (const key of ['lark', 'py', 'js']) {
       const st = s[key];
       const label = { lark: 'larkflow', py: 'CPython', js: 'JS' }[key];
       if (st.error) {
         status[key] = 'ERROR';
-        notes.push(`  ${name} / ${label}: ${st.error}`);
+        rowNotes.push(`${label}: ${st.error}`);
         failed = true;
       } else if (st.outputs.size > 1) {
         status[key] = 'NONDETERMINISTIC';
-        notes.push(`  ${name} / ${label}: output differed between runs: ${[...st.outputs].map((o) => JSON.stringify(o.trim())).join(' vs ')}`);
+        rowNotes.push(`${label}: output differed between runs: ${[...st.outputs].map((o) => JSON.stringify(o.trim())).join(' vs ')}`);
         failed = true;
       } else if (ref !== null && key !== refKey && [...st.outputs][0] !== ref) {
         status[key] = 'MISMATCH';
         const refLabel = refKey === 'py' ? 'CPython' : 'JS';
-        notes.push(`  ${name} / ${label}: printed ${JSON.stringify([...st.outputs][0].trim())}, ${refLabel} printed ${JSON.stringify(ref.trim())}`);
+        rowNotes.push(`${label}: printed ${JSON.stringify([...st.outputs][0].trim())}, ${refLabel} printed ${JSON.stringify(ref.trim())}`);
         failed = true;
       } else {
         status[key] = 'ok';
@@ -243,7 +254,7 @@ function main() {
     if (Number.isFinite(rPy)) larkPy.push(rPy);
     if (Number.isFinite(rJs)) larkJs.push(rJs);
     const checksum = ref === null ? '-' : ref.trim().split('\n').pop();
-    rows.push([name, cell('lark'), cell('py'), cell('js'), fmtRatio(rPy), fmtRatio(rJs), checksum]);
+    rows.push({ cells: [name, cell('lark'), cell('py'), cell('js'), fmtRatio(rPy), fmtRatio(rJs), checksum], notes: rowNotes });
   }
 
   console.log();
@@ -276,7 +287,7 @@ function main() {
   }
   if (failed) {
     console.log();
-    console.log('bench: FAILED (see problems above)');
+    console.log('bench: FAILED (errors or output mismatches above)');
     process.exitCode = 1;
   }
 }

@@ -1,6 +1,6 @@
 // Many small function calls: JavaScript has no keyword arguments, so the idiomatic equivalent
 // is an options object with destructuring defaults; rest parameters stand in for *args.
-const ROUNDS = 90000;
+const ROUNDS = 400000;
 
 function scale(x, { factor = 2, offset = 0 } = {}) {
   return x * factor + offset;

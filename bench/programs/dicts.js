@@ -1,6 +1,6 @@
 // Maps: set, get, has and delete with string and int keys; get-with-default, entries(),
 // keys(), values(), merging, get-or-create and delete. Iteration is in insertion order.
-const ROUNDS = 4000;
+const ROUNDS = 13000;
 
 function main() {
   let total = 0;

@@ -1,8 +1,8 @@
 // Float arithmetic: a Mandelbrot escape-count grid plus a midpoint-rule integral of 4/(1+x*x).
-const W = 200;
-const H = 140;
+const W = 300;
+const H = 300;
 const MAXIT = 60;
-const STEPS = 900000;
+const STEPS = 2000000;
 
 function mandel() {
   let total = 0;

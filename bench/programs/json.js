@@ -1,6 +1,6 @@
 // JSON: build nested objects/arrays/strings/numbers/booleans/null, JSON.stringify, JSON.parse,
 // re-stringify and compare. Keys are written in sorted order, matching Starlark's json.encode.
-const ROUNDS = 1200;
+const ROUNDS = 2000;
 
 function main() {
   let total = 0;

@@ -15,7 +15,7 @@ class json:
     decode = staticmethod(_j.loads)
 
 
-ROUNDS = 1200
+ROUNDS = 2000
 
 def main():
     total = 0

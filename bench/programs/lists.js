@@ -1,6 +1,6 @@
 // Lists: push, indexing (including from the end), slice, concat, map/filter, includes,
 // length, push(...), unshift/pop and indexOf.
-const ROUNDS = 4300;
+const ROUNDS = 20000;
 
 function main() {
   let total = 0;

@@ -1,6 +1,6 @@
 // Array building with map, stable sort with comparators (numeric and compound keys), descending
 // sort, lexicographic tuple ordering, zipping, entries(), and min/max-by via reduce.
-const ROUNDS = 300;
+const ROUNDS = 1500;
 const SIZE = 300;
 
 function cmp(a, b) {

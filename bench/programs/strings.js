@@ -1,6 +1,6 @@
 // String building and processing: template formatting, join, split, replaceAll, toUpperCase,
 // toLowerCase, indexOf, counting, startsWith, slice, String()/parseInt and string comparison.
-const ROUNDS = 12000;
+const ROUNDS = 60000;
 const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta'];
 
 function main() {

@@ -257,8 +257,9 @@ export const allTokens: TokenType[] = [
   Continuation,
   StringLit,
   NumberLit,
-  And, Break, Continue, Def, Elif, Else, For, If, In, Lambda, Load, Not, Or, Pass, Return, While,
-  ...reservedTokens,
+  // Keywords and reserved words, longest first: chevrotain takes the first pattern that matches,
+  // so `as` must not come before `async`.
+  ...[...KEYWORDS.values(), ...reservedTokens].sort((a, b) => (b.PATTERN as string).length - (a.PATTERN as string).length),
   Identifier,
   SlashSlashEq, LtLtEq, GtGtEq,
   StarStar, SlashSlash, LtLt, GtGt, LtEq, GtEq, EqEq, NotEq,

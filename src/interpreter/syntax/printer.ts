@@ -287,14 +287,20 @@ function stmt(s: Stmt, indent: string, out: string[]): void {
       block(s.body, inner, out);
       return;
     case 'IfStmt': {
-      out.push(`${indent}${s.elif ? 'elif' : 'if'} ${expr(s.cond, P_TEST)}:`);
-      block(s.then, inner, out);
-      const els = s.els;
-      if (els.length === 1 && els[0]!.kind === 'IfStmt' && els[0]!.elif) {
-        stmt(els[0]!, indent, out);
-      } else if (els.length > 0) {
-        out.push(`${indent}else:`);
-        block(els, inner, out);
+      // An `elif` is printed as such only as the sole statement of an else branch.
+      let keyword = 'if';
+      for (let cur: Stmt | undefined = s; cur?.kind === 'IfStmt'; ) {
+        out.push(`${indent}${keyword} ${expr(cur.cond, P_TEST)}:`);
+        block(cur.then, inner, out);
+        const els: readonly Stmt[] = cur.els;
+        cur = undefined;
+        if (els.length === 1 && els[0]!.kind === 'IfStmt' && els[0]!.elif) {
+          cur = els[0];
+          keyword = 'elif';
+        } else if (els.length > 0) {
+          out.push(`${indent}else:`);
+          block(els, inner, out);
+        }
       }
       return;
     }

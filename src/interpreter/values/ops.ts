@@ -472,7 +472,7 @@ export function index(x: Value, i: Value): Value {
     const j = seqIndex('string', i, x.length);
     return x[j]!;
   }
-  if (x instanceof Bytes) return x.s.charCodeAt(seqIndex('bytes', i, x.s.length));
+  if (x instanceof Bytes) return new Bytes(x.s[seqIndex('bytes', i, x.s.length)]!);
   if (x instanceof Range) return x.at(seqIndex('range', i, x.length));
   if (x instanceof StarValue && x.index) return x.index(i);
   throw new EvalError(`unhandled index operation ${typeName(x)}[${typeName(i)}]`);

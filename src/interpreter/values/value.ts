@@ -337,26 +337,7 @@ export function quoteString(s: string): string {
   return out + '"';
 }
 
-/** Quotes a bytes value: b"..." with \xHH for non-printable and non-ASCII bytes. */
+/** Quotes a bytes value as go.starlark.net does: `b` then the string quoting (valid UTF-8 shows as text). */
 export function quoteBytes(s: string): string {
-  let out = 'b"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) out += s[i];
-    else {
-      switch (c) {
-        case 0x22: out += '\\"'; break;
-        case 0x5c: out += '\\\\'; break;
-        case 0x07: out += '\\a'; break;
-        case 0x08: out += '\\b'; break;
-        case 0x0c: out += '\\f'; break;
-        case 0x0a: out += '\\n'; break;
-        case 0x0d: out += '\\r'; break;
-        case 0x09: out += '\\t'; break;
-        case 0x0b: out += '\\v'; break;
-        default: out += '\\x' + hex2(c);
-      }
-    }
-  }
-  return out + '"';
+  return 'b' + quoteString(s);
 }

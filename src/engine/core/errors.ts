@@ -1,0 +1,59 @@
+/**
+ * This file defines the engine's errors. `...Error` classes are failures of the engine or its use;
+ * what enters history is plain `ErrorInfo` JSON (events.ts).
+ */
+import type { CallSite } from './events.js';
+
+/** Base class of engine errors. */
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}
+
+/** The database or blob store failed; nothing committed is lost. */
+export class StoreError extends EngineError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'store', options);
+    this.name = 'StoreError';
+  }
+}
+
+/** A script behaved differently from its recorded history. */
+export class NondeterminismError extends EngineError {
+  constructor(
+    message: string,
+    readonly stepId: string | undefined,
+    readonly expected: string | undefined,
+    readonly actual: string | undefined,
+    readonly callSite?: CallSite,
+  ) {
+    super(message, 'nondeterminism');
+    this.name = 'NondeterminismError';
+  }
+}
+
+/** An executor could not run an attempt. */
+export class ExecutorError extends EngineError {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, 'executor', options);
+    this.name = 'ExecutorError';
+  }
+}
+
+/** Bad input from a user: unknown run, unknown workflow, bad --input... */
+export class UsageError extends EngineError {
+  constructor(message: string) {
+    super(message, 'usage');
+    this.name = 'UsageError';
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * This file defines the history of a workflow run: an append-only list of typed events. The history
+ * alone is enough to replay, draw and explain a run: every scheduled task records its call site and
+ * where its arguments came from, every attempt records its executor, handle and logs, and a resumed
+ * run records the run it came from.
+ *
+ * Event kinds are persisted: they are string literals in the past tense, never renamed. A change to
+ * an event's shape bumps HISTORY_SCHEMA_VERSION and adds a migration in store/.
+ */
+import type { Json } from './json.js';
+
+/** Version of the event shapes below (stored with every database). */
+export const HISTORY_SCHEMA_VERSION = 1;
+
+/** Where in a workflow file something happened. */
+export interface CallSite {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /** Starlark function names on the stack, outermost first. */
+  readonly stack?: readonly string[];
+}
+
+/** An error as stored in history: plain JSON. */
+export interface ErrorInfo {
+  /** e.g. 'task', 'timeout', 'cancelled', 'starlark', 'nondeterminism', 'storage', 'executor' */
+  readonly kind: string;
+  readonly message: string;
+  /** Starlark traceback, task stack or stderr tail, for people. */
+  readonly details?: string;
+  readonly retryable: boolean;
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+}
+
+/** Retry policy of a task, as recorded when it is scheduled. Durations in milliseconds. */
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly initialIntervalMs: number;
+  readonly backoffCoefficient: number;
+  readonly maxIntervalMs: number;
+  /** Fraction of the delay added as deterministic jitter (0..1). */
+  readonly jitter: number;
+  /** Error kinds that are never retried. */
+  readonly nonRetryable: readonly string[];
+}
+
+/** The data-flow origin of one argument: the step whose result it came from. */
+export interface ArgOrigin {
+  /** Argument path, e.g. "0", "1.train_data" or "kw.params". */
+  readonly arg: string;
+  readonly step: string;
+}
+
+interface Base {
+  /** 1-based position in the run's history. */
+  readonly seq: number;
+  /** Engine clock (ms since epoch) when the event was recorded. */
+  readonly at: number;
+}
+
+export interface RunStarted extends Base {
+  readonly kind: 'RunStarted';
+  readonly runId: string;
+  readonly workflow: string;
+  /** Path of the workflow file as given. */
+  readonly file: string;
+  /** Digest of the stored script bundle (the file and every file it loads). */
+  readonly scriptDigest: string;
+  readonly args: readonly Json[];
+  readonly kwargs: { readonly [name: string]: Json };
+  /** The run's declared environment (what `os.environ` shows). */
+  readonly env: { readonly [name: string]: string };
+  /** Seed of the run's deterministic randomness. */
+  readonly seed: string;
+  readonly parent?: { readonly runId: string; readonly stepId: string };
+  readonly resumedFrom?: { readonly runId: string; readonly fromStep?: string };
+  /** Attempt number of the run itself (1 unless restarted as a whole). */
+  readonly attempt: number;
+}
+
+export interface TaskScheduled extends Base {
+  readonly kind: 'TaskScheduled';
+  /** Stable step id: task name plus occurrence, e.g. "train#2". */
+  readonly stepId: string;
+  readonly task: string;
+  readonly args: readonly Json[];
+  readonly kwargs: { readonly [name: string]: Json };
+  readonly argsDigest: string;
+  readonly callSite: CallSite;
+  readonly inputsFrom: readonly ArgOrigin[];
+  readonly executor: string;
+  readonly retry: RetryPolicy;
+  readonly timeoutMs?: number;
+  /** Present when the task is cacheable. */
+  readonly cacheKey?: string;
+}
+
+export interface AttemptStarted extends Base {
+  readonly kind: 'AttemptStarted';
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly executor: string;
+  /** The executor's deterministic submission id: runId/stepId/attempt. */
+  readonly handle: string;
+  readonly idempotencyKey: string;
+  /** Where the attempt's logs are (a file path or URI), if any. */
+  readonly logs?: string;
+}
+
+export interface AttemptFailed extends Base {
+  readonly kind: 'AttemptFailed';
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly error: ErrorInfo;
+}
+
+/** A retry wait: a durable timer after a failed attempt. */
+export interface RetryScheduled extends Base {
+  readonly kind: 'RetryScheduled';
+  readonly stepId: string;
+  /** The attempt that will run when the timer fires. */
+  readonly attempt: number;
+  readonly fireAt: number;
+}
+
+export interface TaskCompleted extends Base {
+  readonly kind: 'TaskCompleted';
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly result: Json;
+  /** 'executed', 'cache' (a cache hit) or 'reused' (copied from the run this one resumed). */
+  readonly source: 'executed' | 'cache' | 'reused';
+  readonly durationMs?: number;
+}
+
+/** The step failed for good (no attempts left, or a non-retryable error). */
+export interface TaskFailed extends Base {
+  readonly kind: 'TaskFailed';
+  readonly stepId: string;
+  readonly error: ErrorInfo;
+}
+
+export interface TimerStarted extends Base {
+  readonly kind: 'TimerStarted';
+  readonly stepId: string;
+  readonly durationMs: number;
+  readonly fireAt: number;
+  readonly callSite: CallSite;
+}
+
+export interface TimerFired extends Base {
+  readonly kind: 'TimerFired';
+  readonly stepId: string;
+}
+
+export interface ChildRunStarted extends Base {
+  readonly kind: 'ChildRunStarted';
+  readonly stepId: string;
+  readonly childRunId: string;
+  readonly workflow: string;
+  readonly callSite: CallSite;
+}
+
+export interface ChildRunCompleted extends Base {
+  readonly kind: 'ChildRunCompleted';
+  readonly stepId: string;
+  readonly result: Json;
+}
+
+export interface ChildRunFailed extends Base {
+  readonly kind: 'ChildRunFailed';
+  readonly stepId: string;
+  readonly error: ErrorInfo;
+}
+
+export interface ProgressReported extends Base {
+  readonly kind: 'ProgressReported';
+  readonly message: string;
+}
+
+export interface CancelRequested extends Base {
+  readonly kind: 'CancelRequested';
+  readonly reason: string;
+}
+
+/** Replay found the script behaving differently from its history; the run is blocked. */
+export interface NondeterminismDetected extends Base {
+  readonly kind: 'NondeterminismDetected';
+  readonly message: string;
+  readonly stepId?: string;
+  readonly expected?: string;
+  readonly actual?: string;
+  readonly callSite?: CallSite;
+}
+
+export interface RunCompleted extends Base {
+  readonly kind: 'RunCompleted';
+  readonly result: Json;
+}
+
+export interface RunFailed extends Base {
+  readonly kind: 'RunFailed';
+  readonly error: ErrorInfo;
+}
+
+export interface RunCancelled extends Base {
+  readonly kind: 'RunCancelled';
+  readonly reason: string;
+}
+
+export type HistoryEvent =
+  | RunStarted
+  | TaskScheduled
+  | AttemptStarted
+  | AttemptFailed
+  | RetryScheduled
+  | TaskCompleted
+  | TaskFailed
+  | TimerStarted
+  | TimerFired
+  | ChildRunStarted
+  | ChildRunCompleted
+  | ChildRunFailed
+  | ProgressReported
+  | CancelRequested
+  | NondeterminismDetected
+  | RunCompleted
+  | RunFailed
+  | RunCancelled;
+
+export type EventKind = HistoryEvent['kind'];
+
+/** An event before the store assigns its position. */
+export type NewEvent = HistoryEvent extends infer E ? (E extends HistoryEvent ? Omit<E, 'seq'> : never) : never;
+
+/** Status of a run, derived from its history. */
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'blocked';
+
+/** Events that end a run. */
+export function isTerminal(e: { readonly kind: EventKind }): boolean {
+  return e.kind === 'RunCompleted' || e.kind === 'RunFailed' || e.kind === 'RunCancelled';
+}

@@ -1,0 +1,120 @@
+/**
+ * This file defines the ports of the engine: the interfaces its pure core needs from the outside
+ * world. Adapters implement them (store/ for EventStore, executors/ for Executor, the driver for
+ * Clock). The core never imports an adapter, `node:fs`, `better-sqlite3` or `node:child_process`.
+ */
+import type { ErrorInfo, HistoryEvent, NewEvent, RunStatus } from './events.js';
+import type { Json } from './json.js';
+
+// ---------------------------------------------------------------------------------------------
+// Event store
+
+/** A run's summary row (derived from its history; kept by the store for listing). */
+export interface RunRecord {
+  readonly runId: string;
+  readonly workflow: string;
+  readonly file: string;
+  readonly status: RunStatus;
+  /** Engine clock, ms since epoch. */
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly parentRunId?: string;
+  readonly resumedFrom?: string;
+  /** Number of events in the history. */
+  readonly lastSeq: number;
+}
+
+/** A file of a stored script bundle. */
+export interface ScriptFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+/**
+ * Durable, append-only storage of run histories. Appends are atomic: all events of one call commit
+ * together or not at all, and `expectedLastSeq` guards against two writers.
+ */
+export interface EventStore {
+  /** Creates a run with its first event (RunStarted, seq 1). */
+  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>): HistoryEvent;
+  /**
+   * Appends events after `expectedLastSeq` in one transaction; returns them with positions.
+   * @throws StoreError if the history has moved on (another writer) or the database fails
+   */
+  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[];
+  /** The history of a run from `fromSeq` (default 1), in order. */
+  history(runId: string, fromSeq?: number): HistoryEvent[];
+  getRun(runId: string): RunRecord | undefined;
+  /** Runs, newest first. */
+  listRuns(filter?: { readonly status?: RunStatus; readonly workflow?: string; readonly since?: number; readonly limit?: number }): RunRecord[];
+  /** Runs that have not reached a terminal event (for recovery). */
+  unfinishedRuns(): RunRecord[];
+  /** Stores a script bundle under its digest (idempotent). */
+  putScript(digest: string, files: readonly ScriptFile[]): void;
+  getScript(digest: string): ScriptFile[] | undefined;
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executors
+
+/** What an executor is asked to run: one attempt of one task. */
+export interface TaskRequest {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  /** runId/stepId/attempt: the same for a re-run of the same attempt after a crash. */
+  readonly idempotencyKey: string;
+  /** The registered task name. */
+  readonly task: string;
+  /** For process tasks: the argv to run. */
+  readonly command?: readonly string[];
+  readonly args: readonly Json[];
+  readonly kwargs: { readonly [name: string]: Json };
+  /** Per-attempt timeout; the executor aborts the attempt when it passes. */
+  readonly timeoutMs?: number;
+  /** Aborted when the run is cancelled (or the attempt times out). */
+  readonly signal: AbortSignal;
+}
+
+/** The outcome of an attempt. */
+export type TaskOutcome =
+  | { readonly ok: true; readonly value: Json }
+  | { readonly ok: false; readonly error: ErrorInfo };
+
+/** A submitted attempt. */
+export interface TaskHandle {
+  /** Deterministic submission id (runId/stepId/attempt). */
+  readonly id: string;
+  /** Where the attempt's logs are, if the executor keeps any. */
+  readonly logs?: string;
+  /** Settles when the attempt ends; never rejects (failures are TaskOutcome errors). */
+  readonly done: Promise<TaskOutcome>;
+}
+
+/**
+ * Runs tasks somewhere: in process, as local processes, later on Ray, Spark or Kubernetes. The
+ * engine owns retries, timeouts between attempts and history; an executor runs one attempt.
+ */
+export interface Executor {
+  /** Name recorded in history ("local", "process", "ray", ...). */
+  readonly name: string;
+  /** True if this executor can run the named task (with or without a command). */
+  canRun(task: string, command?: readonly string[]): boolean;
+  submit(req: TaskRequest): TaskHandle;
+  /** Stops an attempt (best effort). */
+  cancel(handleId: string): void;
+  /** Releases resources (worker processes, connections). */
+  close?(): Promise<void> | void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+/** The engine's time: real for live runs, virtual in tests. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Calls `fn` at time `at` (or at once if past); returns a cancel function. */
+  setTimer(at: number, fn: () => void): () => void;
+}

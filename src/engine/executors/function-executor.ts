@@ -1,0 +1,473 @@
+/**
+ * This file defines the in-process executor ("local"): tasks are JS functions registered by name and
+ * run on the engine's own event loop, behind a concurrency limit. It also holds what both local
+ * executors share: deterministic handle ids, the attempt directory layout, and the mapping of an
+ * aborted attempt (timeout or cancellation) to its outcome.
+ *
+ * Hazards: a function runs in the engine's process. A synchronous function that loops blocks the
+ * engine, and no timeout can interrupt it; an async function that ignores its AbortSignal keeps
+ * running after its attempt has ended (the outcome is still 'timeout' or 'cancelled', and its slot
+ * is given back at once). Arguments are deep-copied before the call, so a function that mutates
+ * them cannot change the recorded history.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ErrorInfo } from '../core/events.js';
+import type { Json } from '../core/json.js';
+import type { Executor, TaskHandle, TaskOutcome, TaskRequest } from '../core/ports.js';
+import { ExecutorError } from '../core/errors.js';
+import { canonicalJson, sha256 } from '../../util/hash.js';
+import { Semaphore, type Release } from './semaphore.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the local executors
+
+/** The deterministic submission id of an attempt: `runId/stepId/attempt`. */
+export function handleIdOf(req: Pick<TaskRequest, 'runId' | 'stepId' | 'attempt'>): string {
+  return `${req.runId}/${req.stepId}/${req.attempt}`;
+}
+
+/**
+ * The directory of one attempt: `<root>/<runId>/<stepId>/<attempt>`. Each id is one path segment:
+ * characters outside `[A-Za-z0-9._#@+=-]`, and a leading dot, are percent-encoded, so an id such as
+ * `"a/../b"` can neither climb out of `root` nor collide with another id.
+ */
+export function attemptDirOf(root: string, req: Pick<TaskRequest, 'runId' | 'stepId' | 'attempt'>): string {
+  return join(root, pathSegment(req.runId), pathSegment(req.stepId), String(req.attempt));
+}
+
+function pathSegment(id: string): string {
+  if (id === '') return '%';
+  const encoded = id.replace(/[^A-Za-z0-9._#@+=-]/g, (c) =>
+    Array.from(Buffer.from(c, 'utf8'), (b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+  return encoded.startsWith('.') ? `%2E${encoded.slice(1)}` : encoded;
+}
+
+/**
+ * The reason an attempt's signal carries when its timeout passes (a DOMException named
+ * 'TimeoutError', as `AbortSignal.timeout` gives).
+ * @internal
+ */
+export function timeoutReason(task: string, ms: number): DOMException {
+  return new DOMException(`task ${task} timed out after ${ms} ms`, 'TimeoutError');
+}
+
+/**
+ * The reason an attempt's signal carries when it is cancelled (a DOMException named 'AbortError').
+ * @internal
+ */
+export function cancelledReason(task: string): DOMException {
+  return new DOMException(`task ${task} was cancelled`, 'AbortError');
+}
+
+/**
+ * The outcome of an attempt aborted with `reason`: kind 'timeout' (retryable) for a TimeoutError,
+ * else kind 'cancelled' (not retryable).
+ * @internal
+ */
+export function abortedOutcome(task: string, reason: unknown, details?: string): TaskOutcome {
+  const isTimeout = reason instanceof DOMException && reason.name === 'TimeoutError';
+  const message = reason instanceof Error || reason instanceof DOMException ? reason.message : `task ${task} was cancelled`;
+  const error: ErrorInfo = isTimeout
+    ? { kind: 'timeout', message, retryable: true, ...(details ? { details } : {}) }
+    : { kind: 'cancelled', message, retryable: false, ...(details ? { details } : {}) };
+  return { ok: false, error };
+}
+
+/**
+ * Aborts `controller` (as a cancellation) when `signal` aborts; returns the unlink function.
+ * @internal
+ */
+export function linkAbort(signal: AbortSignal, controller: AbortController, task: string): () => void {
+  const onAbort = (): void => controller.abort(cancelledReason(task));
+  if (signal.aborted) {
+    onAbort();
+    return () => {};
+  }
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/**
+ * Starts the attempt's timeout (start-to-close: it runs from when the attempt gets its slot, not
+ * from submission); returns the stop function. Only a positive finite `timeoutMs` sets a timeout.
+ * @internal
+ */
+export function startTimeout(req: TaskRequest, controller: AbortController): () => void {
+  const ms = req.timeoutMs;
+  if (ms === undefined || !Number.isFinite(ms) || ms <= 0) return () => {};
+  const timer = setTimeout(() => controller.abort(timeoutReason(req.task, ms)), ms);
+  return () => clearTimeout(timer);
+}
+
+/** The outcome of an attempt the executor could not run at all. @internal */
+export function executorFailure(message: string, retryable: boolean): TaskOutcome {
+  return { ok: false, error: { kind: 'executor', message, retryable } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON results
+
+/**
+ * Converts a JS value to the JSON that crosses the engine's boundaries, checking it on the way.
+ * - `undefined` at the top level becomes `null`; an object property whose value is `undefined` is
+ *   left out (as `JSON.stringify` does).
+ * - A BigInt within ±(2^53−1) becomes a number; a larger one becomes `{"$bigint": "digits"}`.
+ * - An object with a `toJSON` method (a Date) is replaced by what it returns; `-0` becomes `0`.
+ * - The same object may appear twice (a DAG), but not inside itself.
+ * @throws TypeError naming the path of the first value that is not JSON: a function, a symbol,
+ *   `undefined` in an array, NaN or ±Infinity, a cycle, or an object that is not plain (Map, Set,
+ *   class instance, typed array)
+ */
+export function toJson(value: unknown): Json {
+  return convert(value === undefined ? null : value, '$', []);
+}
+
+function convert(v: unknown, path: string, ancestors: object[]): Json {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'number':
+      if (!Number.isFinite(v)) throw new TypeError(`${path} is ${v}`);
+      return Object.is(v, -0) ? 0 : v;
+    case 'bigint':
+      return v >= -BigInt(Number.MAX_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : { $bigint: v.toString() };
+    case 'undefined':
+      throw new TypeError(`${path} is undefined`);
+    case 'function':
+      throw new TypeError(`${path} is a function`);
+    case 'symbol':
+      throw new TypeError(`${path} is a symbol`);
+    case 'object':
+      break;
+  }
+  if (v === null) return null;
+  const obj = v as object;
+  if (ancestors.includes(obj)) throw new TypeError(`${path} is a cycle (the value contains itself)`);
+  if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
+    return convert((obj as { toJSON: (key: string) => unknown }).toJSON(''), path, [...ancestors, obj]);
+  }
+  ancestors.push(obj);
+  try {
+    if (Array.isArray(obj)) {
+      const out: Json[] = [];
+      for (let i = 0; i < obj.length; i++) out.push(convert(obj[i], `${path}[${i}]`, ancestors));
+      return out;
+    }
+    const proto = Object.getPrototypeOf(obj) as object | null;
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (obj.constructor as { name?: string } | undefined)?.name ?? 'object';
+      throw new TypeError(`${path} is a ${name}, not a plain object`);
+    }
+    const out: { [key: string]: Json } = {};
+    for (const [key, item] of Object.entries(obj)) {
+      if (item === undefined) continue;
+      out[key] = convert(item, `${path}.${key}`, ancestors);
+    }
+    return out;
+  } finally {
+    ancestors.pop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task failures
+
+/** Options of a TaskFailure. */
+export interface TaskFailureOptions extends ErrorOptions {
+  /** Error kind recorded in history (a retry policy may list it as non-retryable). @default 'task' */
+  readonly kind?: string;
+  /** Whether the engine may retry the attempt. @default true */
+  readonly retryable?: boolean;
+  /** Text for people (defaults to the stack). @default undefined */
+  readonly details?: string;
+}
+
+/**
+ * An error a task function throws to choose how its failure is recorded.
+ * @example
+ *   throw new TaskFailure('no such dataset: ' + name, { kind: 'not_found', retryable: false });
+ */
+export class TaskFailure extends Error {
+  readonly kind: string;
+  readonly retryable: boolean;
+  readonly details?: string;
+
+  constructor(message: string, options: TaskFailureOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TaskFailure';
+    this.kind = options.kind ?? 'task';
+    this.retryable = options.retryable ?? true;
+    if (options.details !== undefined) this.details = options.details;
+  }
+}
+
+/**
+ * The ErrorInfo of a thrown value. A string `kind`, a boolean `retryable`, `nonRetryable: true` and
+ * a string `details` on the error are honoured (TaskFailure has them; so may any error).
+ */
+function errorInfoOf(thrown: unknown): ErrorInfo {
+  if (typeof thrown !== 'object' || thrown === null) {
+    return { kind: 'task', message: `task threw ${describe(thrown)}`, retryable: true };
+  }
+  const e = thrown as { kind?: unknown; retryable?: unknown; nonRetryable?: unknown; details?: unknown; message?: unknown; stack?: unknown };
+  const kind = typeof e.kind === 'string' && e.kind !== '' ? e.kind : 'task';
+  const retryable = typeof e.retryable === 'boolean' ? e.retryable : e.nonRetryable !== true;
+  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(thrown);
+  const details = typeof e.details === 'string' ? e.details : typeof e.stack === 'string' ? e.stack : undefined;
+  return { kind, message, retryable, ...(details !== undefined ? { details } : {}) };
+}
+
+function describe(v: unknown): string {
+  try {
+    return typeof v === 'string' ? JSON.stringify(v) : String(v);
+  } catch {
+    return typeof v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The executor
+
+/** What a context task function gets as its first argument: the attempt it runs. */
+export interface TaskContext {
+  /** The registered task name. */
+  readonly task: string;
+  readonly runId: string;
+  readonly stepId: string;
+  /** 1-based attempt number. */
+  readonly attempt: number;
+  /** The same for a re-run of the same attempt: use it to make side effects idempotent. */
+  readonly idempotencyKey: string;
+  /** Aborted on timeout (reason: DOMException 'TimeoutError') or cancellation ('AbortError'). */
+  readonly signal: AbortSignal;
+  /** The keyword arguments (also passed as the last argument when there are any). */
+  readonly kwargs: { readonly [name: string]: Json };
+  /** Writes a line to the attempt's log (see FunctionExecutorOptions.logDir and onLog). */
+  log(message: string): void;
+}
+
+/**
+ * A task function, called as `fn(...args)` when the task was called without keyword arguments and
+ * as `fn(...args, kwargs)` when it had some; `this` is undefined. It returns (or resolves to) a
+ * JSON-like value, checked by `toJson`. Parameters are typed `never` so that a function of any
+ * parameter types can be registered.
+ */
+export type TaskFunction = (...args: never[]) => unknown;
+
+/** A task function that takes the attempt's context first: `fn(ctx, ...args[, kwargs])`. */
+export type ContextTaskFunction = (ctx: TaskContext, ...args: never[]) => unknown;
+
+/** Options of a registration. */
+export interface RegisterOptions {
+  /** Bump it when the function's behaviour changes without its source (a helper, a model file). @default undefined */
+  readonly version?: string;
+}
+
+/** Options of a FunctionExecutor. */
+export interface FunctionExecutorOptions {
+  /** Attempts running at once; more wait in FIFO order. @default 8 */
+  readonly concurrency?: number;
+  /**
+   * Where `ctx.log` writes: `<logDir>/<runId>/<stepId>/<attempt>/task.log`, and TaskHandle.logs is
+   * that attempt directory (created on the first log line). Without it, handles have no logs.
+   * @default undefined
+   */
+  readonly logDir?: string;
+  /** Also called with every `ctx.log` line. @default undefined */
+  readonly onLog?: (handleId: string, message: string) => void;
+}
+
+interface Registered {
+  readonly fn: (...args: unknown[]) => unknown;
+  readonly withContext: boolean;
+  readonly version: string | undefined;
+}
+
+interface Inflight {
+  readonly task: string;
+  readonly handle: TaskHandle;
+  readonly controller: AbortController;
+}
+
+/**
+ * Runs registered JS functions in process.
+ * @example
+ *   const local = new FunctionExecutor({ concurrency: 4 });
+ *   local.register('add', (a: number, b: number) => a + b);
+ *   local.register('greet', (name: string, kw?: { greeting?: string }) => `${kw?.greeting ?? 'hello'} ${name}`);
+ *   local.registerWithContext('fetch', async (ctx, url: string) => (await fetch(url, { signal: ctx.signal })).json());
+ */
+export class FunctionExecutor implements Executor {
+  readonly name = 'local';
+  private readonly tasks = new Map<string, Registered>();
+  private readonly inflight = new Map<string, Inflight>();
+  private readonly slots: Semaphore;
+  private readonly logDir: string | undefined;
+  private readonly onLog: ((handleId: string, message: string) => void) | undefined;
+  private closed = false;
+
+  /** @throws RangeError if `concurrency` is not an integer ≥ 1 */
+  constructor(options: FunctionExecutorOptions = {}) {
+    this.slots = new Semaphore(options.concurrency ?? 8);
+    this.logDir = options.logDir;
+    this.onLog = options.onLog;
+  }
+
+  /**
+   * Registers `fn` as task `name`, called as `fn(...args)` or, when the task was called with keyword
+   * arguments, `fn(...args, kwargs)`.
+   * @throws ExecutorError if the name is empty or already registered
+   */
+  register(name: string, fn: TaskFunction, options: RegisterOptions = {}): this {
+    return this.add(name, fn as (...args: unknown[]) => unknown, false, options);
+  }
+
+  /**
+   * Registers `fn` as task `name`, called as `fn(ctx, ...args)` or `fn(ctx, ...args, kwargs)`.
+   * @throws ExecutorError if the name is empty or already registered
+   */
+  registerWithContext(name: string, fn: ContextTaskFunction, options: RegisterOptions = {}): this {
+    return this.add(name, fn as (...args: unknown[]) => unknown, true, options);
+  }
+
+  /** Names of the registered tasks, in registration order. */
+  taskNames(): string[] {
+    return [...this.tasks.keys()];
+  }
+
+  /**
+   * SHA-256 (hex) of the task's function source and version, for cache keys; undefined for an
+   * unknown task. Hazard: the source does not cover what the function calls or closes over; bump
+   * `version` when those change.
+   */
+  implementationDigestOf(name: string): string | undefined {
+    const t = this.tasks.get(name);
+    if (!t) return undefined;
+    return sha256(canonicalJson({ executor: this.name, source: t.fn.toString(), version: t.version ?? null, withContext: t.withContext }));
+  }
+
+  /** True if `task` is registered and no command is given (a task with a command is a process task). */
+  canRun(task: string, command?: readonly string[]): boolean {
+    return this.tasks.has(task) && (command === undefined || command.length === 0);
+  }
+
+  /**
+   * Starts an attempt. Submitting an attempt that is still in flight returns its handle again.
+   * An unknown task, or a closed executor, gives a non-retryable 'executor' error.
+   */
+  submit(req: TaskRequest): TaskHandle {
+    const id = handleIdOf(req);
+    const existing = this.inflight.get(id);
+    if (existing) return existing.handle;
+    const logs = this.logDir === undefined ? undefined : attemptDirOf(this.logDir, req);
+    const controller = new AbortController();
+    const done = this.run(req, id, logs, controller).catch(
+      (e: unknown): TaskOutcome => executorFailure(`local executor failed: ${e instanceof Error ? e.message : String(e)}`, true),
+    );
+    const handle: TaskHandle = logs === undefined ? { id, done } : { id, logs, done };
+    this.inflight.set(id, { task: req.task, handle, controller });
+    void done.then(() => this.inflight.delete(id));
+    return handle;
+  }
+
+  /** Aborts an attempt: its outcome is 'cancelled'. Unknown or finished handles are ignored. */
+  cancel(handleId: string): void {
+    const f = this.inflight.get(handleId);
+    if (f) f.controller.abort(cancelledReason(f.task));
+  }
+
+  /** Cancels every attempt in flight, waits for their outcomes, and refuses new ones. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.inflight.values()];
+    for (const f of all) f.controller.abort(cancelledReason(f.task));
+    await Promise.all(all.map((f) => f.handle.done));
+  }
+
+  private add(name: string, fn: (...args: unknown[]) => unknown, withContext: boolean, options: RegisterOptions): this {
+    if (name === '') throw new ExecutorError('task name must not be empty', false);
+    if (this.tasks.has(name)) throw new ExecutorError(`task ${name} is already registered`, false);
+    if (typeof fn !== 'function') throw new ExecutorError(`task ${name}: not a function`, false);
+    this.tasks.set(name, { fn, withContext, version: options.version });
+    return this;
+  }
+
+  private async run(req: TaskRequest, id: string, logs: string | undefined, controller: AbortController): Promise<TaskOutcome> {
+    if (this.closed) return executorFailure('local executor is closed', false);
+    const t = this.tasks.get(req.task);
+    if (!t) return executorFailure(`unknown task ${req.task} (registered: ${this.taskNames().join(', ') || 'none'})`, false);
+    const unlink = linkAbort(req.signal, controller, req.task);
+    let release: Release;
+    try {
+      release = await this.slots.acquire(controller.signal);
+    } catch {
+      unlink();
+      return abortedOutcome(req.task, controller.signal.reason);
+    }
+    const stopTimeout = startTimeout(req, controller);
+    try {
+      return await this.attempt(req, id, logs, t, controller.signal);
+    } finally {
+      stopTimeout();
+      unlink();
+      release();
+    }
+  }
+
+  private async attempt(req: TaskRequest, id: string, logs: string | undefined, t: Registered, signal: AbortSignal): Promise<TaskOutcome> {
+    let onAbort = (): void => {};
+    const aborted = new Promise<TaskOutcome>((resolve) => {
+      onAbort = () => resolve(abortedOutcome(req.task, signal.reason));
+    });
+    if (signal.aborted) return abortedOutcome(req.task, signal.reason);
+    // Registered before the call, so an abort wins the race below even if the function reacts to it.
+    signal.addEventListener('abort', onAbort, { once: true });
+    const ran = (async (): Promise<TaskOutcome> => {
+      let value: unknown;
+      try {
+        value = await t.fn.apply(undefined, this.argumentsOf(req, id, logs, t, signal));
+      } catch (e) {
+        return { ok: false, error: errorInfoOf(e) };
+      }
+      try {
+        return { ok: true, value: toJson(value) };
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        return { ok: false, error: { kind: 'task', message: `task ${req.task} returned a value that is not JSON: ${why}`, retryable: false } };
+      }
+    })();
+    try {
+      return await Promise.race([ran, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private argumentsOf(req: TaskRequest, id: string, logs: string | undefined, t: Registered, signal: AbortSignal): unknown[] {
+    const args: unknown[] = structuredClone(req.args) as Json[];
+    const kwargs = structuredClone(req.kwargs) as { [name: string]: Json };
+    if (Object.keys(kwargs).length > 0) args.push(kwargs);
+    if (!t.withContext) return args;
+    const ctx: TaskContext = {
+      task: req.task,
+      runId: req.runId,
+      stepId: req.stepId,
+      attempt: req.attempt,
+      idempotencyKey: req.idempotencyKey,
+      signal,
+      kwargs: structuredClone(req.kwargs) as { [name: string]: Json },
+      log: (message) => this.log(id, logs, message),
+    };
+    return [ctx, ...args];
+  }
+
+  private log(id: string, logs: string | undefined, message: string): void {
+    this.onLog?.(id, message);
+    if (logs === undefined) return;
+    mkdirSync(logs, { recursive: true });
+    appendFileSync(join(logs, 'task.log'), message.endsWith('\n') ? message : `${message}\n`);
+  }
+}

@@ -1,0 +1,548 @@
+/**
+ * This file defines the workflow machine: the deterministic heart of a run. It owns the run's
+ * Starlark coroutines (the workflow function, each `run(...)`, atexit handlers) and turns
+ * *activation events* (RunStarted, TaskCompleted, TaskFailed, TimerFired, child results,
+ * CancelRequested) into *commands* (schedule a task, start a timer, complete the run...).
+ *
+ * Determinism: the machine sees no clock, randomness or I/O. Its time is the `at` of the event being
+ * processed, its randomness is seeded from the run's recorded seed, values from outside arrive as
+ * history JSON, and ready coroutines run in FIFO order of the events that woke them. So the same
+ * history always yields the same commands, which is what replay checks (replay.ts).
+ *
+ * While a run is live the machine stays in memory with its coroutines suspended, so a step costs the
+ * same whatever the history's length; after a restart it is rebuilt by replaying the history once.
+ */
+import {
+  Dict,
+  EvalError,
+  Function,
+  List,
+  Source,
+  StarValue,
+  Thread,
+  Tuple,
+  compileProgram,
+  startCall,
+  startProgram,
+  utf8Encode,
+  type KwArgs,
+  type Outcome,
+  type Value,
+  type FileOptions,
+} from '../../interpreter/index.js';
+import { digestOf } from '../../util/hash.js';
+import { Prng } from '../../util/prng.js';
+import type { Command } from '../core/commands.js';
+import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStarted } from '../core/events.js';
+import type { Json } from '../core/json.js';
+import { fromHistory, toHistory } from './convert.js';
+import {
+  Future,
+  HOST_KEY,
+  NewCallable,
+  Struct,
+  TaskStub,
+  WorkflowFn,
+  workflowPredeclared,
+  type HostRequest,
+  type WorkflowHost,
+} from './surface.js';
+
+/** Workflow files are Starlark with these dialect options. */
+export const WORKFLOW_FILE_OPTIONS: FileOptions = { decorators: true, set: true, while: true, recursion: true, topLevelControl: true };
+
+/** The stored files of a run's script: the main file first. */
+export interface ScriptBundle {
+  readonly main: string;
+  readonly files: ReadonlyMap<string, string>;
+}
+
+type Settled = { readonly value: Value } | { readonly error: EvalError };
+
+interface Coroutine {
+  readonly id: number;
+  readonly thread: Thread;
+  /** Settled with the coroutine's result. */
+  readonly future: Future;
+  started: boolean;
+  readonly start: () => Outcome<Value>;
+}
+
+/** A task implemented as a Starlark `@task` def, which the driver runs in process. */
+export interface StarlarkTaskBody {
+  readonly fn: Function;
+}
+
+/**
+ * Loads a workflow module: compiles the bundle's main file (and the files it loads) and runs its top
+ * level. Tasks and workflows are declared there; nothing may block at top level.
+ */
+export function loadWorkflowModule(bundle: ScriptBundle, predeclared: ReadonlyMap<string, Value>): Map<string, Value> {
+  const modules = new Map<string, Map<string, Value>>();
+  const loading = new Set<string>();
+  const run = (path: string): Map<string, Value> => {
+    const cached = modules.get(path);
+    if (cached) return cached;
+    if (loading.has(path)) throw new EvalError(`cannot load ${path}: cycle in load graph`);
+    const text = bundle.files.get(path);
+    if (text === undefined) throw new EvalError(`cannot load ${path}: not found next to the workflow file`);
+    loading.add(path);
+    const thread = new Thread({
+      name: path,
+      print: () => {},
+      load: (m) => run(resolveLoad(path, m)),
+    });
+    const program = compileProgram(new Source(path, text), predeclared, WORKFLOW_FILE_OPTIONS);
+    const out = startProgram(thread, program, predeclared);
+    if (!out.done) {
+      thread.abandon();
+      throw new EvalError(`${path}: a task or sleep was called at the top level of the file; call it inside a @workflow() function`);
+    }
+    loading.delete(path);
+    modules.set(path, out.value);
+    return out.value;
+  };
+  return run(bundle.main);
+}
+
+/** Resolves a load() path relative to the loading file (POSIX-style). */
+export function resolveLoad(from: string, module: string): string {
+  if (module.startsWith('/')) return module;
+  const dir = from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : '';
+  const parts = (dir ? dir + '/' + module : module).split('/');
+  const out: string[] = [];
+  for (const p of parts) {
+    if (p === '..') out.pop();
+    else if (p !== '.' && p !== '') out.push(p);
+  }
+  return (from.startsWith('/') ? '/' : '') + out.join('/');
+}
+
+export class WorkflowMachine implements WorkflowHost {
+  private readonly hostRef: { current: WorkflowHost | null } = { current: null };
+  private readonly predeclared: Map<string, Value>;
+  private commands: Command[] = [];
+  private readonly readyQueue: { co: Coroutine; input: Settled | null }[] = [];
+  private readonly stepWaiters = new Map<string, ((s: Settled) => void)[]>();
+  private readonly counters = new Map<string, number>();
+  private readonly exitHandlers: { fn: Value; args: Value[]; kwargs: KwArgs | null }[] = [];
+  private readonly provenance = new WeakMap<object, string>();
+  private readonly stringProvenance = new Map<string, string>();
+  private coroutines = 0;
+  private clock = 0;
+  private prng: Prng;
+  private root: Coroutine | null = null;
+  private rootOutcome: Settled | null = null;
+  private phase: 'idle' | 'running' | 'exiting' | 'done' = 'idle';
+  private cancelReason: string | null = null;
+  private globals: Map<string, Value> | null = null;
+  /** Starlark task bodies by task name (for the driver's in-process Starlark executor). */
+  readonly starlarkTasks = new Map<string, Function>();
+  /** Declared task stubs by name (for cache versions and implementation digests). */
+  readonly declaredTasks = new Map<string, TaskStub>();
+  env!: Dict;
+  ctx!: Value;
+
+  constructor(private readonly bundle: ScriptBundle) {
+    this.predeclared = workflowPredeclared(this.hostRef);
+    this.prng = new Prng('');
+  }
+
+  /** True once the run has emitted its final command. */
+  get finished(): boolean {
+    return this.phase === 'done';
+  }
+
+  /** Delivers one activation event; returns the commands it caused, in order. */
+  activate(event: HistoryEvent): Command[] {
+    this.clock = event.at;
+    switch (event.kind) {
+      case 'RunStarted':
+        this.begin(event);
+        break;
+      case 'TaskCompleted':
+      case 'ChildRunCompleted':
+        this.settleStep(event.stepId, { value: fromHistory(event.result) }, event.result);
+        break;
+      case 'TaskFailed':
+        this.settleStep(event.stepId, { error: stepError(event.stepId, event.error) });
+        break;
+      case 'ChildRunFailed':
+        this.settleStep(event.stepId, { error: stepError(event.stepId, event.error) });
+        break;
+      case 'TimerFired':
+        this.settleStep(event.stepId, { value: null });
+        break;
+      case 'CancelRequested':
+        this.cancel(event.reason);
+        break;
+      default:
+        break; // not an activation event
+    }
+    this.runReady();
+    const out = this.commands;
+    this.commands = [];
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // WorkflowHost (called by the builtins in surface.ts)
+
+  now(): number {
+    return this.clock;
+  }
+  random(): number {
+    return this.prng.next();
+  }
+  randint(lo: number, hi: number): number {
+    return this.prng.int(lo, hi);
+  }
+  seed(s: string): void {
+    this.prng = new Prng(`seed:${s}`);
+  }
+  uuidBytes(): Uint8Array {
+    return this.prng.bytes(16);
+  }
+  progress(message: string): void {
+    this.commands.push({ kind: 'ReportProgress', message });
+  }
+  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null): void {
+    this.exitHandlers.push({ fn, args, kwargs });
+  }
+  unregisterExit(fn: Value): void {
+    for (let i = this.exitHandlers.length - 1; i >= 0; i--) if (this.exitHandlers[i]!.fn === fn) this.exitHandlers.splice(i, 1);
+  }
+  spawn(fn: Value, args: Value[], kwargs: KwArgs | null, site: CallSite): Future {
+    if (fn instanceof TaskStub) {
+      const future = new Future(fn.taskName);
+      const stepId = this.scheduleTask(fn, args, kwargs, site);
+      this.waitStep(stepId, (s) => future.settle(s));
+      return future;
+    }
+    return this.newCoroutine(fn, args, kwargs, `run(${fn instanceof StarValue ? fn.type : 'value'})`).future;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  private begin(e: RunStarted): void {
+    if (this.phase !== 'idle') throw new EvalError('internal error: RunStarted delivered twice');
+    this.phase = 'running';
+    this.prng = new Prng(e.seed);
+    this.hostRef.current = this;
+    this.env = new Dict();
+    for (const [k, v] of Object.entries(e.env)) this.env.set(utf8Encode(k), utf8Encode(v));
+    const args = e.args.map(fromHistory);
+    const kwargs: KwArgs = Object.entries(e.kwargs).map(([k, v]) => [k, fromHistory(v)]);
+    const inputs = new Dict();
+    for (const [k, v] of kwargs) inputs.set(utf8Encode(k), v);
+    this.ctx = new Struct([
+      ['run_id', utf8Encode(e.runId)],
+      ['workflow', utf8Encode(e.workflow)],
+      ['attempt', e.attempt],
+      ['inputs', inputs],
+      ['args', new Tuple(args)],
+    ]);
+    let wf: Value | undefined;
+    try {
+      this.globals = loadWorkflowModule(this.bundle, this.predeclared);
+      for (const v of this.globals.values()) {
+        if (v instanceof TaskStub) {
+          this.declaredTasks.set(v.taskName, v);
+          if (v.body) this.starlarkTasks.set(v.taskName, v.body);
+        }
+      }
+      wf = this.globals.get(e.workflow);
+      if (!(wf instanceof WorkflowFn)) {
+        const names = [...this.globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
+        throw new EvalError(
+          wf === undefined
+            ? `no workflow named ${e.workflow} in ${this.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`
+            : `${e.workflow} in ${this.bundle.main} is not a @workflow() function`,
+        );
+      }
+    } catch (err) {
+      this.rootOutcome = { error: err instanceof EvalError ? err : new EvalError(String(err)) };
+      this.finish();
+      return;
+    }
+    this.root = this.newCoroutine(wf.fn, args, kwargs.length ? kwargs : null, e.workflow);
+  }
+
+  private newCoroutine(fn: Value, args: Value[], kwargs: KwArgs | null, label: string): Coroutine {
+    const thread = new Thread({ name: label, print: () => {} });
+    thread.locals.set(HOST_KEY, this);
+    const co: Coroutine = {
+      id: ++this.coroutines,
+      thread,
+      future: new Future(label),
+      started: false,
+      start: () => startCall(thread, fn, args, kwargs),
+    };
+    this.readyQueue.push({ co, input: null });
+    return co;
+  }
+
+  /** Runs ready coroutines until every one is blocked or done. */
+  private runReady(): void {
+    while (this.readyQueue.length > 0) {
+      const { co, input } = this.readyQueue.shift()!;
+      let out: Outcome<Value>;
+      try {
+        if (!co.started) {
+          co.started = true;
+          out = co.start();
+        } else if (input && 'error' in input) {
+          out = co.thread.resumeWithError(input.error);
+        } else {
+          out = co.thread.resume(input ? input.value : null);
+        }
+      } catch (e) {
+        this.coroutineDone(co, { error: e instanceof EvalError ? e : new EvalError(String(e)) });
+        continue;
+      }
+      if (out.done) this.coroutineDone(co, { value: out.value });
+      else this.handle(co, out.pending.request as HostRequest);
+    }
+    if (this.phase === 'exiting' && this.readyQueue.length === 0 && !this.exitInFlight) this.nextExitHandler();
+  }
+
+  private wake(co: Coroutine): (s: Settled) => void {
+    return (s) => this.readyQueue.push({ co, input: s });
+  }
+
+  private handle(co: Coroutine, req: HostRequest): void {
+    switch (req.kind) {
+      case 'task': {
+        const stepId = this.scheduleTask(req.stub, req.args, req.kwargs, req.site);
+        this.waitStep(stepId, this.wake(co));
+        return;
+      }
+      case 'await': {
+        const f = req.future;
+        if (f.outcome) this.readyQueue.push({ co, input: f.outcome });
+        else f.waiters.push(this.wake(co));
+        return;
+      }
+      case 'sleep': {
+        const stepId = this.nextStepId('sleep');
+        this.commands.push({ kind: 'StartTimer', stepId, durationMs: req.ms, callSite: req.site });
+        this.waitStep(stepId, this.wake(co));
+        return;
+      }
+      case 'child': {
+        const name = req.workflow.fn.name;
+        const stepId = this.nextStepId(name);
+        const args = req.args.map((a, i) => toHistory(a, `argument ${i + 1} of ${name}`));
+        const kwargs: { [k: string]: Json } = {};
+        for (const [k, v] of req.kwargs ?? []) kwargs[k] = toHistory(v, `argument ${k} of ${name}`);
+        this.commands.push({ kind: 'StartChildRun', stepId, workflow: name, args, kwargs, callSite: req.site });
+        this.waitStep(stepId, this.wake(co));
+        return;
+      }
+      case 'batch':
+        this.batch(co, req.callables, req.maxConcurrency, req.site);
+        return;
+    }
+  }
+
+  private batch(co: Coroutine, callables: readonly NewCallable[], max: number, site: CallSite): void {
+    const results: Value[] = new Array(callables.length).fill(null);
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const limit = max > 0 ? max : callables.length;
+    const startOne = (): void => {
+      const i = next++;
+      const c = callables[i]!;
+      const f = this.spawn(c.fn, c.args, c.kwargs, site);
+      const onSettle = (s: Settled): void => {
+        if (failed) return;
+        if ('error' in s) {
+          failed = true;
+          this.readyQueue.push({ co, input: s });
+          return;
+        }
+        results[i] = s.value;
+        done++;
+        if (next < callables.length) startOne();
+        else if (done === callables.length) this.readyQueue.push({ co, input: { value: new List(results) } });
+      };
+      if (f.outcome) onSettle(f.outcome);
+      else f.waiters.push(onSettle);
+    };
+    if (callables.length === 0) {
+      this.readyQueue.push({ co, input: { value: new List([]) } });
+      return;
+    }
+    for (let k = 0; k < Math.min(limit, callables.length); k++) startOne();
+  }
+
+  private coroutineDone(co: Coroutine, s: Settled): void {
+    co.future.settle(s);
+    if (co === this.root) {
+      this.rootOutcome = s;
+      this.startExit();
+    } else if (this.phase === 'exiting' && co === this.exitInFlight) {
+      this.exitInFlight = null;
+      if ('error' in s && this.rootOutcome && 'value' in this.rootOutcome) this.rootOutcome = s;
+    }
+  }
+
+  private exitInFlight: Coroutine | null = null;
+
+  private startExit(): void {
+    if (this.phase === 'exiting' || this.phase === 'done') return;
+    this.phase = 'exiting';
+  }
+
+  private nextExitHandler(): void {
+    const h = this.exitHandlers.pop();
+    if (!h) {
+      this.finish();
+      return;
+    }
+    this.exitInFlight = this.newCoroutine(h.fn, h.args, h.kwargs, 'atexit');
+    this.runReady();
+  }
+
+  private finish(): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
+    if (this.cancelReason !== null) {
+      this.commands.push({ kind: 'CancelRun', reason: this.cancelReason });
+      return;
+    }
+    const o = this.rootOutcome!;
+    if ('error' in o) {
+      this.commands.push({ kind: 'FailRun', error: errorInfo(o.error) });
+      return;
+    }
+    let result: Json;
+    try {
+      result = toHistory(o.value, 'the workflow result');
+    } catch (e) {
+      this.commands.push({ kind: 'FailRun', error: errorInfo(e as EvalError) });
+      return;
+    }
+    this.commands.push({ kind: 'CompleteRun', result });
+  }
+
+  private cancel(reason: string): void {
+    if (this.phase === 'done') return;
+    this.cancelReason = reason;
+    // Waiting coroutines are abandoned; the atexit handlers still run.
+    for (const w of this.stepWaiters.values()) w.length = 0;
+    this.stepWaiters.clear();
+    this.readyQueue.length = 0;
+    if (this.phase === 'running' || this.phase === 'idle') {
+      this.rootOutcome = { error: new EvalError(`run cancelled: ${reason}`, 'cancelled') };
+      this.phase = 'exiting';
+    }
+    this.exitInFlight = null;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Steps
+
+  private nextStepId(name: string): string {
+    const n = (this.counters.get(name) ?? 0) + 1;
+    this.counters.set(name, n);
+    return `${name}#${n}`;
+  }
+
+  private waitStep(stepId: string, fn: (s: Settled) => void): void {
+    let ws = this.stepWaiters.get(stepId);
+    if (!ws) this.stepWaiters.set(stepId, (ws = []));
+    ws.push(fn);
+  }
+
+  private settleStep(stepId: string, s: Settled, raw?: Json): void {
+    if ('value' in s) this.track(s.value, stepId, 0);
+    void raw;
+    const ws = this.stepWaiters.get(stepId);
+    if (!ws) return;
+    this.stepWaiters.delete(stepId);
+    for (const w of ws) w(s);
+  }
+
+  /** Remembers which step produced a value (and its parts), to record data flow. */
+  private track(v: Value, stepId: string, depth: number): void {
+    if (depth > 3) return;
+    if (typeof v === 'string') {
+      if (v.length >= 4) this.stringProvenance.set(v, stepId);
+      return;
+    }
+    if (v !== null && typeof v === 'object') {
+      this.provenance.set(v, stepId);
+      if (v instanceof List || v instanceof Tuple) for (const e of v.elems.slice(0, 64)) this.track(e, stepId, depth + 1);
+      else if (v instanceof Dict) for (const [, e] of v.entries().slice(0, 64)) this.track(e, stepId, depth + 1);
+    }
+  }
+
+  private originOf(v: Value): string | undefined {
+    if (typeof v === 'string') return this.stringProvenance.get(v);
+    if (v !== null && typeof v === 'object') return this.provenance.get(v);
+    return undefined;
+  }
+
+  private inputsFrom(args: Value[], kwargs: KwArgs | null): ArgOrigin[] {
+    const out: ArgOrigin[] = [];
+    const visit = (v: Value, path: string, depth: number): void => {
+      const step = this.originOf(v);
+      if (step) {
+        out.push({ arg: path, step });
+        return;
+      }
+      if (depth >= 2) return;
+      if (v instanceof List || v instanceof Tuple) v.elems.slice(0, 64).forEach((e, i) => visit(e, `${path}.${i}`, depth + 1));
+      else if (v instanceof Dict) for (const [k, e] of v.entries().slice(0, 64)) if (typeof k === 'string') visit(e, `${path}.${k}`, depth + 1);
+    };
+    args.forEach((a, i) => visit(a, String(i), 0));
+    for (const [k, v] of kwargs ?? []) visit(v, `kw.${k}`, 0);
+    return out;
+  }
+
+  private scheduleTask(stub: TaskStub, args: Value[], kwargs: KwArgs | null, site: CallSite): string {
+    const name = stub.taskName;
+    const jargs = args.map((a, i) => toHistory(a, `argument ${i + 1} of task ${name}`));
+    const jkwargs: { [k: string]: Json } = {};
+    for (const [k, v] of kwargs ?? []) jkwargs[k] = toHistory(v, `argument ${k} of task ${name}`);
+    const stepId = this.nextStepId(name);
+    const o = stub.options;
+    this.commands.push({
+      kind: 'ScheduleTask',
+      stepId,
+      task: name,
+      args: jargs,
+      kwargs: jkwargs,
+      argsDigest: digestOf({ args: jargs, kwargs: jkwargs }),
+      callSite: site,
+      inputsFrom: this.inputsFrom(args, kwargs),
+      executor: o.executor,
+      retry: o.retry,
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.command ? { command: o.command } : {}),
+      ...(o.cache ? { cache: { version: o.cacheVersion, ttlMs: o.cacheTtlMs } } : {}),
+    });
+    return stepId;
+  }
+}
+
+function stepError(stepId: string, e: ErrorInfo): EvalError {
+  const err = new EvalError(`step ${stepId} failed: ${e.message}`, e.kind === 'cancelled' ? 'cancelled' : 'eval');
+  (err as EvalError & { info?: ErrorInfo }).info = e;
+  return err;
+}
+
+/** Converts a Starlark error into history's ErrorInfo. */
+export function errorInfo(e: EvalError): ErrorInfo {
+  const pos = e.position;
+  return {
+    kind: e.kind === 'cancelled' ? 'cancelled' : 'starlark',
+    message: e.message,
+    details: e.backtrace(),
+    retryable: false,
+    ...(pos ? { file: pos.file, line: pos.line, column: pos.column } : {}),
+  };
+}

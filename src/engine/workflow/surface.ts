@@ -1,0 +1,520 @@
+/**
+ * This file defines what a workflow file sees: `task(...)`, `@workflow()`, futures (`run`,
+ * `new_callable`, `batch_run`), `RetryPolicy`, and the deterministic modules `time`, `uuid`,
+ * `random`, `os`, `ctx`, `progress` and `atexit`. Everything that touches time, randomness or the
+ * outside world goes through the `WorkflowHost` of the running machine, which records or derives it
+ * from history, so replay sees exactly what the live run saw.
+ *
+ * A call that must wait (a task, a sleep, a child workflow, a future's result) returns a Pending
+ * whose request is one of the `HostRequest`s below; the machine (machine.ts) handles it.
+ */
+import {
+  Builtin,
+  Dict,
+  EvalError,
+  Float,
+  Function,
+  List,
+  Module,
+  Pending,
+  StarValue,
+  Tuple,
+  isInt,
+  normBig,
+  repr,
+  typeName,
+  unpackArgs,
+  utf8Decode,
+  utf8Encode,
+  type KwArgs,
+  type ThreadContext,
+  type Value,
+} from '../../interpreter/index.js';
+import { Struct } from '../../stdlib/index.js';
+import type { CallSite, RetryPolicy } from '../core/events.js';
+
+// ---------------------------------------------------------------------------------------------
+// Host interface: what the builtins need from the running machine
+
+/** A request a workflow thread suspends on. */
+export type HostRequest =
+  | { readonly kind: 'task'; readonly stub: TaskStub; readonly args: Value[]; readonly kwargs: KwArgs | null; readonly site: CallSite }
+  | { readonly kind: 'await'; readonly future: Future; readonly site: CallSite }
+  | { readonly kind: 'sleep'; readonly ms: number; readonly site: CallSite }
+  | { readonly kind: 'child'; readonly workflow: WorkflowFn; readonly args: Value[]; readonly kwargs: KwArgs | null; readonly site: CallSite }
+  | { readonly kind: 'batch'; readonly callables: readonly NewCallable[]; readonly maxConcurrency: number; readonly site: CallSite };
+
+/** The running machine, as the builtins see it (stored in thread.locals under HOST_KEY). */
+export interface WorkflowHost {
+  /** The run's clock: the time of the event being processed (ms since epoch). */
+  now(): number;
+  random(): number;
+  randint(lo: number, hi: number): number;
+  seed(s: string): void;
+  uuidBytes(): Uint8Array;
+  /** Starts `fn(*args, **kwargs)` concurrently; returns its future. */
+  spawn(fn: Value, args: Value[], kwargs: KwArgs | null, site: CallSite): Future;
+  progress(message: string): void;
+  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null): void;
+  unregisterExit(fn: Value): void;
+  readonly env: Dict;
+  readonly ctx: Value;
+}
+
+export const HOST_KEY = 'larkflow.workflow.host';
+
+function hostOf(th: ThreadContext, what: string): WorkflowHost {
+  const h = th.locals.get(HOST_KEY) as WorkflowHost | undefined;
+  if (!h) throw new EvalError(`${what} can only be used while a workflow runs (not at the top level of a file)`);
+  return h;
+}
+
+/** The call site of the builtin being called. */
+export function siteOf(th: ThreadContext): CallSite {
+  const p = th.callerPosition?.();
+  const stack = (th as unknown as { callStackNames?: () => string[] }).callStackNames?.();
+  return { file: p?.file ?? '<unknown>', line: p?.line ?? 0, column: p?.column ?? 0, ...(stack ? { stack } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durations
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses a duration: seconds as a number, or text like "500ms", "10m", "1h30m", "28d". */
+export function parseDuration(v: Value, what: string): number {
+  if (typeof v === 'number') return v * 1000;
+  if (v instanceof Float) return v.v * 1000;
+  if (typeof v === 'string') {
+    const text = utf8Decode(v).trim();
+    const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+    let total = 0;
+    let consumed = 0;
+    for (const m of text.matchAll(re)) {
+      if (m.index !== consumed) break;
+      total += parseFloat(m[1]!) * UNIT_MS[m[2]!]!;
+      consumed += m[0].length;
+    }
+    if (consumed === text.length && text.length > 0) return total;
+    throw new EvalError(`${what}: invalid duration ${repr(v)} (use seconds, or text like "30s", "10m", "1h", "28d")`);
+  }
+  throw new EvalError(`${what}: got ${typeName(v)}, want a duration (seconds or text like "10m")`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retry policies
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 1,
+  initialIntervalMs: 1000,
+  backoffCoefficient: 2,
+  maxIntervalMs: 100_000,
+  jitter: 0.1,
+  nonRetryable: [],
+};
+
+/** `RetryPolicy(max_attempts=, initial_interval=, backoff=, max_interval=, jitter=, non_retryable=)` */
+export class RetryPolicyValue extends StarValue {
+  constructor(readonly policy: RetryPolicy) {
+    super();
+  }
+  get type(): string {
+    return 'RetryPolicy';
+  }
+  repr(out: string[]): void {
+    const p = this.policy;
+    out.push(`RetryPolicy(max_attempts = ${p.maxAttempts}, initial_interval = "${p.initialIntervalMs}ms", backoff = ${p.backoffCoefficient}, max_interval = "${p.maxIntervalMs}ms")`);
+  }
+}
+
+export const retryPolicyBuiltin = new Builtin('RetryPolicy', (_th, args, kwargs) => {
+  const [maxAttempts, initial, backoff, maxInterval, jitter, nonRetryable] = unpackArgs('RetryPolicy', args, kwargs, [
+    'max_attempts?',
+    'initial_interval?',
+    'backoff?',
+    'max_interval?',
+    'jitter?',
+    'non_retryable?',
+  ]);
+  const num = (v: Value | undefined, dflt: number, name: string): number => {
+    if (v === undefined || v === null) return dflt;
+    if (typeof v === 'number') return v;
+    if (v instanceof Float) return v.v;
+    throw new EvalError(`RetryPolicy: ${name}: got ${typeName(v)}, want a number`);
+  };
+  const kinds: string[] = [];
+  if (nonRetryable !== undefined && nonRetryable !== null) {
+    if (!(nonRetryable instanceof List || nonRetryable instanceof Tuple)) throw new EvalError('RetryPolicy: non_retryable must be a list of error kinds');
+    for (const k of nonRetryable.elems) kinds.push(utf8Decode(String(k)));
+  }
+  const policy: RetryPolicy = {
+    maxAttempts: Math.max(1, Math.floor(num(maxAttempts, 3, 'max_attempts'))),
+    initialIntervalMs: initial === undefined ? DEFAULT_RETRY.initialIntervalMs : parseDuration(initial, 'RetryPolicy: initial_interval'),
+    backoffCoefficient: num(backoff, 2, 'backoff'),
+    maxIntervalMs: maxInterval === undefined ? DEFAULT_RETRY.maxIntervalMs : parseDuration(maxInterval, 'RetryPolicy: max_interval'),
+    jitter: num(jitter, 0.1, 'jitter'),
+    nonRetryable: kinds,
+  };
+  if (policy.backoffCoefficient < 1) throw new EvalError('RetryPolicy: backoff must be >= 1');
+  if (policy.jitter < 0 || policy.jitter > 1) throw new EvalError('RetryPolicy: jitter must be between 0 and 1');
+  return new RetryPolicyValue(policy);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Tasks and workflows
+
+/** Options of a declared task. */
+export interface TaskOptions {
+  readonly retry: RetryPolicy;
+  readonly timeoutMs?: number;
+  readonly command?: readonly string[];
+  readonly executor: string;
+  readonly cache: boolean;
+  readonly cacheVersion: string;
+  readonly cacheTtlMs: number;
+}
+
+const DEFAULT_CACHE_TTL_MS = 28 * 86_400_000;
+
+/** A task stub: calling it schedules the task and suspends the workflow until its result. */
+export class TaskStub extends Builtin {
+  constructor(
+    readonly taskName: string,
+    readonly options: TaskOptions,
+    /** For `@task` on a def: the Starlark body run as a step of its own. */
+    readonly body?: Function,
+  ) {
+    super(taskName, (th, args, kwargs) => {
+      hostOf(th, `task ${taskName}`);
+      return new Pending({ kind: 'task', stub: this, args, kwargs, site: siteOf(th) } satisfies HostRequest);
+    });
+  }
+  override get type(): string {
+    return 'task';
+  }
+  override repr(out: string[]): void {
+    out.push(`<task ${this.taskName}>`);
+  }
+  override getAttr(name: string): Value | undefined {
+    if (name === 'name') return utf8Encode(this.taskName);
+    return undefined;
+  }
+  override attrNames(): string[] {
+    return ['name'];
+  }
+}
+
+function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean): { name?: string; options: TaskOptions } {
+  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor] = unpackArgs(
+    'task',
+    args,
+    kwargs,
+    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?'],
+  );
+  let policy = DEFAULT_RETRY;
+  if (retry !== undefined && retry !== null) {
+    if (!(retry instanceof RetryPolicyValue)) throw new EvalError(`task: retry must be a RetryPolicy(...), not ${typeName(retry)}`);
+    policy = retry.policy;
+  }
+  if (retries !== undefined && retries !== null) {
+    if (!isInt(retries) || Number(retries) < 0) throw new EvalError('task: retries must be a non-negative int');
+    policy = { ...policy, maxAttempts: Number(retries) + 1 };
+  }
+  let argv: string[] | undefined;
+  if (command !== undefined && command !== null) {
+    if (!(command instanceof List || command instanceof Tuple) || command.elems.length === 0) {
+      throw new EvalError('task: command must be a non-empty list of strings, e.g. ["python3", "train.py"]');
+    }
+    argv = command.elems.map((e) => {
+      if (typeof e !== 'string') throw new EvalError(`task: command elements must be strings, not ${typeName(e)}`);
+      return utf8Decode(e);
+    });
+  }
+  if (name !== undefined && typeof name !== 'string') throw new EvalError(`task: name must be a string, not ${typeName(name)}`);
+  void hasName;
+  const str = (v: Value | undefined, what: string): string | undefined => {
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw new EvalError(`task: ${what} must be a string, not ${typeName(v)}`);
+    return utf8Decode(v);
+  };
+  return {
+    ...(name !== undefined ? { name: utf8Decode(name as string) } : {}),
+    options: {
+      retry: policy,
+      ...(timeout !== undefined && timeout !== null ? { timeoutMs: parseDuration(timeout, 'task: timeout') } : {}),
+      ...(argv ? { command: argv } : {}),
+      executor: str(executor, 'executor') ?? (argv ? 'process' : 'local'),
+      cache: cache === true,
+      cacheVersion: str(cacheVersion, 'cache_version') ?? '',
+      cacheTtlMs: cacheTtl !== undefined && cacheTtl !== null ? parseDuration(cacheTtl, 'task: cache_ttl') : DEFAULT_CACHE_TTL_MS,
+    },
+  };
+}
+
+/**
+ * `task("name", ...)` declares a task implemented outside the workflow (a registered JS function or a
+ * `command`); `@task(...)` on a def makes the def's body a durable step of its own.
+ */
+export const taskBuiltin = new Builtin('task', (_th, args, kwargs) => {
+  const { name, options } = parseTaskOptions(kwargs, args, args.length > 0);
+  if (name !== undefined) return new TaskStub(name, options);
+  return new Builtin('task.decorator', (_th2, dargs) => {
+    const fn = dargs[0];
+    if (!(fn instanceof Function) || dargs.length !== 1) throw new EvalError('@task(...) must decorate a def');
+    return new TaskStub(fn.name, { ...options, executor: options.command ? options.executor : 'starlark' }, fn);
+  });
+});
+
+/** A workflow entry point (`@workflow()`); calling it from another workflow starts a child run. */
+export class WorkflowFn extends Builtin {
+  constructor(readonly fn: Function) {
+    super(fn.name, (th, args, kwargs) => {
+      hostOf(th, `workflow ${fn.name}`);
+      return new Pending({ kind: 'child', workflow: this, args, kwargs, site: siteOf(th) } satisfies HostRequest);
+    });
+  }
+  override get type(): string {
+    return 'workflow';
+  }
+  override repr(out: string[]): void {
+    out.push(`<workflow ${this.fn.name}>`);
+  }
+}
+
+export const workflowBuiltin = new Builtin('workflow', (_th, args, kwargs) => {
+  unpackArgs('workflow', args, kwargs, []);
+  return new Builtin('workflow.decorator', (_th2, dargs) => {
+    const fn = dargs[0];
+    if (!(fn instanceof Function) || dargs.length !== 1) throw new EvalError('@workflow() must decorate a def');
+    return new WorkflowFn(fn);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Futures and concurrency
+
+type Settled = { readonly value: Value } | { readonly error: EvalError };
+
+/** The eventual result of `run(...)`. */
+export class Future extends StarValue {
+  outcome: Settled | null = null;
+  readonly waiters: ((s: Settled) => void)[] = [];
+  constructor(readonly label: string) {
+    super();
+  }
+  get type(): string {
+    return 'future';
+  }
+  repr(out: string[]): void {
+    out.push(`<future ${this.label}${this.outcome ? ' (done)' : ''}>`);
+  }
+  settle(s: Settled): void {
+    if (this.outcome) return;
+    this.outcome = s;
+    const ws = this.waiters.splice(0);
+    for (const w of ws) w(s);
+  }
+  override getAttr(name: string): Value | undefined {
+    if (name === 'result') {
+      return new Builtin('result', (th) => {
+        if (this.outcome && 'value' in this.outcome) return this.outcome.value;
+        return new Pending({ kind: 'await', future: this, site: siteOf(th) } satisfies HostRequest);
+      });
+    }
+    if (name === 'done') return new Builtin('done', () => this.outcome !== null);
+    return undefined;
+  }
+  override attrNames(): string[] {
+    return ['done', 'result'];
+  }
+}
+
+/** `new_callable(fn, *args, **kwargs)`: a call to make later (for batch_run). */
+export class NewCallable extends StarValue {
+  constructor(
+    readonly fn: Value,
+    readonly args: Value[],
+    readonly kwargs: KwArgs | null,
+  ) {
+    super();
+  }
+  get type(): string {
+    return 'callable';
+  }
+  repr(out: string[]): void {
+    out.push(`<callable ${repr(this.fn)}>`);
+  }
+}
+
+export const runBuiltin = new Builtin('run', (th, args, kwargs) => {
+  if (args.length === 0) throw new EvalError('run: missing argument for fn');
+  const host = hostOf(th, 'run');
+  return host.spawn(args[0]!, args.slice(1), kwargs, siteOf(th));
+});
+
+export const newCallableBuiltin = new Builtin('new_callable', (_th, args, kwargs) => {
+  if (args.length === 0) throw new EvalError('new_callable: missing argument for fn');
+  return new NewCallable(args[0]!, args.slice(1), kwargs);
+});
+
+export const batchRunBuiltin = new Builtin('batch_run', (th, args, kwargs) => {
+  const [callables, maxConc] = unpackArgs('batch_run', args, kwargs, ['callables', 'max_concurrency?']);
+  hostOf(th, 'batch_run');
+  if (!(callables instanceof List || callables instanceof Tuple)) throw new EvalError(`batch_run: callables must be a list, not ${typeName(callables!)}`);
+  const items = callables.elems.map((c, i) => {
+    if (!(c instanceof NewCallable)) throw new EvalError(`batch_run: element ${i} is ${typeName(c)}, want new_callable(...)`);
+    return c;
+  });
+  const max = maxConc === undefined || maxConc === null ? 0 : Number(maxConc);
+  if (!Number.isInteger(max) || max < 0) throw new EvalError('batch_run: max_concurrency must be a non-negative int');
+  return new Pending({ kind: 'batch', callables: items, maxConcurrency: max, site: siteOf(th) } satisfies HostRequest);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic modules
+
+/** A UUID value: str() is the canonical 36-character form; .hex and .urn as in Python. */
+export class UuidValue extends StarValue {
+  constructor(readonly hex: string) {
+    super();
+  }
+  get type(): string {
+    return 'UUID';
+  }
+  get canonical(): string {
+    const h = this.hex;
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+  repr(out: string[]): void {
+    out.push(this.canonical);
+  }
+  override getAttr(name: string): Value | undefined {
+    if (name === 'hex') return this.hex;
+    if (name === 'urn') return `urn:uuid:${this.canonical}`;
+    return undefined;
+  }
+  override attrNames(): string[] {
+    return ['hex', 'urn'];
+  }
+  override equals(y: Value): boolean {
+    return y instanceof UuidValue && y.hex === this.hex;
+  }
+  override hashKey(): unknown {
+    return `\u0100uuid${this.hex}`;
+  }
+}
+
+function mod(name: string, members: Record<string, Value>): Module {
+  return new Module(name, new Map(Object.entries(members)));
+}
+
+const timeModule = mod('time', {
+  time: new Builtin('time', (th) => new Float(hostOf(th, 'time.time').now() / 1000)),
+  time_ns: new Builtin('time_ns', (th) => normBig(BigInt(Math.round(hostOf(th, 'time.time_ns').now())) * 1_000_000n)),
+  sleep: new Builtin('sleep', (th, args, kwargs) => {
+    const [secs] = unpackArgs('sleep', args, kwargs, ['seconds']);
+    hostOf(th, 'time.sleep');
+    const ms = parseDuration(secs!, 'sleep');
+    if (ms < 0) throw new EvalError('sleep: negative duration');
+    return new Pending({ kind: 'sleep', ms, site: siteOf(th) } satisfies HostRequest);
+  }),
+});
+
+const uuidModule = mod('uuid', {
+  uuid4: new Builtin('uuid4', (th) => {
+    const b = hostOf(th, 'uuid.uuid4').uuidBytes();
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    return new UuidValue(Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(''));
+  }),
+});
+
+const randomModule = mod('random', {
+  random: new Builtin('random', (th) => new Float(hostOf(th, 'random.random').random())),
+  randint: new Builtin('randint', (th, args, kwargs) => {
+    const [a, b] = unpackArgs('randint', args, kwargs, ['a', 'b']);
+    if (typeof a !== 'number' || typeof b !== 'number') throw new EvalError('randint: a and b must be ints');
+    if (b < a) throw new EvalError(`randint: empty range (${a}, ${b})`);
+    return hostOf(th, 'random.randint').randint(a, b);
+  }),
+  seed: new Builtin('seed', (th, args, kwargs) => {
+    const [s] = unpackArgs('seed', args, kwargs, ['n']);
+    hostOf(th, 'random.seed').seed(repr(s!));
+    return null;
+  }),
+});
+
+const progressModule = mod('progress', {
+  report: new Builtin('report', (th, args, kwargs) => {
+    const [msg] = unpackArgs('report', args, kwargs, ['message']);
+    hostOf(th, 'progress.report').progress(typeof msg === 'string' ? utf8Decode(msg) : utf8Decode(repr(msg!)));
+    return null;
+  }),
+});
+
+const atexitModule = mod('atexit', {
+  register: new Builtin('register', (th, args, kwargs) => {
+    if (args.length === 0) throw new EvalError('register: missing argument for fn');
+    hostOf(th, 'atexit.register').registerExit(args[0]!, args.slice(1), kwargs);
+    return args[0]!;
+  }),
+  unregister: new Builtin('unregister', (th, args, kwargs) => {
+    const [fn] = unpackArgs('unregister', args, kwargs, ['fn']);
+    hostOf(th, 'atexit.unregister').unregisterExit(fn!);
+    return null;
+  }),
+});
+
+/** `os.environ` and `ctx` differ per run: these are looked up through the host on access. */
+class HostBound extends StarValue {
+  constructor(
+    readonly moduleName: string,
+    readonly get: (h: WorkflowHost) => Record<string, Value>,
+    readonly hostRef: { current: WorkflowHost | null },
+  ) {
+    super();
+  }
+  get type(): string {
+    return 'module';
+  }
+  repr(out: string[]): void {
+    out.push(`<module "${this.moduleName}">`);
+  }
+  override getAttr(name: string): Value | undefined {
+    const h = this.hostRef.current;
+    if (!h) throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
+    return this.get(h)[name];
+  }
+  override attrNames(): string[] {
+    const h = this.hostRef.current;
+    return h ? Object.keys(this.get(h)).sort() : [];
+  }
+}
+
+/**
+ * The names predeclared in workflow files. `hostRef` points at the host of the run being executed
+ * (set by the machine before it runs Starlark code), for the attribute-style modules.
+ */
+export function workflowPredeclared(hostRef: { current: WorkflowHost | null }): Map<string, Value> {
+  return new Map<string, Value>([
+    ['task', taskBuiltin],
+    ['workflow', workflowBuiltin],
+    ['run', runBuiltin],
+    ['new_callable', newCallableBuiltin],
+    ['batch_run', batchRunBuiltin],
+    ['RetryPolicy', retryPolicyBuiltin],
+    ['time', timeModule],
+    ['uuid', uuidModule],
+    ['random', randomModule],
+    ['progress', progressModule],
+    ['atexit', atexitModule],
+    ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef)],
+    ['ctx', new HostBound('ctx', (h) => (h.ctx instanceof Struct ? Object.fromEntries(h.ctx.names.map((n, i) => [n, (h.ctx as Struct).values[i]!])) : {}), hostRef)],
+    ['struct', new Builtin('struct', (_th, args, kwargs) => {
+      if (args.length > 0) throw new EvalError('struct: unexpected positional arguments');
+      return new Struct((kwargs ?? []).map(([k, v]) => [k, v] as const));
+    })],
+  ]);
+}
+
+export { Struct };
