@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildLexer, Source, tokenize, tokenKind, RESERVED_WORDS } from '../../src/lexer/index.js';
+import { buildLexer, RESERVED_WORDS, Source, tokenize, tokenKind, utf8Decode, utf8Encode } from '../../src/lexer/index.js';
 
 type Row = [kind: string, image: string, line: number, column: number];
 
@@ -399,5 +400,21 @@ describe('tokenize: errors', () => {
 describe('the chevrotain lexer', () => {
   it('passes chevrotain validations with first-character optimizations on', () => {
     expect(() => buildLexer({ validate: true })).not.toThrow();
+  });
+});
+
+describe('UTF-8 helpers', () => {
+  it('encode text as binary UTF-8 and decode it back', () => {
+    expect(utf8Encode('aé世😿')).toBe('a\xc3\xa9\xe4\xb8\x96\xf0\x9f\x98\xbf');
+    expect(utf8Encode('\ud800')).toBe('\xef\xbf\xbd'); // lone surrogate -> U+FFFD
+    expect(utf8Decode('\xff')).toBe('\ufffd');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        const bin = utf8Encode(s);
+        expect(Buffer.from(bin, 'latin1').equals(Buffer.from(new TextEncoder().encode(s)))).toBe(true);
+        expect(utf8Decode(bin)).toBe(new TextDecoder().decode(new TextEncoder().encode(s)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -16,7 +16,7 @@ import type {
   UnaryOp,
 } from '../../src/interpreter/syntax/index.js';
 import { printExpr, printFile } from '../../src/interpreter/syntax/index.js';
-import { Source, utf8Decode, utf8Encode } from '../../src/lexer/index.js';
+import { utf8Decode, utf8Encode } from '../../src/lexer/index.js';
 import { CORPUS } from './corpus.js';
 import { expr, parse, strip, stripParens } from './helpers.js';
 
@@ -266,10 +266,5 @@ describe('printer/parser round trip on generated trees', () => {
     const f = parse('load("m", "名前", ü = "ö")\n');
     expect(printFile(f)).toBe('load("m", "名前", ü="ö")\n');
     expect(utf8Decode((f.stmts[0] as LoadStmt).bindings[1]!.remote.value)).toBe('ö');
-  });
-
-  it('keeps a Source reference on parsed files', () => {
-    const src = new Source('s.star', 'x = 1\n');
-    expect(parse(src.text).source.name).toBe('t.star');
   });
 });

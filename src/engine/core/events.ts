@@ -160,6 +160,8 @@ export interface ChildRunStarted extends Base {
   readonly stepId: string;
   readonly childRunId: string;
   readonly workflow: string;
+  readonly args: readonly Json[];
+  readonly kwargs: { readonly [name: string]: Json };
   readonly callSite: CallSite;
 }
 

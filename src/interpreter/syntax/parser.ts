@@ -17,7 +17,15 @@
  * the main cost; grammar validations are skipped in production (tests build a validating instance, see
  * `createParser`).
  */
-import type { IRecognitionException, IToken, TokenType } from 'chevrotain';
+import type {
+  ILookaheadStrategy,
+  ILookaheadValidationError,
+  IOrAlt,
+  IRecognitionException,
+  IToken,
+  Rule,
+  TokenType,
+} from 'chevrotain';
 import { ParseError, type Diagnostic } from '../errors.js';
 import { tokenize } from '../../lexer/lexer.js';
 import type { NumberPayload, StringPayload } from '../../lexer/indentation.js';
@@ -133,6 +141,49 @@ const errorMessages = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Lazy lookahead
+
+const MAX_LOOKAHEAD = 3;
+
+/**
+ * Chevrotain's LL(k) lookahead strategy, with each decision's lookahead function computed on first
+ * use instead of during self-analysis. The functions are exactly chevrotain's; only their construction
+ * (grammar path analysis, about half of the self-analysis time) is deferred, so a short script pays
+ * only for the decisions it reaches.
+ */
+class LazyLookaheadStrategy implements ILookaheadStrategy {
+  private readonly inner = new chevrotain.LLkLookaheadStrategy({ maxLookahead: MAX_LOOKAHEAD });
+
+  validate(options: Parameters<ILookaheadStrategy['validate']>[0]): ILookaheadValidationError[] {
+    return this.inner.validate(options);
+  }
+
+  initialize(options: { rules: Rule[] }): void {
+    this.inner.initialize?.(options);
+  }
+
+  buildLookaheadForAlternation(
+    options: Parameters<ILookaheadStrategy['buildLookaheadForAlternation']>[0],
+  ): (orAlts?: IOrAlt<unknown>[]) => number | undefined {
+    const inner = this.inner;
+    let f: ((orAlts?: IOrAlt<unknown>[]) => number | undefined) | undefined;
+    return function (this: unknown, orAlts?: IOrAlt<unknown>[]) {
+      f ??= inner.buildLookaheadForAlternation(options);
+      return f.call(this, orAlts);
+    };
+  }
+
+  buildLookaheadForOptional(options: Parameters<ILookaheadStrategy['buildLookaheadForOptional']>[0]): () => boolean {
+    const inner = this.inner;
+    let f: (() => boolean) | undefined;
+    return function (this: unknown) {
+      f ??= inner.buildLookaheadForOptional(options);
+      return f.call(this);
+    };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The grammar
 
 /** Options for building a parser instance. */
@@ -148,7 +199,9 @@ class StarlarkParser extends chevrotain.EmbeddedActionsParser {
 
   constructor(options: ParserBuildOptions = {}) {
     super(T.allTokens, {
-      maxLookahead: 3,
+      maxLookahead: MAX_LOOKAHEAD,
+      // Validations need the eager analysis; production builds defer it.
+      ...(options.validate ? {} : { lookaheadStrategy: new LazyLookaheadStrategy() }),
       recoveryEnabled: false,
       skipValidations: !options.validate,
       errorMessageProvider: errorMessages,
@@ -1264,14 +1317,24 @@ class StarlarkParser extends chevrotain.EmbeddedActionsParser {
 
 let instance: StarlarkParser | undefined;
 
+/** A parser built by createParser. */
+export interface StarlarkParserInstance {
+  parseFile(source: Source): File;
+  parseExpr(source: Source): Expr;
+}
+
 /**
- * Builds a new parser instance (chevrotain self-analysis included). The public functions share one
- * lazily-built instance; this is exposed for tests (grammar validation) and start-up measurements.
+ * Builds a separate parser instance (running chevrotain's self-analysis again). The public functions
+ * share one lazily-built instance; this is for tests (grammar validation, comparing the lazy and eager
+ * lookahead strategies) and start-up measurements.
  * @internal
  */
-export function createParser(options: ParserBuildOptions = {}): { readonly ruleNames: readonly string[] } {
+export function createParser(options: ParserBuildOptions = {}): StarlarkParserInstance {
   const p = new StarlarkParser(options);
-  return { ruleNames: p.getGAstProductions() ? Object.keys(p.getGAstProductions()) : [] };
+  return {
+    parseFile: (source) => fileNode(source, run(source, p, (q) => q.file())),
+    parseExpr: (source) => run(source, p, (q) => q.exprInput()),
+  };
 }
 
 function getParser(): StarlarkParser {
@@ -1280,14 +1343,14 @@ function getParser(): StarlarkParser {
 
 type Failure = { offset: number; message: string; trigger: IToken | undefined };
 
-function run<R>(source: Source, start: (p: StarlarkParser) => R): R {
+function run<R>(source: Source, which: StarlarkParser | undefined, start: (p: StarlarkParser) => R): R {
   const diag = (offset: number, message: string): Diagnostic => ({ message, source, offset });
   let parser: StarlarkParser | undefined;
   try {
     const lex = tokenize(source);
     let tokens = lex.tokens;
     if (lex.errors.length > 0) tokens = tokens.slice(0, lex.errors[0]!.tokenIndex);
-    parser = getParser();
+    parser = which ?? getParser();
     parser.begin(tokens, source.text.length);
 
     let result: R | undefined;
@@ -1333,7 +1396,10 @@ function run<R>(source: Source, start: (p: StarlarkParser) => R): R {
  * @throws ParseError with every lexical error, or the first syntax error, in go.starlark.net's wording.
  */
 export function parseFile(source: Source): File {
-  const stmts = run(source, (p) => p.file());
+  return fileNode(source, run(source, undefined, (p) => p.file()));
+}
+
+function fileNode(source: Source, stmts: Stmt[]): File {
   return { kind: 'File', source, stmts, span: { start: 0, end: source.text.length } };
 }
 
@@ -1342,5 +1408,5 @@ export function parseFile(source: Source): File {
  * @throws ParseError as parseFile does.
  */
 export function parseExpr(source: Source): Expr {
-  return run(source, (p) => p.exprInput());
+  return run(source, undefined, (p) => p.exprInput());
 }

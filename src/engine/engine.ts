@@ -1,0 +1,884 @@
+/**
+ * This file defines `Engine`, the driver around the deterministic core: it owns the event store,
+ * the executors and the clock. For each live run it keeps a suspended workflow machine in memory,
+ * turns executor results and timers into activation events, and commits every activation (the event
+ * plus the events of the commands it caused) in one transaction before doing any side effect. A run
+ * whose machine is gone (restart, crash) is rebuilt by replaying its history once.
+ *
+ * The same engine runs every mode: only the executor differs, so a workflow behaves the same locally
+ * and remotely.
+ */
+import { randomBytes } from 'node:crypto';
+import { EvalError, type Value } from '../interpreter/index.js';
+import { Thread } from '../interpreter/index.js';
+import { digestOf } from '../util/hash.js';
+import type { ScheduleTask } from './core/commands.js';
+import { EngineError, NondeterminismError, UsageError } from './core/errors.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
+import { isTerminal } from './core/events.js';
+import type { Json } from './core/json.js';
+import type { Clock, EventStore, Executor, RunRecord, TaskOutcome } from './core/ports.js';
+import { retryDelay } from './core/retry.js';
+import { foldHistory, type RunState } from './core/state.js';
+import { RealClock } from './clock.js';
+import { FunctionExecutor, ProcessExecutor, type RegisterOptions, type TaskFunction } from './executors/index.js';
+import { MemoryEventStore, openSqliteStore } from './store/index.js';
+import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
+import { errorInfo, WorkflowMachine, type ScriptBundle } from './workflow/machine.js';
+import { replayHistory } from './workflow/replay.js';
+import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
+import { WorkflowFn } from './workflow/surface.js';
+import { loadWorkflowModule } from './workflow/machine.js';
+import { workflowPredeclared } from './workflow/surface.js';
+
+/** Options of `Engine.open`. */
+export interface EngineOptions {
+  /** SQLite database path, ':memory:' for an in-memory store, or a store. @default ".larkflow/larkflow.db" */
+  readonly db?: string | EventStore;
+  /** SQLite durability: NORMAL (default, WAL) or FULL (fsync every commit). @default "NORMAL" */
+  readonly synchronous?: 'NORMAL' | 'FULL';
+  /** The engine's clock. @default the real clock */
+  readonly clock?: Clock;
+  /** More executors (Ray, Spark, Kubernetes...), chosen by a task's `executor=` name. */
+  readonly executors?: readonly Executor[];
+  /** Where process tasks keep their attempt directories. @default ".larkflow/attempts" */
+  readonly workDir?: string;
+  /** Maximum concurrent in-process task functions. @default 8 */
+  readonly concurrency?: number;
+}
+
+/** Where a run starts from: a workflow file on disk, or sources in memory. */
+export interface StartOptions {
+  /** Path of the workflow file. */
+  readonly file?: string;
+  /** In-memory sources: the main file's name and text (and loaded files). */
+  readonly source?: { readonly name: string; readonly text: string; readonly files?: Readonly<Record<string, string>> };
+  /** The @workflow() function to run. @default the file's only workflow */
+  readonly workflow?: string;
+  readonly args?: readonly unknown[];
+  readonly kwargs?: Readonly<Record<string, unknown>>;
+  /** The run's environment (`os.environ`). @default {} */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A run id to use. @default a new random id */
+  readonly runId?: string;
+}
+
+/** How a run ended. */
+export interface RunResult {
+  readonly runId: string;
+  readonly status: 'completed' | 'failed' | 'cancelled' | 'blocked';
+  /** The workflow's return value as plain JS (when completed). */
+  readonly result?: unknown;
+  readonly error?: ErrorInfo;
+}
+
+/** A started run. */
+export interface RunHandle {
+  readonly runId: string;
+  /** Settles when the run completes, fails, is cancelled or blocks. */
+  readonly result: Promise<RunResult>;
+}
+
+interface StepRuntime {
+  readonly cmd: ScheduleTask;
+  attempt: number;
+  abort?: AbortController;
+  handleId?: string;
+  executor?: Executor;
+  abandoned?: boolean;
+  cancelTimer?: () => void;
+  startedAt?: number;
+}
+
+interface LiveRun {
+  readonly runId: string;
+  readonly machine: WorkflowMachine;
+  readonly script: StoredScript | { digest: string; bundle: ScriptBundle };
+  lastSeq: number;
+  readonly steps: Map<string, StepRuntime>;
+  readonly timers: Map<string, () => void>;
+  readonly children: Map<string, string>;
+  readonly reuse: Map<string, TaskCompleted & { task?: string; argsDigest?: string }>;
+  readonly parent?: { readonly runId: string; readonly stepId: string };
+  readonly env: Readonly<Record<string, string>>;
+  finished: boolean;
+  cancelling: boolean;
+  resolve: (r: RunResult) => void;
+  readonly result: Promise<RunResult>;
+  /** Activations to process after the current commit (cache hits, reused steps, unknown tasks). */
+  readonly followUps: NewEvent[][];
+  busy: boolean;
+}
+
+type Listener = (e: HistoryEvent) => void;
+
+function newRunId(): string {
+  return 'run-' + randomBytes(6).toString('hex');
+}
+
+export class Engine {
+  readonly store: EventStore;
+  readonly clock: Clock;
+  readonly functions: FunctionExecutor;
+  readonly processes: ProcessExecutor;
+  private readonly executors = new Map<string, Executor>();
+  private readonly live = new Map<string, LiveRun>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly globalListeners = new Set<Listener & { runId?: string }>();
+  private idleWaiters: (() => void)[] = [];
+  private closed = false;
+
+  private constructor(options: EngineOptions) {
+    const db = options.db ?? '.larkflow/larkflow.db';
+    this.store = typeof db === 'string' ? (db === ':memory:' ? new MemoryEventStore() : openSqliteStore(db, { synchronous: options.synchronous ?? 'NORMAL' })) : db;
+    this.clock = options.clock ?? new RealClock();
+    this.functions = new FunctionExecutor({ concurrency: options.concurrency ?? 8 });
+    this.processes = new ProcessExecutor({ workDir: options.workDir ?? '.larkflow/attempts' });
+    this.executors.set('local', this.functions);
+    this.executors.set('process', this.processes);
+    for (const e of options.executors ?? []) this.executors.set(e.name, e);
+  }
+
+  /**
+   * Opens an engine on a database (created if missing).
+   * @throws StoreError if the database cannot be opened (with what to do about it)
+   */
+  static open(options: EngineOptions = {}): Engine {
+    return new Engine(options);
+  }
+
+  /** Registers an in-process task implementation, called as `fn(...args)` (kwargs as a last object). */
+  registerTask(name: string, fn: TaskFunction, options?: RegisterOptions): this {
+    this.functions.register(name, fn, options);
+    return this;
+  }
+
+  /** Registers every function of an object as a task (e.g. the exports of a module). */
+  registerTasks(tasks: Readonly<Record<string, unknown>>): this {
+    for (const [name, fn] of Object.entries(tasks)) if (typeof fn === 'function') this.registerTask(name, fn as TaskFunction);
+    return this;
+  }
+
+  /** Subscribes to the events of one run (or of every run with '*'); returns an unsubscribe function. */
+  subscribe(runId: string, listener: Listener): () => void {
+    let set = this.listeners.get(runId);
+    if (!set) this.listeners.set(runId, (set = new Set()));
+    set.add(listener);
+    return () => set!.delete(listener);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Starting runs
+
+  /**
+   * Starts a run of a workflow.
+   * @throws UsageError for a missing file or unknown workflow; ParseError/ResolveError for a bad script
+   */
+  start(opts: StartOptions): RunHandle {
+    const script = opts.file
+      ? collectScript(opts.file)
+      : opts.source
+        ? fromFiles(opts.source.name, new Map([[opts.source.name, opts.source.text], ...Object.entries(opts.source.files ?? {})]))
+        : undefined;
+    if (!script) throw new UsageError('start: give a workflow file or source');
+    const workflow = opts.workflow ?? this.defaultWorkflow(script.bundle);
+    const args = (opts.args ?? []).map((a) => toJsonArg(a));
+    const kwargs: { [k: string]: Json } = {};
+    for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = toJsonArg(v);
+    this.store.putScript(script.digest, script.files);
+    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId());
+  }
+
+  /** The only @workflow() of a bundle, or a UsageError naming the choices. */
+  private defaultWorkflow(bundle: ScriptBundle): string {
+    const names = this.workflowNames(bundle);
+    if (names.length === 1) return names[0]!;
+    if (names.length === 0) throw new UsageError(`${bundle.main} defines no @workflow() function`);
+    throw new UsageError(`${bundle.main} defines several workflows (${names.join(', ')}): choose one with --workflow NAME`);
+  }
+
+  /** Names of the @workflow() functions of a script. */
+  workflowNames(bundle: ScriptBundle): string[] {
+    const globals = loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
+    return [...globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
+  }
+
+  private startRun(
+    script: StoredScript | { digest: string; bundle: ScriptBundle },
+    workflow: string,
+    args: Json[],
+    kwargs: { [k: string]: Json },
+    env: Readonly<Record<string, string>>,
+    runId: string,
+    extra: { parent?: { runId: string; stepId: string }; resumedFrom?: { runId: string; fromStep?: string }; reuse?: LiveRun['reuse'] } = {},
+  ): RunHandle {
+    if (this.closed) throw new EngineError('the engine is closed', 'closed');
+    const first: Omit<RunStarted, 'seq'> = {
+      kind: 'RunStarted',
+      at: this.clock.now(),
+      runId,
+      workflow,
+      file: script.bundle.main,
+      scriptDigest: script.digest,
+      args,
+      kwargs,
+      env: { ...env },
+      seed: randomBytes(16).toString('hex'),
+      attempt: 1,
+      ...(extra.parent ? { parent: extra.parent } : {}),
+      ...(extra.resumedFrom ? { resumedFrom: extra.resumedFrom } : {}),
+    };
+    const started = this.store.createRun(first);
+    const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env);
+    run.lastSeq = started.seq;
+    this.emit(runId, [started]);
+    this.activate(run, started, []);
+    return { runId, result: run.result };
+  }
+
+  private newLive(runId: string, script: LiveRun['script'], parent: LiveRun['parent'], reuse: LiveRun['reuse'], env: Readonly<Record<string, string>>): LiveRun {
+    let resolve!: (r: RunResult) => void;
+    const result = new Promise<RunResult>((r) => (resolve = r));
+    const run: LiveRun = {
+      runId,
+      machine: new WorkflowMachine(script.bundle),
+      script,
+      lastSeq: 0,
+      steps: new Map(),
+      timers: new Map(),
+      children: new Map(),
+      reuse,
+      ...(parent ? { parent } : {}),
+      env,
+      finished: false,
+      cancelling: false,
+      resolve,
+      result,
+      followUps: [],
+      busy: false,
+    };
+    this.live.set(runId, run);
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Activations
+
+  /**
+   * Delivers an activation event (already committed when `committed` is given, as RunStarted is) and
+   * commits it with the events of the commands it causes, in one transaction; then does the side
+   * effects. Follow-up activations (cache hits, reused steps) are processed in order afterwards.
+   */
+  private activate(run: LiveRun, committed: HistoryEvent | null, events: NewEvent[]): void {
+    run.followUps.push(events);
+    if (run.busy) return;
+    run.busy = true;
+    try {
+      let first = committed;
+      while (run.followUps.length > 0 && !run.finished) {
+        const batch = run.followUps.shift()!;
+        this.commitActivation(run, first, batch);
+        first = null;
+      }
+    } finally {
+      run.busy = false;
+    }
+    this.checkIdle();
+  }
+
+  private commitActivation(run: LiveRun, committed: HistoryEvent | null, batch: NewEvent[]): void {
+    // The activation event is the last of `batch` (e.g. [AttemptFailed, TaskFailed]) or `committed`.
+    const toAppend: NewEvent[] = [...batch];
+    const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
+    if (activation) {
+      const seqd = { ...activation, seq: run.lastSeq + batch.length } as HistoryEvent;
+      let commands;
+      try {
+        commands = run.machine.activate(seqd);
+      } catch (e) {
+        commands = [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
+      }
+      const at = this.clock.now();
+      for (const c of commands) toAppend.push(...this.commandEvents(run, c, at));
+    }
+    if (toAppend.length === 0) return;
+    const appended = this.store.append(run.runId, run.lastSeq, toAppend);
+    run.lastSeq = appended[appended.length - 1]!.seq;
+    this.emit(run.runId, appended);
+    for (const e of appended) this.sideEffect(run, e);
+  }
+
+  /** The events recording a command (and the first attempt of a task). */
+  private commandEvents(run: LiveRun, c: ReturnType<WorkflowMachine['activate']>[number], at: number): NewEvent[] {
+    switch (c.kind) {
+      case 'ScheduleTask': {
+        const scheduled: NewEvent = {
+          kind: 'TaskScheduled',
+          at,
+          stepId: c.stepId,
+          task: c.task,
+          args: c.args,
+          kwargs: c.kwargs,
+          argsDigest: c.argsDigest,
+          callSite: c.callSite,
+          inputsFrom: c.inputsFrom,
+          executor: c.executor,
+          retry: c.retry,
+          ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
+        };
+        run.steps.set(c.stepId, { cmd: c, attempt: 1 });
+        const reused = run.reuse.get(c.stepId);
+        if (reused && reused.task === c.task && reused.argsDigest === c.argsDigest) {
+          run.followUps.push([{ kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: reused.result, source: 'reused' }]);
+          return [scheduled];
+        }
+        const executor = this.executorFor(run, c);
+        if (typeof executor === 'string') {
+          run.followUps.push([{ kind: 'TaskFailed', at, stepId: c.stepId, error: { kind: 'missing-task', message: executor, retryable: false } }]);
+          return [scheduled];
+        }
+        return [scheduled, this.attemptStarted(run, c, 1, executor, at)];
+      }
+      case 'StartTimer':
+        return [{ kind: 'TimerStarted', at, stepId: c.stepId, durationMs: c.durationMs, fireAt: at + c.durationMs, callSite: c.callSite }];
+      case 'StartChildRun': {
+        const childRunId = `${run.runId}.${c.stepId.replace('#', '-')}`;
+        run.children.set(c.stepId, childRunId);
+        return [{ kind: 'ChildRunStarted', at, stepId: c.stepId, childRunId, workflow: c.workflow, args: c.args, kwargs: c.kwargs, callSite: c.callSite }];
+      }
+      case 'ReportProgress':
+        return [{ kind: 'ProgressReported', at, message: c.message }];
+      case 'CompleteRun':
+        return [{ kind: 'RunCompleted', at, result: c.result }];
+      case 'FailRun':
+        return [{ kind: 'RunFailed', at, error: c.error }];
+      case 'CancelRun':
+        return [{ kind: 'RunCancelled', at, reason: c.reason }];
+    }
+  }
+
+  private attemptStarted(run: LiveRun, c: ScheduleTask, attempt: number, executor: Executor, at: number): NewEvent {
+    const handle = `${run.runId}/${c.stepId}/${attempt}`;
+    const logs = executor === this.processes ? this.processes.attemptDir({ runId: run.runId, stepId: c.stepId, attempt }) : undefined;
+    return { kind: 'AttemptStarted', at, stepId: c.stepId, attempt, executor: executor.name, handle, idempotencyKey: handle, ...(logs ? { logs } : {}) };
+  }
+
+  /** The executor for a task, or a message saying why there is none. */
+  private executorFor(run: LiveRun, c: ScheduleTask): Executor | string {
+    if (c.executor === 'starlark') {
+      const body = run.machine.starlarkTasks.get(c.task);
+      if (!body) return `no Starlark body for task ${c.task}`;
+      return this.starlarkExecutor(run);
+    }
+    const ex = this.executors.get(c.executor);
+    if (!ex) return `unknown executor ${JSON.stringify(c.executor)} for task ${c.task} (known: ${[...this.executors.keys(), 'starlark'].join(', ')})`;
+    if (!ex.canRun(c.task, c.command)) {
+      return c.command
+        ? `executor ${c.executor} cannot run task ${c.task}`
+        : `task ${c.task} has no implementation: register it (engine.registerTask(${JSON.stringify(c.task)}, fn), or larkflow run --tasks FILE exporting ${c.task}), or declare it with command=[...]`;
+    }
+    return ex;
+  }
+
+  /** Runs `@task` bodies in process, on a Starlark thread of their own (no tasks inside tasks). */
+  private starlarkExecutor(run: LiveRun): Executor {
+    return {
+      name: 'starlark',
+      canRun: (task) => run.machine.starlarkTasks.has(task),
+      cancel: () => {},
+      submit: (req) => {
+        const done = Promise.resolve().then((): TaskOutcome => {
+          const fn = run.machine.starlarkTasks.get(req.task)!;
+          const thread = new Thread({ name: req.task, print: () => {} });
+          try {
+            const v = thread.call(fn, req.args.map(fromHistory), Object.entries(req.kwargs).map(([k, x]) => [k, fromHistory(x)] as [string, Value]));
+            return { ok: true, value: toHistory(v, `the result of task ${req.task}`) };
+          } catch (e) {
+            const err = e instanceof EvalError ? e : new EvalError(String(e));
+            return { ok: false, error: { kind: 'starlark', message: err.message, details: err.backtrace(), retryable: true } };
+          }
+        });
+        return { id: req.idempotencyKey, done };
+      },
+    };
+  }
+
+  /** Starts the work an appended event calls for. */
+  private sideEffect(run: LiveRun, e: HistoryEvent): void {
+    switch (e.kind) {
+      case 'AttemptStarted':
+        this.submitAttempt(run, e.stepId, e.attempt);
+        return;
+      case 'TimerStarted': {
+        const cancel = this.clock.setTimer(e.fireAt, () => {
+          run.timers.delete(e.stepId);
+          if (run.finished) return;
+          this.activate(run, null, [{ kind: 'TimerFired', at: this.clock.now(), stepId: e.stepId }]);
+        });
+        run.timers.set(e.stepId, cancel);
+        return;
+      }
+      case 'RetryScheduled': {
+        const st = run.steps.get(e.stepId);
+        if (!st) return;
+        st.cancelTimer = this.clock.setTimer(e.fireAt, () => {
+          st.cancelTimer = undefined;
+          if (run.finished || st.abandoned) return;
+          const ex = this.executorFor(run, st.cmd);
+          if (typeof ex === 'string') return;
+          st.attempt = e.attempt;
+          this.activate(run, null, [this.attemptStarted(run, st.cmd, e.attempt, ex, this.clock.now())]);
+        });
+        return;
+      }
+      case 'ChildRunStarted': {
+        if (!this.store.getRun(e.childRunId)) {
+          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId } });
+        }
+        return;
+      }
+      case 'RunCompleted':
+      case 'RunFailed':
+      case 'RunCancelled':
+        this.finishRun(run, e);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private submitAttempt(run: LiveRun, stepId: string, attempt: number): void {
+    const st = run.steps.get(stepId);
+    if (!st) return;
+    st.attempt = attempt;
+    const ex = this.executorFor(run, st.cmd);
+    if (typeof ex === 'string') return;
+    const abort = new AbortController();
+    st.abort = abort;
+    st.executor = ex;
+    st.startedAt = this.clock.now();
+    const handle = ex.submit({
+      runId: run.runId,
+      stepId,
+      attempt,
+      idempotencyKey: `${run.runId}/${stepId}/${attempt}`,
+      task: st.cmd.task,
+      ...(st.cmd.command ? { command: st.cmd.command } : {}),
+      args: st.cmd.args,
+      kwargs: st.cmd.kwargs,
+      ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
+      signal: abort.signal,
+    });
+    st.handleId = handle.id;
+    this.inFlight++;
+    handle.done.then(
+      (outcome) => {
+        this.inFlight--;
+        this.attemptDone(run, stepId, attempt, outcome);
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.attemptDone(run, stepId, attempt, { ok: false, error: { kind: 'executor', message: String(err), retryable: true } });
+      },
+    );
+  }
+
+  private inFlight = 0;
+
+  private attemptDone(run: LiveRun, stepId: string, attempt: number, outcome: TaskOutcome): void {
+    const st = run.steps.get(stepId);
+    if (!st || run.finished || st.abandoned || st.attempt !== attempt || this.closed) {
+      this.checkIdle();
+      return;
+    }
+    const at = this.clock.now();
+    try {
+      if (outcome.ok) {
+        this.activate(run, null, [
+          { kind: 'TaskCompleted', at, stepId, attempt, result: outcome.value, source: 'executed', durationMs: at - (st.startedAt ?? at) },
+        ]);
+        return;
+      }
+      const failed: NewEvent = { kind: 'AttemptFailed', at, stepId, attempt, error: outcome.error };
+      const delay = run.cancelling ? null : retryDelay(st.cmd.retry, attempt, outcome.error, `${run.runId}/${stepId}`);
+      if (delay !== null) {
+        const appended = this.store.append(run.runId, run.lastSeq, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
+        run.lastSeq = appended[appended.length - 1]!.seq;
+        this.emit(run.runId, appended);
+        for (const e of appended) this.sideEffect(run, e);
+        return;
+      }
+      this.activate(run, null, [failed, { kind: 'TaskFailed', at, stepId, error: attemptsExhausted(outcome.error, attempt) }]);
+    } catch (e) {
+      // The store failed: the run stays unfinished in the database and is recovered later.
+      this.dropLive(run, e);
+    }
+  }
+
+  private finishRun(run: LiveRun, e: HistoryEvent): void {
+    run.finished = true;
+    for (const cancel of run.timers.values()) cancel();
+    for (const st of run.steps.values()) {
+      st.cancelTimer?.();
+      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error('run finished'));
+    }
+    this.live.delete(run.runId);
+    let result: RunResult;
+    switch (e.kind) {
+      case 'RunCompleted':
+        result = { runId: run.runId, status: 'completed', result: historyToJs(e.result) };
+        break;
+      case 'RunFailed':
+        result = { runId: run.runId, status: 'failed', error: e.error };
+        break;
+      default:
+        result = { runId: run.runId, status: 'cancelled', error: { kind: 'cancelled', message: (e as { reason?: string }).reason ?? 'cancelled', retryable: false } };
+    }
+    run.resolve(result);
+    if (run.parent) {
+      const parent = this.live.get(run.parent.runId);
+      if (parent && !parent.finished) {
+        const at = this.clock.now();
+        this.activate(parent, null, [
+          e.kind === 'RunCompleted'
+            ? { kind: 'ChildRunCompleted', at, stepId: run.parent.stepId, result: e.result }
+            : { kind: 'ChildRunFailed', at, stepId: run.parent.stepId, error: result.error! },
+        ]);
+      }
+    }
+    this.checkIdle();
+  }
+
+  private dropLive(run: LiveRun, e: unknown): void {
+    run.finished = true;
+    this.live.delete(run.runId);
+    for (const st of run.steps.values()) st.abort?.abort(new Error('engine error'));
+    const msg = e instanceof Error ? e.message : String(e);
+    run.resolve({ runId: run.runId, status: 'failed', error: { kind: 'storage', message: msg, retryable: true } });
+    this.checkIdle();
+  }
+
+  private emit(runId: string, events: readonly HistoryEvent[]): void {
+    const a = this.listeners.get(runId);
+    const b = this.listeners.get('*');
+    if (!a && !b) return;
+    for (const e of events) {
+      if (a) for (const l of a) l(e);
+      if (b) for (const l of b) l(e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inspecting, cancelling, recovering
+
+  /** The result of a run: at once if it has ended, else when it ends (live runs only). */
+  async result(runId: string): Promise<RunResult> {
+    const live = this.live.get(runId);
+    if (live) return live.result;
+    const rec = this.store.getRun(runId);
+    if (!rec) throw new UsageError(`no run ${runId}`);
+    const state = this.state(runId);
+    if (rec.status === 'running') throw new UsageError(`run ${runId} is not finished and not live in this process: run recover() first`);
+    return {
+      runId,
+      status: rec.status as RunResult['status'],
+      ...(state.result !== undefined ? { result: historyToJs(state.result) } : {}),
+      ...(state.error ? { error: state.error } : {}),
+    };
+  }
+
+  /** The folded state of a run (steps, attempts, status). */
+  state(runId: string): RunState {
+    const h = this.store.history(runId);
+    if (h.length === 0) throw new UsageError(`no run ${runId}`);
+    return foldHistory(h);
+  }
+
+  history(runId: string): HistoryEvent[] {
+    const h = this.store.history(runId);
+    if (h.length === 0) throw new UsageError(`no run ${runId}`);
+    return h;
+  }
+
+  runs(filter?: Parameters<EventStore['listRuns']>[0]): RunRecord[] {
+    return this.store.listRuns(filter);
+  }
+
+  /**
+   * Requests cancellation: running attempts are aborted, atexit handlers run, and the run ends as
+   * cancelled.
+   */
+  cancel(runId: string, reason = 'cancelled by user'): void {
+    const run = this.live.get(runId);
+    if (!run) {
+      const rec = this.store.getRun(runId);
+      if (!rec) throw new UsageError(`no run ${runId}`);
+      if (rec.status !== 'running') throw new UsageError(`run ${runId} has already ${rec.status === 'blocked' ? 'blocked' : 'ended'} (${rec.status})`);
+      // Not live here: record the request; the run's worker (or recover) acts on it.
+      this.store.append(runId, rec.lastSeq, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
+      return;
+    }
+    if (run.cancelling) return;
+    run.cancelling = true;
+    for (const st of run.steps.values()) {
+      st.abandoned = true;
+      st.cancelTimer?.();
+      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error(reason));
+    }
+    for (const cancel of run.timers.values()) cancel();
+    run.timers.clear();
+    for (const child of run.children.values()) if (this.live.has(child)) this.cancel(child, `parent ${runId} cancelled`);
+    this.activate(run, null, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
+  }
+
+  /**
+   * Finishes every unfinished run in the database: rebuilds each by replaying its history, then
+   * restarts the work that was in flight (same attempt, same idempotency key) and pending timers.
+   * @returns the ids of the runs recovered
+   */
+  recover(): string[] {
+    const out: string[] = [];
+    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId));
+    // Children first, so a parent's recovery can see their state.
+    runs.sort((a, b) => b.runId.length - a.runId.length);
+    for (const rec of runs) {
+      this.recoverRun(rec.runId);
+      out.push(rec.runId);
+    }
+    return out;
+  }
+
+  private recoverRun(runId: string): LiveRun | undefined {
+    const history = this.store.history(runId);
+    const started = history[0];
+    if (!started || started.kind !== 'RunStarted') return undefined;
+    const files = this.store.getScript(started.scriptDigest);
+    if (!files) {
+      this.store.append(runId, history[history.length - 1]!.seq, [
+        { kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } },
+      ]);
+      return undefined;
+    }
+    const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
+    const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env);
+    run.lastSeq = history[history.length - 1]!.seq;
+    const { pending, mismatch } = replayHistory(run.machine, history);
+    if (mismatch) {
+      this.block(run, mismatch);
+      return run;
+    }
+    // Rebuild the in-memory step table and restart in-flight work.
+    const state = foldHistory(history);
+    for (const e of history) {
+      if (e.kind === 'TaskScheduled') {
+        run.steps.set(e.stepId, {
+          cmd: { kind: 'ScheduleTask', stepId: e.stepId, task: e.task, args: e.args, kwargs: e.kwargs, argsDigest: e.argsDigest, callSite: e.callSite, inputsFrom: e.inputsFrom, executor: e.executor, retry: e.retry, ...(e.timeoutMs !== undefined ? { timeoutMs: e.timeoutMs } : {}), ...(this.commandOf(run, e.task) ? { command: this.commandOf(run, e.task)! } : {}) },
+          attempt: 1,
+        });
+      }
+      if (e.kind === 'ChildRunStarted') run.children.set(e.stepId, e.childRunId);
+    }
+    if (state.cancelRequested !== undefined) run.cancelling = true;
+    for (const id of state.order) {
+      const s = state.steps[id]!;
+      if (s.kind === 'task') {
+        const last = s.attempts[s.attempts.length - 1];
+        if (s.status === 'running' && last) this.submitAttempt(run, id, last.attempt);
+        else if (s.status === 'retrying' && s.fireAt !== undefined) {
+          const lastFailed = last?.attempt ?? 1;
+          this.sideEffect(run, { kind: 'RetryScheduled', seq: 0, at: 0, stepId: id, attempt: lastFailed + 1, fireAt: s.fireAt });
+        }
+      } else if (s.kind === 'timer' && s.status === 'waiting' && s.fireAt !== undefined) {
+        this.sideEffect(run, { kind: 'TimerStarted', seq: 0, at: 0, stepId: id, durationMs: 0, fireAt: s.fireAt, callSite: s.callSite! });
+      } else if (s.kind === 'child' && s.status === 'running' && s.childRunId) {
+        const child = this.store.getRun(s.childRunId);
+        if (!child) {
+          const ev = history.find((x) => x.kind === 'ChildRunStarted' && x.stepId === id);
+          if (ev) this.sideEffect(run, ev);
+        } else if (child.status !== 'running') {
+          const ch = foldHistory(this.store.history(s.childRunId));
+          const at = this.clock.now();
+          run.followUps.push([
+            child.status === 'completed'
+              ? { kind: 'ChildRunCompleted', at, stepId: id, result: ch.result ?? null }
+              : { kind: 'ChildRunFailed', at, stepId: id, error: ch.error ?? { kind: 'child', message: `child run ${child.status}`, retryable: false } },
+          ]);
+        }
+      }
+    }
+    if (pending.length > 0) {
+      // Commands the history lacks (the script is the stored one, so this follows a lost commit).
+      const at = this.clock.now();
+      const events = pending.flatMap((c) => this.commandEvents(run, c, at));
+      const appended = this.store.append(runId, run.lastSeq, events);
+      run.lastSeq = appended[appended.length - 1]!.seq;
+      this.emit(runId, appended);
+      for (const e of appended) this.sideEffect(run, e);
+    }
+    if (run.followUps.length > 0) this.activate(run, null, []);
+    return run;
+  }
+
+  private commandOf(run: LiveRun, task: string): readonly string[] | undefined {
+    return run.machine.declaredTasks.get(task)?.options.command;
+  }
+
+  private block(run: LiveRun, m: NondeterminismError): void {
+    const appended = this.store.append(run.runId, run.lastSeq, [
+      { kind: 'NondeterminismDetected', at: this.clock.now(), message: m.message, ...(m.stepId ? { stepId: m.stepId } : {}), ...(m.expected ? { expected: m.expected } : {}), ...(m.actual ? { actual: m.actual } : {}), ...(m.callSite ? { callSite: m.callSite } : {}) },
+    ]);
+    run.lastSeq = appended[appended.length - 1]!.seq;
+    this.emit(run.runId, appended);
+    run.finished = true;
+    this.live.delete(run.runId);
+    run.resolve({ runId: run.runId, status: 'blocked', error: { kind: 'nondeterminism', message: m.message, retryable: false } });
+  }
+
+  /** Completed task steps of an old run that a resumed run may reuse. */
+  private reusableSteps(oldRunId: string, fromStep?: string): LiveRun['reuse'] {
+    const history = this.store.history(oldRunId);
+    const state = foldHistory(history);
+    let limit = state.order.length;
+    const from = fromStep ?? state.order.find((id) => state.steps[id]!.status === 'failed');
+    if (fromStep !== undefined) {
+      const i = state.order.indexOf(fromStep);
+      if (i < 0) throw new UsageError(`run ${oldRunId} has no step ${fromStep} (steps: ${state.order.join(', ')})`);
+      limit = i;
+    }
+    const out: LiveRun['reuse'] = new Map();
+    state.order.slice(0, limit).forEach((id) => {
+      const s = state.steps[id]!;
+      if (s.kind === 'task' && s.status === 'completed' && id !== from) {
+        out.set(id, { kind: 'TaskCompleted', seq: 0, at: 0, stepId: id, attempt: 0, result: s.result ?? null, source: 'reused', task: s.name, ...(s.argsDigest ? { argsDigest: s.argsDigest } : {}) });
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Starts a new run that resumes an ended one: it reuses the recorded results of the steps before
+   * `fromStep` (default: the first failed step; siblings that succeeded are reused too) and runs the
+   * rest. The new run records the run it came from.
+   */
+  resume(runId: string, options: { fromStep?: string } = {}): RunHandle {
+    const history = this.store.history(runId);
+    const started = history[0];
+    if (!started || started.kind !== 'RunStarted') throw new UsageError(`no run ${runId}`);
+    const rec = this.store.getRun(runId)!;
+    if (rec.status === 'running' && this.live.has(runId)) throw new UsageError(`run ${runId} is still running; cancel it first or wait for it`);
+    const files = this.store.getScript(started.scriptDigest);
+    if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
+    const reuse = this.reusableSteps(runId, options.fromStep);
+    return this.startRun(
+      { digest: started.scriptDigest, bundle: fromStored(files) },
+      started.workflow,
+      [...started.args],
+      { ...started.kwargs },
+      started.env,
+      newRunId(),
+      { resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) }, reuse },
+    );
+  }
+
+  /**
+   * Replays a run's recorded history against its own script or a changed one, offline: checks each
+   * call against the history and compares the final result.
+   */
+  replay(runId: string, options: { file?: string; source?: { name: string; text: string } } = {}): ReplayReport {
+    const history = this.history(runId);
+    const started = history[0] as RunStarted;
+    let bundle: ScriptBundle;
+    if (options.file) bundle = collectScript(options.file).bundle;
+    else if (options.source) bundle = fromFiles(options.source.name, new Map([[options.source.name, options.source.text]])).bundle;
+    else {
+      const files = this.store.getScript(started.scriptDigest);
+      if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
+      bundle = fromStored(files);
+    }
+    return replayAgainst(bundle, history);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Idle and shutdown
+
+  /** Number of runs live in this process. */
+  get liveRuns(): number {
+    return this.live.size;
+  }
+
+  /** Resolves when no run is live in this process. */
+  whenIdle(): Promise<void> {
+    if (this.live.size === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private checkIdle(): void {
+    if (this.live.size === 0 && this.idleWaiters.length > 0) {
+      const ws = this.idleWaiters.splice(0);
+      for (const w of ws) w();
+    }
+  }
+
+  /** Stops all live work (runs stay unfinished in the database, to be recovered) and closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const run of this.live.values()) {
+      for (const st of run.steps.values()) st.abort?.abort(new Error('engine closed'));
+      for (const c of run.timers.values()) c();
+      for (const st of run.steps.values()) st.cancelTimer?.();
+    }
+    this.live.clear();
+    await this.processes.close?.();
+    this.store.close();
+  }
+}
+
+/** The outcome of `Engine.replay`. */
+export interface ReplayReport {
+  readonly ok: boolean;
+  readonly mismatch?: NondeterminismError;
+  /** Number of history events checked. */
+  readonly events: number;
+}
+
+/** Replays a history against a script bundle; compares calls, and the final result if there is one. */
+export function replayAgainst(bundle: ScriptBundle, history: readonly HistoryEvent[]): ReplayReport {
+  const machine = new WorkflowMachine(bundle);
+  const { pending, mismatch } = replayHistory(machine, history);
+  if (mismatch) return { ok: false, mismatch, events: history.length };
+  const ended = history.some(isTerminal);
+  if (ended && pending.length > 0) {
+    const c = pending[0]!;
+    const site = 'callSite' in c ? c.callSite : undefined;
+    return {
+      ok: false,
+      events: history.length,
+      mismatch: new NondeterminismError(
+        `nondeterminism${'stepId' in c ? ` at step ${c.stepId}` : ''}${site ? ` at ${site.file}:${site.line}` : ''}: the script now makes a call the recorded run never made (${c.kind})`,
+        'stepId' in c ? c.stepId : undefined,
+        undefined,
+        c.kind,
+        site,
+      ),
+    };
+  }
+  return { ok: true, events: history.length };
+}
+
+function attemptsExhausted(e: ErrorInfo, attempt: number): ErrorInfo {
+  if (!e.retryable || attempt <= 1) return e;
+  return { ...e, message: `${e.message} (after ${attempt} attempts)` };
+}
+
+function toJsonArg(v: unknown): Json {
+  try {
+    const j = jsToHistory(v);
+    JSON.stringify(j);
+    return j;
+  } catch (e) {
+    throw new UsageError(`input is not JSON: ${(e as Error).message}`);
+  }
+}
+
+export { digestOf };

@@ -1,0 +1,21 @@
+/**
+ * The durable workflow engine. Layers, inside out:
+ *   core/      pure types and decisions: events, commands, ports, the state fold, retries
+ *   workflow/  the Starlark surface of workflows and the deterministic machine, replay
+ *   store/     event stores (SQLite, memory)     executors/  local functions and processes
+ *   engine.ts  the driver: store + executors + clock around the core
+ */
+export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type ReplayReport } from './engine.js';
+export { RealClock, VirtualClock } from './clock.js';
+export * from './core/events.js';
+export type { Command } from './core/commands.js';
+export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile } from './core/ports.js';
+export { EngineError, StoreError, NondeterminismError, ExecutorError, UsageError } from './core/errors.js';
+export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
+export { retryDelay } from './core/retry.js';
+export type { Json } from './core/json.js';
+export { FunctionExecutor, ProcessExecutor, TaskFailure, type TaskContext, type TaskFunction } from './executors/index.js';
+export { MemoryEventStore, SqliteEventStore, openSqliteStore } from './store/index.js';
+export { WorkflowMachine, WORKFLOW_FILE_OPTIONS, type ScriptBundle } from './workflow/machine.js';
+export { replayHistory } from './workflow/replay.js';
+export { collectScript, fromFiles } from './script.js';
