@@ -61,6 +61,8 @@ export interface StartOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** A run id to use. @default a new random id */
   readonly runId?: string;
+  /** Seed of the run's deterministic randomness (uuid, random). @default a new random seed */
+  readonly seed?: string;
 }
 
 /** How a run ended. */
@@ -186,7 +188,7 @@ export class Engine {
     const kwargs: { [k: string]: Json } = {};
     for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = toJsonArg(v);
     this.store.putScript(script.digest, script.files);
-    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId());
+    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId(), opts.seed !== undefined ? { seed: opts.seed } : {});
   }
 
   /** The only @workflow() of a bundle, or a UsageError naming the choices. */
@@ -210,7 +212,7 @@ export class Engine {
     kwargs: { [k: string]: Json },
     env: Readonly<Record<string, string>>,
     runId: string,
-    extra: { parent?: { runId: string; stepId: string }; resumedFrom?: { runId: string; fromStep?: string }; reuse?: LiveRun['reuse'] } = {},
+    extra: { parent?: { runId: string; stepId: string }; resumedFrom?: { runId: string; fromStep?: string }; reuse?: LiveRun['reuse']; seed?: string } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
     const first: Omit<RunStarted, 'seq'> = {
@@ -223,7 +225,7 @@ export class Engine {
       args,
       kwargs,
       env: { ...env },
-      seed: randomBytes(16).toString('hex'),
+      seed: extra.seed ?? randomBytes(16).toString('hex'),
       attempt: 1,
       ...(extra.parent ? { parent: extra.parent } : {}),
       ...(extra.resumedFrom ? { resumedFrom: extra.resumedFrom } : {}),
@@ -280,6 +282,10 @@ export class Engine {
         this.commitActivation(run, first, batch);
         first = null;
       }
+    } catch (e) {
+      // The store failed mid-activation: nothing of it was committed. The run stays unfinished in
+      // the database, and recover() rebuilds it from what was.
+      this.dropLive(run, e);
     } finally {
       run.busy = false;
     }

@@ -10,9 +10,10 @@
  * `formal` is one identifier, not `for` + `mal`.
  *
  * Loading chevrotain: its package entry point pulls in lodash-es as hundreds of small modules, which
- * costs ~300 ms of start-up on our 2-core machines; the package also ships the same code as one bundled
- * ES module (`lib/chevrotain.mjs`, ~12 ms). We load the bundle by path (the package's `exports` map does
- * not expose it) and fall back to the entry point if the layout ever changes. Types come from the
+ * costs ~300 ms of start-up on our 2-core machines; the package also ships the same code as one bundled,
+ * minified ES module (`lib/chevrotain.min.mjs`, ~10 ms; `lib/chevrotain.mjs` unminified ~16 ms). We load
+ * the bundle by path (the package's `exports` map does not expose it) and fall back to the entry point
+ * if the layout ever changes. Types come from the
  * entry point (`import type` has no run-time cost). All chevrotain values the lexer and parser use are
  * re-exported from here so that token types and parser classes come from the same module instance.
  */
@@ -23,20 +24,25 @@ import type * as Chevrotain from 'chevrotain';
 import type { CustomPatternMatcherReturn, IToken, TokenType } from 'chevrotain';
 import { scanNumber, scanString } from './strings.js';
 
-async function loadChevrotain(): Promise<typeof Chevrotain> {
-  try {
-    const entry = createRequire(import.meta.url).resolve('chevrotain');
-    const bundle = join(dirname(entry), '..', 'chevrotain.mjs');
-    const mod = (await import(pathToFileURL(bundle).href)) as typeof Chevrotain;
-    if (typeof mod.createToken === 'function' && typeof mod.EmbeddedActionsParser === 'function') return mod;
-  } catch {
-    // fall through to the package entry point
+async function loadChevrotain(): Promise<[typeof Chevrotain, string]> {
+  for (const file of ['chevrotain.min.mjs', 'chevrotain.mjs']) {
+    try {
+      const entry = createRequire(import.meta.url).resolve('chevrotain');
+      const bundle = join(dirname(entry), '..', file);
+      const mod = (await import(pathToFileURL(bundle).href)) as typeof Chevrotain;
+      if (typeof mod.createToken === 'function' && typeof mod.EmbeddedActionsParser === 'function') return [mod, file];
+    } catch {
+      // try the next form
+    }
   }
-  return (await import('chevrotain')) as typeof Chevrotain;
+  return [(await import('chevrotain')) as typeof Chevrotain, 'chevrotain'];
 }
 
+const [loaded, loadedFrom] = await loadChevrotain();
 /** The chevrotain module (the bundled build when available). */
-export const chevrotain: typeof Chevrotain = await loadChevrotain();
+export const chevrotain: typeof Chevrotain = loaded;
+/** Which form of chevrotain was loaded: "chevrotain.min.mjs" normally (a test checks it). @internal */
+export const chevrotainLoadedFrom: string = loadedFrom;
 const { createToken, Lexer } = chevrotain;
 
 // ---------------------------------------------------------------------------------------------
@@ -61,12 +67,32 @@ const IDENT_START_ASCII = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_
 // Custom patterns. They are pure functions of (text, offset): all per-call state lives in
 // indentation.ts, so tokenize() is re-entrant.
 
-const identRe = /(?:[A-Za-z_]|\p{L})(?:[A-Za-z0-9_]|\p{L})*/uy;
+// Compiling a \p{L} regex costs about a millisecond, so ASCII identifiers never touch it.
+let identRe: RegExp | undefined;
+const identRestRe = (): RegExp => (identRe ??= /(?:[A-Za-z0-9_]|\p{L})*/uy);
+const letterRe = /\p{L}/u;
+
+function isAsciiIdentChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || (c >= 0x30 && c <= 0x39);
+}
 
 /** identifier = letter-or-underscore { letter-or-underscore | ASCII digit } (Go's isIdent rules). */
 function matchIdentifier(text: string, offset: number): CustomPatternMatcherReturn | null {
-  identRe.lastIndex = offset;
-  return identRe.exec(text) as CustomPatternMatcherReturn | null;
+  const c0 = text.charCodeAt(offset);
+  if (c0 < 0x80) {
+    if (!isAsciiIdentChar(c0) || c0 <= 0x39) return null;
+  } else if (!letterRe.test(String.fromCodePoint(text.codePointAt(offset)!))) {
+    return null;
+  }
+  let i = offset + 1;
+  while (i < text.length && isAsciiIdentChar(text.charCodeAt(i))) i++;
+  if (i < text.length && text.charCodeAt(i) >= 0x80) {
+    const re = identRestRe();
+    re.lastIndex = i;
+    re.exec(text);
+    i = re.lastIndex;
+  }
+  return [text.slice(offset, i)] as unknown as CustomPatternMatcherReturn;
 }
 
 function matchString(text: string, offset: number): CustomPatternMatcherReturn | null {

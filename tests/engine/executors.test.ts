@@ -142,11 +142,16 @@ function scriptCommand(behaviour: string, ...extra: string[]): string[] {
   return [process.execPath, scriptPath, behaviour, ...extra];
 }
 
+/** Where the probes of the executor made last mark themselves running. */
+let probeDir = '';
 const processFixture: Fixture = {
   name: 'ProcessExecutor',
-  make: (concurrency) => new ProcessExecutor({ concurrency, workDir: join(root, 'attempts'), killGraceMs: 300 }),
+  make(concurrency) {
+    probeDir = mkdtempSync(join(root, 'probe-'));
+    return new ProcessExecutor({ concurrency, workDir: join(root, 'attempts'), killGraceMs: 300 });
+  },
   req(behaviour, args, over) {
-    const extra = behaviour === 'probe' ? [join(root, `probe-${seq + 1}`)] : [];
+    const extra = behaviour === 'probe' ? [probeDir] : [];
     return request(behaviour, { args, command: scriptCommand(behaviour, ...extra), ...over });
   },
 };
@@ -350,7 +355,7 @@ describe('FunctionExecutor', () => {
       ['nan', '$ is NaN'],
       ['inf', '$[0] is Infinity'],
       ['fn', '$.f is a function'],
-      ['cycle', '$.self is a cycle'],
+      ['cycle', '$.self is a cycle (the value contains itself)'],
       ['map', '$ is a Map, not a plain object'],
       ['arrayUndef', '$[0] is undefined'],
     ];

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { buildLexer, RESERVED_WORDS, Source, tokenize, tokenKind, utf8Decode, utf8Encode } from '../../src/lexer/index.js';
+import { buildLexer, RESERVED_WORDS, Source, tokenize, tokenKind, tokens, utf8Decode, utf8Encode } from '../../src/lexer/index.js';
 
 type Row = [kind: string, image: string, line: number, column: number];
 
@@ -398,6 +398,10 @@ describe('tokenize: errors', () => {
 });
 
 describe('the chevrotain lexer', () => {
+  it('comes from the bundled build (the package entry point costs ~300 ms to load)', () => {
+    expect(tokens.chevrotainLoadedFrom).toBe('chevrotain.min.mjs');
+  });
+
   it('passes chevrotain validations with first-character optimizations on', () => {
     expect(() => buildLexer({ validate: true })).not.toThrow();
   });

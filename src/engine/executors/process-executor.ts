@@ -52,6 +52,16 @@ export interface ProcessExecutorOptions {
   readonly stderrTailLines?: number;
 }
 
+/** How a process ended. */
+interface Exit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Set when the executor stopped it (timeout or cancellation). */
+  readonly abortReason?: unknown;
+  /** Set when it never started. */
+  readonly spawnError?: NodeJS.ErrnoException;
+}
+
 interface Inflight {
   readonly task: string;
   readonly handle: TaskHandle;
@@ -166,9 +176,9 @@ export class ProcessExecutor implements Executor {
 
     const stdout = await open(join(dir, 'stdout.log'), 'w');
     const stderr = await open(stderrPath, 'w');
-    let child: ChildProcess;
+    let exited: Promise<Exit>;
     try {
-      child = spawn(command[0]!, command.slice(1), {
+      const child = spawn(command[0]!, command.slice(1), {
         cwd: this.cwd,
         env: {
           ...process.env,
@@ -183,6 +193,8 @@ export class ProcessExecutor implements Executor {
         detached: !isWindows,
         windowsHide: true,
       });
+      // Listen at once: a failure to start is emitted on the next tick.
+      exited = this.waitForExit(child, signal);
     } catch (e) {
       // Synchronous failures are bad arguments (a NUL byte in argv): retrying cannot help.
       return executorFailure(`cannot run ${command[0]}: ${e instanceof Error ? e.message : String(e)}`, false);
@@ -192,7 +204,7 @@ export class ProcessExecutor implements Executor {
       await stderr.close();
     }
 
-    const ended = await this.waitForExit(child, signal);
+    const ended = await exited;
     if (ended.spawnError) return this.spawnFailure(command[0]!, ended.spawnError);
     if (ended.abortReason !== undefined) return abortedOutcome(req.task, ended.abortReason, await this.stderrTail(stderrPath));
     if (ended.code !== 0) {
@@ -204,10 +216,7 @@ export class ProcessExecutor implements Executor {
     return readOutput(req.task, outputPath);
   }
 
-  private waitForExit(
-    child: ChildProcess,
-    signal: AbortSignal,
-  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; abortReason?: unknown; spawnError?: NodeJS.ErrnoException }> {
+  private waitForExit(child: ChildProcess, signal: AbortSignal): Promise<Exit> {
     return new Promise((resolveExit) => {
       let abortReason: unknown;
       let aborted = false;
@@ -229,7 +238,7 @@ export class ProcessExecutor implements Executor {
         killTimer = setTimeout(() => kill('SIGKILL'), this.killGraceMs);
       };
       let settled = false;
-      const finish = (r: { code: number | null; signal: NodeJS.Signals | null; spawnError?: NodeJS.ErrnoException }): void => {
+      const finish = (r: Exit): void => {
         if (settled) return;
         settled = true;
         signal.removeEventListener('abort', onAbort);

@@ -63,6 +63,9 @@ const RUN_COLUMNS = 'run_id, workflow, file, status, started_at, ended_at, paren
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteEventStore {
   const synchronous = options.synchronous ?? 'NORMAL';
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+  // Both end up in PRAGMA text, so they are checked, not trusted, whatever the types say.
+  if (synchronous !== 'NORMAL' && synchronous !== 'FULL') throw new StoreError(`cannot open database ${path}: synchronous must be NORMAL or FULL, not ${String(synchronous)}`);
+  if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0) throw new StoreError(`cannot open database ${path}: busyTimeoutMs must be a non-negative integer, not ${busyTimeoutMs}`);
   const inMemory = path === ':memory:';
   if (!inMemory) prepareLocation(path);
   let db: Db;
@@ -72,7 +75,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     throw openError(path, err);
   }
   try {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // Look before writing anything: WAL mode and migrations would change someone else's file.
     const version = inspect(db, path);
     if (!inMemory) {
