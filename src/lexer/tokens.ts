@@ -79,12 +79,14 @@ function isAsciiIdentChar(c: number): boolean {
 /** identifier = letter-or-underscore { letter-or-underscore | ASCII digit } (Go's isIdent rules). */
 function matchIdentifier(text: string, offset: number): CustomPatternMatcherReturn | null {
   const c0 = text.charCodeAt(offset);
+  let i = offset + 1;
   if (c0 < 0x80) {
     if (!isAsciiIdentChar(c0) || c0 <= 0x39) return null;
-  } else if (!letterRe.test(String.fromCodePoint(text.codePointAt(offset)!))) {
-    return null;
+  } else {
+    const cp = text.codePointAt(offset)!;
+    if (!letterRe.test(String.fromCodePoint(cp))) return null;
+    if (cp > 0xffff) i++;
   }
-  let i = offset + 1;
   while (i < text.length && isAsciiIdentChar(text.charCodeAt(i))) i++;
   if (i < text.length && text.charCodeAt(i) >= 0x80) {
     const re = identRestRe();

@@ -422,3 +422,30 @@ describe('UTF-8 helpers', () => {
     );
   });
 });
+
+describe('identifiers beyond the BMP', () => {
+  it('segments words as the reference regular expression does', () => {
+    const word = /(?:[A-Za-z_]|\p{L})(?:[A-Za-z0-9_]|\p{L})*/gu;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom('a', 'Z', '_', '1', 'é', '名', '\u{1d400}', ' '), { maxLength: 20 }), (parts) => {
+        const text = parts.join('').replace(/^[1 ]+/, '');
+        const want = text.match(word) ?? [];
+        const got = tokenize(new Source('w', text)).tokens.filter((t) => t.tokenType.name !== 'Newline' && t.tokenType.name !== 'Int');
+        // Words made only of a digit-led tail lex as Int + Identifier; the reference agrees on the rest.
+        expect(got.map((t) => t.image)).toEqual(want.filter((w) => got.some((t) => t.image === w)));
+        expect(got.length).toBe(want.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps surrogate pairs together', () => {
+    // U+1D400 MATHEMATICAL BOLD CAPITAL A is a letter outside the BMP.
+    expect(lex('\u{1d400}x \u{1d400} a\u{1d400}b')).toEqual<Row[]>([
+      ['Identifier', '\u{1d400}x', 1, 1],
+      ['Identifier', '\u{1d400}', 1, 5],
+      ['Identifier', 'a\u{1d400}b', 1, 8],
+      ['Newline', '', 1, 12],
+    ]);
+  });
+});
