@@ -128,19 +128,26 @@ export function train_model(train, kwargs) {
   const std = Array.from({ length: d }, (_, j) => Math.sqrt(x.reduce((a, r) => a + (r[j] - mean[j]) ** 2, 0) / n) || 1);
   const model = { kind: 'softmax_regression', classes, features: FEATURES.slice(0, d), mean, std, weights: Array.from({ length: k }, () => new Array(d).fill(0)), bias: new Array(k).fill(0) };
 
+  const xs = x.map((r) => r.map((v, j) => (v - mean[j]) / std[j]));
+  const z = new Array(k).fill(0);
   let loss = 0;
   for (let epoch = 0; epoch < params.epochs; epoch++) {
     const gw = Array.from({ length: k }, () => new Array(d).fill(0));
     const gb = new Array(k).fill(0);
     loss = 0;
     for (let i = 0; i < n; i++) {
-      const xs = x[i].map((v, j) => (v - mean[j]) / std[j]);
-      const p = predictProba(model, x[i]);
+      const xi = xs[i];
+      for (let c = 0; c < k; c++) {
+        let s = model.bias[c];
+        for (let j = 0; j < d; j++) s += model.weights[c][j] * xi[j];
+        z[c] = s;
+      }
+      const p = softmax(z);
       loss -= Math.log(Math.max(p[y[i]], 1e-12));
       for (let c = 0; c < k; c++) {
         const g = p[c] - (c === y[i] ? 1 : 0);
         gb[c] += g;
-        for (let j = 0; j < d; j++) gw[c][j] += g * xs[j];
+        for (let j = 0; j < d; j++) gw[c][j] += g * xi[j];
       }
     }
     loss /= n;

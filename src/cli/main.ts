@@ -5,12 +5,16 @@
  * traces.
  */
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import '../stdlib/index.js';
 import type { FileOptions } from '../interpreter/index.js';
 import { CliError, renderError } from './errors.js';
 import { evalExpression, evalFile } from './commands/eval.js';
 import { runChunkedTests } from './commands/test.js';
+import { addEngineOptions, type CliIo } from './engine-options.js';
+// The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
+// their actions, so that `larkflow eval` starts fast.
 
 const DIALECT_FLAGS: [string, keyof FileOptions, string][] = [
   ['--set', 'set', 'allow the set builtin'],
@@ -45,8 +49,116 @@ function version(): string {
   }
 }
 
+/** Collects a repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** True for the engine's `UsageError` (bad run id, unknown step...), without importing the engine. */
+function isUsageError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'UsageError' || (e as { code?: unknown }).code === 'usage');
+}
+
+/** Adds the workflow engine's commands (run, runs, show, history, replay, resume, cancel, worker). */
+function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  addEngineOptions(
+    program
+      .command('run')
+      .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
+      .argument('<file>', 'the workflow .star file')
+      .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
+      .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
+      .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
+      .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+    { tasks: true },
+  ).action(async (file: string, inputs: string[], opts: Record<string, unknown>) => {
+    const { runCommand } = await import('./commands/run.js');
+    setExit(await runCommand(file, inputs, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('runs')
+      .description('list runs, newest first (id, workflow, status, start, end)')
+      .option('--json', 'print JSON')
+      .option('--status <status>', 'only runs with this status (running, completed, failed, cancelled, blocked)')
+      .option('--workflow <name>', 'only runs of this workflow')
+      .option('--limit <n>', 'at most N runs'),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { runsCommand } = await import('./commands/runs.js');
+    setExit(await runsCommand(opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('show')
+      .description('show a run: status, result or error, steps with attempts, durations and data flow')
+      .argument('<run>', 'the run id')
+      .option('--json', 'print the folded run state as JSON'),
+  ).action(async (run: string, opts: Record<string, unknown>) => {
+    const { showCommand } = await import('./commands/show.js');
+    setExit(await showCommand(run, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('history')
+      .description('print the events of a run, one per line')
+      .argument('<run>', 'the run id')
+      .option('--json', 'print the events as a JSON array'),
+  ).action(async (run: string, opts: Record<string, unknown>) => {
+    const { historyCommand } = await import('./commands/history.js');
+    setExit(await historyCommand(run, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('replay')
+      .description('replay a run\'s history against its script (or a changed one); exit 0 if it matches, 3 if not')
+      .argument('<run>', 'the run id')
+      .option('--workflow <file>', 'a workflow file to replay against instead of the recorded script'),
+  ).action(async (run: string, opts: Record<string, unknown>) => {
+    const { replayCommand } = await import('./commands/replay.js');
+    setExit(await replayCommand(run, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('resume')
+      .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
+      .argument('<run>', 'the run id')
+      .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)'),
+    { tasks: true },
+  ).action(async (run: string, opts: Record<string, unknown>) => {
+    const { resumeCommand } = await import('./commands/resume.js');
+    setExit(await resumeCommand(run, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('cancel')
+      .description('cancel a run: abort its tasks, run its atexit cleanups, end it as cancelled')
+      .argument('<run>', 'the run id')
+      .option('--reason <text>', 'why (recorded in the history)'),
+  ).action(async (run: string, opts: Record<string, unknown>) => {
+    const { cancelCommand } = await import('./commands/cancel.js');
+    setExit(await cancelCommand(run, opts, io));
+  });
+
+  addEngineOptions(
+    program
+      .command('worker')
+      .description('finish unfinished runs (after a crash, or cancelled elsewhere), then keep watching for more')
+      .option('--until-idle', 'exit when no unfinished run is left'),
+    { tasks: true },
+  ).action(async (opts: Record<string, unknown>) => {
+    const { workerCommand } = await import('./commands/worker.js');
+    setExit(await workerCommand(opts, io));
+  });
+}
+
 /** Runs the CLI; resolves to the process exit code. */
-export async function main(argv: readonly string[], io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
   let exitCode = 0;
   const program = new Command('larkflow')
     .description('Starlark interpreter and durable workflow engine')
@@ -85,6 +197,10 @@ export async function main(argv: readonly string[], io = { out: (s: string) => p
     if (!ok) exitCode = 1;
   });
 
+  addEngineCommands(program, io, (code) => {
+    exitCode = code;
+  });
+
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
   } catch (e) {
@@ -93,13 +209,23 @@ export async function main(argv: readonly string[], io = { out: (s: string) => p
       return ce.code === 'commander.helpDisplayed' || ce.code === 'commander.version' ? 0 : 2;
     }
     io.err(renderError(e) + '\n');
-    return e instanceof CliError ? e.exitCode : 1;
+    return e instanceof CliError ? e.exitCode : isUsageError(e) ? 2 : 1;
   }
   return exitCode;
 }
 
-const isMain = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isMain || process.argv[1]?.endsWith('/larkflow')) {
+/** True when this file is the program (also through the npm bin symlink node_modules/.bin/larkflow). */
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

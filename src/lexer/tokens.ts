@@ -13,9 +13,9 @@
  * costs ~300 ms of start-up on our 2-core machines; the package also ships the same code as one bundled,
  * minified ES module (`lib/chevrotain.min.mjs`, ~10 ms; `lib/chevrotain.mjs` unminified ~16 ms). We load
  * the bundle by path (the package's `exports` map does not expose it) and fall back to the entry point
- * if the layout ever changes. Types come from the
- * entry point (`import type` has no run-time cost). All chevrotain values the lexer and parser use are
- * re-exported from here so that token types and parser classes come from the same module instance.
+ * if the layout ever changes. Types come from the entry point (`import type` has no run-time cost).
+ * All chevrotain values the lexer and parser use are re-exported from here, so that token types and
+ * parser classes come from the same module instance.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -302,9 +302,6 @@ export const allTokens: TokenType[] = [
 
 /** The token types handed to the chevrotain Lexer (everything it can actually match). */
 export const lexerTokens: TokenType[] = allTokens.slice(0, allTokens.indexOf(Illegal) + 1);
-
-/** Reserved-word token types. */
-export const reservedTokenTypes: readonly TokenType[] = reservedTokens;
 
 /** Payload of a Newline token synthesized at end of input where Go's scanner returns EOF itself. */
 export interface NewlinePayload {

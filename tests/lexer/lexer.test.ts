@@ -428,12 +428,11 @@ describe('identifiers beyond the BMP', () => {
     const word = /(?:[A-Za-z_]|\p{L})(?:[A-Za-z0-9_]|\p{L})*/gu;
     fc.assert(
       fc.property(fc.array(fc.constantFrom('a', 'Z', '_', '1', 'é', '名', '\u{1d400}', ' '), { maxLength: 20 }), (parts) => {
-        const text = parts.join('').replace(/^[1 ]+/, '');
+        const text = parts.join('');
         const want = text.match(word) ?? [];
-        const got = tokenize(new Source('w', text)).tokens.filter((t) => t.tokenType.name !== 'Newline' && t.tokenType.name !== 'Int');
-        // Words made only of a digit-led tail lex as Int + Identifier; the reference agrees on the rest.
-        expect(got.map((t) => t.image)).toEqual(want.filter((w) => got.some((t) => t.image === w)));
-        expect(got.length).toBe(want.length);
+        const got = tokenize(new Source('w', text)).tokens.filter((t) => t.tokenType.name === 'Identifier');
+        // A digit after a space starts an Int, which the reference skips too.
+        expect(got.map((t) => t.image)).toEqual(want);
       }),
       { numRuns: 300 },
     );

@@ -1,0 +1,273 @@
+#!/usr/bin/env node
+/**
+ * The workflow engine benchmark (run by `npm run bench` after the interpreter benchmark, or alone as
+ * `node bench/engine.mjs` after `npm run build`). Everything is measured in ONE process, interleaved
+ * round by round, and the table reports medians, so that the ratios are comparable on a noisy
+ * machine:
+ *
+ *   raw        better-sqlite3 alone: WAL, synchronous=NORMAL, one INSERT per transaction into a
+ *              table shaped like larkflow's `events`, with bodies as long as a real run's events
+ *   seq 100    one run of `for i in range(n): x = noop(i)` with n = 100 (per-step cost)
+ *   seq 10000  the same with n = 10,000 (steps/s for one run, and per-step cost)
+ *   10 runs    10 such runs started at once, n = 1,000 each (total steps/s)
+ *   replay     engine.replay(runId) of the 10,000-step run (events/s)
+ *
+ * Targets (issue 3, "Benchmarks"): seq 10000 ≥ 15,000 steps/s and ≥ 40% of raw transactions/s;
+ * per-step cost at 10,000 steps ≤ 1.5× that at 100; replay ≥ 200,000 events/s. The exit status is 1
+ * when a target fails or a run does not complete. See bench/README.md ("Engine").
+ *
+ * Options: --runs N rounds (default 5), --steps N for the long run (default 10000), --json (print
+ * the medians as JSON after the table), --help.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(ROOT, 'dist');
+
+const TARGETS = { stepsPerSec: 15_000, rawFraction: 0.4, growth: 1.5, replayEventsPerSec: 200_000 };
+const SHORT = 100;
+const CONCURRENT_RUNS = 10;
+const CONCURRENT_STEPS = 1_000;
+const RAW_TXNS = 10_000;
+
+const SOURCE = `noop = task("noop")
+
+@workflow()
+def w(n):
+    x = 0
+    for i in range(n):
+        x = noop(i)
+    return x
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+function usage() {
+  return 'usage: node bench/engine.mjs [--runs N] [--steps N] [--json]';
+}
+
+function fatal(msg) {
+  console.error(`bench/engine: ${msg}`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { runs: 5, steps: 10_000, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
+    const [flag, inline] = eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+    const int = (min) => {
+      const v = Number(inline ?? argv[++i]);
+      if (!Number.isInteger(v) || v < min) fatal(`${flag} needs an integer ≥ ${min}\n${usage()}`);
+      return v;
+    };
+    switch (flag) {
+      case '--runs':
+        opts.runs = int(1);
+        break;
+      case '--steps':
+        opts.steps = int(SHORT);
+        break;
+      case '--json':
+        opts.json = true;
+        break;
+      case '-h':
+      case '--help':
+        console.log(usage());
+        process.exit(0);
+        break;
+      default:
+        fatal(`unknown argument ${arg}\n${usage()}`);
+    }
+  }
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+async function load() {
+  try {
+    await import(pathToFileURL(join(DIST, 'stdlib/index.js')).href);
+    const engine = await import(pathToFileURL(join(DIST, 'engine/index.js')).href);
+    const { default: Database } = await import('better-sqlite3');
+    return { ...engine, Database };
+  } catch (err) {
+    fatal(`cannot load the build (${err.message}); run \`npm run build\` first`);
+  }
+}
+
+/** A fresh temporary directory, removed by `cleanup`. */
+const dirs = [];
+function tempDir() {
+  const d = mkdtempSync(join(tmpdir(), 'larkflow-bench-'));
+  dirs.push(d);
+  return d;
+}
+function cleanup() {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+function openEngine(lib) {
+  const engine = lib.Engine.open({ db: join(tempDir(), 'bench.db') });
+  engine.registerTask('noop', (x) => x);
+  return engine;
+}
+
+/** Runs the workflow with `n` steps; returns { ms, runId }. */
+async function sequential(engine, n) {
+  const t0 = performance.now();
+  const h = engine.start({ source: { name: 'bench.star', text: SOURCE }, args: [n] });
+  const r = await h.result;
+  const ms = performance.now() - t0;
+  if (r.status !== 'completed' || r.result !== n - 1) throw new Error(`run of ${n} steps ended ${r.status}: ${JSON.stringify(r.error ?? r.result)}`);
+  return { ms, runId: h.runId };
+}
+
+/** `k` runs of `n` steps started at once; returns the wall time in ms. */
+async function concurrent(engine, k, n) {
+  const t0 = performance.now();
+  const hs = [];
+  for (let i = 0; i < k; i++) hs.push(engine.start({ source: { name: 'bench.star', text: SOURCE }, args: [n] }));
+  const rs = await Promise.all(hs.map((h) => h.result));
+  const ms = performance.now() - t0;
+  for (const r of rs) if (r.status !== 'completed') throw new Error(`a concurrent run ended ${r.status}: ${JSON.stringify(r.error)}`);
+  return ms;
+}
+
+/** The mean JSON length of the events of a no-op run (what the raw baseline inserts). */
+function meanBodyLength(engine, runId) {
+  const h = engine.history(runId);
+  return Math.round(h.reduce((a, e) => a + JSON.stringify(e).length, 0) / h.length);
+}
+
+/** better-sqlite3 alone: `txns` transactions of one INSERT each; returns transactions/s. */
+function raw(lib, bodyLength, txns) {
+  const db = new lib.Database(join(tempDir(), 'raw.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE events (run_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, seq))');
+    const insert = db.prepare('INSERT INTO events (run_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?)');
+    const tx = db.transaction((seq, body) => insert.run('run-0123456789ab', seq, 'TaskCompleted', 1_700_000_000_000, body));
+    const pad = 'x'.repeat(bodyLength);
+    const t0 = performance.now();
+    for (let i = 1; i <= txns; i++) tx.immediate(i, pad);
+    return (txns / (performance.now() - t0)) * 1000;
+  } finally {
+    db.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics and output
+
+function median(xs) {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const us = (x) => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const ratio = (x) => (Number.isFinite(x) ? x.toFixed(2) + 'x' : '-');
+
+function table(header, rows) {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const lib = await load();
+  const LONG = opts.steps;
+  console.log(`engine: node ${process.version}, ${opts.runs} round(s), medians; sequential runs of ${SHORT} and ${LONG} no-op steps, ${CONCURRENT_RUNS} concurrent runs of ${CONCURRENT_STEPS}`);
+
+  // Warm up the JIT (and find the event size the raw baseline should insert).
+  let bodyLength;
+  {
+    const engine = openEngine(lib);
+    let last;
+    for (let i = 0; i < 5; i++) last = await sequential(engine, 400);
+    bodyLength = meanBodyLength(engine, last.runId);
+    engine.replay(last.runId);
+    await engine.close();
+    raw(lib, bodyLength, 2_000);
+    cleanup();
+  }
+
+  const m = { raw: [], short: [], long: [], conc: [], replay: [] };
+  for (let round = 0; round < opts.runs; round++) {
+    process.stderr.write(`bench/engine: round ${round + 1}/${opts.runs}\n`);
+    m.raw.push(raw(lib, bodyLength, RAW_TXNS));
+    const engine = openEngine(lib);
+    try {
+      // Short runs take a few ms each: the median of several is the round's figure.
+      const shorts = [];
+      for (let i = 0; i < 9; i++) shorts.push((await sequential(engine, SHORT)).ms);
+      m.short.push((median(shorts) * 1000) / SHORT);
+      const long = await sequential(engine, LONG);
+      m.long.push((long.ms * 1000) / LONG);
+      const t0 = performance.now();
+      const report = engine.replay(long.runId);
+      const replayMs = performance.now() - t0;
+      if (!report.ok) throw new Error(`replay of the ${LONG}-step run failed: ${report.mismatch?.message}`);
+      m.replay.push((report.events / replayMs) * 1000);
+      m.conc.push(((CONCURRENT_RUNS * CONCURRENT_STEPS) / (await concurrent(engine, CONCURRENT_RUNS, CONCURRENT_STEPS))) * 1000);
+    } finally {
+      await engine.close();
+      cleanup();
+    }
+  }
+
+  const rawTps = median(m.raw);
+  const rawUs = 1e6 / rawTps;
+  const shortUs = median(m.short);
+  const longUs = median(m.long);
+  const longSps = 1e6 / longUs;
+  const concSps = median(m.conc);
+  const replayEps = median(m.replay);
+  const growth = longUs / shortUs;
+
+  const pass = (ok) => (ok ? 'PASS' : 'FAIL');
+  const checks = {
+    steps: longSps >= TARGETS.stepsPerSec,
+    raw: longSps / rawTps >= TARGETS.rawFraction,
+    growth: growth <= TARGETS.growth,
+    replay: replayEps >= TARGETS.replayEventsPerSec,
+  };
+  const rows = [
+    ['raw better-sqlite3 (1 insert/txn)', `${int(rawTps)} txn/s`, us(rawUs), '1.00x', `body ${bodyLength} B`, ''],
+    [`seq ${SHORT} steps, one run`, `${int(1e6 / shortUs)} steps/s`, us(shortUs), ratio(1e6 / shortUs / rawTps), '', ''],
+    [`seq ${LONG} steps, one run`, `${int(longSps)} steps/s`, us(longUs), ratio(longSps / rawTps), `≥ ${int(TARGETS.stepsPerSec)}/s, ≥ ${TARGETS.rawFraction.toFixed(2)}x raw`, `${pass(checks.steps)} ${pass(checks.raw)}`],
+    [`per-step cost ${LONG} / ${SHORT}`, ratio(growth), '', '', `≤ ${TARGETS.growth.toFixed(2)}x`, pass(checks.growth)],
+    [`${CONCURRENT_RUNS} concurrent runs x ${CONCURRENT_STEPS}`, `${int(concSps)} steps/s`, us(1e6 / concSps), ratio(concSps / rawTps), '', ''],
+    [`replay of the ${LONG}-step run`, `${int(replayEps)} events/s`, us(1e6 / replayEps), '', `≥ ${int(TARGETS.replayEventsPerSec)}/s`, pass(checks.replay)],
+  ];
+  console.log();
+  console.log(table(['measurement', 'median', 'µs each', 'vs raw', 'target', 'result'], rows));
+  const failed = Object.values(checks).some((ok) => !ok);
+  if (opts.json) {
+    console.log(JSON.stringify({ rawTxnPerSec: rawTps, bodyLength, shortStepUs: shortUs, longStepUs: longUs, longStepsPerSec: longSps, growth, concurrentStepsPerSec: concSps, replayEventsPerSec: replayEps, samples: m, checks }));
+  }
+  console.log();
+  console.log(failed ? 'bench/engine: FAILED (a target above was missed)' : 'bench/engine: all targets met');
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  cleanup();
+  console.error(`bench/engine: ${err?.stack ?? err}`);
+  process.exit(1);
+});

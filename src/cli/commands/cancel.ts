@@ -1,0 +1,36 @@
+/**
+ * This file defines `larkflow cancel RUN`: request the cancellation of a run. The run's running tasks
+ * are aborted, its atexit cleanups run and it ends as cancelled. A run that is not live in this
+ * process gets a CancelRequested event in its history; the worker that runs it finishes the
+ * cancellation (`larkflow worker` for a run no process is running).
+ */
+import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+
+export interface CancelOptions extends EngineCliOptions {
+  readonly reason?: string;
+}
+
+export async function cancelCommand(runId: string, opts: CancelOptions, io: CliIo): Promise<number> {
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const before = engine.state(runId);
+    if (before.status !== 'running') {
+      io.err(`run ${runId} has already ${before.status === 'blocked' ? 'blocked' : `ended (${before.status})`}; nothing to cancel\n`);
+      return 1;
+    }
+    if (before.cancelRequested !== undefined) {
+      io.err(`cancellation of run ${runId} was already requested (${before.cancelRequested}); \`larkflow worker\` finishes it if no process is running the run\n`);
+      return 0;
+    }
+    // A fresh engine has no live runs: this records the request in the run's history.
+    engine.cancel(runId, opts.reason ?? 'cancelled by user (larkflow cancel)');
+    io.err(
+      `cancellation of run ${runId} requested (recorded in its history). This process is not running it, so a worker finishes ` +
+        `the cancellation (its tasks are stopped, its atexit cleanups run, it ends cancelled): run \`larkflow worker --until-idle\`. ` +
+        `A process already running it (e.g. a \`larkflow run\`) does not see the request: stop it first (Ctrl-C)\n`,
+    );
+    return 0;
+  } finally {
+    await closeQuietly(engine);
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * This file defines `larkflow replay RUN [--workflow FILE]`: replay a run's recorded history, offline,
+ * against the script it was recorded with or a changed one, and say whether every call (and the final
+ * result) matches. Exit 0 when it matches, 3 when it does not.
+ */
+import { existsSync } from 'node:fs';
+import { CliError } from '../errors.js';
+import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+
+export interface ReplayOptions extends EngineCliOptions {
+  /** A workflow file to replay against instead of the stored script. */
+  readonly workflow?: string;
+}
+
+/** Exit code of a replay that does not match its history. */
+export const REPLAY_MISMATCH = 3;
+
+export async function replayCommand(runId: string, opts: ReplayOptions, io: CliIo): Promise<number> {
+  if (opts.workflow !== undefined && !existsSync(opts.workflow)) throw new CliError(`cannot read workflow file ${opts.workflow}: no such file`);
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const against = opts.workflow !== undefined ? opts.workflow : 'the script it was recorded with';
+    const report = engine.replay(runId, opts.workflow !== undefined ? { file: opts.workflow } : {});
+    if (report.ok) {
+      io.out(`OK: run ${runId} replays against ${against} (${report.events} events match)\n`);
+      return 0;
+    }
+    const m = report.mismatch!;
+    io.out(`MISMATCH: run ${runId} does not replay against ${against}\n${m.message}\n`);
+    return REPLAY_MISMATCH;
+  } finally {
+    await closeQuietly(engine);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * This file defines what the engine commands share: the `--db`, `--tasks` and `--synchronous`
+ * options, opening the engine (imported lazily, so that `larkflow eval` never loads the engine or
+ * better-sqlite3), loading a tasks module, and rendering run outcomes and task errors for people.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Option, type Command } from 'commander';
+import type { Engine, ErrorInfo, RunResult, RunState } from '../engine/index.js';
+import { CliError } from './errors.js';
+
+/** Where the CLI writes: stdout and stderr (captured in tests). */
+export interface CliIo {
+  readonly out: (s: string) => void;
+  readonly err: (s: string) => void;
+}
+
+/** The parsed shared options. */
+export interface EngineCliOptions {
+  readonly db?: string;
+  readonly tasks?: string;
+  readonly synchronous?: 'NORMAL' | 'FULL';
+}
+
+/** The default database, relative to the current directory. */
+export const DEFAULT_DB = join('.larkflow', 'larkflow.db');
+
+/** Adds `--db PATH` and `--synchronous MODE` (and `--tasks FILE` when the command runs tasks). */
+export function addEngineOptions(cmd: Command, { tasks = false } = {}): Command {
+  cmd.option('--db <path>', `the run database (default: ${DEFAULT_DB} under the current directory)`);
+  cmd.addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL (WAL) or FULL (fsync every commit)').choices(['NORMAL', 'FULL']));
+  if (tasks) cmd.option('--tasks <file>', 'a JS/ESM module whose exported functions are registered as tasks');
+  return cmd;
+}
+
+/** The absolute database path the options name. */
+export function dbPath(opts: EngineCliOptions): string {
+  return resolve(process.cwd(), opts.db ?? DEFAULT_DB);
+}
+
+/**
+ * Opens the engine on the database the options name, and registers the tasks of `--tasks FILE`.
+ * With `mustExist`, a missing database is a usage error (there is nothing to inspect) instead of
+ * being created.
+ * @throws CliError for a missing database or a bad tasks module; StoreError for a broken database
+ */
+export async function openEngine(opts: EngineCliOptions, { mustExist = false } = {}): Promise<Engine> {
+  const db = dbPath(opts);
+  if (mustExist && !existsSync(db)) {
+    throw new CliError(`no database at ${db} (no runs yet?); pass --db PATH to use another one`);
+  }
+  // Load the tasks module first: a broken one should not leave a database behind.
+  const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
+  const { Engine } = await import('../engine/index.js');
+  const engine = Engine.open({ db, synchronous: opts.synchronous ?? 'NORMAL', workDir: join(dirname(db), 'attempts') });
+  if (tasks) engine.registerTasks(tasks);
+  return engine;
+}
+
+/** Imports a tasks module: its exported functions (and those of an object default export). */
+export async function loadTasks(file: string): Promise<Record<string, unknown>> {
+  const abs = resolve(process.cwd(), file);
+  if (!existsSync(abs)) throw new CliError(`cannot read tasks file ${file}: no such file`);
+  if (statSync(abs).isDirectory()) throw new CliError(`tasks file ${file} is a directory; give a .js or .mjs module`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    throw new CliError(`cannot load tasks file ${file}: ${msg}`);
+  }
+  const out: Record<string, unknown> = {};
+  const def = mod.default;
+  if (def !== null && typeof def === 'object') {
+    for (const [k, v] of Object.entries(def)) if (typeof v === 'function') out[k] = v;
+  }
+  for (const [k, v] of Object.entries(mod)) if (k !== 'default' && typeof v === 'function') out[k] = v;
+  if (Object.keys(out).length === 0) throw new CliError(`tasks file ${file} exports no functions`);
+  return out;
+}
+
+/** Closes an engine, ignoring errors (it is being abandoned anyway). */
+export async function closeQuietly(engine: Engine | undefined): Promise<void> {
+  try {
+    await engine?.close();
+  } catch {
+    // already reported what matters
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/** ISO time of an engine timestamp. */
+export function iso(ms: number | undefined): string {
+  return ms === undefined ? '-' : new Date(ms).toISOString();
+}
+
+/** A duration for people: 12ms, 1.25s, 3m04s, 2h05m. */
+export function duration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
+  const s = Math.round(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Compact JSON, cut to `max` characters. */
+export function brief(v: unknown, max = 80): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? 'null';
+  } catch {
+    s = String(v);
+  }
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}
+
+/** larkflow's own install directory: stack frames there are the engine's, not the user's. */
+const OWN_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * A task error's details for people: a JS stack keeps its message and the user's frames (the tasks
+ * module), without larkflow's and Node's own frames (LARKFLOW_DEBUG keeps everything).
+ */
+export function taskDetails(details: string | undefined): string | undefined {
+  if (details === undefined || details.trim() === '') return undefined;
+  if (process.env.LARKFLOW_DEBUG) return details;
+  const lines = details.split('\n');
+  const kept = lines.filter((line) => {
+    if (!/^\s+at /.test(line)) return true;
+    const loc = line.replace(/^\s+at /, '');
+    if (/\bnode:/.test(loc) || loc.includes('<anonymous>') || loc === 'new Promise') return false;
+    const path = loc.replace(/^.*\(/, '').replace(/\)$/, '').replace(/^file:\/\//, '');
+    return !path.startsWith(OWN_ROOT) && !path.includes('/node_modules/');
+  });
+  return kept.join('\n').trimEnd();
+}
+
+/** Indents every line of a block. */
+export function indent(text: string, by = '  '): string {
+  return text
+    .split('\n')
+    .map((l) => by + l)
+    .join('\n');
+}
+
+/** One error with its details (Starlark traceback or task stack), for stderr. */
+export function renderErrorInfo(error: ErrorInfo): string {
+  const details = error.kind === 'starlark' || error.kind === 'nondeterminism' ? error.details : taskDetails(error.details);
+  if (!details) return error.message;
+  // A Starlark traceback already ends with the message.
+  if (error.kind === 'starlark' && details.includes(error.message)) return details;
+  return `${error.message}\n${indent(details)}`;
+}
+
+/**
+ * How a run ended, for stderr: one line, then for a failure the Starlark traceback and the error of
+ * every step that failed for good (the task's own error and stack).
+ */
+export function renderOutcome(result: RunResult, state: RunState | undefined, elapsedMs?: number): string {
+  const took = elapsedMs !== undefined ? ` in ${duration(elapsedMs)}` : '';
+  const lines: string[] = [];
+  switch (result.status) {
+    case 'completed':
+      lines.push(`run ${result.runId} completed${took}`);
+      break;
+    case 'cancelled':
+      lines.push(`run ${result.runId} cancelled${took}${result.error ? `: ${result.error.message}` : ''}`);
+      break;
+    case 'blocked':
+      lines.push(`run ${result.runId} blocked: ${result.error?.message ?? 'nondeterminism'}`);
+      lines.push('the script no longer matches the run\'s history; restore the script, or start a new run (larkflow resume)');
+      break;
+    case 'failed': {
+      const e = result.error;
+      lines.push(`run ${result.runId} failed${took}${e ? `: ${e.message}` : ''}`);
+      if (e?.details) lines.push(e.kind === 'starlark' ? e.details : (taskDetails(e.details) ?? ''));
+      for (const id of state?.order ?? []) {
+        const s = state!.steps[id]!;
+        if (s.status !== 'failed' || !s.error) continue;
+        const attempts = s.attempts.length;
+        lines.push(`${s.kind === 'child' ? 'child run' : 'task'} ${id}${attempts > 1 ? ` (after ${attempts} attempts)` : ''} failed: ${s.error.kind !== 'task' ? `[${s.error.kind}] ` : ''}${s.error.message}`);
+        const d = taskDetails(s.error.details);
+        if (d && d !== s.error.message) lines.push(indent(d));
+        const logs = s.attempts[s.attempts.length - 1]?.logs;
+        if (logs) lines.push(`  logs: ${logs}`);
+      }
+      break;
+    }
+  }
+  return lines.filter((l) => l !== '').join('\n');
+}
+
+/** The exit code of a finished run: 0 completed, 1 otherwise. */
+export function exitCodeOf(result: RunResult): number {
+  return result.status === 'completed' ? 0 : 1;
+}
