@@ -440,7 +440,7 @@ export function unary(op: string, x: Value): Value {
       if (isInt(x)) return intNot(x);
       break;
   }
-  throw new EvalError(`unknown unary op: ${op}${typeName(x)}`);
+  throw new EvalError(`unknown unary op: ${op} ${typeName(x)}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ export class Float extends StarValue {
     return 'float';
   }
   override truth(): boolean {
-    return this.v !== 0 && !Number.isNaN(this.v);
+    return this.v !== 0; // NaN is true, as in go.starlark.net (f != 0.0)
   }
   repr(out: string[]): void {
     out.push(formatFloat(this.v));
