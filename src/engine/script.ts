@@ -37,6 +37,7 @@ export function collectScript(file: string): StoredScript {
       throw new UsageError(code === 'ENOENT' ? `cannot read workflow file ${rel === mainRel ? file : rel}: no such file` : `cannot read ${rel}: ${(e as Error).message}`);
     }
     files.set(rel, text);
+    if (rel !== mainRel && !rel.endsWith('.star')) return; // data files (load("x.json", v = "json"))
     let parsed;
     try {
       parsed = parseFile(new Source(rel, text));

@@ -105,6 +105,16 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
     } catch {
       state = undefined;
     }
+    if (outcome.status === 'failed' && outcome.error?.kind === 'storage' && state?.status === 'running') {
+      // The engine gave the run up (e.g. another process appended to its history, as `larkflow
+      // cancel` does): it is not failed, it is unfinished in the database.
+      io.err(
+        `run ${handle.runId} stopped in this process: ${outcome.error.message}\n` +
+          `it is unfinished in the database${state.cancelRequested !== undefined ? ` and its cancellation was requested (${state.cancelRequested})` : ''}; ` +
+          `\`larkflow worker --until-idle\` finishes it\n`,
+      );
+      return 1;
+    }
     io.err(renderOutcome(outcome, state, Date.now() - t0) + '\n');
     if (outcome.status === 'completed') io.out(JSON.stringify(outcome.result ?? null, null, 2) + '\n');
     return exitCodeOf(outcome);

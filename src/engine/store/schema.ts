@@ -5,7 +5,11 @@
  * moved forward, one migration at a time, inside one transaction, so a crash mid-migration leaves
  * it at the old version. The `runs` table is a summary derived from each run's history (status,
  * end time, last seq); `runStatusAfter` and the checks below say how, and the memory store follows
- * the same rules so that both stores pass one contract suite. Nothing here touches a database: the
+ * the same rules so that both stores pass one contract suite. `runs.last_seq` is written when the
+ * run is created and whenever its status changes, not on every append (that would add a page of
+ * `runs` to every commit): a run's last seq is `max(seq)` of its events, which the SQLite store
+ * reads through the events' primary key, so the column is only exact for a run that has ended or
+ * blocked. Nothing here touches a database: the
  * migrations are SQL text, applied by sqlite-store.ts.
  */
 import type { EventKind, RunStatus } from '../core/events.js';

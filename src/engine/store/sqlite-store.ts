@@ -1,12 +1,17 @@
 /**
  * This file defines the durable event store: run histories in one SQLite file, through
- * better-sqlite3. Every append is one IMMEDIATE transaction that checks the run's last seq, inserts
- * the events and updates the run's summary row, so a history read never shows half an append and
- * two writers (two processes on one file) cannot both extend the same seq. The database runs in WAL
- * mode: `synchronous=NORMAL` (the default) never corrupts the file and loses no committed data on
- * a process crash, while `FULL` also keeps the last commits across a power loss. Appends are on the
- * engine's hot path (≥ 15,000 steps/s, about 3 events in 2 transactions a step), so statements are
- * prepared once, an append reads nothing but the run's last seq, and each event is serialized once.
+ * better-sqlite3. Every append is one IMMEDIATE transaction that checks the run's last event,
+ * inserts the events and, only when the run's status changes, updates its summary row, so a history
+ * read never shows half an append and two writers (two processes on one file) cannot both extend the
+ * same seq. The database runs in WAL mode: `synchronous=NORMAL` (the default) never corrupts the file
+ * and loses no committed data on a process crash, while `FULL` also keeps the last commits across a
+ * power loss. Appends are on the engine's hot path (≥ 15,000 steps/s, one transaction of about 3
+ * events a step), so statements are prepared once, each event is serialized once, and an append
+ * that leaves a running run running writes nothing but its events: it reads the event at the
+ * expected seq (one primary-key lookup, no page written) instead of updating `runs.last_seq`, which
+ * would add a page of the `runs` table to every commit. A run's last seq is therefore read as
+ * `max(seq)` of its events (the primary key's last entry); `runs.last_seq` is only brought up to
+ * date when the status changes (see schema.ts).
  *
  * Opening a file checks it before changing it: a file that is not a database, is damaged, or holds
  * some other program's tables is refused with a `StoreError` that says so and what to do, and is
@@ -52,7 +57,9 @@ interface RunRow {
   last_seq: number;
 }
 
-const RUN_COLUMNS = 'run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, last_seq';
+/** The run's last seq, from its events: `runs.last_seq` is stale while a run runs (see schema.ts). */
+const LAST_SEQ = 'coalesce((SELECT max(seq) FROM events WHERE events.run_id = runs.run_id), runs.last_seq) AS last_seq';
+const RUN_COLUMNS = `run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, ${LAST_SEQ}`;
 
 /**
  * Opens (creating it and its parent directories if need be) the larkflow database at `path`.
@@ -200,8 +207,8 @@ export class SqliteEventStore implements EventStore {
   readonly #path: string;
   readonly #insertRun;
   readonly #insertEvent;
-  readonly #advanceRun;
-  readonly #advanceSeq;
+  readonly #kindAt;
+  readonly #setStatus;
   readonly #runState;
   readonly #getRun;
   readonly #history;
@@ -220,12 +227,11 @@ export class SqliteEventStore implements EventStore {
       "INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq) VALUES (?, ?, ?, 'running', ?, ?, ?, 1)",
     );
     this.#insertEvent = db.prepare<[string, number, string, number, string]>('INSERT INTO events (run_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?)');
-    // Guarded by last_seq and status, so an append that finds anything unexpected changes nothing.
-    this.#advanceRun = db.prepare<[RunStatus, number | null, number, string, number]>(
-      "UPDATE runs SET status = ?, ended_at = ?, last_seq = ? WHERE run_id = ? AND last_seq = ? AND status NOT IN ('completed', 'failed', 'cancelled')",
+    this.#kindAt = db.prepare<[string, number], NewEvent['kind']>('SELECT kind FROM events WHERE run_id = ? AND seq = ?').pluck();
+    this.#setStatus = db.prepare<[RunStatus, number | null, number, string]>(
+      "UPDATE runs SET status = ?, ended_at = ?, last_seq = ? WHERE run_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')",
     );
-    this.#advanceSeq = db.prepare<[number, string, number]>("UPDATE runs SET last_seq = ? WHERE run_id = ? AND last_seq = ? AND status = 'running'");
-    this.#runState = db.prepare<[string], { last_seq: number; status: RunStatus }>('SELECT last_seq, status FROM runs WHERE run_id = ?');
+    this.#runState = db.prepare<[string], { last_seq: number; status: RunStatus }>(`SELECT status, ${LAST_SEQ} FROM runs WHERE run_id = ?`);
     this.#getRun = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`);
     this.#history = db.prepare<[string, number], string>('SELECT body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq').pluck();
     this.#listRuns = db.prepare<[{ status: string | null; workflow: string | null; since: number | null; limit: number }], RunRow>(
@@ -242,9 +248,16 @@ export class SqliteEventStore implements EventStore {
       this.#insertEvent.run(event.runId, 1, 'RunStarted', event.at, body);
     });
     this.#appendTx = db.transaction((runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[] => {
+      // The guard: the run's event at the expected seq exists and does not end the run, and (the
+      // primary key checks it below) none follows it. The write lock is held from BEGIN IMMEDIATE,
+      // so nothing can change in between.
+      const lastKind = this.#kindAt.get(runId, expectedLastSeq);
+      if (lastKind === undefined || lastKind === 'RunCompleted' || lastKind === 'RunFailed' || lastKind === 'RunCancelled') {
+        throw this.#whyNotAppended(runId, expectedLastSeq);
+      }
       const out: HistoryEvent[] = new Array(events.length);
       let seq = expectedLastSeq;
-      let kind: NewEvent['kind'] = 'RunStarted';
+      let kind: NewEvent['kind'] = lastKind;
       let endedAt: number | null = null;
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
@@ -264,13 +277,11 @@ export class SqliteEventStore implements EventStore {
         }
         out[i] = event;
       }
-      // The run is checked after the inserts (which a failed check rolls back), so that an append
-      // costs one UPDATE and no SELECT. A running run that stays running only moves last_seq,
-      // which leaves the indexes on status alone; anything else takes the full UPDATE.
+      // The status follows the last event (runStatusAfter); the summary row is only written when it
+      // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
+      // the pages of the events table alone.
       const status = runStatusAfter(kind);
-      let changes = status === 'running' ? this.#advanceSeq.run(seq, runId, expectedLastSeq).changes : 0;
-      if (changes === 0) changes = this.#advanceRun.run(status, endedAt, seq, runId, expectedLastSeq).changes;
-      if (changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
+      if (status !== runStatusAfter(lastKind) && this.#setStatus.run(status, endedAt, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
       return out;
     });
   }

@@ -36,6 +36,7 @@ import type { Command } from '../core/commands.js';
 import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStarted } from '../core/events.js';
 import type { Json } from '../core/json.js';
 import { fromHistory, toHistory } from './convert.js';
+import { fromJSON } from '../../stdlib/index.js';
 import {
   Future,
   HOST_KEY,
@@ -74,23 +75,67 @@ export interface StarlarkTaskBody {
 }
 
 /**
+ * Library modules a workflow file may load by name (e.g. `load("@plugin", "time")`), given the host
+ * reference of the run. Returns the module's members, or undefined if the name is not a library.
+ */
+export type LibraryResolver = (module: string, hostRef: { current: WorkflowHost | null }) => ReadonlyMap<string, Value> | undefined;
+
+const libraryResolvers: LibraryResolver[] = [];
+
+/** Registers library modules for workflow files (used by the `@plugin` modules). @internal */
+export function registerWorkflowLibrary(r: LibraryResolver): void {
+  libraryResolvers.push(r);
+}
+
+/** Data files a workflow may load: `load("x.json", catalog = "json")`, `load("x.txt", data = "txt")`. */
+function dataModule(path: string, text: string): Map<string, Value> | undefined {
+  if (path.endsWith('.json')) {
+    let decoded: Value;
+    try {
+      decoded = fromJSON(JSON.parse(text) as unknown);
+    } catch (e) {
+      throw new EvalError(`cannot load ${path}: invalid JSON: ${(e as Error).message}`);
+    }
+    return new Map<string, Value>([['json', decoded]]);
+  }
+  if (path.endsWith('.txt')) return new Map<string, Value>([['txt', utf8Encode(text)]]);
+  return undefined;
+}
+
+/**
  * Loads a workflow module: compiles the bundle's main file (and the files it loads) and runs its top
  * level. Tasks and workflows are declared there; nothing may block at top level.
  */
-export function loadWorkflowModule(bundle: ScriptBundle, predeclared: ReadonlyMap<string, Value>): Map<string, Value> {
+export function loadWorkflowModule(
+  bundle: ScriptBundle,
+  predeclared: ReadonlyMap<string, Value>,
+  hostRef: { current: WorkflowHost | null } = { current: null },
+): Map<string, Value> {
   const modules = new Map<string, Map<string, Value>>();
   const loading = new Set<string>();
-  const run = (path: string): Map<string, Value> => {
+  const run = (path: string): ReadonlyMap<string, Value> => {
     const cached = modules.get(path);
     if (cached) return cached;
     if (loading.has(path)) throw new EvalError(`cannot load ${path}: cycle in load graph`);
     const text = bundle.files.get(path);
     if (text === undefined) throw new EvalError(`cannot load ${path}: not found next to the workflow file`);
+    const data = dataModule(path, text);
+    if (data) {
+      modules.set(path, data);
+      return data;
+    }
     loading.add(path);
     const thread = new Thread({
       name: path,
       print: () => {},
-      load: (m) => run(resolveLoad(path, m)),
+      load: (m) => {
+        for (const r of libraryResolvers) {
+          const lib = r(m, hostRef);
+          if (lib) return lib;
+        }
+        if (m.startsWith('@')) throw new EvalError(`cannot load ${m}: no such library module`);
+        return run(resolveLoad(path, m));
+      },
     });
     const program = compileProgram(new Source(path, text), predeclared, WORKFLOW_FILE_OPTIONS);
     const out = startProgram(thread, program, predeclared);
@@ -102,7 +147,7 @@ export function loadWorkflowModule(bundle: ScriptBundle, predeclared: ReadonlyMa
     modules.set(path, out.value);
     return out.value;
   };
-  return run(bundle.main);
+  return run(bundle.main) as Map<string, Value>;
 }
 
 /** Resolves a load() path relative to the loading file (POSIX-style). */
@@ -245,7 +290,7 @@ export class WorkflowMachine implements WorkflowHost {
     ]);
     let wf: Value | undefined;
     try {
-      this.globals = loadWorkflowModule(this.bundle, this.predeclared);
+      this.globals = loadWorkflowModule(this.bundle, this.predeclared, this.hostRef);
       for (const v of this.globals.values()) {
         if (v instanceof TaskStub) {
           this.declaredTasks.set(v.taskName, v);
@@ -347,35 +392,44 @@ export class WorkflowMachine implements WorkflowHost {
   }
 
   private batch(co: Coroutine, callables: readonly NewCallable[], max: number, site: CallSite): void {
+    const { all } = this.spawnBatch(callables, max, site);
+    if (all.outcome) this.readyQueue.push({ co, input: all.outcome });
+    else all.waiters.push(this.wake(co));
+  }
+
+  /**
+   * Starts callables with at most `max` in flight (0: no limit), each when a slot frees, in order.
+   * `items[i]` settles with callable i's result; `all` with the list of results in submission order,
+   * or with the first error.
+   */
+  spawnBatch(callables: readonly NewCallable[], max: number, site: CallSite): { all: Future; items: Future[] } {
+    const all = new Future('batch');
+    const items = callables.map((c, i) => new Future(`batch[${i}]`));
     const results: Value[] = new Array(callables.length).fill(null);
     let next = 0;
     let done = 0;
-    let failed = false;
     const limit = max > 0 ? max : callables.length;
     const startOne = (): void => {
       const i = next++;
       const c = callables[i]!;
       const f = this.spawn(c.fn, c.args, c.kwargs, site);
       const onSettle = (s: Settled): void => {
-        if (failed) return;
+        items[i]!.settle(s);
         if ('error' in s) {
-          failed = true;
-          this.readyQueue.push({ co, input: s });
-          return;
+          all.settle(s);
+        } else {
+          results[i] = s.value;
+          done++;
+          if (done === callables.length) all.settle({ value: new List(results) });
         }
-        results[i] = s.value;
-        done++;
         if (next < callables.length) startOne();
-        else if (done === callables.length) this.readyQueue.push({ co, input: { value: new List(results) } });
       };
       if (f.outcome) onSettle(f.outcome);
       else f.waiters.push(onSettle);
     };
-    if (callables.length === 0) {
-      this.readyQueue.push({ co, input: { value: new List([]) } });
-      return;
-    }
+    if (callables.length === 0) all.settle({ value: new List([]) });
     for (let k = 0; k < Math.min(limit, callables.length); k++) startOne();
+    return { all, items };
   }
 
   private coroutineDone(co: Coroutine, s: Settled): void {

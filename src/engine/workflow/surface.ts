@@ -54,6 +54,8 @@ export interface WorkflowHost {
   uuidBytes(): Uint8Array;
   /** Starts `fn(*args, **kwargs)` concurrently; returns its future. */
   spawn(fn: Value, args: Value[], kwargs: KwArgs | null, site: CallSite): Future;
+  /** Starts callables with at most `max` in flight (0: no limit); see WorkflowMachine.spawnBatch. */
+  spawnBatch(callables: readonly NewCallable[], max: number, site: CallSite): { all: Future; items: Future[] };
   progress(message: string): void;
   registerExit(fn: Value, args: Value[], kwargs: KwArgs | null): void;
   unregisterExit(fn: Value): void;
