@@ -1,11 +1,15 @@
-// Bundles the CLI into one file (dist/cli/larkflow.mjs): loading one module instead of ~80 saves
+// Bundles the CLI into one file (dist/bundle/larkflow.mjs): loading one module instead of ~80 saves
 // tens of milliseconds of cold start for `larkflow eval`. better-sqlite3 (native) stays external;
 // chevrotain's bundled build is loaded at run time by src/lexer/tokens.ts.
 import { build } from 'esbuild';
 
 await build({
   entryPoints: ['dist/cli/main.js'],
-  outfile: 'dist/cli/larkflow.mjs',
+  outdir: 'dist/bundle',
+  entryNames: 'larkflow',
+  outExtension: { '.js': '.mjs' },
+  // Engine commands are imported lazily: splitting keeps them (and better-sqlite3) out of `eval`.
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',

@@ -13,7 +13,7 @@ import { EvalError, type Value } from '../interpreter/index.js';
 import { Thread } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { ScheduleTask } from './core/commands.js';
-import { EngineError, NondeterminismError, UsageError } from './core/errors.js';
+import { EngineError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
@@ -45,6 +45,8 @@ export interface EngineOptions {
   readonly workDir?: string;
   /** Maximum concurrent in-process task functions. @default 8 */
   readonly concurrency?: number;
+  /** How often to look for events other processes appended to live runs (ms). @default 1000 */
+  readonly pollIntervalMs?: number;
 }
 
 /** Where a run starts from: a workflow file on disk, or sources in memory. */
@@ -139,6 +141,29 @@ export class Engine {
     this.executors.set('local', this.functions);
     this.executors.set('process', this.processes);
     for (const e of options.executors ?? []) this.executors.set(e.name, e);
+    // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
+    // second and rebuild such a run from its history.
+    if (typeof db === 'string' && db !== ':memory:') {
+      this.poller = setInterval(() => this.pollExternalEvents(), options.pollIntervalMs ?? 1000);
+      this.poller.unref();
+    }
+  }
+
+  private poller: NodeJS.Timeout | undefined;
+
+  private pollExternalEvents(): void {
+    for (const run of [...this.live.values()]) {
+      if (run.busy || run.finished) continue;
+      let rec;
+      try {
+        rec = this.store.getRun(run.runId);
+      } catch {
+        continue;
+      }
+      if (rec && rec.lastSeq > run.lastSeq) {
+        this.dropLive(run, new StoreError(`history of run ${run.runId} moved on: expected seq ${run.lastSeq}, found ${rec.lastSeq}`));
+      }
+    }
   }
 
   /**
@@ -183,7 +208,11 @@ export class Engine {
         ? fromFiles(opts.source.name, new Map([[opts.source.name, opts.source.text], ...Object.entries(opts.source.files ?? {})]))
         : undefined;
     if (!script) throw new UsageError('start: give a workflow file or source');
-    const workflow = opts.workflow ?? this.defaultWorkflow(script.bundle);
+    const names = this.workflowNames(script.bundle);
+    const workflow = opts.workflow ?? this.defaultWorkflow(script.bundle, names);
+    if (!names.includes(workflow)) {
+      throw new UsageError(`no workflow named ${workflow} in ${script.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`);
+    }
     const args = (opts.args ?? []).map((a) => toJsonArg(a));
     const kwargs: { [k: string]: Json } = {};
     for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = toJsonArg(v);
@@ -192,8 +221,7 @@ export class Engine {
   }
 
   /** The only @workflow() of a bundle, or a UsageError naming the choices. */
-  private defaultWorkflow(bundle: ScriptBundle): string {
-    const names = this.workflowNames(bundle);
+  private defaultWorkflow(bundle: ScriptBundle, names: readonly string[]): string {
     if (names.length === 1) return names[0]!;
     if (names.length === 0) throw new UsageError(`${bundle.main} defines no @workflow() function`);
     throw new UsageError(`${bundle.main} defines several workflows (${names.join(', ')}): choose one with --workflow NAME`);
@@ -559,6 +587,21 @@ export class Engine {
     run.finished = true;
     this.live.delete(run.runId);
     for (const st of run.steps.values()) st.abort?.abort(new Error('engine error'));
+    for (const c of run.timers.values()) c();
+    for (const st of run.steps.values()) st.cancelTimer?.();
+    // Another writer appended to the history (e.g. `larkflow cancel` from another process): rebuild
+    // the run from its history here and go on; the caller's result promise follows the rebuilt run.
+    if (!this.closed && e instanceof StoreError && /moved on/.test(e.message)) {
+      try {
+        const rebuilt = this.recoverRun(run.runId);
+        if (rebuilt) {
+          void rebuilt.result.then(run.resolve);
+          return;
+        }
+      } catch {
+        // fall through: report the original failure
+      }
+    }
     const msg = e instanceof Error ? e.message : String(e);
     run.resolve({ runId: run.runId, status: 'failed', error: { kind: 'storage', message: msg, retryable: true } });
     this.checkIdle();
@@ -590,6 +633,7 @@ export class Engine {
       status: rec.status as RunResult['status'],
       ...(state.result !== undefined ? { result: historyToJs(state.result) } : {}),
       ...(state.error ? { error: state.error } : {}),
+      ...(state.status === 'cancelled' ? { error: { kind: 'cancelled', message: state.cancelReason ?? 'cancelled', retryable: false } } : {}),
     };
   }
 
@@ -684,9 +728,18 @@ export class Engine {
       }
       if (e.kind === 'ChildRunStarted') run.children.set(e.stepId, e.childRunId);
     }
-    if (state.cancelRequested !== undefined) run.cancelling = true;
+    const cancelSeq = history.find((e) => e.kind === 'CancelRequested')?.seq;
+    if (cancelSeq !== undefined) run.cancelling = true;
+    const scheduledAt = new Map<string, number>();
+    for (const e of history) if ('stepId' in e && (e.kind === 'TaskScheduled' || e.kind === 'TimerStarted' || e.kind === 'ChildRunStarted')) scheduledAt.set(e.stepId, e.seq);
     for (const id of state.order) {
       const s = state.steps[id]!;
+      // Work scheduled before a cancellation was abandoned by it (atexit cleanups come after).
+      if (cancelSeq !== undefined && (scheduledAt.get(id) ?? 0) < cancelSeq) {
+        const st = run.steps.get(id);
+        if (st) st.abandoned = true;
+        continue;
+      }
       if (s.kind === 'task') {
         const last = s.attempts[s.attempts.length - 1];
         if (s.status === 'running' && last) this.submitAttempt(run, id, last.attempt);
@@ -829,6 +882,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.poller) clearInterval(this.poller);
     for (const run of this.live.values()) {
       for (const st of run.steps.values()) st.abort?.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();

@@ -20,6 +20,7 @@ import {
   Float,
   floatToInt,
   getAttrOrUndefined,
+  noSuchAttrMessage,
   intNeg,
   intToFloat,
   isInt,
@@ -470,7 +471,7 @@ const getattr: BuiltinImpl = (_th, args, kwargs) => {
   }
   if (v !== undefined) return v;
   if (dflt !== undefined) return dflt;
-  throw new EvalError(`getattr: ${typeName(x)} has no .${name} field or method`);
+  throw new EvalError(`getattr: ${noSuchAttrMessage(x, name)}`);
 };
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#hasattr

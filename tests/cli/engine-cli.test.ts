@@ -422,9 +422,16 @@ describe('the built CLI', () => {
     expect(r.stderr.split('\n')[0]).toMatch(/^run run-[0-9a-f]+ started \(workflow pipeline\)$/);
     expect(existsSync(join(t.dir, '.larkflow', 'larkflow.db'))).toBe(true);
 
-    const bad = spawnSync(process.execPath, [bin, 'run', wf, '--input', '{oops'], { cwd: t.dir, encoding: 'utf8', timeout: 15_000 });
+    // The npm bin (the bundled CLI, when built) through a symlink, as node_modules/.bin/larkflow is.
+    const bundle = fileURLToPath(new URL('../../dist/bundle/larkflow.mjs', import.meta.url));
+    const npmBin = join(t.dir, 'larkflow');
+    symlinkSync(existsSync(bundle) ? bundle : dist, npmBin);
+    const bad = spawnSync(process.execPath, [npmBin, 'run', wf, '--input', '{oops'], { cwd: t.dir, encoding: 'utf8', timeout: 15_000 });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--input is not valid JSON');
     expect(bad.stderr).not.toMatch(JS_FRAME);
+    const runs = spawnSync(process.execPath, [npmBin, 'runs', '--json'], { cwd: t.dir, encoding: 'utf8', timeout: 15_000 });
+    expect(runs.status, runs.stderr).toBe(0);
+    expect(JSON.parse(runs.stdout)).toHaveLength(1);
   });
 });

@@ -25,9 +25,9 @@ export async function cancelCommand(runId: string, opts: CancelOptions, io: CliI
     // A fresh engine has no live runs: this records the request in the run's history.
     engine.cancel(runId, opts.reason ?? 'cancelled by user (larkflow cancel)');
     io.err(
-      `cancellation of run ${runId} requested (recorded in its history). This process is not running it, so a worker finishes ` +
-        `the cancellation (its tasks are stopped, its atexit cleanups run, it ends cancelled): run \`larkflow worker --until-idle\`. ` +
-        `A process already running it (e.g. a \`larkflow run\`) does not see the request: stop it first (Ctrl-C)\n`,
+      `cancellation of run ${runId} requested (recorded in its history). A process running it (e.g. \`larkflow run\`) ` +
+        `picks the request up within a second: its tasks are stopped, its atexit cleanups run, and it ends cancelled. ` +
+        `If no process is running it, \`larkflow worker --until-idle\` finishes the cancellation.\n`,
     );
     return 0;
   } finally {

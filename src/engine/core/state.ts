@@ -50,6 +50,8 @@ export interface RunState {
   readonly steps: { readonly [stepId: string]: StepState };
   readonly progress: readonly string[];
   readonly cancelRequested?: string;
+  /** Why the run was cancelled. */
+  readonly cancelReason?: string;
   readonly result?: Json;
   readonly error?: ErrorInfo;
   readonly lastSeq: number;
@@ -194,6 +196,7 @@ function apply(s: S, e: HistoryEvent): void {
     case 'RunCancelled':
       s.status = 'cancelled';
       s.endedAt = e.at;
+      s.cancelReason = e.reason;
       return;
     default: {
       const never: never = e;

@@ -286,10 +286,24 @@ interface Registered {
   readonly version: string | undefined;
 }
 
-interface Inflight {
-  readonly task: string;
+/**
+ * One attempt, from submission to its outcome. An attempt is cheap when it can be: its
+ * AbortController exists only for a context task (whose function sees `ctx.signal`), it listens to
+ * the request's signal only while it waits for a slot (the semaphore does) or while an async
+ * function runs, and it has a timer only when it has a timeout. The outcome is settled once, by
+ * `finish`, which also gives everything back (timer, listener, slot, in-flight entry).
+ */
+interface Attempt {
+  readonly req: TaskRequest;
+  readonly id: string;
+  readonly logs: string | undefined;
   readonly handle: TaskHandle;
-  readonly controller: AbortController;
+  readonly resolve: (outcome: TaskOutcome) => void;
+  settled: boolean;
+  controller: AbortController | undefined;
+  release: Release | undefined;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  onCancel: (() => void) | undefined;
 }
 
 /**
@@ -303,7 +317,7 @@ interface Inflight {
 export class FunctionExecutor implements Executor {
   readonly name = 'local';
   private readonly tasks = new Map<string, Registered>();
-  private readonly inflight = new Map<string, Inflight>();
+  private readonly inflight = new Map<string, Attempt>();
   private readonly slots: Semaphore;
   private readonly logDir: string | undefined;
   private readonly onLog: ((handleId: string, message: string) => void) | undefined;
@@ -356,35 +370,54 @@ export class FunctionExecutor implements Executor {
 
   /**
    * Starts an attempt. Submitting an attempt that is still in flight returns its handle again.
-   * An unknown task, or a closed executor, gives a non-retryable 'executor' error.
+   * An unknown task, or a closed executor, gives a non-retryable 'executor' error. The function is
+   * never called from inside `submit`: at the earliest in a microtask, once the attempt has its slot.
    */
   submit(req: TaskRequest): TaskHandle {
     const id = handleIdOf(req);
     const existing = this.inflight.get(id);
     if (existing) return existing.handle;
     const logs = this.logDir === undefined ? undefined : attemptDirOf(this.logDir, req);
-    const controller = new AbortController();
-    const done = this.run(req, id, logs, controller).catch(
-      (e: unknown): TaskOutcome => executorFailure(`local executor failed: ${e instanceof Error ? e.message : String(e)}`, true),
-    );
+    let resolve!: (outcome: TaskOutcome) => void;
+    const done = new Promise<TaskOutcome>((r) => (resolve = r));
     const handle: TaskHandle = logs === undefined ? { id, done } : { id, logs, done };
-    this.inflight.set(id, { task: req.task, handle, controller });
-    void done.then(() => this.inflight.delete(id));
+    const a: Attempt = { req, id, logs, handle, resolve, settled: false, controller: undefined, release: undefined, timer: undefined, onCancel: undefined };
+    this.inflight.set(id, a);
+    if (this.closed) {
+      this.finish(a, executorFailure('local executor is closed', false));
+    } else if (!this.tasks.has(req.task)) {
+      this.finish(a, executorFailure(`unknown task ${req.task} (registered: ${this.taskNames().join(', ') || 'none'})`, false));
+    } else if (req.signal.aborted) {
+      this.finish(a, abortedOutcome(req.task, cancelledReason(req.task)));
+    } else {
+      // A free slot is taken now (acquire counts it at once), so attempts start in submission
+      // order; a queued attempt leaves the queue if the request's signal aborts.
+      this.slots.acquire(req.signal).then(
+        (release) => {
+          try {
+            this.begin(a, release);
+          } catch (e) {
+            this.finish(a, executorFailure(`local executor failed: ${e instanceof Error ? e.message : String(e)}`, true));
+          }
+        },
+        () => this.finish(a, abortedOutcome(req.task, cancelledReason(req.task))),
+      );
+    }
     return handle;
   }
 
   /** Aborts an attempt: its outcome is 'cancelled'. Unknown or finished handles are ignored. */
   cancel(handleId: string): void {
-    const f = this.inflight.get(handleId);
-    if (f) f.controller.abort(cancelledReason(f.task));
+    const a = this.inflight.get(handleId);
+    if (a) this.abort(a, cancelledReason(a.req.task));
   }
 
   /** Cancels every attempt in flight, waits for their outcomes, and refuses new ones. */
   async close(): Promise<void> {
     this.closed = true;
     const all = [...this.inflight.values()];
-    for (const f of all) f.controller.abort(cancelledReason(f.task));
-    await Promise.all(all.map((f) => f.handle.done));
+    for (const a of all) this.abort(a, cancelledReason(a.req.task));
+    await Promise.all(all.map((a) => a.handle.done));
   }
 
   private add(name: string, fn: (...args: unknown[]) => unknown, withContext: boolean, options: RegisterOptions): this {
@@ -395,61 +428,72 @@ export class FunctionExecutor implements Executor {
     return this;
   }
 
-  private async run(req: TaskRequest, id: string, logs: string | undefined, controller: AbortController): Promise<TaskOutcome> {
-    if (this.closed) return executorFailure('local executor is closed', false);
-    const t = this.tasks.get(req.task);
-    if (!t) return executorFailure(`unknown task ${req.task} (registered: ${this.taskNames().join(', ') || 'none'})`, false);
-    const unlink = linkAbort(req.signal, controller, req.task);
-    let release: Release;
-    try {
-      release = await this.slots.acquire(controller.signal);
-    } catch {
-      unlink();
-      return abortedOutcome(req.task, controller.signal.reason);
+  /** The attempt has its slot: starts its timeout and calls the function. */
+  private begin(a: Attempt, release: Release): void {
+    a.release = release;
+    // Cancelled (by handle) while it waited, or closed: it never runs.
+    if (a.settled) return release();
+    const req = a.req;
+    if (req.signal.aborted) return this.finish(a, abortedOutcome(req.task, cancelledReason(req.task)));
+    const t = this.tasks.get(req.task)!;
+    const ms = req.timeoutMs;
+    if (ms !== undefined && Number.isFinite(ms) && ms > 0) a.timer = setTimeout(() => this.abort(a, timeoutReason(req.task, ms)), ms);
+    if (t.withContext) {
+      // The function sees the signal: abort it when the request's signal aborts.
+      a.controller = new AbortController();
+      this.listen(a);
     }
-    const stopTimeout = startTimeout(req, controller);
+    let value: unknown;
     try {
-      return await this.attempt(req, id, logs, t, controller.signal);
-    } finally {
-      stopTimeout();
-      unlink();
-      release();
+      value = t.fn.apply(undefined, this.argumentsOf(a, t));
+    } catch (e) {
+      // An abort during the call (the function cancelled its own run, say) wins, whether the
+      // function then returns or throws.
+      if (req.signal.aborted) this.abort(a, cancelledReason(req.task));
+      return this.finish(a, { ok: false, error: errorInfoOf(e) });
     }
+    if (req.signal.aborted) this.abort(a, cancelledReason(req.task));
+    if (a.settled) return;
+    if (typeof (value as { then?: unknown } | null)?.then !== 'function') return this.finish(a, resultOutcome(req.task, value));
+    // Async: from now on an abort must end the attempt at once, whatever the function does.
+    this.listen(a);
+    Promise.resolve(value).then(
+      (v) => this.finish(a, resultOutcome(req.task, v)),
+      (e: unknown) => this.finish(a, { ok: false, error: errorInfoOf(e) }),
+    );
   }
 
-  private async attempt(req: TaskRequest, id: string, logs: string | undefined, t: Registered, signal: AbortSignal): Promise<TaskOutcome> {
-    let onAbort = (): void => {};
-    const aborted = new Promise<TaskOutcome>((resolve) => {
-      onAbort = () => resolve(abortedOutcome(req.task, signal.reason));
-    });
-    if (signal.aborted) return abortedOutcome(req.task, signal.reason);
-    // Registered before the call, so an abort wins the race below even if the function reacts to it.
-    signal.addEventListener('abort', onAbort, { once: true });
-    const ran = (async (): Promise<TaskOutcome> => {
-      let value: unknown;
-      try {
-        value = await t.fn.apply(undefined, this.argumentsOf(req, id, logs, t, signal));
-      } catch (e) {
-        return { ok: false, error: errorInfoOf(e) };
-      }
-      try {
-        return { ok: true, value: toJson(value) };
-      } catch (e) {
-        const why = e instanceof Error ? e.message : String(e);
-        return { ok: false, error: { kind: 'task', message: `task ${req.task} returned a value that is not JSON: ${why}`, retryable: false } };
-      }
-    })();
-    try {
-      return await Promise.race([ran, aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+  /** Makes an abort of the request's signal cancel the attempt (once per attempt). */
+  private listen(a: Attempt): void {
+    if (a.onCancel !== undefined || a.settled) return;
+    a.onCancel = () => this.abort(a, cancelledReason(a.req.task));
+    a.req.signal.addEventListener('abort', a.onCancel, { once: true });
   }
 
-  private argumentsOf(req: TaskRequest, id: string, logs: string | undefined, t: Registered, signal: AbortSignal): unknown[] {
-    const args: unknown[] = structuredClone(req.args) as Json[];
-    const kwargs = structuredClone(req.kwargs) as { [name: string]: Json };
-    if (Object.keys(kwargs).length > 0) args.push(kwargs);
+  /** Ends the attempt as aborted with `reason` (and aborts the signal its function sees). */
+  private abort(a: Attempt, reason: DOMException): void {
+    if (a.settled) return;
+    a.controller?.abort(reason);
+    this.finish(a, abortedOutcome(a.req.task, reason));
+  }
+
+  /** Settles the attempt's outcome (the first call wins) and gives back what it held. */
+  private finish(a: Attempt, outcome: TaskOutcome): void {
+    if (a.settled) return;
+    a.settled = true;
+    if (a.timer !== undefined) clearTimeout(a.timer);
+    if (a.onCancel !== undefined) a.req.signal.removeEventListener('abort', a.onCancel);
+    a.release?.();
+    if (this.inflight.get(a.id) === a) this.inflight.delete(a.id);
+    a.resolve(outcome);
+  }
+
+  private argumentsOf(a: Attempt, t: Registered): unknown[] {
+    const req = a.req;
+    const args: unknown[] = new Array(req.args.length);
+    for (let i = 0; i < args.length; i++) args[i] = copyJson(req.args[i]!);
+    const hasKwargs = hasOwnKeys(req.kwargs);
+    if (hasKwargs) args.push(copyJson(req.kwargs));
     if (!t.withContext) return args;
     const ctx: TaskContext = {
       task: req.task,
@@ -457,11 +501,12 @@ export class FunctionExecutor implements Executor {
       stepId: req.stepId,
       attempt: req.attempt,
       idempotencyKey: req.idempotencyKey,
-      signal,
-      kwargs: structuredClone(req.kwargs) as { [name: string]: Json },
-      log: (message) => this.log(id, logs, message),
+      signal: a.controller!.signal,
+      kwargs: hasKwargs ? (copyJson(req.kwargs) as { [name: string]: Json }) : {},
+      log: (message) => this.log(a.id, a.logs, message),
     };
-    return [ctx, ...args];
+    args.unshift(ctx);
+    return args;
   }
 
   private log(id: string, logs: string | undefined, message: string): void {
@@ -470,4 +515,42 @@ export class FunctionExecutor implements Executor {
     mkdirSync(logs, { recursive: true });
     appendFileSync(join(logs, 'task.log'), message.endsWith('\n') ? message : `${message}\n`);
   }
+}
+
+/** The outcome of a function that returned (or resolved to) `value`. */
+function resultOutcome(task: string, value: unknown): TaskOutcome {
+  try {
+    return { ok: true, value: toJson(value) };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return { ok: false, error: { kind: 'task', message: `task ${task} returned a value that is not JSON: ${why}`, retryable: false } };
+  }
+}
+
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.prototype.hasOwnProperty.call(o, k)) return true;
+  return false;
+}
+
+/**
+ * A deep copy of a JSON value (what `structuredClone` gives for one, much cheaper): primitives are
+ * returned as they are, arrays and plain objects are copied; a `__proto__` key stays an own
+ * property. Anything else (not expected in a request) goes through `structuredClone`.
+ */
+function copyJson(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    const out: unknown[] = new Array(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = copyJson(v[i]);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(v) as object | null;
+  if (proto !== Object.prototype && proto !== null) return structuredClone(v);
+  const out: { [key: string]: unknown } = {};
+  for (const key of Object.keys(v)) {
+    const item = copyJson((v as { [key: string]: unknown })[key]);
+    if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else out[key] = item;
+  }
+  return out;
 }

@@ -376,8 +376,11 @@ export function contains(y: Value, x: Value): boolean {
     throw new EvalError(`'in bytes' requires bytes or int as left operand, not ${typeName(x)}`);
   }
   if (y instanceof Range) {
-    if (!isInt(x)) return false;
-    if (typeof x === 'bigint') return false;
+    // As go.starlark.net: the operand goes through NumberToInt (a finite float is truncated);
+    // anything else is an error.
+    if (x instanceof Float && Number.isFinite(x.v)) x = Math.trunc(x.v);
+    if (!isInt(x)) throw new EvalError(`'in <range>' requires integer as left operand, not ${typeName(x)}`);
+    if (typeof x === 'bigint' || !Number.isSafeInteger(x)) return false;
     const r = y;
     if (r.length === 0) return false;
     const off = x - r.start;
@@ -456,7 +459,11 @@ export function toIndex(v: Value, what = 'index'): number {
 function seqIndex(type: string, i: Value, n: number): number {
   const k = toIndex(i, `${type} index`);
   const j = k < 0 ? k + n : k;
-  if (j < 0 || j >= n) throw new EvalError(`${type} index ${str(i)} out of range [${-n}:${n - 1}]`);
+  if (j < 0 || j >= n) {
+    // https://github.com/google/starlark-go/blob/master/starlark/eval.go (outOfRange)
+    if (n === 0) throw new EvalError(`index ${str(i)} out of range: empty ${type}`);
+    throw new EvalError(`${type} index ${str(i)} out of range [${-n}:${n - 1}]`);
+  }
   return j;
 }
 
@@ -569,12 +576,28 @@ export function getAttrOrUndefined(x: Value, name: string): Value | undefined {
   return undefined;
 }
 
+/** A value that words its missing-attribute error itself (struct: "struct has no .x attribute"). */
+interface HasNoSuchAttrMessage {
+  noSuchAttrMessage(name: string): string;
+}
+
+/**
+ * The reference's message for a missing attribute `x.name` (without spelling hint): the value's own
+ * `noSuchAttrMessage(name)` if it has one, else "T has no .name field or method".
+ */
+export function noSuchAttrMessage(x: Value, name: string): string {
+  if (x instanceof StarValue && typeof (x as Partial<HasNoSuchAttrMessage>).noSuchAttrMessage === 'function') {
+    return (x as unknown as HasNoSuchAttrMessage).noSuchAttrMessage(name);
+  }
+  return `${typeName(x)} has no .${name} field or method`;
+}
+
 /** `x.name`, failing with the reference's message (and a "did you mean" hint). */
 export function getAttr(x: Value, name: string): Value {
   const v = getAttrOrUndefined(x, name);
   if (v !== undefined) return v;
   const hint = suggest(name, attrNames(x));
-  throw new EvalError(`${typeName(x)} has no .${name} field or method${hint ? ` (did you mean .${hint}?)` : ''}`);
+  throw new EvalError(`${noSuchAttrMessage(x, name)}${hint ? ` (did you mean .${hint}?)` : ''}`);
 }
 
 /** `x.name = v` */
