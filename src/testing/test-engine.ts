@@ -144,6 +144,17 @@ export interface CrashInfo {
   readonly lost: readonly NewEvent[];
 }
 
+/** An attempt the test engine's executor was asked to run. */
+export interface AttemptRecord {
+  readonly runId: string;
+  readonly task: string;
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly idempotencyKey: string;
+  /** The simulated process (0, then +1 per `restart()`). */
+  readonly generation: number;
+}
+
 interface Registration {
   readonly name: string;
   readonly fn: TaskFunction | ContextTaskFunction;
@@ -187,6 +198,8 @@ export class TestEngine {
   readonly dbPath: string | undefined;
   /** Attempts in the order they ran (with a chooser) or were submitted: `stepId@attempt`. */
   readonly completions: string[] = [];
+  /** Every attempt submitted to the test engine's executor (fake or real), in order. */
+  readonly attempts: AttemptRecord[] = [];
   /** Number of commits (store appends) so far, across restarts. */
   commits = 0;
   private crashAt: number | undefined;
@@ -254,6 +267,7 @@ export class TestEngine {
 
   /** Registers a task function `fn(...args[, kwargs])`; it is registered again after `restart()`. */
   registerTask(name: string, fn: TaskFunction): this {
+    if (this.fakes.has(name)) return this; // a fake wins
     this.registrations.push({ name, fn, withContext: false });
     this.currentEngine.functions.register(name, fn);
     return this;
@@ -261,6 +275,7 @@ export class TestEngine {
 
   /** Registers a task function `fn(ctx, ...args[, kwargs])` (ctx: attempt, stepId, runId, idempotencyKey...). */
   registerTaskWithContext(name: string, fn: ContextTaskFunction): this {
+    if (this.fakes.has(name)) return this; // a fake wins
     this.registrations.push({ name, fn, withContext: true });
     this.currentEngine.functions.registerWithContext(name, fn);
     return this;
@@ -443,6 +458,7 @@ export class TestEngine {
   private submit(req: TaskRequest): TaskHandle {
     const id = `${req.runId}/${req.stepId}/${req.attempt}`;
     const generation = this.generationNo;
+    this.attempts.push({ runId: req.runId, task: req.task, stepId: req.stepId, attempt: req.attempt, idempotencyKey: req.idempotencyKey, generation });
     let resolve!: (o: TaskOutcome) => void;
     const done = new Promise<TaskOutcome>((r) => (resolve = r));
     let settled = false;

@@ -101,12 +101,11 @@ export async function runOneTest(
   const clock = new VirtualClock();
   const engine = Engine.open({ db: ':memory:', clock });
   registerPluginTasks(engine);
-  const inflight = new Set<string>();
+  // Task attempts in flight (in any run of the test: children too), to wait for them in real time.
+  const inflight = { size: 0 };
   engine.subscribe('*', (e) => {
-    const key = (runId: string, step: string): string => `${runId}\u0000${step}`;
-    const runId = (e as { runId?: string }).runId ?? '';
-    if (e.kind === 'AttemptStarted') inflight.add(key(runId, e.stepId));
-    else if (e.kind === 'AttemptFailed' || e.kind === 'TaskCompleted' || e.kind === 'TaskFailed') inflight.delete(key(runId, e.stepId));
+    if (e.kind === 'AttemptStarted') inflight.size++;
+    else if (e.kind === 'AttemptFailed' || (e.kind === 'TaskCompleted' && e.attempt >= 1)) inflight.size = Math.max(0, inflight.size - 1);
   });
   const text = test.isWorkflow ? file.text : `${file.text}\n\nload("${TEST_HARNESS_MODULE}", ${WRAP_FN} = "as_workflow")\n${WRAPPED} = ${WRAP_FN}(${test.name})\n`;
   const start = clock.now();

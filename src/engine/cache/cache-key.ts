@@ -56,9 +56,8 @@ function keyForm(v: Json): Json {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(keyForm);
   if (isDigest(v.$blob) && typeof v.size === 'number' && typeof v.uri === 'string' && Object.keys(v).length === 3) return { $blob: v.$blob };
-  const out: { [k: string]: Json } = {};
-  for (const k of Object.keys(v)) out[k] = keyForm(v[k]!);
-  return out;
+  // fromEntries defines own properties, so a "__proto__" key stays a key.
+  return Object.fromEntries(Object.keys(v).map((k) => [k, keyForm(v[k]!)]));
 }
 
 /** Implementation digest of a Starlark `@task`: the digest of its source text. */
