@@ -92,6 +92,8 @@ interface StepRuntime {
   abandoned?: boolean;
   cancelTimer?: () => void;
   startedAt?: number;
+  /** The step completed or failed for good. */
+  ended?: boolean;
 }
 
 interface LiveRun {
@@ -359,6 +361,7 @@ export class Engine {
           executor: c.executor,
           retry: c.retry,
           ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
+          ...(c.overallTimeoutMs !== undefined ? { overallTimeoutMs: c.overallTimeoutMs } : {}),
         };
         run.steps.set(c.stepId, { cmd: c, attempt: 1 });
         const reused = run.reuse.get(c.stepId);
@@ -440,6 +443,17 @@ export class Engine {
   /** Starts the work an appended event calls for. */
   private sideEffect(run: LiveRun, e: HistoryEvent): void {
     switch (e.kind) {
+      case 'TaskScheduled':
+        if (e.overallTimeoutMs !== undefined) this.armOverallTimeout(run, e.stepId, e.at + e.overallTimeoutMs, e.overallTimeoutMs);
+        return;
+      case 'TaskCompleted':
+      case 'TaskFailed': {
+        const st = run.steps.get(e.stepId);
+        if (st) st.ended = true;
+        run.timers.get(`overall:${e.stepId}`)?.();
+        run.timers.delete(`overall:${e.stepId}`);
+        return;
+      }
       case 'AttemptStarted':
         this.submitAttempt(run, e.stepId, e.attempt);
         return;
@@ -518,6 +532,23 @@ export class Engine {
   }
 
   private inFlight = 0;
+
+  /** Fails a step that has not ended by `at`: its attempt is aborted and no retry follows. */
+  private armOverallTimeout(run: LiveRun, stepId: string, at: number, ms: number): void {
+    const st = run.steps.get(stepId);
+    if (!st) return;
+    const cancel = this.clock.setTimer(at, () => {
+      if (run.finished || st.abandoned || st.ended) return;
+      st.abandoned = true;
+      st.cancelTimer?.();
+      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error('overall timeout'));
+      const now = this.clock.now();
+      this.activate(run, null, [
+        { kind: 'TaskFailed', at: now, stepId, error: { kind: 'timeout', message: `task ${st.cmd.task} did not finish within its overall timeout of ${ms / 1000}s`, retryable: false } },
+      ]);
+    });
+    run.timers.set(`overall:${stepId}`, cancel);
+  }
 
   private attemptDone(run: LiveRun, stepId: string, attempt: number, outcome: TaskOutcome): void {
     const st = run.steps.get(stepId);
@@ -722,7 +753,7 @@ export class Engine {
     for (const e of history) {
       if (e.kind === 'TaskScheduled') {
         run.steps.set(e.stepId, {
-          cmd: { kind: 'ScheduleTask', stepId: e.stepId, task: e.task, args: e.args, kwargs: e.kwargs, argsDigest: e.argsDigest, callSite: e.callSite, inputsFrom: e.inputsFrom, executor: e.executor, retry: e.retry, ...(e.timeoutMs !== undefined ? { timeoutMs: e.timeoutMs } : {}), ...(this.commandOf(run, e.task) ? { command: this.commandOf(run, e.task)! } : {}) },
+          cmd: { kind: 'ScheduleTask', stepId: e.stepId, task: e.task, args: e.args, kwargs: e.kwargs, argsDigest: e.argsDigest, callSite: e.callSite, inputsFrom: e.inputsFrom, executor: e.executor, retry: e.retry, ...(e.timeoutMs !== undefined ? { timeoutMs: e.timeoutMs } : {}), ...(e.overallTimeoutMs !== undefined ? { overallTimeoutMs: e.overallTimeoutMs } : {}), ...(this.commandOf(run, e.task) ? { command: this.commandOf(run, e.task)! } : {}) },
           attempt: 1,
         });
       }
@@ -741,6 +772,10 @@ export class Engine {
         continue;
       }
       if (s.kind === 'task') {
+        const ev = history.find((x) => x.kind === 'TaskScheduled' && x.stepId === id);
+        if (ev && ev.kind === 'TaskScheduled' && ev.overallTimeoutMs !== undefined && s.status !== 'completed' && s.status !== 'failed') {
+          this.armOverallTimeout(run, id, ev.at + ev.overallTimeoutMs, ev.overallTimeoutMs);
+        }
         const last = s.attempts[s.attempts.length - 1];
         if (s.status === 'running' && last) this.submitAttempt(run, id, last.attempt);
         else if (s.status === 'retrying' && s.fireAt !== undefined) {

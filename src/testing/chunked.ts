@@ -70,6 +70,12 @@ export function splitChunks(text: string): { startLine: number; text: string }[]
   return chunks;
 }
 
+/** Undoes Go-style quoting of a double-quoted pattern: \\ and \" and the usual letter escapes. */
+function unquote(s: string): string {
+  const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', '"': '"', '\\': '\\' };
+  return s.replace(/\\(.)/g, (m, c: string) => simple[c] ?? m);
+}
+
 /** Finds `### pattern` expectations in a chunk. */
 function expectations(text: string, startLine: number): Expectation[] {
   const out: Expectation[] = [];
@@ -78,7 +84,7 @@ function expectations(text: string, startLine: number): Expectation[] {
     if (!m) return;
     let pat = m[1]!.trim();
     if ((pat.startsWith('"') && pat.endsWith('"') && pat.length >= 2) || (pat.startsWith('`') && pat.endsWith('`') && pat.length >= 2)) {
-      pat = pat.startsWith('"') ? (JSON.parse(pat.replace(/\\(?!["\\/bfnrtu])/g, '\\\\')) as string) : pat.slice(1, -1);
+      pat = pat.startsWith('"') ? unquote(pat.slice(1, -1)) : pat.slice(1, -1);
     }
     out.push({ line: startLine + i, pattern: pat, matched: false });
   });

@@ -165,6 +165,22 @@ describe('engine', () => {
     expect(kids.every((k) => k.status === 'completed')).toBe(true);
   });
 
+  it('fails a step that exceeds its overall timeout across retries', async () => {
+    const t = testEngine();
+    let attempts = 0;
+    t.engine.registerTask('stuck', () => {
+      attempts++;
+      throw new Error('not yet');
+    });
+    const src = 'stuck = task("stuck", retry = RetryPolicy(max_attempts = 100, initial_interval = "10s", backoff = 1, jitter = 0), overall_timeout = "35s")\n@workflow()\ndef w():\n    return stuck()\n';
+    const h = t.engine.start({ source: { name: 'to.star', text: src } });
+    await drive(t);
+    const r = await h.result;
+    expect(r.status).toBe('failed');
+    expect(r.error!.message).toMatch(/did not finish within its overall timeout of 35s/);
+    expect(attempts).toBe(4); // at 0s, 10s, 20s, 30s; the 40s retry never comes
+  });
+
   it('batch_run keeps at most max_concurrency tasks in flight and returns results in order', async () => {
     const t = testEngine();
     let inFlight = 0;

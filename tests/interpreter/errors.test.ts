@@ -100,7 +100,7 @@ describe('run-time errors', () => {
     expect((errorOf(() => run('def f(n):\n    return f(n - 1) if n else 0\nf(3)\n')) as EvalError).message).toBe('function f called recursively');
     expect(run('def f(n):\n    return f(n - 1) + 1 if n else 0\nr = f(50)\n', { recursion: true }).get('r')).toBe(50);
     expect((errorOf(() => run('def f(a, b):\n    pass\nf(1)\n')) as EvalError).message).toBe('function f missing 1 argument (b)');
-    expect((errorOf(() => run('def f(a):\n    pass\nf(1, 2)\n')) as EvalError).message).toBe('function f accepts at most 1 positional argument (2 given)');
+    expect((errorOf(() => run('def f(a):\n    pass\nf(1, 2)\n')) as EvalError).message).toBe('function f accepts 1 positional argument (2 given)');
     expect((errorOf(() => run('def f(alpha):\n    pass\nf(alpah = 1)\n')) as EvalError).message).toBe('function f got an unexpected keyword argument alpah (did you mean alpha?)');
   });
 

@@ -18,6 +18,8 @@ export interface ScheduleTask {
   readonly executor: string;
   readonly retry: RetryPolicy;
   readonly timeoutMs?: number;
+  /** Time allowed from scheduling to the step's end, across attempts and retry waits. */
+  readonly overallTimeoutMs?: number;
   /** For process tasks. */
   readonly command?: readonly string[];
   /** Present when the task's results may be cached. */

@@ -93,6 +93,8 @@ export interface TaskScheduled extends Base {
   readonly executor: string;
   readonly retry: RetryPolicy;
   readonly timeoutMs?: number;
+  /** Time allowed from scheduling to the step's end, across attempts and retry waits. */
+  readonly overallTimeoutMs?: number;
   /** Present when the task is cacheable. */
   readonly cacheKey?: string;
 }

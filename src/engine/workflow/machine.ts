@@ -576,6 +576,7 @@ export class WorkflowMachine implements WorkflowHost {
       executor: o.executor,
       retry: o.retry,
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+      ...(o.overallTimeoutMs !== undefined ? { overallTimeoutMs: o.overallTimeoutMs } : {}),
       ...(o.command ? { command: o.command } : {}),
       ...(o.cache ? { cache: { version: o.cacheVersion, ttlMs: o.cacheTtlMs } } : {}),
     });

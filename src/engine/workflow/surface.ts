@@ -169,6 +169,7 @@ export const retryPolicyBuiltin = new Builtin('RetryPolicy', (_th, args, kwargs)
 export interface TaskOptions {
   readonly retry: RetryPolicy;
   readonly timeoutMs?: number;
+  readonly overallTimeoutMs?: number;
   readonly command?: readonly string[];
   readonly executor: string;
   readonly cache: boolean;
@@ -207,11 +208,11 @@ export class TaskStub extends Builtin {
 }
 
 function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean): { name?: string; options: TaskOptions } {
-  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor] = unpackArgs(
+  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor, overallTimeout] = unpackArgs(
     'task',
     args,
     kwargs,
-    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?'],
+    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?', 'overall_timeout?'],
   );
   let policy = DEFAULT_RETRY;
   if (retry !== undefined && retry !== null) {
@@ -244,6 +245,7 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
     options: {
       retry: policy,
       ...(timeout !== undefined && timeout !== null ? { timeoutMs: parseDuration(timeout, 'task: timeout') } : {}),
+      ...(overallTimeout !== undefined && overallTimeout !== null ? { overallTimeoutMs: parseDuration(overallTimeout, 'task: overall_timeout') } : {}),
       ...(argv ? { command: argv } : {}),
       executor: str(executor, 'executor') ?? (argv ? 'process' : 'local'),
       cache: cache === true,

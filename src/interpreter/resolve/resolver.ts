@@ -183,7 +183,9 @@ class Resolver {
       const prev = this.globals.get(name);
       const prevLocal = this.fileLocals.get(name);
       if (prev || prevLocal) {
-        if (!allowRebind && !this.options.globalReassign) {
+        // `x += y` at top level also rebinds x: an error too, unless globals may be reassigned.
+        if (!this.options.globalReassign) {
+          void allowRebind;
           this.error(id.span.start, `cannot reassign ${prevLocal ? 'top-level' : 'global'} ${name} declared at ${this.posOf(prev?.pos ?? this.fileLocalPos.get(name)!)}`);
         }
         this.bindings.set(id, prev ? prev.b : prevLocal!);

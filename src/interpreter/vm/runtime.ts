@@ -299,8 +299,7 @@ export function spreadKwargs(kw: KwArgs | null, starstar: Value): KwArgs {
   const out: KwArgs = kw ? kw.slice() : [];
   for (const [k, v] of starstar.entries()) {
     if (typeof k !== 'string') throw new EvalError(`keywords must be strings, not ${typeName(k)}`);
-    if (out.some(([n]) => n === k)) throw new EvalError(`got multiple values for keyword argument ${k}`);
-    out.push([k, v]);
+    out.push([k, v]); // a name given twice is reported by the callee's binding, as in the reference
   }
   return out;
 }
@@ -323,11 +322,14 @@ export function bindArgs(f: Function, args: readonly Value[], kw: KwArgs | null)
   const varargsSlot = code.hasVarargs ? np : -1;
   const kwonlyStart = np + (code.hasVarargs ? 1 : 0);
   const kwargsSlot = code.hasKwargs ? code.params.length - 1 : -1;
-  if (args.length > np) {
-    if (!code.hasVarargs) {
-      if (np === 0 && nk === 0 && !code.hasKwargs) throw new EvalError(`function ${name} accepts no arguments (${args.length} given)`);
-      throw new EvalError(`function ${name} accepts at most ${plural(np, 'positional argument')} (${args.length} given)`);
-    }
+  if (code.params.length === 0 && (args.length > 0 || (kw !== null && kw.length > 0))) {
+    throw new EvalError(`function ${name} accepts no arguments (${args.length + (kw?.length ?? 0)} given)`);
+  }
+  if (args.length > np && !code.hasVarargs) {
+    // "at most" only when some positional parameter is optional, as in the reference.
+    let optional = false;
+    for (let i = 0; i < np; i++) if (f.defaults[i] !== undefined) optional = true;
+    throw new EvalError(`function ${name} accepts ${optional ? 'at most ' : ''}${plural(np, 'positional argument')} (${args.length} given)`);
   }
   for (let i = 0; i < Math.min(np, args.length); i++) out[i] = args[i];
   if (varargsSlot >= 0) out[varargsSlot] = args.length > np ? new Tuple(args.slice(np)) : EMPTY_TUPLE;

@@ -1,0 +1,32 @@
+/**
+ * This file defines `larkflow test --workflows FILE.star... [--env KEY=VALUE ...]`: runs every
+ * top-level `test_*` function of the files as its own workflow run on an in-memory engine with a
+ * virtual clock (see src/testing/workflow-tests.ts), prints each failure with its traceback and
+ * `N passed, M failed`. Exit 0 when everything passed, 1 on any failure, 2 for bad usage.
+ */
+import { CliError } from '../errors.js';
+
+/** Parses `KEY=VALUE` pairs of `--env`. @throws CliError for a pair without `=` or with an empty key */
+export function parseEnvPairs(pairs: readonly string[] | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new CliError(`bad --env ${JSON.stringify(p)}: give KEY=VALUE`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
+}
+
+/** Runs the workflow tests; returns the exit code. */
+export async function runWorkflowTestsCommand(
+  files: readonly string[],
+  options: { readonly env?: readonly string[]; readonly filter?: string },
+  out: (s: string) => void,
+): Promise<number> {
+  if (files.length === 0) throw new CliError('larkflow test --workflows: no files given (usage: larkflow test --workflows FILE.star... [--env KEY=VALUE ...])');
+  const env = parseEnvPairs(options.env);
+  // Imported lazily, so that `larkflow test` of chunked files never loads the engine.
+  const { runWorkflowTests } = await import('../../testing/workflow-tests.js');
+  const { failed } = await runWorkflowTests(files, { env, out, ...(options.filter !== undefined ? { filter: options.filter } : {}) });
+  return failed > 0 ? 1 : 0;
+}
