@@ -104,10 +104,23 @@ function stableSort(values: Value[], keys: Value[], reverse: boolean): Value[] {
   const perm = new Array<number>(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   try {
-    perm.sort((a, b) => {
-      const c = compare(keys[a]!, keys[b]!, '<');
-      return reverse ? -c : c;
-    });
+    // Fast paths when every key is a small int or every key is a string (the common cases).
+    let allNum = true;
+    let allStr = true;
+    for (let i = 0; i < n && (allNum || allStr); i++) {
+      const t = typeof keys[i];
+      if (t !== 'number') allNum = false;
+      if (t !== 'string') allStr = false;
+    }
+    if (allNum || allStr) {
+      const k = keys as (number | string)[];
+      perm.sort(reverse ? (a, b) => (k[a]! < k[b]! ? 1 : k[a]! > k[b]! ? -1 : 0) : (a, b) => (k[a]! < k[b]! ? -1 : k[a]! > k[b]! ? 1 : 0));
+    } else {
+      perm.sort((a, b) => {
+        const c = compare(keys[a]!, keys[b]!, '<');
+        return reverse ? -c : c;
+      });
+    }
   } catch (e) {
     if (!(e instanceof EvalError)) throw e;
     throw goStableSortError(keys, reverse) ?? e;

@@ -71,6 +71,8 @@ export interface ReplayMismatch {
   /** The whole story, for people: step, recorded and new call, file:line. */
   readonly message: string;
   readonly stepId?: string;
+  /** The step of the recorded event, when it differs from `stepId` (the script now makes another step there). */
+  readonly recordedStepId?: string;
   /** The recorded call (or result), described. */
   readonly recorded?: string;
   /** The call (or result) the script makes now, described. */
@@ -244,6 +246,7 @@ function replayCalls(bundle: ScriptBundle, history: readonly HistoryEvent[]): { 
             kind: isResult ? 'result' : c.kind === 'FailRun' ? 'error' : 'call',
             message: `nondeterminism${step ? ` at step ${step}` : ''}${at(site)}: history records ${describeEvent(e)} (event ${e.seq}${recordedSite && recordedSite !== site ? `, made${at(recordedSite)}` : ''}), but the script now makes ${describeCommand(c)}`,
             ...(step ? { stepId: step } : {}),
+            ...(stepId && stepId !== step ? { recordedStepId: stepId } : {}),
             recorded: describeEvent(e),
             now: describeCommand(c),
             ...(site ? { site } : {}),

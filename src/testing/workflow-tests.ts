@@ -89,8 +89,58 @@ function seconds(ms: number): string {
   return `${+(ms / 1000).toFixed(3)}s`;
 }
 
+/** Counts task attempts in flight in every run of an engine (children too). Call before starting runs. */
+export function trackAttempts(engine: Engine): { readonly inflight: number } {
+  const t = { inflight: 0 };
+  engine.subscribe('*', (e) => {
+    if (e.kind === 'AttemptStarted') t.inflight++;
+    else if (e.kind === 'AttemptFailed' || (e.kind === 'TaskCompleted' && e.attempt >= 1)) t.inflight = Math.max(0, t.inflight - 1);
+  });
+  return t;
+}
+
 /**
- * Runs one test function as a workflow run; resolves when the run ends (or is given up on).
+ * Drives an engine on a virtual clock until `result` settles: lets promises run, waits in real time
+ * while task attempts are in flight (work outside the virtual clock, such as HTTP calls), and
+ * otherwise jumps the clock to its next timer. Returns why it gave up, or undefined once settled.
+ */
+export async function driveVirtual(
+  clock: VirtualClock,
+  result: Promise<unknown>,
+  tracker: { readonly inflight: number },
+  options: { readonly timeoutMs?: number; readonly maxTimers?: number } = {},
+): Promise<string | undefined> {
+  let done = false;
+  void result.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const deadline = Date.now() + timeoutMs;
+  const maxTimers = options.maxTimers ?? 100_000;
+  const start = clock.now();
+  let timers = 0;
+  while (!done) {
+    for (let k = 0; k < 5 && !done; k++) await tick();
+    if (done) break;
+    if (Date.now() > deadline) return `the test did not finish within ${seconds(timeoutMs)} of wall time`;
+    if (tracker.inflight > 0) {
+      await Promise.race([result, sleep(2)]);
+      continue;
+    }
+    if (clock.fireNext()) {
+      if (++timers > maxTimers) return `the test was still running after ${maxTimers} timers (${seconds(clock.now() - start)} of run time): an endless loop?`;
+      continue;
+    }
+    for (let k = 0; k < 20 && !done; k++) await tick();
+    if (!done && tracker.inflight === 0 && clock.pending === 0) return 'the run waits for something that never happens (no timer, no task in flight)';
+  }
+  return undefined;
+}
+
+/**
+ * Runs one test function as a workflow run; resolves when the run ends (or is given up on). The
+ * caller closes the returned engine.
  * @internal exported for tests
  */
 export async function runOneTest(
@@ -101,12 +151,7 @@ export async function runOneTest(
   const clock = new VirtualClock();
   const engine = Engine.open({ db: ':memory:', clock });
   registerPluginTasks(engine);
-  // Task attempts in flight (in any run of the test: children too), to wait for them in real time.
-  const inflight = { size: 0 };
-  engine.subscribe('*', (e) => {
-    if (e.kind === 'AttemptStarted') inflight.size++;
-    else if (e.kind === 'AttemptFailed' || (e.kind === 'TaskCompleted' && e.attempt >= 1)) inflight.size = Math.max(0, inflight.size - 1);
-  });
+  const tracker = trackAttempts(engine);
   const text = test.isWorkflow ? file.text : `${file.text}\n\nload("${TEST_HARNESS_MODULE}", ${WRAP_FN} = "as_workflow")\n${WRAPPED} = ${WRAP_FN}(${test.name})\n`;
   const start = clock.now();
   const handle = engine.start({
@@ -116,52 +161,14 @@ export async function runOneTest(
     runId: `test-${test.name}`,
     seed: test.name,
   });
-  let done = false;
   let result: RunResult | undefined;
-  void handle.result.then((r) => {
-    done = true;
-    result = r;
-  });
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  const maxTimers = options.maxTimers ?? 100_000;
-  let timers = 0;
-  let giveUp: string | undefined;
-  while (!done) {
-    for (let k = 0; k < 5 && !done; k++) await tick();
-    if (done) break;
-    if (Date.now() > deadline) {
-      giveUp = `the test did not finish within ${seconds(options.timeoutMs ?? 60_000)} of wall time`;
-      break;
-    }
-    if (inflight.size > 0) {
-      // Work outside the virtual clock (an HTTP call): wait for it in real time.
-      await Promise.race([handle.result, sleep(2)]);
-      continue;
-    }
-    if (clock.fireNext()) {
-      if (++timers > maxTimers) {
-        giveUp = `the test was still running after ${maxTimers} timers (${seconds(clock.now() - start)} of run time): an endless loop?`;
-        break;
-      }
-      continue;
-    }
-    for (let k = 0; k < 20 && !done; k++) await tick();
-    if (!done && inflight.size === 0 && clock.pending === 0) {
-      giveUp = 'the run waits for something that never happens (no timer, no task in flight)';
-      break;
-    }
-  }
-  if (!done) {
-    engine.cancel(handle.runId, giveUp ?? 'test stopped');
-    for (let k = 0; k < 50 && !done; k++) {
-      await tick();
-      if (!done && inflight.size === 0) clock.fireNext();
-    }
-    result = {
-      runId: handle.runId,
-      status: 'failed',
-      error: { kind: 'timeout', message: giveUp ?? 'test stopped', retryable: false },
-    };
+  void handle.result.then((r) => (result = r));
+  const giveUp = await driveVirtual(clock, handle.result, tracker, options);
+  if (giveUp !== undefined) {
+    // Stop the run (its cleanups still run, on the virtual clock) and report why.
+    engine.cancel(handle.runId, giveUp);
+    await driveVirtual(clock, handle.result, tracker, { timeoutMs: 2000, maxTimers: 1000 });
+    result = { runId: handle.runId, status: 'failed', error: { kind: 'timeout', message: giveUp, retryable: false } };
   }
   const history = engine.history(handle.runId);
   const end = history[history.length - 1]?.at ?? clock.now();

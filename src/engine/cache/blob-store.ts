@@ -196,20 +196,40 @@ export function blobMarker(ref: BlobRef): BlobMarker & Json {
 /** Default size above which `offloadJson` stores a value as a blob: 64 KiB of canonical JSON. */
 export const DEFAULT_BLOB_THRESHOLD_BYTES = 64 * 1024;
 
+/** What `planOffload` decided: the value for history, and the blob to store first, if any. */
+export interface OffloadPlan {
+  /** `value` itself, or the blob marker that stands for it. */
+  readonly value: Json;
+  /** The blob to `put` before anything that refers to `value` is committed. */
+  readonly blob?: { readonly digest: string; readonly bytes: Uint8Array };
+}
+
+/**
+ * The synchronous half of `offloadJson`, for code that must decide inside a synchronous step (an
+ * activation) and store the blob afterwards: `value` itself if its canonical JSON is at most
+ * `thresholdBytes` long, otherwise its marker plus the bytes to store. The marker's digest is the
+ * SHA-256 of the value's canonical JSON, so it is the same whichever store or threshold is used.
+ */
+export function planOffload(store: BlobStore, value: Json, thresholdBytes: number = DEFAULT_BLOB_THRESHOLD_BYTES): OffloadPlan {
+  // Scalars are never offloaded, and a string shorter than the threshold in UTF-8's worst case
+  // (3 bytes per UTF-16 unit, plus quotes and escapes) need not be encoded to know it.
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return { value };
+  if (typeof value === 'string' && value.length * 6 + 2 <= thresholdBytes) return { value };
+  const bytes = jsonBytes(value);
+  if (bytes.byteLength <= thresholdBytes) return { value };
+  const digest = sha256(bytes);
+  return { value: blobMarker({ digest, size: bytes.byteLength, uri: store.uri(digest) }), blob: { digest, bytes } };
+}
+
 /**
  * `value` itself if its canonical JSON is at most `thresholdBytes` long, otherwise a blob marker
  * after storing it. Whole values only: the engine calls it per task result and per argument.
  * @throws BlobStoreError from the store
  */
 export async function offloadJson(store: BlobStore, value: Json, thresholdBytes: number = DEFAULT_BLOB_THRESHOLD_BYTES): Promise<Json> {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value !== 'string' || value.length * 3 <= thresholdBytes) return value;
-  }
-  const bytes = jsonBytes(value);
-  if (bytes.byteLength <= thresholdBytes) return value;
-  const digest = sha256(bytes);
-  await store.put(digest, bytes);
-  return blobMarker({ digest, size: bytes.byteLength, uri: store.uri(digest) });
+  const plan = planOffload(store, value, thresholdBytes);
+  if (plan.blob !== undefined) await store.put(plan.blob.digest, plan.blob.bytes);
+  return plan.value;
 }
 
 /**

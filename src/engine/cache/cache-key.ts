@@ -14,7 +14,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Json } from '../core/json.js';
 import { digestOf } from '../../util/hash.js';
-import { isDigest } from './blob-store.js';
+import { isBlobMarker } from './blob-store.js';
 
 /** Version of the key's layout; changing what goes into a key bumps it, so old entries miss. */
 export const CACHE_KEY_FORMAT = 1;
@@ -34,10 +34,12 @@ export interface CacheKeyInput {
 }
 
 /**
- * The cache key of a task call: hex SHA-256 of the canonical JSON of its inputs. Object keys are
- * sorted (kwargs and nested dicts in any order give one key); positional order counts. A blob marker
- * counts by its digest only (`{"$blob": digest}`), so the same value stored locally or in S3 gives
- * the same key. Non-finite numbers, which JSON would turn into `null`, are kept apart.
+ * The cache key of a task call: hex SHA-256 of the canonical JSON of its inputs, where each argument
+ * (each positional one, each keyword one) counts by the SHA-256 of its own canonical JSON. A blob
+ * marker's digest is exactly that (blob-store.ts stores a value as its canonical JSON), so an
+ * argument gives the same key whether it was offloaded or not, whatever the threshold, and whichever
+ * store holds it. Object keys are sorted (kwargs and nested dicts in any order give one key);
+ * positional order counts. NaN and ±Infinity, which JSON would turn into `null`, are kept apart.
  */
 export function cacheKey(input: CacheKeyInput): string {
   return digestOf({
@@ -45,19 +47,28 @@ export function cacheKey(input: CacheKeyInput): string {
     task: input.task,
     implementation: input.implementationDigest,
     version: input.cacheVersion,
-    args: input.args.map(keyForm),
-    kwargs: keyForm(input.kwargs as Json),
+    args: input.args.map(argumentDigest),
+    // fromEntries defines own properties, so a "__proto__" keyword stays a key.
+    kwargs: Object.fromEntries(Object.keys(input.kwargs).map((k) => [k, argumentDigest(input.kwargs[k]!)])),
   });
 }
 
-/** The form of a value inside a key: blob markers reduced to their digest, NaN/±Infinity tagged. */
-function keyForm(v: Json): Json {
+/** The identity of one argument: a blob marker's digest, or the SHA-256 of the value's canonical JSON. */
+export function argumentDigest(v: Json): string {
+  return isBlobMarker(v) ? v.$blob : digestOf(tagNonFinite(v));
+}
+
+/** `v` with NaN/±Infinity tagged (canonical JSON would write them as null); `v` itself if it has none. */
+function tagNonFinite(v: Json): Json {
   if (typeof v === 'number') return Number.isFinite(v) ? v : { $nonfinite: String(v) };
   if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(keyForm);
-  if (isDigest(v.$blob) && typeof v.size === 'number' && typeof v.uri === 'string' && Object.keys(v).length === 3) return { $blob: v.$blob };
-  // fromEntries defines own properties, so a "__proto__" key stays a key.
-  return Object.fromEntries(Object.keys(v).map((k) => [k, keyForm(v[k]!)]));
+  if (Array.isArray(v)) {
+    const out = v.map(tagNonFinite);
+    return out.some((x, i) => x !== v[i]) ? out : v;
+  }
+  const keys = Object.keys(v);
+  const tagged = keys.map((k) => tagNonFinite(v[k]!));
+  return tagged.some((x, i) => x !== v[keys[i]!]) ? Object.fromEntries(keys.map((k, i) => [k, tagged[i]!])) : v;
 }
 
 /** Implementation digest of a Starlark `@task`: the digest of its source text. */

@@ -14,16 +14,17 @@ export {
   isRetryableStoreError,
   jsonBytes,
   offloadJson,
+  planOffload,
   putJson,
   resolveJson,
   verifyBlob,
 } from './blob-store.js';
-export type { BlobErrorReason, BlobInfo, BlobMarker, BlobRef, BlobStore } from './blob-store.js';
+export type { BlobErrorReason, BlobInfo, BlobMarker, BlobRef, BlobStore, OffloadPlan } from './blob-store.js';
 export { FsBlobStore } from './fs-blob-store.js';
 export type { FsBlobStoreOptions } from './fs-blob-store.js';
 export { S3BlobStore, parseS3Url } from './s3-blob-store.js';
 export type { S3BlobStoreOptions, S3Location } from './s3-blob-store.js';
-export { CACHE_KEY_FORMAT, cacheKey, processImplementationDigest, starlarkImplementationDigest } from './cache-key.js';
+export { CACHE_KEY_FORMAT, argumentDigest, cacheKey, processImplementationDigest, starlarkImplementationDigest } from './cache-key.js';
 export type { CacheKeyInput } from './cache-key.js';
 export { CACHE_SCHEMA_VERSION, MemoryCacheIndex, SqliteCacheIndex, openSqliteCacheIndex } from './cache-index.js';
 export type { CacheEntry, CacheIndex, NewCacheEntry, SqliteCacheIndexOptions } from './cache-index.js';

@@ -101,9 +101,14 @@ export interface Executor {
   readonly name: string;
   /** True if this executor can run the named task (with or without a command). */
   canRun(task: string, command?: readonly string[]): boolean;
+  /** Starts an attempt; `handle.done` is the wait. Submitting an attempt in flight returns its handle. */
   submit(req: TaskRequest): TaskHandle;
   /** Stops an attempt (best effort). */
   cancel(handleId: string): void;
+  /** Where an attempt stands, for remote backends that outlive this process. @default unknown */
+  status?(handleId: string): 'queued' | 'running' | 'succeeded' | 'failed' | 'unknown';
+  /** Where an attempt's logs are (a path or URI), if the executor keeps any. */
+  logs?(handleId: string): string | undefined;
   /** Releases resources (worker processes, connections). */
   close?(): Promise<void> | void;
 }

@@ -57,6 +57,9 @@ interface RunRow {
   last_seq: number;
 }
 
+/** The most events one INSERT statement takes (5 parameters each); larger appends use several. */
+const MAX_ROWS_PER_INSERT = 16;
+
 /** The run's last seq, from its events: `runs.last_seq` is stale while a run runs (see schema.ts). */
 const LAST_SEQ = 'coalesce((SELECT max(seq) FROM events WHERE events.run_id = runs.run_id), runs.last_seq) AS last_seq';
 const RUN_COLUMNS = `run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, ${LAST_SEQ}`;
@@ -207,7 +210,9 @@ export class SqliteEventStore implements EventStore {
   readonly #path: string;
   readonly #insertRun;
   readonly #insertEvent;
-  readonly #kindAt;
+  /** `#insertEvents[n]` inserts n events in one statement (1 ≤ n ≤ MAX_ROWS_PER_INSERT), made on first use. */
+  readonly #insertEvents: Database.Statement<unknown[]>[] = [];
+  readonly #lastEvent;
   readonly #setStatus;
   readonly #runState;
   readonly #getRun;
@@ -227,7 +232,8 @@ export class SqliteEventStore implements EventStore {
       "INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq) VALUES (?, ?, ?, 'running', ?, ?, ?, 1)",
     );
     this.#insertEvent = db.prepare<[string, number, string, number, string]>('INSERT INTO events (run_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?)');
-    this.#kindAt = db.prepare<[string, number], NewEvent['kind']>('SELECT kind FROM events WHERE run_id = ? AND seq = ?').pluck();
+    // The last entry of the run in the events' primary key: one index descent, no table scan.
+    this.#lastEvent = db.prepare<[string], { seq: number; kind: NewEvent['kind'] }>('SELECT seq, kind FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1');
     this.#setStatus = db.prepare<[RunStatus, number | null, number, string]>(
       "UPDATE runs SET status = ?, ended_at = ?, last_seq = ? WHERE run_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')",
     );
@@ -248,16 +254,17 @@ export class SqliteEventStore implements EventStore {
       this.#insertEvent.run(event.runId, 1, 'RunStarted', event.at, body);
     });
     this.#appendTx = db.transaction((runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[] => {
-      // The guard: the run's event at the expected seq exists and does not end the run, and (the
-      // primary key checks it below) none follows it. The write lock is held from BEGIN IMMEDIATE,
-      // so nothing can change in between.
-      const lastKind = this.#kindAt.get(runId, expectedLastSeq);
-      if (lastKind === undefined || lastKind === 'RunCompleted' || lastKind === 'RunFailed' || lastKind === 'RunCancelled') {
+      // The guard, checked first (as the memory store does): the run's last event is at the
+      // expected seq and does not end the run. The write lock is held from BEGIN IMMEDIATE, so
+      // nothing can change before the commit; the primary key would refuse a duplicate seq anyway.
+      const last = this.#lastEvent.get(runId);
+      if (last === undefined || last.seq !== expectedLastSeq || last.kind === 'RunCompleted' || last.kind === 'RunFailed' || last.kind === 'RunCancelled') {
         throw this.#whyNotAppended(runId, expectedLastSeq);
       }
       const out: HistoryEvent[] = new Array(events.length);
+      const params: unknown[] = new Array(events.length * 5);
       let seq = expectedLastSeq;
-      let kind: NewEvent['kind'] = lastKind;
+      let kind: NewEvent['kind'] = last.kind;
       let endedAt: number | null = null;
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
@@ -267,23 +274,42 @@ export class SqliteEventStore implements EventStore {
         if (isTerminal(e)) endedAt = e.at;
         seq++;
         const event = { ...e, seq } as HistoryEvent;
-        const body = serialize(runId, event);
-        try {
-          this.#insertEvent.run(runId, seq, kind, e.at, body);
-        } catch (err) {
-          // Another writer got there first: say so rather than report the key collision.
-          if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw this.#whyNotAppended(runId, expectedLastSeq, err);
-          throw err;
-        }
+        const p = i * 5;
+        params[p] = runId;
+        params[p + 1] = seq;
+        params[p + 2] = kind;
+        params[p + 3] = e.at;
+        params[p + 4] = serialize(runId, event);
         out[i] = event;
+      }
+      try {
+        // One statement for the usual activation (about 3 events), not one per event.
+        for (let i = 0; i < events.length; i += MAX_ROWS_PER_INSERT) {
+          const n = Math.min(MAX_ROWS_PER_INSERT, events.length - i);
+          this.#insertRows(n).run(n === events.length ? params : params.slice(i * 5, (i + n) * 5));
+        }
+      } catch (err) {
+        // Another writer got there first (the guard makes this unlikely): say so, not the key.
+        if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw this.#whyNotAppended(runId, expectedLastSeq, err);
+        throw err;
       }
       // The status follows the last event (runStatusAfter); the summary row is only written when it
       // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
       // the pages of the events table alone.
       const status = runStatusAfter(kind);
-      if (status !== runStatusAfter(lastKind) && this.#setStatus.run(status, endedAt, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
+      if (status !== runStatusAfter(last.kind) && this.#setStatus.run(status, endedAt, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
       return out;
     });
+  }
+
+  /** The statement inserting `n` events (prepared on first use). */
+  #insertRows(n: number): Database.Statement<unknown[]> {
+    let st = this.#insertEvents[n];
+    if (st === undefined) {
+      st = this.#db.prepare<unknown[]>(`INSERT INTO events (run_id, seq, kind, at, body) VALUES ${new Array(n).fill('(?, ?, ?, ?, ?)').join(', ')}`);
+      this.#insertEvents[n] = st;
+    }
+    return st;
   }
 
   /** The database file's path, as given to `openSqliteStore`. */

@@ -130,7 +130,14 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
       const b = (y as List | Tuple).elems;
       const n = Math.min(a.length, b.length);
       for (let i = 0; i < n; i++) {
-        if (!equals(a[i]!, b[i]!, depth + 1)) return compare(a[i]!, b[i]!, op, depth + 1);
+        const x = a[i]!;
+        const y = b[i]!;
+        // Fast paths for the common element types; otherwise the reference's equal-then-compare.
+        if ((typeof x === 'number' && typeof y === 'number') || (typeof x === 'string' && typeof y === 'string')) {
+          if (x !== y) return x < y ? -1 : 1;
+          continue;
+        }
+        if (!equals(x, y, depth + 1)) return compare(x, y, op, depth + 1);
       }
       return a.length - b.length;
     }

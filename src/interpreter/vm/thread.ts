@@ -10,7 +10,7 @@
  * code before it runs again. When nothing blocks, evaluation is one synchronous call.
  */
 import { EvalError } from '../errors.js';
-import { TICK, type FunctionCode, type StarGenerator } from '../values/function.js';
+import { Function, TICK, type FunctionCode, type StarGenerator } from '../values/function.js';
 import { allocation } from '../values/ops.js';
 import { Pending, type KwArgs, type ThreadContext, type Value } from '../values/value.js';
 import { callGen, toEvalError, type ModuleCode } from './runtime.js';
@@ -64,6 +64,8 @@ export class Thread implements ThreadContext {
   private readonly printHook: (msg: string, thread: Thread) => void;
   private readonly loadHook: LoadHook | undefined;
   private current: StarGenerator | null = null;
+  /** `charge` bound once, installed as the operators' allocation hook while this thread runs. */
+  private readonly chargeHook = (n: number): void => this.charge(n);
   private currentFinish: ((v: Value) => unknown) | null = null;
 
   constructor(options: ThreadOptions = {}) {
@@ -138,7 +140,11 @@ export class Thread implements ThreadContext {
   call(fn: Value, args: Value[], kwargs: KwArgs | null = null): Value {
     const savedOffset = this.callerOffset;
     try {
-      const gen = callGen(this, fn, args, kwargs);
+      // Fast path: a Starlark function whose parameters take the positional arguments directly.
+      const gen =
+        kwargs === null && fn instanceof Function && args.length < 31 && (fn.posMask & (1 << args.length)) !== 0
+          ? fn.gen(this as never, ...args)
+          : callGen(this, fn, args, kwargs);
       return this.runSync(gen, 'a builtin callback');
     } finally {
       this.callerOffset = savedOffset;
@@ -148,7 +154,7 @@ export class Thread implements ThreadContext {
   /** Runs a generator to completion synchronously; a Pending is an error. */
   runSync(gen: StarGenerator, what: string): Value {
     const prevCharge = allocation.charge;
-    allocation.charge = (n) => this.charge(n);
+    allocation.charge = this.chargeHook;
     try {
       let r = gen.next(null);
       for (;;) {
@@ -213,7 +219,7 @@ export class Thread implements ThreadContext {
   private drive(input: { value: Value } | { error: EvalError }): Outcome<unknown> {
     const gen = this.current!;
     const prevCharge = allocation.charge;
-    allocation.charge = (n) => this.charge(n);
+    allocation.charge = this.chargeHook;
     try {
       this.checkCancelled();
       let r = 'error' in input ? gen.throw(input.error) : gen.next(input.value);
