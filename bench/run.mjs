@@ -14,6 +14,9 @@
  *
  * Options: --runs N (default 5), --only NAME[,NAME...] (repeatable), --timeout SECONDS per process
  * (default 300), --help. Environment: PYTHON (default python3), LARKFLOW_CLI (default dist/cli/main.js).
+ *
+ * Then it runs the workflow engine benchmark, bench/engine.mjs (in a process of its own, with the
+ * same --runs), and fails if that does. --no-engine skips it; --engine-only runs nothing else.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,13 +37,13 @@ const PROGRAMS = ['int_loop', 'float_math', 'strings', 'lists', 'dicts', 'calls_
 
 function usage() {
   return [
-    'usage: node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SECONDS]',
+    'usage: node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SECONDS] [--no-engine | --engine-only]',
     `programs: ${PROGRAMS.join(', ')}`,
   ].join('\n');
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 5, only: [], timeoutMs: 300_000 };
+  const opts = { runs: 5, only: [], timeoutMs: 300_000, engine: true, interpreter: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -64,6 +67,12 @@ function parseArgs(argv) {
         opts.timeoutMs = s * 1000;
         break;
       }
+      case '--no-engine':
+        opts.engine = false;
+        break;
+      case '--engine-only':
+        opts.interpreter = false;
+        break;
       case '-h':
       case '--help':
         console.log(usage());
@@ -76,6 +85,7 @@ function parseArgs(argv) {
   for (const name of opts.only) {
     if (!PROGRAMS.includes(name)) fatal(`unknown program ${name}\n${usage()}`);
   }
+  if (!opts.engine && !opts.interpreter) fatal('--no-engine and --engine-only leave nothing to run');
   return opts;
 }
 
@@ -154,6 +164,21 @@ function table(header, rows) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.interpreter) interpreterBench(opts);
+  if (opts.engine) engineBench(opts);
+}
+
+/** The workflow engine benchmark (bench/engine.mjs), in a process of its own, its output shown as it comes. */
+function engineBench(opts) {
+  if (opts.interpreter) console.log();
+  const r = spawnSync(process.execPath, ['bench/engine.mjs', '--runs', String(opts.runs)], { cwd: ROOT, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.log(`bench: engine benchmark ${r.error ? `could not run (${r.error.message})` : `FAILED (exit ${r.status ?? r.signal})`}`);
+    process.exitCode = 1;
+  }
+}
+
+function interpreterBench(opts) {
   const names = opts.only.length ? PROGRAMS.filter((n) => opts.only.includes(n)) : PROGRAMS;
   const cliMissing = !existsSync(resolve(ROOT, CLI));
   if (cliMissing) console.error(`bench: ${CLI} not found; run \`npm run build\` (larkflow columns will show an error)`);

@@ -13,7 +13,10 @@ import { choicesChooser, type CompletionChooser, type Schedule, type ScheduleEnt
 // Readable text
 
 function brief(v: unknown, max = 60): string {
-  if (typeof v === 'function') return `${(v as { name?: string }).name || 'fn'}(...)`;
+  if (typeof v === 'function') {
+    const name = (v as { name?: string }).name;
+    return `${name && name !== 'returns' ? name : 'fn'}(...)`;
+  }
   let s: string;
   try {
     s = JSON.stringify(v) ?? 'undefined';
@@ -120,19 +123,36 @@ export function taskSchedules(spec: Readonly<Record<string, OutcomeScheduleOptio
 // Crash points and completion orders
 
 /**
- * Where a run crashes: `index` is taken modulo the number of commits of the uninterrupted run, so
- * any value lands on a commit; it shrinks towards the first commit.
+ * Where a run crashes. `index` picks one of the commits of the uninterrupted run (modulo their
+ * number). With scope 'workflow' only the commits of the workflow's own progress count (a step
+ * completed, a timer fired, the run started...), not attempt bookkeeping (an attempt started, failed
+ * or waits for its retry), so the same crash point stays on the same step while a schedule's
+ * failures shrink away; scope 'any' counts every commit. Shrinks towards the first workflow commit.
  */
 export interface CrashPoint {
   readonly index: number;
-  /** The 1-based commit to crash at, for a run of `commits` commits. */
-  commitOf(commits: number): number;
+  readonly scope: 'workflow' | 'any';
+  /** The 1-based commit to crash at, given the kinds of the first event of each commit of the uninterrupted run. */
+  commitOf(commits: readonly (readonly string[])[]): number;
 }
 
+const BOOKKEEPING = new Set(['AttemptStarted', 'AttemptFailed', 'RetryScheduled']);
+
 /** Crash points (see `CrashPoint`). */
-export function crashPoint(): fc.Arbitrary<CrashPoint> {
-  return fc.nat({ max: 10_000 }).map((index) =>
-    printable<CrashPoint>({ index, commitOf: (commits: number) => 1 + (index % Math.max(1, commits)) }, (v) => `crash point #${v.index} (commit ${v.index}+1 modulo the run's commits)`),
+export function crashPoint(options: { readonly maxIndex?: number } = {}): fc.Arbitrary<CrashPoint> {
+  return fc.record({ index: fc.nat({ max: options.maxIndex ?? 63 }), any: fc.boolean() }).map(({ index, any }) =>
+    printable<CrashPoint>(
+      {
+        index,
+        scope: any ? 'any' : 'workflow',
+        commitOf: (commits) => {
+          const eligible = commits.map((kinds, i) => ({ i, kinds })).filter((c) => any || !BOOKKEEPING.has(c.kinds[0] ?? ''));
+          const pool = eligible.length > 0 ? eligible : commits.map((kinds, i) => ({ i, kinds }));
+          return pool.length === 0 ? 1 : pool[index % pool.length]!.i + 1;
+        },
+      },
+      (v) => `crash at ${v.scope} commit #${v.index}`,
+    ),
   );
 }
 

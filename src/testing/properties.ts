@@ -27,7 +27,7 @@ import { WorkflowMachine } from '../engine/workflow/machine.js';
 import { ACTIVATION_KINDS } from '../engine/workflow/replay.js';
 import { completionOrder, crashPoint, formatSchedules, type CompletionOrder, type CrashPoint } from './arbitraries.js';
 import { loadScript, type ScriptInput } from './replay.js';
-import { createTestEngine, type TaskSchedules, type TestEngine } from './test-engine.js';
+import { createTestEngine, type TaskSchedules, type TestEngine, type TestEngineOptions } from './test-engine.js';
 
 // ---------------------------------------------------------------------------------------------
 // The workflow under test
@@ -61,6 +61,8 @@ export interface WorkflowSpec {
   readonly compareSteps?: boolean;
   /** The test engine's store. @default 'memory' */
   readonly store?: 'memory' | 'sqlite';
+  /** More options for every engine (e.g. a task cache), see `TestEngineOptions.engineOptions`. */
+  readonly engineOptions?: TestEngineOptions['engineOptions'];
 }
 
 /** A failed property case, with everything needed to understand it. */
@@ -146,17 +148,19 @@ interface Completed {
   readonly result: RunResult;
   readonly history: HistoryEvent[];
   readonly commits: number;
+  /** The kinds of the events of each commit. */
+  readonly commitKinds: readonly (readonly string[])[];
   readonly completions: readonly string[];
 }
 
 /** Runs the workflow once, start to end, on a fresh test engine. */
 async function runOnce(spec: WorkflowSpec, schedules: TaskSchedules, order?: CompletionOrder): Promise<Completed> {
-  const te = createTestEngine({ store: spec.store ?? 'memory', ...(order ? { order: order.chooser() } : {}) });
+  const te = createTestEngine({ ...engineOf(spec), ...(order ? { order: order.chooser() } : {}) });
   try {
     await prepare(spec, schedules, te);
     const h = te.start(startOptions(spec, 'run-1'));
     const result = await te.runToCompletion(h);
-    return { result, history: te.history(h.runId), commits: te.commits, completions: [...te.completions] };
+    return { result, history: te.history(h.runId), commits: te.commits, commitKinds: te.commitLog.map((c) => c.kinds), completions: [...te.completions] };
   } finally {
     await te.dispose();
   }
@@ -198,6 +202,10 @@ function fail(property: string, spec: WorkflowSpec, schedules: TaskSchedules, de
 }
 
 const noSchedules = fc.constant<TaskSchedules>({});
+
+function engineOf(spec: WorkflowSpec): TestEngineOptions {
+  return { store: spec.store ?? 'memory', ...(spec.engineOptions ? { engineOptions: spec.engineOptions } : {}) };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Replay of any prefix
@@ -281,8 +289,8 @@ export function crashRecoveryProperty(spec: WorkflowSpec & { readonly onCase?: (
   const name = 'crash at any point and recover gives the uninterrupted result';
   return fc.asyncProperty(spec.schedules ?? noSchedules, crashPoint(), async (schedules, point) => {
     const want = await runOnce(spec, schedules);
-    const commit = point.commitOf(want.commits);
-    const te = createTestEngine({ store: spec.store ?? 'memory', crashAtCommit: commit });
+    const commit = point.commitOf(want.commitKinds);
+    const te = createTestEngine({ ...engineOf(spec), crashAtCommit: commit });
     try {
       await prepare(spec, schedules, te);
       const h = te.start(startOptions(spec, 'run-1'));
@@ -341,25 +349,31 @@ export interface CacheCase {
 
 /**
  * "Cached and uncached runs agree": for drawn schedules, runs the workflow on a fresh engine (every
- * task executes) and then again on the same engine (tasks declared with `cache=True` may be served
- * from the cache), and compares the outcomes. `onCase` reports the cache hits of the warm run; with
- * none (no cacheable task, or caching disabled) the property holds trivially.
+ * task executes), then again in a fresh world (new task registrations) on the same store and
+ * engine options, where tasks declared with `cache=True` may be served from the cache, and compares
+ * the outcomes. `onCase` reports the cache hits of the cached run; with none (no cacheable task, or
+ * an engine without a task cache) the property holds trivially.
  */
 export function cacheAgreementProperty(spec: WorkflowSpec & { readonly onCase?: (c: CacheCase) => void }): fc.IAsyncPropertyWithHooks<[TaskSchedules]> {
   const name = 'cached and uncached runs agree';
   return fc.asyncProperty(spec.schedules ?? noSchedules, async (schedules) => {
-    const te = createTestEngine({ store: spec.store ?? 'memory' });
+    const te = createTestEngine(engineOf(spec));
+    // The cached run gets a fresh world (its own task registrations and their state) on the same
+    // store and engine options, so it sees the cache the uncached run filled.
+    const te2 = createTestEngine({ ...engineOf(spec), store: te.store });
     try {
       await prepare(spec, schedules, te);
       const cold = await te.runToCompletion(te.start(startOptions(spec, 'run-cold')));
       const coldHistory = te.history('run-cold');
-      const warm = await te.runToCompletion(te.start(startOptions(spec, 'run-warm')));
-      const warmHistory = te.history('run-warm');
+      await prepare(spec, schedules, te2);
+      const warm = await te2.runToCompletion(te2.start(startOptions(spec, 'run-warm')));
+      const warmHistory = te2.history('run-warm');
       const hits = warmHistory.filter((e) => e.kind === 'TaskCompleted' && e.source === 'cache').length;
       spec.onCase?.({ cacheHits: hits, steps: warmHistory.filter((e) => e.kind === 'TaskScheduled').length });
       const diff = difference({ ...spec, compareSteps: false }, { result: cold, history: coldHistory }, { result: warm, history: warmHistory }, ['uncached:', 'cached:']);
       if (diff) fail(name, spec, schedules, [`  cache hits in the cached run: ${hits}`, diff], warmHistory, 'the cached run');
     } finally {
+      await te2.dispose();
       await te.dispose();
     }
   });

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import '../stdlib/index.js';
-import { Engine, type RunHandle, type RunResult, type StartOptions } from '../engine/engine.js';
+import { Engine, type EngineOptions, type RunHandle, type RunResult, type StartOptions } from '../engine/engine.js';
 import { VirtualClock } from '../engine/clock.js';
 import { StoreError } from '../engine/core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent } from '../engine/core/events.js';
@@ -119,8 +119,17 @@ export function choicesChooser(choices: readonly number[]): CompletionChooser {
 
 /** Options of `createTestEngine`. */
 export interface TestEngineOptions {
-  /** Where histories go: memory, or a SQLite file in a new temporary directory. @default 'memory' */
-  readonly store?: 'memory' | 'sqlite';
+  /**
+   * Where histories go: memory, a SQLite file in a new temporary directory, or a store of your own
+   * (e.g. another test engine's `store`, to share runs and cache; it is not closed by `dispose()`).
+   * @default 'memory'
+   */
+  readonly store?: 'memory' | 'sqlite' | EventStore;
+  /**
+   * More options for every engine this test engine opens (also after `restart()`): e.g. a task
+   * cache or blob store. `db`, `clock` and `concurrency` are the test engine's own.
+   */
+  readonly engineOptions?: Omit<EngineOptions, 'db' | 'clock' | 'concurrency'>;
   /** The virtual clock, or its start time (ms since the epoch). @default a clock at 2026-01-01 */
   readonly clock?: VirtualClock | number;
   /**
@@ -153,6 +162,19 @@ export interface AttemptRecord {
   readonly idempotencyKey: string;
   /** The simulated process (0, then +1 per `restart()`). */
   readonly generation: number;
+}
+
+/** One commit (store append) seen by the test engine. */
+export interface CommitRecord {
+  /** 1-based, across restarts. */
+  readonly commit: number;
+  readonly runId: string;
+  /** Kinds of the events it appended. */
+  readonly kinds: readonly string[];
+  /** The step of its first event, if any. */
+  readonly stepId?: string;
+  /** True if it failed (the simulated crash). */
+  readonly lost: boolean;
 }
 
 interface Registration {
@@ -202,9 +224,12 @@ export class TestEngine {
   readonly attempts: AttemptRecord[] = [];
   /** Number of commits (store appends) so far, across restarts. */
   commits = 0;
+  /** Every commit so far, in order (the crash's lost one included). */
+  readonly commitLog: CommitRecord[] = [];
   private crashAt: number | undefined;
   private crash: CrashInfo | undefined;
   private inner: EventStore;
+  private readonly ownsStore: boolean;
   private readonly proxy: EventStore;
   private currentEngine!: Engine;
   private currentClock: VirtualClock;
@@ -219,7 +244,10 @@ export class TestEngine {
   constructor(private readonly options: TestEngineOptions = {}) {
     this.crashAt = options.crashAtCommit;
     this.currentClock = options.clock instanceof VirtualClock ? options.clock : new VirtualClock(options.clock ?? DEFAULT_START);
-    if (options.store === 'sqlite') {
+    this.ownsStore = typeof options.store !== 'object';
+    if (typeof options.store === 'object') {
+      this.inner = options.store;
+    } else if (options.store === 'sqlite') {
       this.tmpDir = mkdtempSync(join(tmpdir(), 'larkflow-test-'));
       this.dbPath = join(this.tmpDir, 'larkflow.db');
       this.inner = openSqliteStore(this.dbPath);
@@ -394,10 +422,12 @@ export class TestEngine {
     } catch {
       // closing an engine whose store failed
     }
-    try {
-      this.inner.close();
-    } catch {
-      // already closed
+    if (this.ownsStore) {
+      try {
+        this.inner.close();
+      } catch {
+        // already closed
+      }
     }
     if (this.tmpDir) rmSync(this.tmpDir, { recursive: true, force: true });
   }
@@ -409,7 +439,8 @@ export class TestEngine {
   }
 
   private openEngine(): void {
-    this.currentEngine = Engine.open({ db: this.proxy, clock: this.currentClock, executors: [this.executor()], concurrency: this.options.concurrency ?? 8 });
+    const extra = this.options.engineOptions ?? {};
+    this.currentEngine = Engine.open({ ...extra, db: this.proxy, clock: this.currentClock, executors: [...(extra.executors ?? []), this.executor()], concurrency: this.options.concurrency ?? 8 });
     for (const r of this.registrations) {
       if (r.withContext) this.currentEngine.functions.registerWithContext(r.name, r.fn as ContextTaskFunction);
       else this.currentEngine.functions.register(r.name, r.fn as TaskFunction);
@@ -428,7 +459,10 @@ export class TestEngine {
   private crashingStore(): EventStore {
     const append = (runId: string, expected: number, events: readonly NewEvent[]): HistoryEvent[] => {
       this.commits++;
-      if (this.crash || (this.crashAt !== undefined && this.commits >= this.crashAt)) {
+      const first = events[0] as { stepId?: unknown } | undefined;
+      const lost = this.crash !== undefined || (this.crashAt !== undefined && this.commits >= this.crashAt);
+      this.commitLog.push({ commit: this.commits, runId, kinds: events.map((e) => e.kind), ...(typeof first?.stepId === 'string' ? { stepId: first.stepId } : {}), lost });
+      if (lost) {
         this.crash ??= { commit: this.commits, runId, lost: [...events] };
         throw new StoreError(`simulated crash at commit ${this.crash.commit} (larkflow/testing)`);
       }

@@ -89,7 +89,7 @@ describe('crash recovery property', () => {
     expect(msg).toMatch(/Property failed after \d+ case\(s\) and \d+ shrink\(s\) \(reproduce with \{ seed: 7, path: /);
     expect(msg).toMatch(/property "crash at any point and recover gives the uninterrupted result" does not hold/);
     // The shrunk schedule, readable: prices succeed at once.
-    expect(msg).toMatch(/schedule:\n {4}price: attempt 1\+ returns price\(\.\.\.\)/);
+    expect(msg).toMatch(/schedule:\n {4}price: attempt 1\+ returns fn\(\.\.\.\)/);
     // The shrunk crash point: the commit that would have recorded the charge's completion.
     expect(msg).toMatch(/crash: at commit \d+ of \d+, after event \d+ \(AttemptStarted\); the lost commit held: TaskCompleted charge#1/);
     expect(msg).toMatch(/the outcomes differ:\n\s+uninterrupted: +\{"status":"completed","result":\{"total":8,"charged":8,"receipt":"acct-1: 8"\}\}\n\s+recovered: +\{"status":"completed","result":\{"total":8,"charged":16/);
@@ -125,7 +125,7 @@ describe('completion order property', () => {
     expect(err, 'the property must fail').toBeInstanceOf(Error);
     const msg = err!.message;
     expect(msg).toMatch(/property "the result is independent of the completion order of concurrent tasks" does not hold/);
-    expect(msg).toMatch(/schedule:\n {4}fetch: attempt 1\+ returns fetch\(\.\.\.\)/);
+    expect(msg).toMatch(/schedule:\n {4}fetch: attempt 1\+ returns fn\(\.\.\.\)/);
     expect(msg).toMatch(/FIFO completion order: +fetch#1@1, fetch#2@1, fetch#3@1/);
     // Shrunk to one swap: the smallest choice that changes the order.
     expect(msg).toMatch(/drawn completion order: fetch#2@1, fetch#1@1, fetch#3@1 \(choices \[1\]\)/);
@@ -154,7 +154,9 @@ describe('replay prefix property', () => {
     const i = h.findIndex((e) => e.kind === 'TaskScheduled' && e.stepId === 'fetch#2');
     const j = h.findIndex((e) => e.kind === 'TaskScheduled' && e.stepId === 'fetch#3');
     const doctored = h.map((e, k) => (k === i ? { ...h[j]!, seq: e.seq } : k === j ? { ...h[i]!, seq: e.seq } : e));
-    expect(checkReplayPrefixes({ name: 'g.star', text: FANOUT }, doctored)).toMatch(/history records call of task fetch as step fetch#3 .* script makes call of task fetch as step fetch#2/);
+    expect(checkReplayPrefixes({ name: 'g.star', text: FANOUT }, doctored)).toMatch(
+      /after replaying events 1\.\.1 \(last: RunStarted\), the script's call #2 is call of task fetch as step fetch#2 .*, but the history records call of task fetch as step fetch#3/,
+    );
   });
 });
 
