@@ -189,9 +189,17 @@ export async function main(argv: readonly string[], io: CliIo = { out: (s: strin
   addDialectFlags(
     program
       .command('test')
-      .description('run chunked Starlark test files (--- separates chunks, ### marks expected errors)')
-      .argument('<files...>', 'test files'),
-  ).action((files: string[], opts: Record<string, unknown>) => {
+      .description('run chunked Starlark test files (--- separates chunks, ### marks expected errors), or with --workflows each test_* function of workflow files as a workflow run')
+      .argument('<files...>', 'test files')
+      .option('--workflows', 'run each top-level test_* function as a workflow run on a virtual clock')
+      .option('--env <KEY=VALUE>', 'environment of the workflow runs (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
+      .option('--filter <text>', 'only workflow tests whose name contains text'),
+  ).action(async (files: string[], opts: Record<string, unknown>) => {
+    if (opts.workflows) {
+      const { runWorkflowTestsCommand } = await import('./commands/test-workflows.js');
+      exitCode = await runWorkflowTestsCommand(files, { env: opts.env as string[], ...(typeof opts.filter === 'string' ? { filter: opts.filter } : {}) }, (s) => io.out(s + '\n'));
+      return;
+    }
     const { report, ok } = runChunkedTests(files, dialectOptions(opts), (s) => io.out(s + '\n'));
     io.out(report + '\n');
     if (!ok) exitCode = 1;

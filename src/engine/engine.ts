@@ -30,6 +30,7 @@ import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/con
 import { WorkflowFn } from './workflow/surface.js';
 import { loadWorkflowModule } from './workflow/machine.js';
 import { workflowPredeclared } from './workflow/surface.js';
+import { registerPluginTasks } from './workflow/plugins.js';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -143,6 +144,7 @@ export class Engine {
     this.executors.set('local', this.functions);
     this.executors.set('process', this.processes);
     for (const e of options.executors ?? []) this.executors.set(e.name, e);
+    registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
     if (typeof db === 'string' && db !== ':memory:') {

@@ -19,3 +19,4 @@ export { MemoryEventStore, SqliteEventStore, openSqliteStore } from './store/ind
 export { WorkflowMachine, WORKFLOW_FILE_OPTIONS, type ScriptBundle } from './workflow/machine.js';
 export { replayHistory } from './workflow/replay.js';
 export { collectScript, fromFiles } from './script.js';
+export { registerPluginTasks, pluginPredeclared, Dataclass } from './workflow/plugins.js';

@@ -42,6 +42,7 @@ export {
   type CompletionChooser,
   type CrashInfo,
   type AttemptRecord,
+  type CommitRecord,
 } from './test-engine.js';
 export {
   replayHistory,
@@ -90,4 +91,4 @@ export {
   type PropertyParameters,
   type PropertyName,
 } from './properties.js';
-export { replayAllCommand, type ReplayAllOptions, type ReplayAllIo } from './replay-all.js';
+export { replayAllCommand, parseSince, REPLAY_ALL_MISMATCH, type ReplayAllOptions, type ReplayAllIo } from './replay-all.js';

@@ -210,48 +210,77 @@ function engineOf(spec: WorkflowSpec): TestEngineOptions {
 // ---------------------------------------------------------------------------------------------
 // Replay of any prefix
 
+/** The command events a history records after position `k`, up to its next activation. */
+function recordedNext(history: readonly HistoryEvent[], k: number): HistoryEvent[] {
+  const next: HistoryEvent[] = [];
+  for (let i = k; i < history.length; i++) {
+    const e = history[i]!;
+    if (ACTIVATION_KINDS.has(e.kind)) break;
+    if (COMMAND_EVENT_KINDS.has(e.kind)) next.push(e);
+  }
+  return next;
+}
+
 /**
- * Checks one history: for every prefix, replaying it yields exactly the calls the history records
- * next (up to the next activation). Returns a description of the first failure, or undefined.
+ * Feeds `history` to a fresh machine, checking the calls; calls `atPrefix(k, pending)` after each
+ * of the first `upTo` events (or only after the last, when `every` is false). Returns a problem or undefined.
  */
-export function checkReplayPrefixes(script: ScriptInput, history: readonly HistoryEvent[]): string | undefined {
-  const bundle = loadScript(script);
+function walk(bundle: ReturnType<typeof loadScript>, history: readonly HistoryEvent[], upTo: number, every: boolean, atPrefix: (k: number, pending: readonly Command[]) => string | undefined): string | undefined {
   const canonical = (v: Json): string => canonicalJson(v);
-  for (let k = 1; k <= history.length; k++) {
-    const machine = new WorkflowMachine(bundle);
-    const queue: Command[] = [];
-    for (let i = 0; i < k; i++) {
-      const e = history[i]!;
-      if (COMMAND_EVENT_KINDS.has(e.kind)) {
-        const c = queue.shift();
-        if (!c || !commandMatchesEvent(c, e, canonical)) {
-          return `replaying events 1..${k}: at event ${e.seq} the history records ${describeEvent(e)}, but the script ${c ? `makes ${describeCommand(c)}` : 'makes no call'}`;
-        }
-      } else if (ACTIVATION_KINDS.has(e.kind)) {
-        try {
-          queue.push(...machine.activate(e));
-        } catch (err) {
-          return `replaying events 1..${k}: event ${e.seq} (${e.kind}) raised ${(err as Error).message}`;
-        }
+  const machine = new WorkflowMachine(bundle);
+  const queue: Command[] = [];
+  for (let i = 0; i < upTo; i++) {
+    const e = history[i]!;
+    if (COMMAND_EVENT_KINDS.has(e.kind)) {
+      const c = queue.shift();
+      if (!c || !commandMatchesEvent(c, e, canonical)) {
+        return `replaying events 1..${upTo}: at event ${e.seq} the history records ${describeEvent(e)}, but the script ${c ? `makes ${describeCommand(c)}` : 'makes no call'}`;
+      }
+    } else if (ACTIVATION_KINDS.has(e.kind)) {
+      try {
+        queue.push(...machine.activate(e));
+      } catch (err) {
+        return `replaying events 1..${upTo}: event ${e.seq} (${e.kind}) raised ${(err as Error).message}`;
       }
     }
-    // What the history records next, until the next activation, must be exactly what is pending.
-    const next: HistoryEvent[] = [];
-    for (let i = k; i < history.length; i++) {
-      const e = history[i]!;
-      if (ACTIVATION_KINDS.has(e.kind)) break;
-      if (COMMAND_EVENT_KINDS.has(e.kind)) next.push(e);
+    if (every || i === upTo - 1) {
+      const problem = atPrefix(i + 1, queue);
+      if (problem) return problem;
     }
-    const n = Math.max(next.length, queue.length);
+  }
+  return undefined;
+}
+
+/**
+ * Checks one history: after every prefix, the script's pending calls are exactly the calls the
+ * history records next (up to the next activation). Every prefix is checked on one machine, and up
+ * to `freshPrefixes` prefixes (spread over the history, all of them for a short one) each on a
+ * fresh machine, as a recovering engine would replay them. Returns the first failure, or undefined.
+ */
+export function checkReplayPrefixes(script: ScriptInput, history: readonly HistoryEvent[], { freshPrefixes = 24 } = {}): string | undefined {
+  const bundle = loadScript(script);
+  const canonical = (v: Json): string => canonicalJson(v);
+  const compare = (k: number, pending: readonly Command[]): string | undefined => {
+    const next = recordedNext(history, k);
+    const n = Math.max(next.length, pending.length);
     for (let j = 0; j < n; j++) {
-      const c = queue[j];
+      const c = pending[j];
       const e = next[j];
       if (!c || !e || !commandMatchesEvent(c, e, canonical)) {
         return `after replaying events 1..${k} (last: ${history[k - 1]!.kind}), the script's call #${j + 1} is ${c ? describeCommand(c) : 'none'}, but the history records ${e ? `${describeEvent(e)} (event ${e.seq})` : 'none'}`;
       }
     }
+    return undefined;
+  };
+  const n = history.length;
+  const points = new Set<number>();
+  if (n <= freshPrefixes) for (let k = 1; k <= n; k++) points.add(k);
+  else for (let i = 0; i < freshPrefixes; i++) points.add(1 + Math.round((i * (n - 1)) / (freshPrefixes - 1)));
+  for (const k of [...points].sort((a, b) => a - b)) {
+    const problem = walk(bundle, history, k, false, compare);
+    if (problem) return problem;
   }
-  return undefined;
+  return walk(bundle, history, n, true, compare);
 }
 
 /**

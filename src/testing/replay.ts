@@ -83,6 +83,8 @@ export interface ReplayMismatch {
   readonly recordedSite?: CallSite;
   /** The recorded event's position in the history. */
   readonly seq?: number;
+  /** For a call with changed arguments: the first argument that differs, e.g. `args[0].lr: recorded 0.05, now 0.1`. */
+  readonly argumentsDiffer?: string;
   /** For results: the recorded value and the new one. */
   readonly recordedValue?: Json;
   readonly newValue?: Json;
@@ -239,16 +241,18 @@ function replayCalls(bundle: ScriptBundle, history: readonly HistoryEvent[]): { 
         const site = siteOfCommand(c);
         const recordedSite = siteOfEvent(e) ?? (step ? siteOfEvent(scheduled.get(step)) : undefined);
         const isResult = (c.kind === 'CompleteRun' || c.kind === 'FailRun') && (e.kind === 'RunCompleted' || e.kind === 'RunFailed');
+        const differ = argumentsDiffer(e, c);
         return {
           machine,
           pending: [],
           mismatch: {
             kind: isResult ? 'result' : c.kind === 'FailRun' ? 'error' : 'call',
-            message: `nondeterminism${step ? ` at step ${step}` : ''}${at(site)}: history records ${describeEvent(e)} (event ${e.seq}${recordedSite && recordedSite !== site ? `, made${at(recordedSite)}` : ''}), but the script now makes ${describeCommand(c)}`,
+            message: `nondeterminism${step ? ` at step ${step}` : ''}${at(site)}: history records ${describeEvent(e)} (event ${e.seq}${recordedSite && at(recordedSite) !== at(site) ? `, made${at(recordedSite)}` : ''}), but the script now makes ${describeCommand(c)}${differ ? ` (${differ})` : ''}`,
+            ...(differ ? { argumentsDiffer: differ } : {}),
             ...(step ? { stepId: step } : {}),
             ...(stepId && stepId !== step ? { recordedStepId: stepId } : {}),
-            recorded: describeEvent(e),
-            now: describeCommand(c),
+            recorded: describeEvent(e) + argsText(e),
+            now: describeCommand(c) + argsText(c),
             ...(site ? { site } : {}),
             ...(recordedSite ? { recordedSite } : {}),
             seq: e.seq,
@@ -283,6 +287,51 @@ function replayCalls(bundle: ScriptBundle, history: readonly HistoryEvent[]): { 
     };
   }
   return { machine, pending: queue };
+}
+
+type CallLike = { readonly args: readonly Json[]; readonly kwargs: { readonly [k: string]: Json } };
+
+function callOf(x: HistoryEvent | Command): CallLike | undefined {
+  return x.kind === 'TaskScheduled' || x.kind === 'ScheduleTask' || x.kind === 'ChildRunStarted' || x.kind === 'StartChildRun' ? x : undefined;
+}
+
+/** The arguments of a recorded or new call when they are short: ` args=["a"] kwargs={"k":1}`. */
+function argsText(x: HistoryEvent | Command): string {
+  const c = callOf(x);
+  if (!c) return '';
+  const text = ` args=${JSON.stringify(c.args)}${Object.keys(c.kwargs).length > 0 ? ` kwargs=${JSON.stringify(c.kwargs)}` : ''}`;
+  return text.length <= 120 ? text : '';
+}
+
+/** The first place where two JSON values differ: `[path, a, b]`, or undefined if equal. */
+function firstDifference(a: Json | undefined, b: Json | undefined, path: string): [string, Json | undefined, Json | undefined] | undefined {
+  if (canonicalJson(a ?? null) === canonicalJson(b ?? null) && (a === undefined) === (b === undefined)) return undefined;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const d = firstDifference(a[i], b[i], `${path}[${i}]`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      const d = firstDifference(a[k], b[k], `${path}.${k}`);
+      if (d) return d;
+    }
+    return undefined;
+  }
+  return [path, a, b];
+}
+
+/** Where the arguments of the same task's recorded and new call differ, for people. */
+function argumentsDiffer(e: HistoryEvent, c: Command): string | undefined {
+  const r = callOf(e);
+  const n = callOf(c);
+  if (!r || !n) return undefined;
+  const d = firstDifference(r.args as Json[], n.args as Json[], 'args') ?? firstDifference(r.kwargs as Json, n.kwargs as Json, 'kwargs');
+  if (!d) return undefined;
+  const show = (v: Json | undefined): string => (v === undefined ? '(missing)' : briefJson(v, 80));
+  return `${d[0]}: recorded ${show(d[1])}, now ${show(d[2])}`;
 }
 
 function sameJson(a: Json, b: Json): boolean {
@@ -445,6 +494,7 @@ export function formatReplayReport(r: HistoryReplayReport): string {
     lines.push(`  [${m.kind}] ${m.message}`);
     if (m.recorded !== undefined) lines.push(`    recorded: ${m.recorded}${m.recordedSite ? ` (${m.recordedSite.file}:${m.recordedSite.line})` : ''}`);
     if (m.now !== undefined) lines.push(`    now:      ${m.now}${m.site ? ` (${m.site.file}:${m.site.line})` : ''}`);
+    if (m.argumentsDiffer !== undefined) lines.push(`    differs:  ${m.argumentsDiffer}`);
   }
   return lines.join('\n');
 }

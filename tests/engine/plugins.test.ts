@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 /** Predeclared dataclass/callable_object are merged into workflowPredeclared by the lead. */
-const merged = workflowPredeclared({ current: null }).has('dataclass');
+expect(workflowPredeclared({ current: null }).has('dataclass')).toBe(true);
 
 function tmpFile(name: string, text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'larkflow-wt-'));
@@ -67,7 +67,6 @@ describe('workflow test files', () => {
   it('pass: every *_test.star under tests/testdata/workflows', async () => {
     const files = readdirSync(DIR)
       .filter((f) => f.endsWith('_test.star'))
-      .filter((f) => merged || f !== 'dataclass_test.star')
       .map((f) => join(DIR, f));
     expect(files.length).toBeGreaterThanOrEqual(8);
     const lines: string[] = [];
@@ -90,7 +89,7 @@ describe('workflow test files', () => {
     expect(hits - before).toBe(2);
   });
 
-  it.skipIf(!merged)('dataclass and callable_object are predeclared', async () => {
+  it('dataclass and callable_object are predeclared', async () => {
     const r = await runWorkflowTests([join(DIR, 'dataclass_test.star')], { out: () => {} });
     expect(r.failed, r.report).toBe(0);
   });

@@ -74,6 +74,11 @@ describe('replayHistory', () => {
       expect(m.kind).toBe(c.kind);
       expect(m.stepId).toBe(c.step);
       if (c.name.startsWith('a branch')) expect(m.recordedStepId).toBe('use#1');
+      if (c.name === 'a changed argument') {
+        expect(m.recorded).toMatch(/ args=\["a"\]$/);
+        expect(m.now).toMatch(/ args=\["a!"\]$/);
+        expect(m.argumentsDiffer).toBe('args[0]: recorded "a", now "a!"');
+      }
       expect(m.site).toMatchObject({ file: 'n.star', line: c.line });
       expect(m.recorded).toMatch(c.recorded);
       expect(m.now).toMatch(c.now);

@@ -7,6 +7,7 @@
 import { EvalError, type Value } from '../../interpreter/index.js';
 import { fromJSON, toJSON } from '../../stdlib/index.js';
 import type { Json } from '../core/json.js';
+import { decodeCodecs } from './plugins/predeclared.js';
 
 function tagBigints(x: unknown): Json {
   if (typeof x === 'bigint') return { $bigint: x.toString() };
@@ -42,7 +43,7 @@ export function toHistory(v: Value, what = 'value'): Json {
 
 /** History JSON as a Starlark value. */
 export function fromHistory(j: Json): Value {
-  return fromJSON(untagBigints(j));
+  return decodeCodecs(fromJSON(untagBigints(j)));
 }
 
 /** A JS value (e.g. a task result) as history JSON. */

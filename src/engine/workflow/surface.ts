@@ -32,6 +32,7 @@ import {
 } from '../../interpreter/index.js';
 import { Struct } from '../../stdlib/index.js';
 import type { CallSite, RetryPolicy } from '../core/events.js';
+import { pluginPredeclared } from './plugins/predeclared.js';
 
 // ---------------------------------------------------------------------------------------------
 // Host interface: what the builtins need from the running machine
@@ -501,6 +502,7 @@ class HostBound extends StarValue {
  */
 export function workflowPredeclared(hostRef: { current: WorkflowHost | null }): Map<string, Value> {
   return new Map<string, Value>([
+    ...pluginPredeclared(),
     ['task', taskBuiltin],
     ['workflow', workflowBuiltin],
     ['run', runBuiltin],
