@@ -87,7 +87,6 @@ export interface RunHandle {
 interface StepRuntime {
   readonly cmd: ScheduleTask;
   attempt: number;
-  abort?: AbortController;
   handleId?: string;
   executor?: Executor;
   abandoned?: boolean;
@@ -110,6 +109,8 @@ interface LiveRun {
   readonly env: Readonly<Record<string, string>>;
   finished: boolean;
   cancelling: boolean;
+  /** Aborted when the run ends or is cancelled: the signal of every attempt of the run. */
+  readonly abort: AbortController;
   resolve: (r: RunResult) => void;
   readonly result: Promise<RunResult>;
   /** Activations to process after the current commit (cache hits, reused steps, unknown tasks). */
@@ -286,6 +287,7 @@ export class Engine {
       env,
       finished: false,
       cancelling: false,
+      abort: new AbortController(),
       resolve,
       result,
       followUps: [],
@@ -503,8 +505,6 @@ export class Engine {
     st.attempt = attempt;
     const ex = this.executorFor(run, st.cmd);
     if (typeof ex === 'string') return;
-    const abort = new AbortController();
-    st.abort = abort;
     st.executor = ex;
     st.startedAt = this.clock.now();
     const handle = ex.submit({
@@ -517,7 +517,7 @@ export class Engine {
       args: st.cmd.args,
       kwargs: st.cmd.kwargs,
       ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
-      signal: abort.signal,
+      signal: run.abort.signal,
     });
     st.handleId = handle.id;
     this.inFlight++;
@@ -543,7 +543,7 @@ export class Engine {
       if (run.finished || st.abandoned || st.ended) return;
       st.abandoned = true;
       st.cancelTimer?.();
-      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error('overall timeout'));
+      if (st.handleId && st.executor) st.executor.cancel(st.handleId);
       const now = this.clock.now();
       this.activate(run, null, [
         { kind: 'TaskFailed', at: now, stepId, error: { kind: 'timeout', message: `task ${st.cmd.task} did not finish within its overall timeout of ${ms / 1000}s`, retryable: false } },
@@ -585,10 +585,8 @@ export class Engine {
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
     for (const cancel of run.timers.values()) cancel();
-    for (const st of run.steps.values()) {
-      st.cancelTimer?.();
-      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error('run finished'));
-    }
+    for (const st of run.steps.values()) st.cancelTimer?.();
+    if (!run.abort.signal.aborted) run.abort.abort(new Error('run finished'));
     this.live.delete(run.runId);
     let result: RunResult;
     switch (e.kind) {
@@ -619,7 +617,7 @@ export class Engine {
   private dropLive(run: LiveRun, e: unknown): void {
     run.finished = true;
     this.live.delete(run.runId);
-    for (const st of run.steps.values()) st.abort?.abort(new Error('engine error'));
+    if (!run.abort.signal.aborted) run.abort.abort(new Error('engine error'));
     for (const c of run.timers.values()) c();
     for (const st of run.steps.values()) st.cancelTimer?.();
     // Another writer appended to the history (e.g. `larkflow cancel` from another process): rebuild
@@ -706,7 +704,8 @@ export class Engine {
     for (const st of run.steps.values()) {
       st.abandoned = true;
       st.cancelTimer?.();
-      if (st.abort && !st.abort.signal.aborted) st.abort.abort(new Error(reason));
+      // Only the attempts in flight now: atexit cleanups scheduled after this must still run.
+      if (st.handleId && st.executor && !st.ended) st.executor.cancel(st.handleId);
     }
     for (const cancel of run.timers.values()) cancel();
     run.timers.clear();
@@ -921,7 +920,7 @@ export class Engine {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
     for (const run of this.live.values()) {
-      for (const st of run.steps.values()) st.abort?.abort(new Error('engine closed'));
+      if (!run.abort.signal.aborted) run.abort.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();
       for (const st of run.steps.values()) st.cancelTimer?.();
     }

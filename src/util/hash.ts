@@ -3,6 +3,7 @@
  * sorted), as the engine uses for script digests, argument digests and cache keys. Deterministic by
  * construction: the same value always gives the same digest, on every machine.
  */
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import stringify from 'fast-json-stable-stringify';
 
@@ -11,9 +12,12 @@ export function canonicalJson(v: unknown): string {
   return stringify(v);
 }
 
+// crypto.hash (Node >= 20.12) is a one-shot digest, about 3x cheaper than createHash for small inputs.
+const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: 'hex') => string }).hash;
+
 /** Hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** Hex SHA-256 of the canonical JSON of a value. */
