@@ -114,10 +114,30 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
   addEngineOptions(
     program
       .command('replay')
-      .description('replay a run\'s history against its script (or a changed one); exit 0 if it matches, 3 if not')
-      .argument('<run>', 'the run id')
-      .option('--workflow <file>', 'a workflow file to replay against instead of the recorded script'),
-  ).action(async (run: string, opts: Record<string, unknown>) => {
+      .description('replay a run\'s history (or with --all every recorded run of a workflow) against its script or a changed one; exit 0 if it matches, 3 if not')
+      .argument('[run]', 'the run id')
+      .option('--workflow <file>', 'a workflow file to replay against instead of the recorded script')
+      .option('--all', 'replay every recorded run of the workflow in --workflow FILE')
+      .option('--since <date>', 'with --all: only runs started since DATE (ISO date, or an age like 7d or 12h)')
+      .option('--name <workflow>', 'with --all: only runs of this @workflow() function'),
+  ).action(async (run: string | undefined, opts: Record<string, unknown>) => {
+    if (opts.all) {
+      if (typeof opts.workflow !== 'string') throw new CliError('larkflow replay --all: give the changed script with --workflow FILE');
+      const { replayAllCommand } = await import('../testing/replay-all.js');
+      setExit(
+        await replayAllCommand(
+          {
+            workflow: opts.workflow,
+            ...(typeof opts.since === 'string' ? { since: opts.since } : {}),
+            ...(typeof opts.db === 'string' ? { db: opts.db } : {}),
+            ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+          },
+          io,
+        ),
+      );
+      return;
+    }
+    if (!run) throw new CliError('larkflow replay: give a RUN id, or --all --workflow FILE');
     const { replayCommand } = await import('./commands/replay.js');
     setExit(await replayCommand(run, opts, io));
   });

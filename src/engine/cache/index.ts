@@ -28,3 +28,4 @@ export { CACHE_KEY_FORMAT, argumentDigest, cacheKey, processImplementationDigest
 export type { CacheKeyInput } from './cache-key.js';
 export { CACHE_SCHEMA_VERSION, MemoryCacheIndex, SqliteCacheIndex, openSqliteCacheIndex } from './cache-index.js';
 export type { CacheEntry, CacheIndex, NewCacheEntry, SqliteCacheIndexOptions } from './cache-index.js';
+export { MemoryBlobStore } from './memory-blob-store.js';

@@ -319,6 +319,7 @@ class ModuleCompiler {
       name,
       source: this.source,
       pos,
+      end: node.span.end,
       params: [...ordinary.map((p) => p.name.name), ...(star && star.kind === 'StarParam' ? [star.name!.name] : []), ...kwonly.map((p) => p.name.name), ...(starstar && starstar.kind === 'StarStarParam' ? [starstar.name.name] : [])],
       numPositional: ordinary.length,
       numKwonly: kwonly.length,

@@ -26,6 +26,8 @@ export interface FunctionCode {
   readonly source: Source;
   /** Offset of the def/lambda keyword. */
   readonly pos: number;
+  /** End offset of the def/lambda (its source text is source.text.slice(pos, end)). */
+  readonly end?: number;
   /** Parameter names in calling-convention order (see file comment). */
   readonly params: readonly string[];
   /** Number of ordinary (positional-or-keyword) parameters. */
