@@ -31,6 +31,24 @@ import { WorkflowFn } from './workflow/surface.js';
 import { loadWorkflowModule } from './workflow/machine.js';
 import { workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
+import {
+  DEFAULT_BLOB_THRESHOLD_BYTES,
+  FsBlobStore,
+  MemoryBlobStore,
+  MemoryCacheIndex,
+  S3BlobStore,
+  cacheKey,
+  getJson,
+  isBlobMarker,
+  jsonBytes,
+  openSqliteCacheIndex,
+  planOffload,
+  processImplementationDigest,
+  starlarkImplementationDigest,
+  type BlobStore,
+  type CacheIndex,
+} from './cache/index.js';
+import { dirname, join } from 'node:path';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -48,6 +66,18 @@ export interface EngineOptions {
   readonly concurrency?: number;
   /** How often to look for events other processes appended to live runs (ms). @default 1000 */
   readonly pollIntervalMs?: number;
+  /**
+   * The task cache's index. @default `cache.db` beside the SQLite database (memory for in-memory stores)
+   */
+  readonly cacheIndex?: CacheIndex;
+  /**
+   * Where large task results and inputs are stored: a BlobStore, a directory, or `s3://bucket/prefix`
+   * (endpoint, region and credentials from the standard AWS environment variables).
+   * @default `blobs/` beside the SQLite database (memory for in-memory stores)
+   */
+  readonly blobs?: BlobStore | string;
+  /** Results whose canonical JSON is larger than this are stored as blobs. @default 65536 */
+  readonly blobThresholdBytes?: number;
 }
 
 /** Where a run starts from: a workflow file on disk, or sources in memory. */
@@ -66,7 +96,15 @@ export interface StartOptions {
   readonly runId?: string;
   /** Seed of the run's deterministic randomness (uuid, random). @default a new random seed */
   readonly seed?: string;
+  /**
+   * The task cache for this run: 'use' (look up and store), 'refresh' (do not look up, store fresh
+   * results), 'off' (neither). @default 'use'
+   */
+  readonly cache?: CacheMode;
 }
+
+/** How a run uses the task cache. */
+export type CacheMode = 'use' | 'refresh' | 'off';
 
 /** How a run ended. */
 export interface RunResult {
@@ -94,6 +132,8 @@ interface StepRuntime {
   startedAt?: number;
   /** The step completed or failed for good. */
   ended?: boolean;
+  /** The cache key, when the task is cacheable and the run uses the cache. */
+  cacheKey?: string;
 }
 
 interface LiveRun {
@@ -111,6 +151,9 @@ interface LiveRun {
   cancelling: boolean;
   /** Aborted when the run ends or is cancelled: the signal of every attempt of the run. */
   readonly abort: AbortController;
+  cacheMode: CacheMode;
+  /** Steps that must not come from the cache (the step a resumed run restarts from). */
+  readonly noCacheSteps: Set<string>;
   resolve: (r: RunResult) => void;
   readonly result: Promise<RunResult>;
   /** Activations to process after the current commit (cache hits, reused steps, unknown tasks). */
@@ -130,6 +173,15 @@ export class Engine {
   readonly functions: FunctionExecutor;
   readonly processes: ProcessExecutor;
   private readonly executors = new Map<string, Executor>();
+  readonly cache: CacheIndex;
+  readonly blobs: BlobStore;
+  private readonly blobThreshold: number;
+  /** Cacheable attempts in flight, by cache key: identical calls wait for the first one. */
+  private readonly inflightKeys = new Map<string, { runId: string; stepId: string; waiters: { run: LiveRun; stepId: string }[] }>();
+  /** Values of blob-offloaded results known in this process (so replay need not fetch them). */
+  private readonly blobValues = new Map<string, Json>();
+  /** Real values of events whose history form is a blob marker, for the machine. */
+  private readonly liveValues = new WeakMap<object, Json>();
   private readonly live = new Map<string, LiveRun>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly globalListeners = new Set<Listener & { runId?: string }>();
@@ -145,6 +197,12 @@ export class Engine {
     this.executors.set('local', this.functions);
     this.executors.set('process', this.processes);
     for (const e of options.executors ?? []) this.executors.set(e.name, e);
+    const onDisk = typeof db === 'string' && db !== ':memory:';
+    this.cache = options.cacheIndex ?? (onDisk ? openSqliteCacheIndex(join(dirname(db), 'cache.db')) : new MemoryCacheIndex());
+    const blobs = options.blobs ?? (onDisk ? join(dirname(db)) : undefined);
+    this.blobs =
+      blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
+    this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
     registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
@@ -222,7 +280,10 @@ export class Engine {
     const kwargs: { [k: string]: Json } = {};
     for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = toJsonArg(v);
     this.store.putScript(script.digest, script.files);
-    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId(), opts.seed !== undefined ? { seed: opts.seed } : {});
+    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId(), {
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}),
+    });
   }
 
   /** The only @workflow() of a bundle, or a UsageError naming the choices. */
@@ -245,7 +306,14 @@ export class Engine {
     kwargs: { [k: string]: Json },
     env: Readonly<Record<string, string>>,
     runId: string,
-    extra: { parent?: { runId: string; stepId: string }; resumedFrom?: { runId: string; fromStep?: string }; reuse?: LiveRun['reuse']; seed?: string } = {},
+    extra: {
+      parent?: { runId: string; stepId: string };
+      resumedFrom?: { runId: string; fromStep?: string };
+      reuse?: LiveRun['reuse'];
+      seed?: string;
+      cacheMode?: CacheMode;
+      noCacheSteps?: readonly string[];
+    } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
     const first: Omit<RunStarted, 'seq'> = {
@@ -262,10 +330,14 @@ export class Engine {
       attempt: 1,
       ...(extra.parent ? { parent: extra.parent } : {}),
       ...(extra.resumedFrom ? { resumedFrom: extra.resumedFrom } : {}),
+      ...(extra.cacheMode && extra.cacheMode !== 'use' ? { cacheMode: extra.cacheMode } : {}),
+      ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
     };
     const started = this.store.createRun(first);
     const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env);
     run.lastSeq = started.seq;
+    run.cacheMode = extra.cacheMode ?? 'use';
+    for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
     this.emit(runId, [started]);
     this.activate(run, started, []);
     return { runId, result: run.result };
@@ -288,6 +360,8 @@ export class Engine {
       finished: false,
       cancelling: false,
       abort: new AbortController(),
+      cacheMode: 'use',
+      noCacheSteps: new Set(),
       resolve,
       result,
       followUps: [],
@@ -331,7 +405,8 @@ export class Engine {
     const toAppend: NewEvent[] = [...batch];
     const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
     if (activation) {
-      const seqd = { ...activation, seq: run.lastSeq + batch.length } as HistoryEvent;
+      const live = this.liveValues.get(activation);
+      const seqd = { ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent;
       let commands;
       try {
         commands = run.machine.activate(seqd);
@@ -377,6 +452,32 @@ export class Engine {
         if (typeof executor === 'string') {
           run.followUps.push([{ kind: 'TaskFailed', at, stepId: c.stepId, error: { kind: 'missing-task', message: executor, retryable: false } }]);
           return [scheduled];
+        }
+        if (c.cache && run.cacheMode !== 'off') {
+          const key = this.cacheKeyOf(run, c);
+          (scheduled as { cacheKey?: string }).cacheKey = key;
+          run.steps.get(c.stepId)!.cacheKey = key;
+          if (run.cacheMode === 'use' && !run.noCacheSteps.has(c.stepId)) {
+            const entry = this.cache.lookup(key, at);
+            if (entry && (!isBlobMarker(entry.result) || this.blobValues.has(entry.result.$blob))) {
+              const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache' };
+              if (isBlobMarker(entry.result)) this.liveValues.set(done, this.blobValues.get(entry.result.$blob)!);
+              run.followUps.push([done]);
+              this.cache.recordHit(key, at);
+              return [scheduled];
+            }
+            if (entry) {
+              // The result is a blob: fetch (and verify) it first; a missing or corrupt blob is a miss.
+              this.fetchCachedBlob(run, c, key, entry.result);
+              return [scheduled];
+            }
+            const leader = this.inflightKeys.get(key);
+            if (leader) {
+              leader.waiters.push({ run, stepId: c.stepId });
+              return [scheduled];
+            }
+          }
+          if (!this.inflightKeys.has(key)) this.inflightKeys.set(key, { runId: run.runId, stepId: c.stepId, waiters: [] });
         }
         return [scheduled, this.attemptStarted(run, c, 1, executor, at)];
       }
@@ -561,9 +662,26 @@ export class Engine {
     const at = this.clock.now();
     try {
       if (outcome.ok) {
-        this.activate(run, null, [
-          { kind: 'TaskCompleted', at, stepId, attempt, result: outcome.value, source: 'executed', durationMs: at - (st.startedAt ?? at) },
-        ]);
+        const plan = planOffload(this.blobs, outcome.value, this.blobThreshold);
+        if (plan.blob) {
+          // The blob is stored before the history refers to it.
+          const blob = plan.blob;
+          this.pendingIo++;
+          this.blobs.put(blob.digest, blob.bytes).then(
+            () => {
+              this.pendingIo--;
+              this.blobValues.set(blob.digest, outcome.value);
+              this.completeExecuted(run, st, stepId, attempt, plan.value, outcome.value);
+            },
+            (err: unknown) => {
+              this.pendingIo--;
+              const retryable = (err as { retryable?: boolean }).retryable ?? true;
+              this.attemptDone(run, stepId, attempt, { ok: false, error: { kind: 'storage', message: `cannot store the result of ${st.cmd.task}: ${(err as Error).message}`, retryable } });
+            },
+          );
+          return;
+        }
+        this.completeExecuted(run, st, stepId, attempt, outcome.value, outcome.value);
         return;
       }
       const failed: NewEvent = { kind: 'AttemptFailed', at, stepId, attempt, error: outcome.error };
@@ -576,14 +694,111 @@ export class Engine {
         return;
       }
       this.activate(run, null, [failed, { kind: 'TaskFailed', at, stepId, error: attemptsExhausted(outcome.error, attempt) }]);
+      this.releaseWaiters(st.cacheKey, run, stepId, null);
     } catch (e) {
       // The store failed: the run stays unfinished in the database and is recovered later.
       this.dropLive(run, e);
     }
   }
 
+  /** Outstanding blob reads and writes (the engine is not idle while there are some). */
+  private pendingIo = 0;
+
+  /** Records a successful attempt (`result` as history keeps it, `value` the real value). */
+  private completeExecuted(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, result: Json, value: Json): void {
+    if (run.finished || st.abandoned || this.closed) return this.checkIdle();
+    const at = this.clock.now();
+    const done: NewEvent = { kind: 'TaskCompleted', at, stepId, attempt, result, source: 'executed', durationMs: at - (st.startedAt ?? at) };
+    if (result !== value) this.liveValues.set(done, value);
+    try {
+      this.activate(run, null, [done]);
+    } catch (e) {
+      this.dropLive(run, e);
+      return;
+    }
+    if (st.cacheKey && run.cacheMode !== 'off') {
+      try {
+        const size = isBlobMarker(result) ? result.size : jsonBytes(result).byteLength;
+        this.cache.put({ key: st.cacheKey, task: st.cmd.task, result, size, createdAt: at, expiresAt: at + (st.cmd.cache?.ttlMs ?? 0), runId: run.runId, stepId });
+      } catch (e) {
+        process.emitWarning(`larkflow: could not cache the result of ${stepId}: ${(e as Error).message}`);
+      }
+    }
+    this.releaseWaiters(st.cacheKey, run, stepId, { result, value });
+  }
+
+  /**
+   * The first attempt of a cache key has ended: identical calls waiting for it complete from its
+   * result (recorded as cache hits), or, if it failed, run attempts of their own.
+   */
+  private releaseWaiters(key: string | undefined, run: LiveRun, stepId: string, ok: { result: Json; value: Json } | null): void {
+    if (!key) return;
+    const lead = this.inflightKeys.get(key);
+    if (!lead || lead.runId !== run.runId || lead.stepId !== stepId) return;
+    this.inflightKeys.delete(key);
+    for (const w of lead.waiters) {
+      if (w.run.finished) continue;
+      const wst = w.run.steps.get(w.stepId);
+      if (!wst || wst.abandoned) continue;
+      const at = this.clock.now();
+      if (ok) {
+        const done: NewEvent = { kind: 'TaskCompleted', at, stepId: w.stepId, attempt: 0, result: ok.result, source: 'cache' };
+        if (ok.result !== ok.value) this.liveValues.set(done, ok.value);
+        this.activate(w.run, null, [done]);
+      } else {
+        const ex = this.executorFor(w.run, wst.cmd);
+        if (typeof ex !== 'string') this.activate(w.run, null, [this.attemptStarted(w.run, wst.cmd, 1, ex, at)]);
+      }
+    }
+  }
+
+  /** Serves a cache hit whose result is a blob: fetched and verified first; a bad blob is a miss. */
+  private fetchCachedBlob(run: LiveRun, c: ScheduleTask, key: string, marker: Json): void {
+    if (!isBlobMarker(marker)) return;
+    this.pendingIo++;
+    getJson(this.blobs, { digest: marker.$blob, size: marker.size }).then(
+      (value) => {
+        this.pendingIo--;
+        if (run.finished) return this.checkIdle();
+        this.blobValues.set(marker.$blob, value);
+        const done: NewEvent = { kind: 'TaskCompleted', at: this.clock.now(), stepId: c.stepId, attempt: 0, result: marker, source: 'cache' };
+        this.liveValues.set(done, value);
+        this.cache.recordHit(key, this.clock.now());
+        this.activate(run, null, [done]);
+      },
+      (err: unknown) => {
+        this.pendingIo--;
+        if (run.finished) return this.checkIdle();
+        process.emitWarning(`larkflow: cache entry ${key.slice(0, 12)} of ${c.task} is unusable (${(err as Error).message}); running the task`);
+        const ex = this.executorFor(run, c);
+        if (typeof ex !== 'string') this.activate(run, null, [this.attemptStarted(run, c, 1, ex, this.clock.now())]);
+      },
+    );
+  }
+
+  /** The cache key of a task call: task, implementation digest, cache_version and arguments. */
+  private cacheKeyOf(run: LiveRun, c: ScheduleTask): string {
+    let impl: string;
+    if (c.executor === 'starlark') {
+      const fn = run.machine.starlarkTasks.get(c.task);
+      const code = fn?.code;
+      impl = starlarkImplementationDigest(code ? code.source.text.slice(code.pos, code.end ?? code.source.text.length) : c.task);
+    } else if (c.command) {
+      impl = processImplementationDigest(c.command, process.cwd());
+    } else {
+      impl = this.functions.implementationDigestOf(c.task) ?? `unregistered:${c.task}`;
+    }
+    return cacheKey({ task: c.task, implementationDigest: impl, cacheVersion: c.cache?.version ?? '', args: c.args, kwargs: c.kwargs });
+  }
+
+  /** Identical calls waiting on attempts of a run that stops run attempts of their own. */
+  private releaseKeysOf(run: LiveRun): void {
+    for (const [key, lead] of [...this.inflightKeys]) if (lead.runId === run.runId) this.releaseWaiters(key, run, lead.stepId, null);
+  }
+
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
+    this.releaseKeysOf(run);
     for (const cancel of run.timers.values()) cancel();
     for (const st of run.steps.values()) st.cancelTimer?.();
     if (!run.abort.signal.aborted) run.abort.abort(new Error('run finished'));
@@ -617,6 +832,7 @@ export class Engine {
   private dropLive(run: LiveRun, e: unknown): void {
     run.finished = true;
     this.live.delete(run.runId);
+    this.releaseKeysOf(run);
     if (!run.abort.signal.aborted) run.abort.abort(new Error('engine error'));
     for (const c of run.timers.values()) c();
     for (const st of run.steps.values()) st.cancelTimer?.();
@@ -730,8 +946,51 @@ export class Engine {
     return out;
   }
 
+  /** History with blob-marker results replaced by their values, or the digests still to fetch. */
+  private withBlobValues(history: readonly HistoryEvent[]): { history: HistoryEvent[]; missing: string[] } {
+    const missing: string[] = [];
+    const out = history.map((e) => {
+      if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) {
+        const v = this.blobValues.get(e.result.$blob);
+        if (v === undefined) {
+          missing.push(e.result.$blob);
+          return e;
+        }
+        return { ...e, result: v } as HistoryEvent;
+      }
+      return e;
+    });
+    return { history: out, missing };
+  }
+
+  /** Fetches (and verifies) blobs into this process's value map. */
+  private async fetchBlobs(digests: readonly string[]): Promise<void> {
+    for (const d of digests) {
+      if (this.blobValues.has(d)) continue;
+      this.blobValues.set(d, await getJson(this.blobs, { digest: d }));
+    }
+  }
+
   private recoverRun(runId: string): LiveRun | undefined {
-    const history = this.store.history(runId);
+    const stored = this.store.history(runId);
+    const { history, missing } = this.withBlobValues(stored);
+    if (missing.length > 0) {
+      // Results kept as blobs are fetched first; the run is rebuilt when they are here.
+      this.pendingIo++;
+      this.fetchBlobs(missing).then(
+        () => {
+          this.pendingIo--;
+          if (!this.live.has(runId)) this.recoverRun(runId);
+          this.checkIdle();
+        },
+        (err: unknown) => {
+          this.pendingIo--;
+          process.emitWarning(`larkflow: cannot recover run ${runId}: ${(err as Error).message}`);
+          this.checkIdle();
+        },
+      );
+      return undefined;
+    }
     const started = history[0];
     if (!started || started.kind !== 'RunStarted') return undefined;
     const files = this.store.getScript(started.scriptDigest);
@@ -744,6 +1003,8 @@ export class Engine {
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
     const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env);
     run.lastSeq = history[history.length - 1]!.seq;
+    run.cacheMode = started.cacheMode ?? 'use';
+    for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
     const { pending, mismatch } = replayHistory(run.machine, history);
     if (mismatch) {
       this.block(run, mismatch);
@@ -758,6 +1019,7 @@ export class Engine {
           attempt: 1,
         });
       }
+      if (e.kind === 'TaskScheduled' && e.cacheKey) run.steps.get(e.stepId)!.cacheKey = e.cacheKey;
       if (e.kind === 'ChildRunStarted') run.children.set(e.stepId, e.childRunId);
     }
     const cancelSeq = history.find((e) => e.kind === 'CancelRequested')?.seq;
@@ -864,6 +1126,8 @@ export class Engine {
     const files = this.store.getScript(started.scriptDigest);
     if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
     const reuse = this.reusableSteps(runId, options.fromStep);
+    const state = foldHistory(history);
+    const from = options.fromStep ?? state.order.find((id) => state.steps[id]!.status === 'failed');
     return this.startRun(
       { digest: started.scriptDigest, bundle: fromStored(files) },
       started.workflow,
@@ -871,7 +1135,7 @@ export class Engine {
       { ...started.kwargs },
       started.env,
       newRunId(),
-      { resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) }, reuse },
+      { resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) }, reuse, ...(from ? { noCacheSteps: [from] } : {}) },
     );
   }
 
@@ -890,7 +1154,16 @@ export class Engine {
       if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
       bundle = fromStored(files);
     }
-    return replayAgainst(bundle, history);
+    const { history: resolved, missing } = this.withBlobValues(history);
+    if (missing.length > 0) throw new UsageError(`run ${runId} has results stored as blobs not fetched in this process: use replayAsync`);
+    return replayAgainst(bundle, resolved);
+  }
+
+  /** `replay`, fetching results stored as blobs first. */
+  async replayAsync(runId: string, options: { file?: string; source?: { name: string; text: string } } = {}): Promise<ReplayReport> {
+    const { missing } = this.withBlobValues(this.history(runId));
+    await this.fetchBlobs(missing);
+    return this.replay(runId, options);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -903,12 +1176,12 @@ export class Engine {
 
   /** Resolves when no run is live in this process. */
   whenIdle(): Promise<void> {
-    if (this.live.size === 0) return Promise.resolve();
+    if (this.live.size === 0 && this.pendingIo === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private checkIdle(): void {
-    if (this.live.size === 0 && this.idleWaiters.length > 0) {
+    if (this.live.size === 0 && this.pendingIo === 0 && this.idleWaiters.length > 0) {
       const ws = this.idleWaiters.splice(0);
       for (const w of ws) w();
     }
@@ -927,6 +1200,8 @@ export class Engine {
     this.live.clear();
     await this.processes.close?.();
     this.store.close();
+    this.cache.close();
+    await this.blobs.close?.();
   }
 }
 

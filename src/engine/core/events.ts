@@ -78,6 +78,10 @@ export interface RunStarted extends Base {
   readonly resumedFrom?: { readonly runId: string; readonly fromStep?: string };
   /** Attempt number of the run itself (1 unless restarted as a whole). */
   readonly attempt: number;
+  /** How the run uses the task cache, when not the default 'use'. */
+  readonly cacheMode?: 'refresh' | 'off';
+  /** Steps that must not come from the cache (a resumed run's first step). */
+  readonly noCacheSteps?: readonly string[];
 }
 
 export interface TaskScheduled extends Base {
