@@ -3,7 +3,7 @@
  * The interpreter benchmark (`npm run bench`, which builds first). For each program in
  * bench/programs it runs three whole processes and times them with a wall clock:
  *
- *   larkflow  node dist/cli/main.js eval bench/programs/NAME.star
+ *   larkflow  node dist/bundle/larkflow.mjs eval bench/programs/NAME.star (the bundled CLI users run)
  *   CPython   python3 bench/programs/NAME.py   (or NAME.star when there is no NAME.py)
  *   JS        node bench/programs/NAME.js
  *
@@ -13,7 +13,7 @@
  * programs still run. See bench/README.md.
  *
  * Options: --runs N (default 5), --only NAME[,NAME...] (repeatable), --timeout SECONDS per process
- * (default 300), --help. Environment: PYTHON (default python3), LARKFLOW_CLI (default dist/cli/main.js).
+ * (default 300), --help. Environment: PYTHON (default python3), LARKFLOW_CLI (default dist/bundle/larkflow.mjs).
  *
  * Then it runs the workflow engine benchmark, bench/engine.mjs (in a process of its own, with the
  * same --runs), and fails if that does. --no-engine skips it; --engine-only runs nothing else.
@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAM_DIR = 'bench/programs';
-const CLI = process.env.LARKFLOW_CLI ?? 'dist/cli/main.js';
+const CLI = process.env.LARKFLOW_CLI ?? 'dist/bundle/larkflow.mjs';
 const PYTHON = process.env.PYTHON ?? 'python3';
 let python = PYTHON; // the resolved executable (see main)
 

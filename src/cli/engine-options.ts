@@ -1,6 +1,6 @@
 /**
- * This file defines what the engine commands share: the `--db`, `--tasks` and `--synchronous`
- * options, opening the engine (imported lazily, so that `larkflow eval` never loads the engine or
+ * This file defines what the engine commands share: the `--db`, `--tasks`, `--synchronous` and
+ * `--storage` options (and `--no-cache`/`--refresh-cache` of run and resume), opening the engine (imported lazily, so that `larkflow eval` never loads the engine or
  * better-sqlite3), loading a tasks module, and rendering run outcomes and task errors for people.
  */
 import { existsSync, statSync } from 'node:fs';
@@ -21,17 +21,77 @@ export interface EngineCliOptions {
   readonly db?: string;
   readonly tasks?: string;
   readonly synchronous?: 'NORMAL' | 'FULL';
+  /** Where large results and inputs are stored: `s3://bucket/prefix` or a directory (blobs in DIR/blobs/). */
+  readonly storage?: string;
+}
+
+/** The parsed `--no-cache` (commander sets `cache: false`) and `--refresh-cache` options. */
+export interface CacheCliOptions {
+  readonly cache?: boolean;
+  readonly refreshCache?: boolean;
 }
 
 /** The default database, relative to the current directory. */
 export const DEFAULT_DB = join('.larkflow', 'larkflow.db');
 
-/** Adds `--db PATH` and `--synchronous MODE` (and `--tasks FILE` when the command runs tasks). */
-export function addEngineOptions(cmd: Command, { tasks = false } = {}): Command {
+/**
+ * Adds `--db PATH` and `--synchronous MODE`, `--tasks FILE` when the command runs tasks, and
+ * `--storage URL|DIR` when it runs tasks or reads their results (`storage` defaults to `tasks`).
+ */
+export function addEngineOptions(cmd: Command, options: { readonly tasks?: boolean; readonly storage?: boolean } = {}): Command {
+  const tasks = options.tasks ?? false;
+  const storage = options.storage ?? tasks;
   cmd.option('--db <path>', `the run database (default: ${DEFAULT_DB} under the current directory)`);
   cmd.addOption(new Option('--synchronous <mode>', 'SQLite durability: NORMAL (WAL) or FULL (fsync every commit)').choices(['NORMAL', 'FULL']));
   if (tasks) cmd.option('--tasks <file>', 'a JS/ESM module whose exported functions are registered as tasks');
+  if (storage) {
+    cmd.option(
+      '--storage <url|dir>',
+      'where large task results are stored: s3://bucket/prefix (endpoint, region and credentials from the AWS_* environment variables) or a directory (blobs under DIR/blobs/); default: beside the database',
+    );
+  }
   return cmd;
+}
+
+/** Adds `--no-cache` and `--refresh-cache` (run, resume). */
+export function addCacheOptions(cmd: Command): Command {
+  cmd.option('--no-cache', 'neither look up nor store cached task results in this run');
+  cmd.option('--refresh-cache', 'run cacheable tasks even when cached, and store their fresh results');
+  return cmd;
+}
+
+/**
+ * The run's cache mode from `--no-cache`/`--refresh-cache`: 'off', 'refresh', or undefined (the
+ * engine's default, 'use').
+ * @throws CliError when both are given
+ */
+export function cacheModeOf(opts: CacheCliOptions): 'off' | 'refresh' | undefined {
+  const off = opts.cache === false;
+  if (off && opts.refreshCache) throw new CliError('--no-cache and --refresh-cache contradict each other: give one of them');
+  return off ? 'off' : opts.refreshCache ? 'refresh' : undefined;
+}
+
+/**
+ * The `blobs` engine option of `--storage`: an `s3://` URL as is (checked here, so that a typo is a
+ * usage error before anything is opened), a directory resolved against the current directory.
+ * @throws CliError for a malformed s3:// URL or a path that is not a directory
+ */
+export async function storageOf(storage: string | undefined): Promise<string | undefined> {
+  if (storage === undefined) return undefined;
+  if (storage === '') throw new CliError('--storage needs s3://bucket/prefix or a directory');
+  if (/^s3:/i.test(storage)) {
+    const { parseS3Url } = await import('../engine/cache/index.js');
+    try {
+      parseS3Url(storage);
+    } catch (e) {
+      throw new CliError(`--storage: ${(e as Error).message}`);
+    }
+    return storage;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(storage)) throw new CliError(`--storage ${storage}: only s3:// URLs and directories are supported`);
+  const abs = resolve(process.cwd(), storage);
+  if (existsSync(abs) && !statSync(abs).isDirectory()) throw new CliError(`--storage ${storage} is a file; give a directory (blobs go under DIR/blobs/) or s3://bucket/prefix`);
+  return abs;
 }
 
 /** The absolute database path the options name. */
@@ -52,8 +112,9 @@ export async function openEngine(opts: EngineCliOptions, { mustExist = false } =
   }
   // Load the tasks module first: a broken one should not leave a database behind.
   const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
+  const blobs = await storageOf(opts.storage);
   const { Engine } = await import('../engine/index.js');
-  const engine = Engine.open({ db, synchronous: opts.synchronous ?? 'NORMAL', workDir: join(dirname(db), 'attempts') });
+  const engine = Engine.open({ db, synchronous: opts.synchronous ?? 'NORMAL', workDir: join(dirname(db), 'attempts'), ...(blobs !== undefined ? { blobs } : {}) });
   if (tasks) engine.registerTasks(tasks);
   return engine;
 }

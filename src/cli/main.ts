@@ -12,7 +12,7 @@ import type { FileOptions } from '../interpreter/index.js';
 import { CliError, renderError } from './errors.js';
 import { evalExpression, evalFile } from './commands/eval.js';
 import { runChunkedTests } from './commands/test.js';
-import { addEngineOptions, type CliIo } from './engine-options.js';
+import { addCacheOptions, addEngineOptions, type CliIo } from './engine-options.js';
 // The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
 // their actions, so that `larkflow eval` starts fast.
 
@@ -59,17 +59,19 @@ function isUsageError(e: unknown): boolean {
   return e instanceof Error && (e.name === 'UsageError' || (e as { code?: unknown }).code === 'usage');
 }
 
-/** Adds the workflow engine's commands (run, runs, show, history, replay, resume, cancel, worker). */
+/** Adds the workflow engine's commands (run, runs, show, history, replay, resume, cancel, worker, cache). */
 function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   addEngineOptions(
-    program
-      .command('run')
-      .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
-      .argument('<file>', 'the workflow .star file')
-      .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
-      .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
-      .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
-      .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+    addCacheOptions(
+      program
+        .command('run')
+        .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
+        .argument('<file>', 'the workflow .star file')
+        .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
+        .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
+        .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
+        .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+    ),
     { tasks: true },
   ).action(async (file: string, inputs: string[], opts: Record<string, unknown>) => {
     const { runCommand } = await import('./commands/run.js');
@@ -120,6 +122,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       .option('--all', 'replay every recorded run of the workflow in --workflow FILE')
       .option('--since <date>', 'with --all: only runs started since DATE (ISO date, or an age like 7d or 12h)')
       .option('--name <workflow>', 'with --all: only runs of this @workflow() function'),
+    { storage: true },
   ).action(async (run: string | undefined, opts: Record<string, unknown>) => {
     if (opts.all) {
       if (typeof opts.workflow !== 'string') throw new CliError('larkflow replay --all: give the changed script with --workflow FILE');
@@ -143,11 +146,13 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
   });
 
   addEngineOptions(
-    program
-      .command('resume')
-      .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
-      .argument('<run>', 'the run id')
-      .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)'),
+    addCacheOptions(
+      program
+        .command('resume')
+        .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
+        .argument('<run>', 'the run id')
+        .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)'),
+    ),
     { tasks: true },
   ).action(async (run: string, opts: Record<string, unknown>) => {
     const { resumeCommand } = await import('./commands/resume.js');
@@ -174,6 +179,32 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
   ).action(async (opts: Record<string, unknown>) => {
     const { workerCommand } = await import('./commands/worker.js');
     setExit(await workerCommand(opts, io));
+  });
+
+  const cache = program.command('cache').description('list and remove cached task results (the cache.db beside the run database)');
+  addEngineOptions(
+    cache
+      .command('ls')
+      .description('list cached task results, newest first: key, task, size, age, expiry, hits')
+      .option('--task <name>', 'only the entries of this task')
+      .option('--json', 'print JSON (with full keys)'),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { cacheLsCommand } = await import('./commands/cache.js');
+    setExit(await cacheLsCommand(opts, io));
+  });
+  addEngineOptions(
+    cache
+      .command('rm')
+      .description('remove a cached result by KEY (or a unique prefix of it), or every result of a task')
+      .argument('[key]', 'the cache key, as `larkflow cache ls` shows it')
+      .option('--task <name>', 'remove every entry of this task'),
+  ).action(async (key: string | undefined, opts: Record<string, unknown>) => {
+    const { cacheRmCommand } = await import('./commands/cache.js');
+    setExit(await cacheRmCommand(key, opts, io));
+  });
+  addEngineOptions(cache.command('prune').description('remove the expired cache entries')).action(async (opts: Record<string, unknown>) => {
+    const { cachePruneCommand } = await import('./commands/cache.js');
+    setExit(await cachePruneCommand(opts, io));
   });
 }
 

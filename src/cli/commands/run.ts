@@ -2,14 +2,16 @@
  * This file defines `larkflow run FILE`: start a workflow run, show its progress on stderr (the first
  * line names the run id), and print its result as JSON on stdout. Exit 0 when it completes, 1 when it
  * fails (with the Starlark traceback and the task's error), is cancelled or blocks, 2 for bad usage.
+ * `--no-cache` runs every task (no cache look-ups, nothing stored); `--refresh-cache` runs every
+ * cacheable task and stores its fresh result.
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Engine, RunHandle, RunResult } from '../../engine/index.js';
 import { CliError } from '../errors.js';
-import { closeQuietly, exitCodeOf, openEngine, renderOutcome, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { cacheModeOf, closeQuietly, exitCodeOf, openEngine, renderOutcome, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { ProgressPrinter } from '../progress.js';
 
-export interface RunOptions extends EngineCliOptions {
+export interface RunOptions extends EngineCliOptions, CacheCliOptions {
   readonly workflow?: string;
   readonly input?: string;
   readonly env?: readonly string[];
@@ -63,6 +65,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   if (statSync(file).isDirectory()) throw new CliError(`${file} is a directory; give a workflow .star file`);
   const { args, kwargs } = parseInputs(opts.input, pairs);
   const env = parseEnv(opts.env);
+  const cache = cacheModeOf(opts);
   const engine = await openEngine(opts);
   try {
     const { collectScript } = await import('../../engine/index.js');
@@ -71,7 +74,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
     if (opts.workflow !== undefined && !names.includes(opts.workflow)) {
       throw new CliError(`${file} has no workflow named ${opts.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env }));
+    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}) }));
   } finally {
     await closeQuietly(engine);
   }
