@@ -139,6 +139,8 @@ async function uninterrupted(src: string) {
   const h = t.engine.start({ source: { name: 'gen.star', text: src }, runId: 'r1', seed: 'seed' });
   await drive(t);
   const r = await h.result;
+  // Replaying every completed history reproduces it exactly.
+  expect(t.engine.replay('r1')).toMatchObject({ ok: true });
   return { result: r, steps: completedResults(t.engine.history('r1')) };
 }
 
@@ -158,6 +160,7 @@ async function crashedAndRecovered(src: string, crashAt: number) {
   const recovered = t2.engine.recover();
   await drive(t2);
   const r = await t2.engine.result('r1');
+  expect(t2.engine.replay('r1')).toMatchObject({ ok: true });
   return { result: r, steps: completedResults(base.history('r1')), committedBefore, log, recovered, crashed: crashing.crashed };
 }
 
