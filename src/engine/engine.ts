@@ -49,6 +49,7 @@ import {
   type CacheIndex,
 } from './cache/index.js';
 import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -203,6 +204,7 @@ export class Engine {
     this.blobs =
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
+    this.lockDir = onDisk ? join(dirname(db), 'locks') : undefined;
     registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
@@ -213,6 +215,47 @@ export class Engine {
   }
 
   private poller: NodeJS.Timeout | undefined;
+  /** Where live runs are marked as owned by a process (on-disk databases only). */
+  private readonly lockDir: string | undefined;
+
+  /** Marks a run as live in this process, so other processes' `recover()` leave it alone. */
+  private lock(runId: string): void {
+    if (!this.lockDir) return;
+    try {
+      mkdirSync(this.lockDir, { recursive: true });
+      writeFileSync(join(this.lockDir, `${runId}.pid`), String(process.pid));
+    } catch {
+      // best effort: without the mark another worker may pick the run up
+    }
+  }
+
+  private unlock(runId: string): void {
+    if (!this.lockDir) return;
+    const file = join(this.lockDir, `${runId}.pid`);
+    try {
+      if (Number(readFileSync(file, 'utf8')) === process.pid) rmSync(file, { force: true });
+    } catch {
+      // no mark: nothing to remove
+    }
+  }
+
+  /** True if another live process runs this run. */
+  private lockedElsewhere(runId: string): boolean {
+    if (!this.lockDir) return false;
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(this.lockDir, `${runId}.pid`), 'utf8'));
+    } catch {
+      return false;
+    }
+    if (!Number.isInteger(pid) || pid === process.pid) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
 
   private pollExternalEvents(): void {
     for (const run of [...this.live.values()]) {
@@ -368,6 +411,7 @@ export class Engine {
       busy: false,
     };
     this.live.set(runId, run);
+    this.lock(runId);
     return run;
   }
 
@@ -798,6 +842,7 @@ export class Engine {
 
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
+    this.unlock(run.runId);
     this.releaseKeysOf(run);
     for (const cancel of run.timers.values()) cancel();
     for (const st of run.steps.values()) st.cancelTimer?.();
@@ -832,6 +877,7 @@ export class Engine {
   private dropLive(run: LiveRun, e: unknown): void {
     run.finished = true;
     this.live.delete(run.runId);
+    this.unlock(run.runId);
     this.releaseKeysOf(run);
     if (!run.abort.signal.aborted) run.abort.abort(new Error('engine error'));
     for (const c of run.timers.values()) c();
@@ -936,7 +982,8 @@ export class Engine {
    */
   recover(): string[] {
     const out: string[] = [];
-    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId));
+    // Runs live in another process (a `larkflow run` in progress) are theirs, not ours.
+    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId) && !this.lockedElsewhere(r.runId));
     // Children first, so a parent's recovery can see their state.
     runs.sort((a, b) => b.runId.length - a.runId.length);
     for (const rec of runs) {
@@ -1088,6 +1135,7 @@ export class Engine {
     this.emit(run.runId, appended);
     run.finished = true;
     this.live.delete(run.runId);
+    this.unlock(run.runId);
     run.resolve({ runId: run.runId, status: 'blocked', error: { kind: 'nondeterminism', message: m.message, retryable: false } });
   }
 
@@ -1193,6 +1241,7 @@ export class Engine {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
     for (const run of this.live.values()) {
+      this.unlock(run.runId);
       if (!run.abort.signal.aborted) run.abort.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();
       for (const st of run.steps.values()) st.cancelTimer?.();
