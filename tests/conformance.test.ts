@@ -21,3 +21,14 @@ describe.each(files)('%s', (file) => {
     expect(chunks[i]!.startLine).toBe(c.startLine);
   });
 });
+
+describe('larkflow test over the whole suite', () => {
+  it('passes every chunk and ends with the N passed, M failed line', async () => {
+    const { main } = await import('../src/cli/main.js');
+    let out = '';
+    const code = await main(['test', ...files.map((f) => join(dir, f))], { out: (s) => void (out += s), err: (s) => void (out += s) });
+    const total = files.reduce((n, f) => n + splitChunks(readFileSync(join(dir, f), 'utf8')).length, 0);
+    expect(out.trim().split('\n').pop()).toBe(`${total} passed, 0 failed`);
+    expect(code).toBe(0);
+  });
+});
