@@ -11,6 +11,9 @@
  *   seq 10000  the same with n = 10,000 (steps/s for one run, and per-step cost)
  *   10 runs    10 such runs started at once, n = 1,000 each (total steps/s)
  *   replay     engine.replay(runId) of the 10,000-step run (events/s)
+ *   cache      the same loop over a `cache=True` no-op task, n = 1,000, run twice on a fresh engine
+ *              (and cache): the first run executes every step and stores its result, the second
+ *              is served entirely from the cache; per-step cost of each, and their ratio
  *
  * Targets (issue 3, "Benchmarks"): seq 10000 ≥ 15,000 steps/s and ≥ 40% of raw transactions/s;
  * per-step cost at 10,000 steps ≤ 1.5× that at 100; replay ≥ 200,000 events/s. The exit status is 1
@@ -33,6 +36,7 @@ const SHORT = 100;
 const CONCURRENT_RUNS = 10;
 const CONCURRENT_STEPS = 1_000;
 const RAW_TXNS = 10_000;
+const CACHE_STEPS = 1_000;
 
 const SOURCE = `noop = task("noop")
 
@@ -43,6 +47,9 @@ def w(n):
         x = noop(i)
     return x
 `;
+
+/** The same loop over a cacheable task: a second run with the same n is all cache hits. */
+const CACHED_SOURCE = SOURCE.replace('task("noop")', 'task("noop", cache = True)');
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -120,16 +127,36 @@ function openEngine(lib) {
   return engine;
 }
 
-/** Runs the workflow with `n` steps; returns { ms, cpuMs, runId }. */
-async function sequential(engine, n) {
+/** Runs the workflow (default: the plain no-op loop) with `n` steps; returns { ms, cpuMs, runId }. */
+async function sequential(engine, n, text = SOURCE) {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const h = engine.start({ source: { name: 'bench.star', text: SOURCE }, args: [n] });
+  const h = engine.start({ source: { name: 'bench.star', text }, args: [n] });
   const r = await h.result;
   const ms = performance.now() - t0;
   const cpuMs = cpuSince(c0);
   if (r.status !== 'completed' || r.result !== n - 1) throw new Error(`run of ${n} steps ended ${r.status}: ${JSON.stringify(r.error ?? r.result)}`);
   return { ms, cpuMs, runId: h.runId };
+}
+
+/**
+ * The cacheable loop twice on a fresh engine (so a fresh cache.db): the first run executes and
+ * caches every step, the second must be served entirely from the cache. Returns both runs' wall and
+ * CPU µs per step.
+ */
+async function cachedPair(lib, n) {
+  const engine = openEngine(lib);
+  try {
+    const executed = await sequential(engine, n, CACHED_SOURCE);
+    const cached = await sequential(engine, n, CACHED_SOURCE);
+    const sources = engine.history(cached.runId).filter((e) => e.kind === 'TaskCompleted').map((e) => e.source);
+    if (sources.length !== n || sources.some((s) => s !== 'cache')) throw new Error(`the second cached run was not all cache hits: ${sources.filter((s) => s !== 'cache').length} of ${n} steps executed`);
+    if (engine.history(executed.runId).some((e) => e.kind === 'TaskCompleted' && e.source !== 'executed')) throw new Error('the first cached run had cache hits (the cache was not fresh)');
+    const per = (x) => (x * 1000) / n;
+    return { executedUs: per(executed.ms), executedCpuUs: per(executed.cpuMs), cachedUs: per(cached.ms), cachedCpuUs: per(cached.cpuMs) };
+  } finally {
+    await engine.close();
+  }
 }
 
 /** `k` runs of `n` steps started at once; returns { ms, cpuMs }. */
@@ -204,7 +231,7 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const lib = await load();
   const LONG = opts.steps;
-  console.log(`engine: node ${process.version}, ${opts.runs} round(s), medians; sequential runs of ${SHORT} and ${LONG} no-op steps, ${CONCURRENT_RUNS} concurrent runs of ${CONCURRENT_STEPS}`);
+  console.log(`engine: node ${process.version}, ${opts.runs} round(s), medians; sequential runs of ${SHORT} and ${LONG} no-op steps, ${CONCURRENT_RUNS} concurrent runs of ${CONCURRENT_STEPS}, ${CACHE_STEPS} cache=True steps executed then cached`);
 
   // Warm up the JIT (and find the event size the raw baseline should insert).
   let bodyLength;
@@ -215,13 +242,14 @@ async function main() {
     bodyLength = meanBodyLength(engine, last.runId);
     engine.replay(last.runId);
     await engine.close();
+    await cachedPair(lib, 400);
     raw(lib, bodyLength, 2_000);
     cleanup();
   }
 
   // Wall-clock figures (the targets), and CPU time beside them: on a loaded machine the process
   // waits for a CPU, which inflates wall time but not CPU time.
-  const m = { raw: [], short: [], long: [], conc: [], replay: [], rawCpu: [], shortCpu: [], longCpu: [], concCpu: [] };
+  const m = { raw: [], short: [], long: [], conc: [], replay: [], rawCpu: [], shortCpu: [], longCpu: [], concCpu: [], cacheExec: [], cacheExecCpu: [], cacheHit: [], cacheHitCpu: [] };
   for (let round = 0; round < opts.runs; round++) {
     process.stderr.write(`bench/engine: round ${round + 1}/${opts.runs}\n`);
     const r = raw(lib, bodyLength, RAW_TXNS);
@@ -250,6 +278,11 @@ async function main() {
       const conc = await concurrent(engine, CONCURRENT_RUNS, CONCURRENT_STEPS);
       m.conc.push(((CONCURRENT_RUNS * CONCURRENT_STEPS) / conc.ms) * 1000);
       m.concCpu.push((conc.cpuMs * 1000) / (CONCURRENT_RUNS * CONCURRENT_STEPS));
+      const pair = await cachedPair(lib, CACHE_STEPS);
+      m.cacheExec.push(pair.executedUs);
+      m.cacheExecCpu.push(pair.executedCpuUs);
+      m.cacheHit.push(pair.cachedUs);
+      m.cacheHitCpu.push(pair.cachedCpuUs);
     } finally {
       await engine.close();
       cleanup();
@@ -264,6 +297,8 @@ async function main() {
   const concSps = median(m.conc);
   const replayEps = median(m.replay);
   const growth = longUs / shortUs;
+  const cacheExecUs = median(m.cacheExec);
+  const cacheHitUs = median(m.cacheHit);
 
   const pass = (ok) => (ok ? 'PASS' : 'FAIL');
   const checks = {
@@ -280,12 +315,15 @@ async function main() {
     [`per-step cost ${LONG} / ${SHORT}`, ratio(growth), '', ratio(median(m.longCpu) / median(m.shortCpu)), '', `≤ ${TARGETS.growth.toFixed(2)}x`, pass(checks.growth)],
     [`${CONCURRENT_RUNS} concurrent runs x ${CONCURRENT_STEPS}`, `${int(concSps)} steps/s`, us(1e6 / concSps), cpu('concCpu'), ratio(concSps / rawTps), '', ''],
     [`replay of the ${LONG}-step run`, `${int(replayEps)} events/s`, us(1e6 / replayEps), '', '', `≥ ${int(TARGETS.replayEventsPerSec)}/s`, pass(checks.replay)],
+    [`executed no-op step (cache=True, 1st run of ${CACHE_STEPS})`, `${int(1e6 / cacheExecUs)} steps/s`, us(cacheExecUs), cpu('cacheExecCpu'), ratio(1e6 / cacheExecUs / rawTps), '', ''],
+    [`cached step (2nd run, all ${CACHE_STEPS} hit)`, `${int(1e6 / cacheHitUs)} steps/s`, us(cacheHitUs), cpu('cacheHitCpu'), ratio(1e6 / cacheHitUs / rawTps), '', ''],
+    ['cached / executed step cost', ratio(cacheHitUs / cacheExecUs), '', ratio(median(m.cacheHitCpu) / median(m.cacheExecCpu)), '', '', ''],
   ];
   console.log();
   console.log(table(['measurement', 'median (wall)', 'µs each', 'CPU µs each', 'vs raw', 'target', 'result'], rows));
   const failed = Object.values(checks).some((ok) => !ok);
   if (opts.json) {
-    console.log(JSON.stringify({ rawTxnPerSec: rawTps, rawCpuUs: median(m.rawCpu), shortCpuUs: median(m.shortCpu), longCpuUs: median(m.longCpu), concurrentCpuUs: median(m.concCpu), bodyLength, shortStepUs: shortUs, longStepUs: longUs, longStepsPerSec: longSps, growth, concurrentStepsPerSec: concSps, replayEventsPerSec: replayEps, samples: m, checks }));
+    console.log(JSON.stringify({ rawTxnPerSec: rawTps, rawCpuUs: median(m.rawCpu), shortCpuUs: median(m.shortCpu), longCpuUs: median(m.longCpu), concurrentCpuUs: median(m.concCpu), bodyLength, shortStepUs: shortUs, longStepUs: longUs, longStepsPerSec: longSps, growth, concurrentStepsPerSec: concSps, replayEventsPerSec: replayEps, executedCachedStepUs: cacheExecUs, cachedStepUs: cacheHitUs, cachedOverExecuted: cacheHitUs / cacheExecUs, samples: m, checks }));
   }
   console.log();
   console.log(failed ? 'bench/engine: FAILED (a target above was missed)' : 'bench/engine: all targets met');

@@ -16,7 +16,9 @@
  * (default 300), --help. Environment: PYTHON (default python3), LARKFLOW_CLI (default dist/bundle/larkflow.mjs).
  *
  * Then it runs the workflow engine benchmark, bench/engine.mjs (in a process of its own, with the
- * same --runs), and fails if that does. --no-engine skips it; --engine-only runs nothing else.
+ * same --runs), and fails if that does. --no-engine skips it; --engine-only runs nothing else (but
+ * the blob benchmark). Last comes the blob store benchmark, bench/blobs.mjs (S3 against s3rver vs
+ * the local store, put/get throughput; its own process, same --runs); --no-blobs skips it.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -37,13 +39,13 @@ const PROGRAMS = ['int_loop', 'float_math', 'strings', 'lists', 'dicts', 'calls_
 
 function usage() {
   return [
-    'usage: node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SECONDS] [--no-engine | --engine-only]',
+    'usage: node bench/run.mjs [--runs N] [--only NAME[,NAME...]] [--timeout SECONDS] [--no-engine | --engine-only] [--no-blobs]',
     `programs: ${PROGRAMS.join(', ')}`,
   ].join('\n');
 }
 
 function parseArgs(argv) {
-  const opts = { runs: 5, only: [], timeoutMs: 300_000, engine: true, interpreter: true };
+  const opts = { runs: 5, only: [], timeoutMs: 300_000, engine: true, interpreter: true, blobs: true };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -73,6 +75,9 @@ function parseArgs(argv) {
       case '--engine-only':
         opts.interpreter = false;
         break;
+      case '--no-blobs':
+        opts.blobs = false;
+        break;
       case '-h':
       case '--help':
         console.log(usage());
@@ -85,7 +90,7 @@ function parseArgs(argv) {
   for (const name of opts.only) {
     if (!PROGRAMS.includes(name)) fatal(`unknown program ${name}\n${usage()}`);
   }
-  if (!opts.engine && !opts.interpreter) fatal('--no-engine and --engine-only leave nothing to run');
+  if (!opts.engine && !opts.interpreter && !opts.blobs) fatal('--no-engine, --engine-only and --no-blobs leave nothing to run');
   return opts;
 }
 
@@ -166,6 +171,17 @@ function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.interpreter) interpreterBench(opts);
   if (opts.engine) engineBench(opts);
+  if (opts.blobs) blobsBench(opts);
+}
+
+/** The blob store benchmark (bench/blobs.mjs: S3 via s3rver vs the local store), in a process of its own. */
+function blobsBench(opts) {
+  if (opts.interpreter || opts.engine) console.log();
+  const r = spawnSync(process.execPath, ['bench/blobs.mjs', '--runs', String(opts.runs)], { cwd: ROOT, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.log(`bench: blob store benchmark ${r.error ? `could not run (${r.error.message})` : `FAILED (exit ${r.status ?? r.signal})`}`);
+    process.exitCode = 1;
+  }
 }
 
 /** The workflow engine benchmark (bench/engine.mjs), in a process of its own, its output shown as it comes. */

@@ -66,6 +66,10 @@ interface FnState {
   temps: number;
   /** Code of this function (for frames). */
   codeConst: string;
+  /** JS names of the variables this function captures from enclosing functions. */
+  readonly free: Set<string>;
+  /** JS names declared by this function (params, locals, comprehension variables). */
+  readonly own: Set<string>;
 }
 
 class ModuleCompiler {
@@ -85,7 +89,7 @@ class ModuleCompiler {
   compile(): Program {
     const moduleCode: ModuleCode = { name: '<toplevel>', source: this.source };
     const codeConst = this.konst(moduleCode);
-    this.fn = { temps: 0, codeConst };
+    this.fn = { temps: 0, codeConst, free: new Set(), own: new Set() };
     const body = this.stmts(this.r.file.stmts, '    ');
     const globals = [...this.r.globals, ...this.r.fileLocals];
     const predeclared = [...this.r.predeclaredUsed];
@@ -329,7 +333,7 @@ class ModuleCompiler {
     };
     const codeConst = this.konst(code);
     const saved = this.fn;
-    this.fn = { temps: 0, codeConst };
+    this.fn = { temps: 0, codeConst, free: new Set(), own: new Set([...scope.params, ...scope.locals]) };
     // JS params: defaults refer to $d (the defaults array of this Function instance).
     const jsParams: string[] = [];
     let slot = 0;
@@ -357,8 +361,12 @@ class ModuleCompiler {
       `    } catch ($e) { throw $frame($e, ${codeConst}, $p); } finally { $th.stack.pop(); }`,
       `  }`,
     ].join('\n');
+    const innerFn = this.fn;
     this.fn = saved;
-    return `(($d) => $makeFunction(${codeConst}, $d, ${fnCode}, ${JSON.stringify(this.moduleName)}))([${defaults.join(', ')}])`;
+    // What the function captures, so that freezing it freezes them too (as in the reference).
+    for (const js of innerFn.free) if (!saved.own.has(js)) saved.free.add(js);
+    const captured = innerFn.free.size > 0 ? `, () => [${[...innerFn.free].join(', ')}]` : '';
+    return `(($d) => $makeFunction(${codeConst}, $d, ${fnCode}, ${JSON.stringify(this.moduleName)}${captured}))([${defaults.join(', ')}])`;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -370,6 +378,7 @@ class ModuleCompiler {
     switch (b.scope) {
       case 'local':
       case 'free':
+        if (b.scope === 'free') this.fn.free.add(b.js);
         return b.param ? b.js : `(${b.js} === undefined ? $unboundLocal(${JSON.stringify(b.name)}) : ${b.js})`;
       case 'global':
       case 'filelocal':
@@ -583,6 +592,7 @@ class ModuleCompiler {
   /** A list or dict comprehension: an inline generator so that loops may suspend. */
   private comprehension(e: ast.Comprehension): string {
     const scope = this.r.comprehensions.get(e)!;
+    for (const js of scope.locals) this.fn.own.add(js);
     const res = this.temp();
     const ind = '      ';
     const build = (i: number, ind: string): string => {

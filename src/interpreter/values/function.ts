@@ -43,6 +43,9 @@ export interface FunctionCode {
 export class Function extends StarValue {
   /** Positional argument counts accepted without binding (see vm/runtime.ts posMaskOf). */
   posMask = 0;
+  /** The values of the variables the function captures (set by the compiler when there are any). */
+  captured: (() => (Value | undefined)[]) | undefined;
+  private frozen = false;
   constructor(
     readonly code: FunctionCode,
     /** Default values, one slot per non-variadic param (undefined where required). */
@@ -64,7 +67,11 @@ export class Function extends StarValue {
     out.push(`<function ${this.code.name}>`);
   }
   override freeze(): void {
+    if (this.frozen) return;
+    this.frozen = true;
     for (const d of this.defaults) if (d !== undefined && d !== null && typeof d === 'object') d.freeze();
+    // Freezing a function freezes what it captures, as in the reference.
+    if (this.captured) for (const v of this.captured()) if (v !== undefined && v !== null && typeof v === 'object') v.freeze();
   }
   override hashKey(): unknown {
     return identityKey(this);

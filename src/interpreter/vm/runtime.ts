@@ -172,8 +172,15 @@ export function push(th: Thread, l: List, v: Value): void {
 // Functions and calls
 
 /** Creates a Function value when a def or lambda is executed. */
-export function makeFunction(code: FunctionCode, defaults: (Value | undefined)[], gen: (...args: Value[]) => StarGenerator, module: string): Function {
+export function makeFunction(
+  code: FunctionCode,
+  defaults: (Value | undefined)[],
+  gen: (...args: Value[]) => StarGenerator,
+  module: string,
+  captured?: () => (Value | undefined)[],
+): Function {
   const f = new Function(code, defaults, gen as never, module);
+  if (captured) f.captured = captured;
   f.posMask = posMaskOf(code, defaults);
   return f;
 }
