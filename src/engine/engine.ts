@@ -1167,7 +1167,7 @@ export class Engine {
    * `fromStep` (default: the first failed step; siblings that succeeded are reused too) and runs the
    * rest. The new run records the run it came from.
    */
-  resume(runId: string, options: { fromStep?: string } = {}): RunHandle {
+  resume(runId: string, options: { fromStep?: string; cache?: CacheMode } = {}): RunHandle {
     const history = this.store.history(runId);
     const started = history[0];
     if (!started || started.kind !== 'RunStarted') throw new UsageError(`no run ${runId}`);
@@ -1185,7 +1185,12 @@ export class Engine {
       { ...started.kwargs },
       started.env,
       newRunId(),
-      { resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) }, reuse, ...(from ? { noCacheSteps: [from] } : {}) },
+      {
+        resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) },
+        reuse,
+        ...(from ? { noCacheSteps: [from] } : {}),
+        ...(options.cache !== undefined ? { cacheMode: options.cache } : {}),
+      },
     );
   }
 

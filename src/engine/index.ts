@@ -5,7 +5,7 @@
  *   store/     event stores (SQLite, memory)     executors/  local functions and processes
  *   engine.ts  the driver: store + executors + clock around the core
  */
-export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type ReplayReport } from './engine.js';
+export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type ReplayReport, type CacheMode } from './engine.js';
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';
@@ -20,3 +20,4 @@ export { WorkflowMachine, WORKFLOW_FILE_OPTIONS, type ScriptBundle } from './wor
 export { replayHistory } from './workflow/replay.js';
 export { collectScript, fromFiles } from './script.js';
 export { registerPluginTasks, pluginPredeclared, Dataclass } from './workflow/plugins.js';
+export * from './cache/index.js';

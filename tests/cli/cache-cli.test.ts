@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { S3rver } from '../helpers/s3rver.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -182,7 +183,7 @@ describe('larkflow cache', () => {
 
     const again = await cli('cache', 'rm', entries[1]!.key, '--db', t.db);
     expect(again.code).toBe(2);
-    expect(again.err).toBe(`larkflow: larkflow cache rm: no cache entry ${entries[1]!.key} in ${join(t.dir, 'cache.db')} (\`larkflow cache ls\` lists the entries)\n`);
+    expect(again.err).toBe(`larkflow: cache rm: no cache entry ${entries[1]!.key} in ${join(t.dir, 'cache.db')} (\`larkflow cache ls\` lists the entries)\n`);
 
     const cases: [string[], string][] = [
       [['cache', 'rm'], 'give a KEY (as `larkflow cache ls` shows it) or --task NAME'],
@@ -290,5 +291,41 @@ describe('larkflow cache', () => {
     const [entry] = await ls(t.db);
     expect(entry).toMatchObject({ task: 'big', size: n + 2, hits: 1 });
     expect((await cli('cache', 'ls', '--db', t.db)).out).toMatch(/big\s+97\.7 KiB/);
+  });
+
+  it('--storage s3://bucket/prefix stores large results in S3 (endpoint and credentials from AWS_* variables)', async () => {
+    const t = fresh();
+    const tasks = t.file('tasks.mjs', TASKS);
+    const wf = t.file('big.star', BIG);
+    const server = await S3rver.start({ directory: join(t.dir, 's3rver'), bucket: 'cli-bucket' });
+    const vars = { AWS_ENDPOINT_URL_S3: server.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    try {
+      const n = 70_000;
+      const first = await cli('run', wf, `n=${n}`, '--storage', 's3://cli-bucket/team/a', '--tasks', tasks, '--db', t.db);
+      expect(first.code, first.err).toBe(0);
+      const events = JSON.parse((await cli('history', runIdOf(first), '--json', '--db', t.db)).out) as { kind: string; result?: { $blob?: string; uri?: string } }[];
+      const marker = events.find((e) => e.kind === 'TaskCompleted')!.result!;
+      expect(marker.uri).toBe(`s3://cli-bucket/team/a/blobs/${marker.$blob!.slice(0, 2)}/${marker.$blob!.slice(2)}`);
+      expect(existsSync(join(t.dir, 'blobs'))).toBe(false);
+      // The hit reads the blob back from S3.
+      const second = await cli('run', wf, `n=${n}`, '--storage', 's3://cli-bucket/team/a', '--tasks', tasks, '--db', t.db);
+      expect(second.code, second.err).toBe(0);
+      expect(JSON.parse(second.out)).toBe(n);
+      expect(await sources(t.db, runIdOf(second))).toEqual({ 'big#1': 'cache' });
+      // With the server gone, a fresh result cannot be stored: the run fails naming the storage problem.
+      await server.stop();
+      const down = await cli('run', wf, `n=${n}`, '--refresh-cache', '--storage', 's3://cli-bucket/team/a', '--tasks', tasks, '--db', t.db);
+      expect(down.code).toBe(1);
+      expect(down.err).toMatch(/cannot store the result of big: cannot store blob [0-9a-f]{64} in s3:\/\/cli-bucket\/team\/a \(endpoint http:\/\/127\.0\.0\.1:\d+\): the server cannot be reached \(ECONNREFUSED\)/);
+      expect(down.err).not.toMatch(JS_FRAME);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await server.stop();
+    }
   });
 });

@@ -98,8 +98,8 @@ export async function cacheLsCommand(opts: CacheLsOptions, io: CliIo): Promise<n
 }
 
 export async function cacheRmCommand(key: string | undefined, opts: CacheRmOptions, io: CliIo): Promise<number> {
-  if (key !== undefined && opts.task !== undefined) throw new CliError('larkflow cache rm: give a KEY or --task NAME, not both');
-  if (key === undefined && opts.task === undefined) throw new CliError('larkflow cache rm: give a KEY (as `larkflow cache ls` shows it) or --task NAME');
+  if (key !== undefined && opts.task !== undefined) throw new CliError('cache rm: give a KEY or --task NAME, not both');
+  if (key === undefined && opts.task === undefined) throw new CliError('cache rm: give a KEY (as `larkflow cache ls` shows it) or --task NAME');
   if (opts.task !== undefined) {
     const task = opts.task;
     const n = await withCache(opts, (cache) => cache?.removeTask(task) ?? 0);
@@ -108,16 +108,16 @@ export async function cacheRmCommand(key: string | undefined, opts: CacheRmOptio
     return 0;
   }
   const wanted = key!.trim().toLowerCase();
-  if (!/^[0-9a-f]+$/.test(wanted)) throw new CliError(`larkflow cache rm: ${JSON.stringify(key)} is not a cache key (keys are hex digests, as \`larkflow cache ls\` shows them)`);
-  if (wanted.length < MIN_PREFIX) throw new CliError(`larkflow cache rm: key ${key} is too short; give at least ${MIN_PREFIX} characters of it`);
+  if (!/^[0-9a-f]+$/.test(wanted)) throw new CliError(`cache rm: ${JSON.stringify(key)} is not a cache key (keys are hex digests, as \`larkflow cache ls\` shows them)`);
+  if (wanted.length < MIN_PREFIX) throw new CliError(`cache rm: key ${key} is too short; give at least ${MIN_PREFIX} characters of it`);
   const removed = await withCache(opts, (cache) => {
     if (!cache) return undefined;
     const matches = cache.list().filter((e) => e.key.startsWith(wanted));
-    if (matches.length > 1) throw new CliError(`larkflow cache rm: key ${key} is ambiguous: ${matches.length} entries start with it (${matches.slice(0, 3).map((e) => `${e.key.slice(0, SHORT_KEY)} ${e.task}`).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of it`);
+    if (matches.length > 1) throw new CliError(`cache rm: key ${key} is ambiguous: ${matches.length} entries start with it (${matches.slice(0, 3).map((e) => `${e.key.slice(0, SHORT_KEY)} ${e.task}`).join(', ')}${matches.length > 3 ? ', ...' : ''}); give more of it`);
     const m = matches[0];
     return m !== undefined && cache.remove(m.key) ? m : undefined;
   });
-  if (!removed) throw new CliError(`larkflow cache rm: no cache entry ${key} in ${join(dirname(dbPath(opts)), 'cache.db')} (\`larkflow cache ls\` lists the entries)`);
+  if (!removed) throw new CliError(`cache rm: no cache entry ${key} in ${join(dirname(dbPath(opts)), 'cache.db')} (\`larkflow cache ls\` lists the entries)`);
   io.out(`removed cache entry ${removed.key.slice(0, SHORT_KEY)} (task ${removed.task})\n`);
   return 0;
 }

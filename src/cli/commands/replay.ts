@@ -20,7 +20,7 @@ export async function replayCommand(runId: string, opts: ReplayOptions, io: CliI
   const engine = await openEngine(opts, { mustExist: true });
   try {
     const against = opts.workflow !== undefined ? opts.workflow : 'the script it was recorded with';
-    const report = engine.replay(runId, opts.workflow !== undefined ? { file: opts.workflow } : {});
+    const report = await engine.replayAsync(runId, opts.workflow !== undefined ? { file: opts.workflow } : {});
     if (report.ok) {
       io.out(`OK: run ${runId} replays against ${against} (${report.events} events match)\n`);
       return 0;
