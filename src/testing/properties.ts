@@ -28,6 +28,7 @@ import { ACTIVATION_KINDS } from '../engine/workflow/replay.js';
 import { completionOrder, crashPoint, formatSchedules, type CompletionOrder, type CrashPoint } from './arbitraries.js';
 import { loadScript, type ScriptInput } from './replay.js';
 import { createTestEngine, type TaskSchedules, type TestEngine, type TestEngineOptions } from './test-engine.js';
+import { MemoryBlobStore, MemoryCacheIndex } from '../engine/cache/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // The workflow under test
@@ -386,10 +387,13 @@ export interface CacheCase {
 export function cacheAgreementProperty(spec: WorkflowSpec & { readonly onCase?: (c: CacheCase) => void }): fc.IAsyncPropertyWithHooks<[TaskSchedules]> {
   const name = 'cached and uncached runs agree';
   return fc.asyncProperty(spec.schedules ?? noSchedules, async (schedules) => {
-    const te = createTestEngine(engineOf(spec));
+    // Both engines share one task cache (and blob store) unless the spec brings its own.
+    const shared = { cacheIndex: spec.engineOptions?.cacheIndex ?? new MemoryCacheIndex(), blobs: spec.engineOptions?.blobs ?? new MemoryBlobStore() };
+    const withCache = { ...engineOf(spec), engineOptions: { ...spec.engineOptions, ...shared } };
+    const te = createTestEngine(withCache);
     // The cached run gets a fresh world (its own task registrations and their state) on the same
     // store and engine options, so it sees the cache the uncached run filled.
-    const te2 = createTestEngine({ ...engineOf(spec), store: te.store });
+    const te2 = createTestEngine({ ...withCache, store: te.store });
     try {
       await prepare(spec, schedules, te);
       const cold = await te.runToCompletion(te.start(startOptions(spec, 'run-cold')));

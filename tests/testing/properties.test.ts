@@ -161,7 +161,21 @@ describe('replay prefix property', () => {
 });
 
 describe('cache agreement property', () => {
-  it('holds (trivially while the engine serves no cache hits), and reports the hits it saw', async () => {
+  it('serves cache hits in the cached run, and cached and uncached runs agree', async () => {
+    const seen: CacheCase[] = [];
+    const script = {
+      name: 'cached.star',
+      text: 'square = task("square", cache = True)\n@workflow()\ndef w(xs):\n    return [square(x) for x in xs]\n',
+    };
+    await assertProperty(
+      cacheAgreementProperty({ script, args: [[1, 2, 3]], tasks: { square: (x: number) => x * x }, onCase: (c) => void seen.push(c) }),
+      { numRuns: 5, seed: 4 },
+    );
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((c) => c.cacheHits === 3)).toBe(true);
+  });
+
+  it('holds for a workflow without cacheable tasks, and reports the hits it saw', async () => {
     const seen: CacheCase[] = [];
     await assertProperty(cacheAgreementProperty({ ...paymentSpec((ctx) => ctx.idempotencyKey), onCase: (c) => void seen.push(c) }), { numRuns: 10, seed: 9 });
     expect(seen.length).toBeGreaterThan(0);
