@@ -319,14 +319,35 @@ export class Engine {
     if (!names.includes(workflow)) {
       throw new UsageError(`no workflow named ${workflow} in ${script.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`);
     }
-    const args = (opts.args ?? []).map((a) => toJsonArg(a));
+    const blobs: { digest: string; bytes: Uint8Array; value: Json }[] = [];
+    // Inputs above the blob threshold are stored as blobs; history keeps their markers.
+    const offload = (v: Json): Json => {
+      const plan = planOffload(this.blobs, v, this.blobThreshold);
+      if (plan.blob) blobs.push({ ...plan.blob, value: v });
+      return plan.value;
+    };
+    const args = (opts.args ?? []).map((a) => offload(toJsonArg(a)));
     const kwargs: { [k: string]: Json } = {};
-    for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = toJsonArg(v);
+    for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = offload(toJsonArg(v));
     this.store.putScript(script.digest, script.files);
-    return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, opts.runId ?? newRunId(), {
-      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-      ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}),
-    });
+    const runId = opts.runId ?? newRunId();
+    const extra = { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}) };
+    if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
+    // The blobs are stored before the run's first event refers to them.
+    this.pendingIo++;
+    const result = Promise.all(blobs.map((b) => this.blobs.put(b.digest, b.bytes))).then(
+      () => {
+        this.pendingIo--;
+        for (const b of blobs) this.blobValues.set(b.digest, b.value);
+        return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra).result;
+      },
+      (err: unknown): RunResult => {
+        this.pendingIo--;
+        this.checkIdle();
+        return { runId, status: 'failed', error: { kind: 'storage', message: `cannot store the inputs of run ${runId}: ${(err as Error).message}`, retryable: true } };
+      },
+    );
+    return { runId, result };
   }
 
   /** The only @workflow() of a bundle, or a UsageError naming the choices. */
@@ -450,7 +471,7 @@ export class Engine {
     const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
     if (activation) {
       const live = this.liveValues.get(activation);
-      const seqd = { ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent;
+      const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
       let commands;
       try {
         commands = run.machine.activate(seqd);
@@ -993,23 +1014,39 @@ export class Engine {
     return out;
   }
 
-  /** History with blob-marker results replaced by their values, or the digests still to fetch. */
+  /** The blob digests an event refers to (offloaded inputs or results). */
+  private blobsOf(e: HistoryEvent): string[] {
+    if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) return [e.result.$blob];
+    if (e.kind === 'RunStarted') {
+      const out: string[] = [];
+      for (const v of [...e.args, ...Object.values(e.kwargs)]) if (isBlobMarker(v)) out.push(v.$blob);
+      return out;
+    }
+    return [];
+  }
+
+  /** The event as the machine must see it: blob markers replaced by the values known here. */
+  private machineView(e: HistoryEvent): HistoryEvent {
+    const value = (v: Json): Json => (isBlobMarker(v) ? (this.blobValues.get(v.$blob) ?? v) : v);
+    if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) return { ...e, result: value(e.result) } as HistoryEvent;
+    if (e.kind === 'RunStarted' && this.blobsOf(e).length > 0) {
+      return { ...e, args: e.args.map(value), kwargs: Object.fromEntries(Object.entries(e.kwargs).map(([k, v]) => [k, value(v)])) };
+    }
+    return e;
+  }
+
+  /** History with blob markers replaced by their values, or the digests still to fetch. */
   private withBlobValues(history: readonly HistoryEvent[]): { history: HistoryEvent[]; missing: string[] } {
     const missing: string[] = [];
-    const hasMarker = history.some((e) => (e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result));
-    if (!hasMarker) return { history: history as HistoryEvent[], missing };
-    const out = history.map((e) => {
-      if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) {
-        const v = this.blobValues.get(e.result.$blob);
-        if (v === undefined) {
-          missing.push(e.result.$blob);
-          return e;
-        }
-        return { ...e, result: v } as HistoryEvent;
+    let any = false;
+    for (const e of history) {
+      for (const d of this.blobsOf(e)) {
+        any = true;
+        if (!this.blobValues.has(d)) missing.push(d);
       }
-      return e;
-    });
-    return { history: out, missing };
+    }
+    if (!any || missing.length > 0) return { history: history as HistoryEvent[], missing };
+    return { history: history.map((e) => this.machineView(e)), missing };
   }
 
   /** Fetches (and verifies) blobs into this process's value map. */

@@ -133,6 +133,30 @@ describe('task cache', () => {
     expect(calls).toBe(2);
   });
 
+  it('stores large workflow inputs as blobs; the run, its replay and its recovery see the values', async () => {
+    const store = new MemoryEventStore();
+    const blobs = new MemoryBlobStore();
+    const clock = new VirtualClock();
+    const e1 = Engine.open({ db: store, clock, blobs, cacheIndex: new MemoryCacheIndex(), blobThresholdBytes: 1024 });
+    e1.registerTask('count', (rows: string[]) => rows.length);
+    const rows = Array.from({ length: 300 }, (_, i) => `input-row-${i}`);
+    const src = 'count = task("count")\n@workflow()\ndef w(rows):\n    time.sleep(10)\n    return count(rows) + len(rows)\n';
+    const h = e1.start({ source: { name: 'i.star', text: src }, args: [rows] });
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    const started = store.history(h.runId)[0] as unknown as { args: { $blob: string }[] };
+    expect(started.args[0]!.$blob).toMatch(/^[0-9a-f]{64}$/);
+    // A crash while the run sleeps (e1's clock never moves again): a new engine with nothing in
+    // memory recovers the run from its history and the blobs.
+    const clock2 = new VirtualClock(clock.now());
+    const e2 = Engine.open({ db: store, clock: clock2, blobs, cacheIndex: new MemoryCacheIndex(), blobThresholdBytes: 1024 });
+    e2.registerTask('count', (r: string[]) => r.length);
+    e2.recover();
+    await new Promise((r) => setTimeout(r, 20));
+    await drive({ engine: e2, clock: clock2 });
+    expect(await e2.result(h.runId)).toMatchObject({ status: 'completed', result: 600 });
+    expect((await e2.replayAsync(h.runId)).ok).toBe(true);
+  });
+
   it('recomputes the step a resumed run restarts from, even when cached', async () => {
     const t = engineWith();
     let broken = true;
