@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { Engine, MemoryEventStore, VirtualClock, type HistoryEvent } from '../../src/engine/index.js';
 import { MemoryBlobStore, MemoryCacheIndex } from '../../src/engine/cache/index.js';
 import { drive } from './helpers.js';
+import { opArb, workflowSource } from './generated-workflows.js';
 
 function engineWith(cache = new MemoryCacheIndex(), blobs = new MemoryBlobStore(), clock = new VirtualClock()) {
   const engine = Engine.open({ db: new MemoryEventStore(), clock, cacheIndex: cache, blobs, blobThresholdBytes: 1024 });
@@ -53,6 +54,36 @@ describe('task cache', () => {
         expect((await uncached.result).result).toEqual(r1.result);
       }),
       { numRuns: 25 },
+    );
+  });
+
+  it('over generated workflows, a warm-cache run equals an uncached one and executes nothing cached (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 5 }), async (ops) => {
+        const t = engineWith();
+        const executed: string[] = [];
+        t.engine.functions.registerWithContext('add', (ctx, a: number, b: number) => (executed.push(ctx.stepId), a + b));
+        t.engine.functions.registerWithContext('mul', (ctx, a: number, b: number) => (executed.push(ctx.stepId), a * b));
+        t.engine.functions.registerWithContext('flaky', (ctx, v: number, fails: number) => {
+          executed.push(ctx.stepId);
+          if (ctx.attempt <= fails) throw new Error('planned failure');
+          return v + 7;
+        });
+        const run = async (text: string, cache: 'use' | 'off') => {
+          const h = t.engine.start({ source: { name: 'g.star', text }, seed: 's', cache });
+          await drive(t);
+          return { r: await h.result, history: t.engine.history(h.runId) };
+        };
+        const uncached = await run(workflowSource(ops, false), 'off');
+        const cold = await run(workflowSource(ops, true), 'use');
+        const before = executed.length;
+        const warm = await run(workflowSource(ops, true), 'use');
+        expect(cold.r.result).toEqual(uncached.r.result);
+        expect(warm.r.result).toEqual(uncached.r.result);
+        expect(executed.length).toBe(before); // every step of the warm run was a hit
+        expect(warm.history.some((e) => e.kind === 'AttemptStarted')).toBe(false);
+      }),
+      { numRuns: 30 },
     );
   });
 
