@@ -480,6 +480,18 @@ export class Engine {
       }
       const at = this.clock.now();
       for (const c of commands) toAppend.push(...this.commandEvents(run, c, at));
+      // Record where the workflow now waits on the event that woke it (not on RunStarted, which is
+      // committed before the workflow runs; its first waits are the calls recorded after it).
+      if (!committed && batch.length > 0 && !run.machine.finished) {
+        const i = batch.length - 1;
+        const sites = run.machine.waitingSites();
+        if (sites.length > 0) {
+          const woke = { ...toAppend[i]!, waitingAt: sites } as NewEvent;
+          const live = this.liveValues.get(toAppend[i]!);
+          if (live !== undefined) this.liveValues.set(woke, live);
+          toAppend[i] = woke;
+        }
+      }
     }
     if (toAppend.length === 0) return;
     const appended = this.store.append(run.runId, run.lastSeq, toAppend);

@@ -75,6 +75,11 @@ describe('engine', () => {
     // but flaky's argument is ys[0], a value produced by double#1.
     expect(state.steps['prep#1']!.callSite).toMatchObject({ file: 'p.star', line: 8 });
     expect(t.engine.replay('run-fixed')).toMatchObject({ ok: true });
+    // Each event that woke the workflow records where it then waited.
+    const prepDone = history.find((e) => e.kind === 'TaskCompleted' && e.stepId === 'prep#1')!;
+    expect(prepDone.waitingAt).toEqual([expect.objectContaining({ file: 'p.star', line: 10, stack: ['main'] })]);
+    const slept = history.find((e) => e.kind === 'TaskCompleted' && e.stepId === 'double#3')!;
+    expect(slept.waitingAt).toEqual([expect.objectContaining({ line: 12 })]);
   });
 
   it('produces byte-identical histories for the same seed and clock', async () => {

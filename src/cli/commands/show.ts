@@ -54,6 +54,9 @@ export function renderShow(state: RunState, started: RunStarted, now: number): s
   lines.push(`  started: ${iso(state.startedAt)}`);
   if (state.endedAt !== undefined) lines.push(`  ended: ${iso(state.endedAt)}`);
   if (state.cancelRequested !== undefined && state.status === 'running') lines.push(`  cancel requested: ${state.cancelRequested}`);
+  if (state.status === 'running' && state.waitingAt && state.waitingAt.length > 0) {
+    for (const w of state.waitingAt) lines.push(`  waiting at ${w.file}:${w.line}${w.stack && w.stack.length ? ` (in ${w.stack[w.stack.length - 1]})` : ''}`);
+  }
   if (state.status === 'completed') lines.push(`  result: ${brief(state.result ?? null, 400)}`);
   if (state.error) lines.push(`  error:`, indent(renderErrorInfo(state.error), '    '));
   lines.push('');

@@ -58,6 +58,11 @@ interface Base {
   readonly seq: number;
   /** Engine clock (ms since epoch) when the event was recorded. */
   readonly at: number;
+  /**
+   * On an event that woke the workflow: where its coroutines wait once it has run (the calls they
+   * are suspended in), so a blocked run can be explained from its history alone.
+   */
+  readonly waitingAt?: readonly CallSite[];
 }
 
 export interface RunStarted extends Base {

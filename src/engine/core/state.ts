@@ -55,6 +55,8 @@ export interface RunState {
   readonly result?: Json;
   readonly error?: ErrorInfo;
   readonly lastSeq: number;
+  /** Where the workflow waits, as last recorded (empty once it has ended). */
+  readonly waitingAt?: readonly CallSite[];
 }
 
 export const EMPTY_RUN: RunState = {
@@ -77,6 +79,7 @@ function step(s: S, id: string): Draft<StepState> | undefined {
 /** Applies one event to a draft (the body of the fold). */
 function apply(s: S, e: HistoryEvent): void {
   s.lastSeq = e.seq;
+  if (e.waitingAt) s.waitingAt = e.waitingAt as Draft<CallSite>[];
   switch (e.kind) {
     case 'RunStarted':
       s.runId = e.runId;
@@ -185,16 +188,19 @@ function apply(s: S, e: HistoryEvent): void {
       return;
     case 'RunCompleted':
       s.status = 'completed';
+      delete s.waitingAt;
       s.endedAt = e.at;
       s.result = e.result;
       return;
     case 'RunFailed':
       s.status = 'failed';
+      delete s.waitingAt;
       s.endedAt = e.at;
       s.error = e.error;
       return;
     case 'RunCancelled':
       s.status = 'cancelled';
+      delete s.waitingAt;
       s.endedAt = e.at;
       s.cancelReason = e.reason;
       return;

@@ -67,6 +67,9 @@ interface Coroutine {
   readonly future: Future;
   started: boolean;
   readonly start: () => Outcome<Value>;
+  /** Where the coroutine waits (the call it is suspended in), while it waits. */
+  waitingAt?: CallSite | undefined;
+  done?: boolean;
 }
 
 /** A task implemented as a Starlark `@task` def, which the driver runs in process. */
@@ -332,6 +335,7 @@ export class WorkflowMachine implements WorkflowHost {
   private runReady(): void {
     while (this.readyQueue.length > 0) {
       const { co, input } = this.readyQueue.shift()!;
+      co.waitingAt = undefined;
       let out: Outcome<Value>;
       try {
         if (!co.started) {
@@ -357,6 +361,8 @@ export class WorkflowMachine implements WorkflowHost {
   }
 
   private handle(co: Coroutine, req: HostRequest): void {
+    co.waitingAt = req.site;
+    this.waiting.add(co);
     switch (req.kind) {
       case 'task': {
         const stepId = this.scheduleTask(req.stub, req.args, req.kwargs, req.site);
@@ -432,7 +438,19 @@ export class WorkflowMachine implements WorkflowHost {
     return { all, items };
   }
 
+  /** Coroutines that suspended at least once and have not finished. */
+  private readonly waiting = new Set<Coroutine>();
+
+  /** Where the run's coroutines are waiting now (their suspended calls), oldest coroutine first. */
+  waitingSites(): CallSite[] {
+    const out: CallSite[] = [];
+    for (const co of this.waiting) if (co.waitingAt && !co.done) out.push(co.waitingAt);
+    return out;
+  }
+
   private coroutineDone(co: Coroutine, s: Settled): void {
+    co.done = true;
+    this.waiting.delete(co);
     co.future.settle(s);
     if (co === this.root) {
       this.rootOutcome = s;
