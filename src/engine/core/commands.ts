@@ -3,23 +3,11 @@
  * driver turns into history events and work (tasks, timers, child runs). Replay matches each command
  * against the event recorded for it; `commandMatchesEvent` is that comparison.
  */
-import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RetryPolicy } from './events.js';
+import type { CallSite, ErrorInfo, HistoryEvent, TaskCall } from './events.js';
 import type { Json } from './json.js';
 
-export interface ScheduleTask {
+export interface ScheduleTask extends TaskCall {
   readonly kind: 'ScheduleTask';
-  readonly stepId: string;
-  readonly task: string;
-  readonly args: readonly Json[];
-  readonly kwargs: { readonly [name: string]: Json };
-  readonly argsDigest: string;
-  readonly callSite: CallSite;
-  readonly inputsFrom: readonly ArgOrigin[];
-  readonly executor: string;
-  readonly retry: RetryPolicy;
-  readonly timeoutMs?: number;
-  /** Time allowed from scheduling to the step's end, across attempts and retry waits. */
-  readonly overallTimeoutMs?: number;
   /** For process tasks. */
   readonly command?: readonly string[];
   /** Present when the task's results may be cached. */
@@ -78,11 +66,15 @@ export const RECORDED_AS = {
 /** Event kinds that record a command (the workflow's outputs). */
 export const COMMAND_EVENT_KINDS: ReadonlySet<string> = new Set(Object.values(RECORDED_AS));
 
+function describeCall(c: TaskCall): string {
+  return `call of task ${c.task} as step ${c.stepId} (args digest ${c.argsDigest.slice(0, 12)})`;
+}
+
 /** A short description of a command, for nondeterminism messages. */
 export function describeCommand(c: Command): string {
   switch (c.kind) {
     case 'ScheduleTask':
-      return `call of task ${c.task} as step ${c.stepId} (args digest ${c.argsDigest.slice(0, 12)})`;
+      return describeCall(c);
     case 'StartTimer':
       return `sleep of ${c.durationMs / 1000}s as step ${c.stepId}`;
     case 'StartChildRun':
@@ -102,7 +94,7 @@ export function describeCommand(c: Command): string {
 export function describeEvent(e: HistoryEvent): string {
   switch (e.kind) {
     case 'TaskScheduled':
-      return `call of task ${e.task} as step ${e.stepId} (args digest ${e.argsDigest.slice(0, 12)})`;
+      return describeCall(e);
     case 'TimerStarted':
       return `sleep of ${e.durationMs / 1000}s as step ${e.stepId}`;
     case 'ChildRunStarted':

@@ -89,8 +89,8 @@ export interface RunStarted extends Base {
   readonly noCacheSteps?: readonly string[];
 }
 
-export interface TaskScheduled extends Base {
-  readonly kind: 'TaskScheduled';
+/** A call of a task, as the workflow made it: what both ScheduleTask and TaskScheduled carry. */
+export interface TaskCall {
   /** Stable step id: task name plus occurrence, e.g. "train#2". */
   readonly stepId: string;
   readonly task: string;
@@ -104,7 +104,11 @@ export interface TaskScheduled extends Base {
   readonly timeoutMs?: number;
   /** Time allowed from scheduling to the step's end, across attempts and retry waits. */
   readonly overallTimeoutMs?: number;
-  /** Present when the task is cacheable. */
+}
+
+export interface TaskScheduled extends Base, TaskCall {
+  readonly kind: 'TaskScheduled';
+  /** Present when the task is cacheable and the run uses the cache. */
   readonly cacheKey?: string;
 }
 
