@@ -24,7 +24,7 @@ import { Bytes, Float, type Value } from '../values/value.js';
 import type { ModuleCode, Runtime } from '../vm/runtime.js';
 
 /** Bump when the shape of generated code changes (cached programs are keyed by it). */
-export const COMPILER_VERSION = 1;
+export const COMPILER_VERSION = 2;
 
 /** A compiled module, ready to be instantiated with predeclared values. */
 export interface Program {
@@ -52,7 +52,7 @@ const RT_NAMES = [
   'add', 'sub', 'mul', 'mod', 'floorDiv', 'div', 'bitwise', 'contains', 'unary', 'lt', 'gt', 'le', 'ge', 'eq', 'ne',
   'isTrue', 'index', 'setIndex', 'slice', 'getAttr', 'setAttr', 'iterElems', 'lock', 'unlock', 'augmented',
   'unboundLocal', 'unboundGlobal', 'unpack', 'dictLiteral', 'push', 'makeFunction', 'enter', 'frame',
-  'callBuiltin', 'callMethod', 'method', 'callGen', 'spreadArgs', 'spreadKwargs', 'tick', 'load', 'loadMember',
+  'callBuiltin', 'callMethod', 'method', 'callGen', 'bindArgs', 'spreadArgs', 'spreadKwargs', 'tick', 'load', 'loadMember',
   'List', 'Tuple', 'Dict', 'Range', 'Function', 'Builtin', 'Pending', 'EMPTY_TUPLE',
 ] as const;
 
@@ -585,6 +585,8 @@ class ModuleCompiler {
     return (
       `(${f} = ${fn}, ${a} = ${argsExpr ?? `[${args.join(', ')}]`}, ${k} = ${kwExpr ?? 'null'}, $p = ${pos}, ` +
       `${f} instanceof $Builtin ? ((${r} = $callBuiltin($th, ${f}, ${a}, ${k}, $p)) instanceof $Pending ? (yield ${r}) : ${r}) ` +
+      // A Starlark function: bind the arguments and delegate directly (no generator in between).
+      `: ${f} instanceof $Function ? (yield* ${f}.gen($th, ...$bindArgs(${f}, ${a}, ${k}))) ` +
       `: (yield* $callGen($th, ${f}, ${a}, ${k}, $p)))`
     );
   }

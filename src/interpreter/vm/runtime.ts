@@ -444,6 +444,7 @@ export const runtime = {
   callMethod,
   method,
   callGen,
+  bindArgs,
   spreadArgs,
   spreadKwargs,
   tick,
