@@ -101,6 +101,17 @@ function noKeywords(fnName: string, kwargs: KwArgs | null): void {
  */
 function stableSort(values: Value[], keys: Value[], reverse: boolean): Value[] {
   const n = values.length;
+  if (keys === values) {
+    // No key function: sort the values themselves (V8's sort is stable), no index indirection.
+    const out = values.slice();
+    try {
+      out.sort(reverse ? (a, b) => -compare(a, b, '<') : (a, b) => compare(a, b, '<'));
+    } catch (e) {
+      if (!(e instanceof EvalError)) throw e;
+      throw goStableSortError(keys, reverse) ?? e;
+    }
+    return out;
+  }
   const perm = new Array<number>(n);
   for (let i = 0; i < n; i++) perm[i] = i;
   try {

@@ -111,6 +111,8 @@ function seqEquals(a: readonly Value[], b: readonly Value[], depth: number): boo
  * "T < U not implemented" for unordered operands.
  */
 export function compare(x: Value, y: Value, op = '<', depth = 0): number {
+  // Tuples first: they are the common composite sort key.
+  if (x instanceof Tuple && y instanceof Tuple && depth <= MAX_DEPTH) return compareSeq(x.elems, y.elems, op, depth);
   const tx = typeof x;
   if (tx === 'number' || tx === 'bigint') {
     const ty = typeof y;
@@ -126,20 +128,7 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
   } else if (x instanceof List || x instanceof Tuple) {
     if (depth > MAX_DEPTH) throw new EvalError('comparison exceeded maximum recursion depth');
     if ((x instanceof List && y instanceof List) || (x instanceof Tuple && y instanceof Tuple)) {
-      const a = x.elems;
-      const b = (y as List | Tuple).elems;
-      const n = Math.min(a.length, b.length);
-      for (let i = 0; i < n; i++) {
-        const x = a[i]!;
-        const y = b[i]!;
-        // Fast paths for the common element types; otherwise the reference's equal-then-compare.
-        if ((typeof x === 'number' && typeof y === 'number') || (typeof x === 'string' && typeof y === 'string')) {
-          if (x !== y) return x < y ? -1 : 1;
-          continue;
-        }
-        if (!equals(x, y, depth + 1)) return compare(x, y, op, depth + 1);
-      }
-      return a.length - b.length;
+      return compareSeq(x.elems, (y as List | Tuple).elems, op, depth);
     }
   } else if (x instanceof Bytes) {
     if (y instanceof Bytes) return x.s === y.s ? 0 : x.s < y.s ? -1 : 1;
@@ -147,6 +136,22 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
     return x.compareTo(y);
   }
   throw new EvalError(`${typeName(x)} ${op} ${typeName(y)} not implemented`);
+}
+
+/** Lexicographic order of two sequences (lists or tuples), as the reference compares them. */
+function compareSeq(a: readonly Value[], b: readonly Value[], op: string, depth: number): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    // Fast paths for the common element types; otherwise the reference's equal-then-compare.
+    if ((typeof x === 'number' && typeof y === 'number') || (typeof x === 'string' && typeof y === 'string')) {
+      if (x !== y) return x < y ? -1 : 1;
+      continue;
+    }
+    if (!equals(x, y, depth + 1)) return compare(x, y, op, depth + 1);
+  }
+  return a.length - b.length;
 }
 
 /** Float ordering of the reference: NaN equals NaN and is above every other value. */
