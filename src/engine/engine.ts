@@ -17,7 +17,7 @@ import { EngineError, NondeterminismError, StoreError, UsageError } from './core
 import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
-import type { Clock, EventStore, Executor, RunRecord, TaskOutcome } from './core/ports.js';
+import type { Clock, EventStore, Executor, RunRecord, ScriptFile, TaskOutcome } from './core/ports.js';
 import { retryDelay } from './core/retry.js';
 import { foldHistory, type RunState } from './core/state.js';
 import { RealClock } from './clock.js';
@@ -520,43 +520,12 @@ export class Engine {
           ...(c.overallTimeoutMs !== undefined ? { overallTimeoutMs: c.overallTimeoutMs } : {}),
         };
         run.steps.set(c.stepId, { cmd: c, attempt: 1 });
-        const reused = run.reuse.get(c.stepId);
-        if (reused && reused.task === c.task && reused.argsDigest === c.argsDigest) {
-          run.followUps.push([{ kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: reused.result, source: 'reused' }]);
-          return [scheduled];
-        }
-        const executor = this.executorFor(run, c);
-        if (typeof executor === 'string') {
-          run.followUps.push([{ kind: 'TaskFailed', at, stepId: c.stepId, error: { kind: 'missing-task', message: executor, retryable: false } }]);
-          return [scheduled];
-        }
-        if (c.cache && run.cacheMode !== 'off') {
-          const key = this.cacheKeyOf(run, c);
+        const key = c.cache && run.cacheMode !== 'off' ? this.cacheKeyOf(run, c) : undefined;
+        if (key) {
           (scheduled as { cacheKey?: string }).cacheKey = key;
           run.steps.get(c.stepId)!.cacheKey = key;
-          if (run.cacheMode === 'use' && !run.noCacheSteps.has(c.stepId)) {
-            const entry = this.cache.lookup(key, at);
-            if (entry && (!isBlobMarker(entry.result) || this.blobValues.has(entry.result.$blob))) {
-              const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache' };
-              if (isBlobMarker(entry.result)) this.liveValues.set(done, this.blobValues.get(entry.result.$blob)!);
-              run.followUps.push([done]);
-              this.cache.recordHit(key, at);
-              return [scheduled];
-            }
-            if (entry) {
-              // The result is a blob: fetch (and verify) it first; a missing or corrupt blob is a miss.
-              this.fetchCachedBlob(run, c, key, entry.result);
-              return [scheduled];
-            }
-            const leader = this.inflightKeys.get(key);
-            if (leader) {
-              leader.waiters.push({ run, stepId: c.stepId });
-              return [scheduled];
-            }
-          }
-          if (!this.inflightKeys.has(key)) this.inflightKeys.set(key, { runId: run.runId, stepId: c.stepId, waiters: [] });
         }
-        return [scheduled, this.attemptStarted(run, c, 1, executor, at)];
+        return [scheduled, ...this.startStep(run, c, at)];
       }
       case 'StartTimer':
         return [{ kind: 'TimerStarted', at, stepId: c.stepId, durationMs: c.durationMs, fireAt: at + c.durationMs, callSite: c.callSite }];
@@ -574,6 +543,55 @@ export class Engine {
       case 'CancelRun':
         return [{ kind: 'RunCancelled', at, reason: c.reason }];
     }
+  }
+
+  /**
+   * What happens to a scheduled step next: a reused or cached result (a follow-up activation), a
+   * missing implementation (a follow-up failure), a wait for an identical call in flight, or its first
+   * attempt (returned, to commit with the scheduling). Used when a step is scheduled and again when a
+   * run is recovered with a step that had not started.
+   */
+  private startStep(run: LiveRun, c: ScheduleTask, at: number): NewEvent[] {
+    const reused = run.reuse.get(c.stepId);
+    if (reused && reused.task === c.task && reused.argsDigest === c.argsDigest) {
+      run.followUps.push([{ kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: reused.result, source: 'reused' }]);
+      return [];
+    }
+    const executor = this.executorFor(run, c);
+    if (typeof executor === 'string') {
+      run.followUps.push([{ kind: 'TaskFailed', at, stepId: c.stepId, error: { kind: 'missing-task', message: executor, retryable: false } }]);
+      return [];
+    }
+    const key = run.steps.get(c.stepId)?.cacheKey;
+    if (key) {
+      if (run.cacheMode === 'use' && !run.noCacheSteps.has(c.stepId)) {
+        const entry = this.cache.lookup(key, at);
+        if (entry && (!isBlobMarker(entry.result) || this.blobValues.has(entry.result.$blob))) {
+          const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache' };
+          if (isBlobMarker(entry.result)) this.liveValues.set(done, this.blobValues.get(entry.result.$blob)!);
+          run.followUps.push([done]);
+          this.cache.recordHit(key, at);
+          return [];
+        }
+        if (entry) {
+          // The result is a blob: fetch (and verify) it first; a missing or corrupt blob is a miss.
+          this.fetchCachedBlob(run, c, key, entry.result);
+          return [];
+        }
+        const leader = this.inflightKeys.get(key);
+        if (leader && !(leader.runId === run.runId && leader.stepId === c.stepId)) {
+          leader.waiters.push({ run, stepId: c.stepId });
+          return [];
+        }
+      }
+      if (!this.inflightKeys.has(key)) this.inflightKeys.set(key, { runId: run.runId, stepId: c.stepId, waiters: [] });
+    }
+    return [this.attemptStarted(run, c, 1, executor, at)];
+  }
+
+  /** A step whose implementation is missing in this process fails with the reason. */
+  private failMissing(run: LiveRun, stepId: string, why: string): void {
+    this.activate(run, null, [{ kind: 'TaskFailed', at: this.clock.now(), stepId, error: { kind: 'missing-task', message: why, retryable: false } }]);
   }
 
   private attemptStarted(run: LiveRun, c: ScheduleTask, attempt: number, executor: Executor, at: number): NewEvent {
@@ -655,7 +673,7 @@ export class Engine {
           st.cancelTimer = undefined;
           if (run.finished || st.abandoned) return;
           const ex = this.executorFor(run, st.cmd);
-          if (typeof ex === 'string') return;
+          if (typeof ex === 'string') return this.failMissing(run, e.stepId, ex);
           st.attempt = e.attempt;
           this.activate(run, null, [this.attemptStarted(run, st.cmd, e.attempt, ex, this.clock.now())]);
         });
@@ -682,7 +700,12 @@ export class Engine {
     if (!st) return;
     st.attempt = attempt;
     const ex = this.executorFor(run, st.cmd);
-    if (typeof ex === 'string') return;
+    if (typeof ex === 'string') {
+      queueMicrotask(() => {
+        if (!run.finished) this.failMissing(run, stepId, ex);
+      });
+      return;
+    }
     st.executor = ex;
     st.startedAt = this.clock.now();
     const handle = ex.submit({
@@ -722,6 +745,7 @@ export class Engine {
       st.abandoned = true;
       st.cancelTimer?.();
       if (st.handleId && st.executor) st.executor.cancel(st.handleId);
+      this.releaseWaiters(st.cacheKey, run, stepId, null);
       const now = this.clock.now();
       this.activate(run, null, [
         { kind: 'TaskFailed', at: now, stepId, error: { kind: 'timeout', message: `task ${st.cmd.task} did not finish within its overall timeout of ${ms / 1000}s`, retryable: false } },
@@ -1001,11 +1025,19 @@ export class Engine {
       st.cancelTimer?.();
       // Only the attempts in flight now: atexit cleanups scheduled after this must still run.
       if (st.handleId && st.executor && !st.ended) st.executor.cancel(st.handleId);
+      if (!st.ended) this.releaseWaiters(st.cacheKey, run, st.cmd.stepId, null);
     }
     for (const cancel of run.timers.values()) cancel();
     run.timers.clear();
-    for (const child of run.children.values()) if (this.live.has(child)) this.cancel(child, `parent ${runId} cancelled`);
     this.activate(run, null, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
+    // Children after the parent's own request, so their ends do not wake the parent's workflow.
+    for (const child of run.children.values()) {
+      try {
+        if (this.live.has(child) || this.store.getRun(child)?.status === 'running') this.cancel(child, `parent ${runId} cancelled`);
+      } catch {
+        // the child ended meanwhile
+      }
+    }
   }
 
   /**
@@ -1071,7 +1103,12 @@ export class Engine {
 
   private recoverRun(runId: string): LiveRun | undefined {
     const stored = this.store.history(runId);
-    const { history, missing } = this.withBlobValues(stored);
+    const { history, missing: missingOwn } = this.withBlobValues(stored);
+    const first = stored[0];
+    const missing =
+      first?.kind === 'RunStarted' && first.resumedFrom
+        ? [...missingOwn, ...this.reuseMissing(this.reusableSteps(first.resumedFrom.runId, first.resumedFrom.fromStep))]
+        : missingOwn;
     if (missing.length > 0) {
       // Results kept as blobs are fetched first; the run is rebuilt when they are here.
       this.pendingIo++;
@@ -1120,6 +1157,7 @@ export class Engine {
       if (e.kind === 'TaskScheduled' && e.cacheKey) run.steps.get(e.stepId)!.cacheKey = e.cacheKey;
       if (e.kind === 'ChildRunStarted') run.children.set(e.stepId, e.childRunId);
     }
+    const restart: ScheduleTask[] = [];
     const cancelSeq = history.find((e) => e.kind === 'CancelRequested')?.seq;
     if (cancelSeq !== undefined) run.cancelling = true;
     const scheduledAt = new Map<string, number>();
@@ -1131,6 +1169,12 @@ export class Engine {
         const st = run.steps.get(id);
         if (st) st.abandoned = true;
         continue;
+      }
+      if (s.kind === 'task' && s.status === 'scheduled' && s.attempts.length === 0) {
+        // Scheduled, but what came next (a cache hit, a reused result, a wait for an identical call)
+        // was lost: decide again.
+        const st = run.steps.get(id);
+        if (st) restart.push(st.cmd);
       }
       if (s.kind === 'task') {
         const ev = history.find((x) => x.kind === 'TaskScheduled' && x.stepId === id);
@@ -1170,6 +1214,26 @@ export class Engine {
       this.emit(runId, appended);
       for (const e of appended) this.sideEffect(run, e);
     }
+    if (restart.length > 0) {
+      const at = this.clock.now();
+      const events = restart.flatMap((c) => this.startStep(run, c, at));
+      if (events.length > 0) {
+        const appended = this.store.append(runId, run.lastSeq, events);
+        run.lastSeq = appended[appended.length - 1]!.seq;
+        this.emit(runId, appended);
+        for (const e of appended) this.sideEffect(run, e);
+      }
+    }
+    // A cancellation recorded while the run was not live here reaches its children too.
+    if (cancelSeq !== undefined) {
+      for (const child of run.children.values()) {
+        try {
+          if (this.store.getRun(child)?.status === 'running') this.cancel(child, `parent ${runId} cancelled`);
+        } catch {
+          // the child ended meanwhile
+        }
+      }
+    }
     if (run.followUps.length > 0) this.activate(run, null, []);
     return run;
   }
@@ -1188,6 +1252,12 @@ export class Engine {
     this.live.delete(run.runId);
     this.unlock(run.runId);
     run.resolve({ runId: run.runId, status: 'blocked', error: { kind: 'nondeterminism', message: m.message, retryable: false } });
+    const parent = run.parent ? this.live.get(run.parent.runId) : undefined;
+    if (parent && !parent.finished && run.parent) {
+      this.activate(parent, null, [
+        { kind: 'ChildRunFailed', at: this.clock.now(), stepId: run.parent.stepId, error: { kind: 'nondeterminism', message: `child run ${run.runId} is blocked: ${m.message}`, retryable: false } },
+      ]);
+    }
   }
 
   /** Completed task steps of an old run that a resumed run may reuse. */
@@ -1227,13 +1297,50 @@ export class Engine {
     const reuse = this.reusableSteps(runId, options.fromStep);
     const state = foldHistory(history);
     const from = options.fromStep ?? state.order.find((id) => state.steps[id]!.status === 'failed');
+    const missing = this.reuseMissing(reuse);
+    if (missing.length > 0) {
+      // Reused results kept as blobs are fetched first, so the workflow sees their values.
+      const newId = newRunId();
+      this.pendingIo++;
+      const result = this.fetchBlobs(missing).then(
+        () => {
+          this.pendingIo--;
+          return this.resumeNow(runId, started, files, reuse, from, options, newId).result;
+        },
+        (err: unknown): RunResult => {
+          this.pendingIo--;
+          this.checkIdle();
+          return { runId: newId, status: 'failed', error: { kind: 'storage', message: `cannot resume run ${runId}: ${(err as Error).message}`, retryable: true } };
+        },
+      );
+      return { runId: newId, result };
+    }
+    return this.resumeNow(runId, started, files, reuse, from, options, newRunId());
+  }
+
+  /** Blob digests of reused results that this process does not have. */
+  private reuseMissing(reuse: LiveRun['reuse']): string[] {
+    const out: string[] = [];
+    for (const r of reuse.values()) if (isBlobMarker(r.result) && !this.blobValues.has(r.result.$blob)) out.push(r.result.$blob);
+    return out;
+  }
+
+  private resumeNow(
+    runId: string,
+    started: RunStarted,
+    files: ScriptFile[],
+    reuse: LiveRun['reuse'],
+    from: string | undefined,
+    options: { fromStep?: string; cache?: CacheMode },
+    newId: string,
+  ): RunHandle {
     return this.startRun(
       { digest: started.scriptDigest, bundle: fromStored(files) },
       started.workflow,
       [...started.args],
       { ...started.kwargs },
       started.env,
-      newRunId(),
+      newId,
       {
         resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) },
         reuse,

@@ -260,14 +260,21 @@ export class WorkflowMachine implements WorkflowHost {
   unregisterExit(fn: Value): void {
     for (let i = this.exitHandlers.length - 1; i >= 0; i--) if (this.exitHandlers[i]!.fn === fn) this.exitHandlers.splice(i, 1);
   }
+  /** Futures of spawned work not yet settled (cancellation fails them). */
+  private futures: Future[] = [];
+
   spawn(fn: Value, args: Value[], kwargs: KwArgs | null, site: CallSite): Future {
+    if (this.futures.length > 64) this.futures = this.futures.filter((f) => !f.outcome);
     if (fn instanceof TaskStub) {
       const future = new Future(fn.taskName);
+      this.futures.push(future);
       const stepId = this.scheduleTask(fn, args, kwargs, site);
       this.waitStep(stepId, (s) => future.settle(s));
       return future;
     }
-    return this.newCoroutine(fn, args, kwargs, `run(${fn instanceof StarValue ? fn.type : 'value'})`).future;
+    const co = this.newCoroutine(fn, args, kwargs, `run(${fn instanceof StarValue ? fn.type : 'value'})`);
+    this.futures.push(co.future);
+    return co.future;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -351,7 +358,15 @@ export class WorkflowMachine implements WorkflowHost {
         continue;
       }
       if (out.done) this.coroutineDone(co, { value: out.value });
-      else this.handle(co, out.pending.request as HostRequest);
+      else {
+        try {
+          this.handle(co, out.pending.request as HostRequest);
+        } catch (e) {
+          // e.g. an argument with no JSON form: the call fails where it was made.
+          co.waitingAt = undefined;
+          this.readyQueue.push({ co, input: { error: e instanceof EvalError ? e : new EvalError(String(e)) } });
+        }
+      }
     }
     if (this.phase === 'exiting' && this.readyQueue.length === 0 && !this.exitInFlight) this.nextExitHandler();
   }
@@ -503,9 +518,13 @@ export class WorkflowMachine implements WorkflowHost {
   private cancel(reason: string): void {
     if (this.phase === 'done') return;
     this.cancelReason = reason;
-    // Waiting coroutines are abandoned; the atexit handlers still run.
+    // Waiting coroutines are abandoned; the atexit handlers still run. Futures of the abandoned
+    // work fail, so a handler that awaits one gets an error instead of waiting forever.
     for (const w of this.stepWaiters.values()) w.length = 0;
     this.stepWaiters.clear();
+    const cancelled = { error: new EvalError(`run cancelled: ${reason}`, 'cancelled') };
+    for (const f of this.futures) if (!f.outcome) f.settle(cancelled);
+    this.futures.length = 0;
     this.readyQueue.length = 0;
     if (this.phase === 'running' || this.phase === 'idle') {
       this.rootOutcome = { error: new EvalError(`run cancelled: ${reason}`, 'cancelled') };

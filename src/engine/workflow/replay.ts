@@ -71,7 +71,15 @@ export function replayHistory(machine: WorkflowMachine, history: readonly Histor
         };
       }
     } else if (ACTIVATION_KINDS.has(e.kind)) {
-      queue.push(...machine.activate(e));
+      try {
+        queue.push(...machine.activate(e));
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        return {
+          pending: [],
+          mismatch: new NondeterminismError(`replay failed at event ${e.seq} (${e.kind}): ${msg}`, 'stepId' in e ? (e.stepId as string) : undefined, e.kind, undefined),
+        };
+      }
     }
   }
   return { pending: queue };

@@ -86,8 +86,12 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 
 /** Parses a duration: seconds as a number, or text like "500ms", "10m", "1h30m", "28d". */
 export function parseDuration(v: Value, what: string): number {
-  if (typeof v === 'number') return v * 1000;
-  if (v instanceof Float) return v.v * 1000;
+  const finite = (ms: number): number => {
+    if (!Number.isFinite(ms) || ms < 0) throw new EvalError(`${what}: a duration must be finite and not negative, not ${repr(v)}`);
+    return ms;
+  };
+  if (typeof v === 'number') return finite(v * 1000);
+  if (v instanceof Float) return finite(v.v * 1000);
   if (typeof v === 'string') {
     const text = utf8Decode(v).trim();
     const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
