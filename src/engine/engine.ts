@@ -9,7 +9,7 @@
  * and remotely.
  */
 import { randomBytes } from 'node:crypto';
-import { EvalError, type Value } from '../interpreter/index.js';
+import { EvalError, utf8Encode, type Value } from '../interpreter/index.js';
 import { Thread } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { ScheduleTask } from './core/commands.js';
@@ -628,7 +628,7 @@ export class Engine {
           const fn = run.machine.starlarkTasks.get(req.task)!;
           const thread = new Thread({ name: req.task, print: () => {} });
           try {
-            const v = thread.call(fn, req.args.map(fromHistory), Object.entries(req.kwargs).map(([k, x]) => [k, fromHistory(x)] as [string, Value]));
+            const v = thread.call(fn, req.args.map(fromHistory), Object.entries(req.kwargs).map(([k, x]) => [utf8Encode(k), fromHistory(x)] as [string, Value]));
             return { ok: true, value: toHistory(v, `the result of task ${req.task}`) };
           } catch (e) {
             const err = e instanceof EvalError ? e : new EvalError(String(e));

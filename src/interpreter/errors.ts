@@ -31,6 +31,28 @@ export function formatDiagnostic(d: Diagnostic, withFrame = true): string {
   return frame ? `${head}\n${frame}` : head;
 }
 
+/**
+ * Messages often embed Starlark strings, which hold UTF-8 bytes one per char code; a message that is
+ * such a byte string (all char codes < 256, valid UTF-8 with some non-ASCII) is shown as the text it
+ * encodes. JS text with a Latin-1 character alone (e.g. U+00E9) is not valid UTF-8 and stays as is.
+ */
+function textOf(message: string): string {
+  let nonAscii = false;
+  for (let i = 0; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (c > 0xff) return message;
+    if (c >= 0x80) nonAscii = true;
+  }
+  if (!nonAscii) return message;
+  const bytes = new Uint8Array(message.length);
+  for (let i = 0; i < message.length; i++) bytes[i] = message.charCodeAt(i);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return message;
+  }
+}
+
 /** Base class of every error a Starlark program can cause. */
 export class StarlarkError extends Error {
   constructor(
@@ -105,7 +127,7 @@ export class EvalError extends StarlarkError {
     kind: StarlarkErrorKind = 'eval',
     options?: ErrorOptions,
   ) {
-    super(kind, message, options);
+    super(kind, textOf(message), options);
     this.name = 'EvalError';
   }
   /** Frames, outermost first. */

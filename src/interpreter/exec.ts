@@ -6,7 +6,7 @@
 import { Source } from '../lexer/source.js';
 import { parseExpr, parseFile } from './syntax/index.js';
 import type * as ast from './syntax/ast.js';
-import { EvalError } from './errors.js';
+import { EvalError, ParseError } from './errors.js';
 import { resolveFileOptions, type FileOptions, type ResolvedFileOptions } from './options.js';
 import { resolveFile } from './resolve/resolver.js';
 import { compileFile, COMPILER_VERSION, type Program } from './compile/compiler.js';
@@ -64,6 +64,18 @@ export function compileProgram(source: Source, predeclared: Globals, options: Fi
 }
 
 function compileParsed(file: ast.File, predeclared: Globals, opts: ResolvedFileOptions, moduleName: string): Program {
+  try {
+    return compileParsedUnguarded(file, predeclared, opts, moduleName);
+  } catch (e) {
+    // A program nested more deeply than the compiler (or V8's parser) can follow is a clean error.
+    if (e instanceof RangeError || (e instanceof SyntaxError && /stack/i.test(e.message))) {
+      throw new ParseError([{ source: file.source, offset: 0, message: 'program too deeply nested to compile (split long expressions or chains)' }]);
+    }
+    throw e;
+  }
+}
+
+function compileParsedUnguarded(file: ast.File, predeclared: Globals, opts: ResolvedFileOptions, moduleName: string): Program {
   const resolved = resolveFile(
     file,
     opts,

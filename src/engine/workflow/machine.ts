@@ -24,6 +24,7 @@ import {
   compileProgram,
   startCall,
   startProgram,
+  utf8Decode,
   utf8Encode,
   type KwArgs,
   type Outcome,
@@ -288,9 +289,10 @@ export class WorkflowMachine implements WorkflowHost {
     this.env = new Dict();
     for (const [k, v] of Object.entries(e.env)) this.env.set(utf8Encode(k), utf8Encode(v));
     const args = e.args.map(fromHistory);
-    const kwargs: KwArgs = Object.entries(e.kwargs).map(([k, v]) => [k, fromHistory(v)]);
+    // Keyword names are Starlark strings (UTF-8) inside, JS text in history.
+    const kwargs: KwArgs = Object.entries(e.kwargs).map(([k, v]) => [utf8Encode(k), fromHistory(v)]);
     const inputs = new Dict();
-    for (const [k, v] of kwargs) inputs.set(utf8Encode(k), v);
+    for (const [k, v] of kwargs) inputs.set(k, v);
     this.ctx = new Struct([
       ['run_id', utf8Encode(e.runId)],
       ['workflow', utf8Encode(e.workflow)],
@@ -401,7 +403,7 @@ export class WorkflowMachine implements WorkflowHost {
         const stepId = this.nextStepId(name);
         const args = req.args.map((a, i) => toHistory(a, `argument ${i + 1} of ${name}`));
         const kwargs: { [k: string]: Json } = {};
-        for (const [k, v] of req.kwargs ?? []) kwargs[k] = toHistory(v, `argument ${k} of ${name}`);
+        for (const [k, v] of req.kwargs ?? []) kwargs[utf8Decode(k)] = toHistory(v, `argument ${utf8Decode(k)} of ${name}`);
         this.commands.push({ kind: 'StartChildRun', stepId, workflow: name, args, kwargs, callSite: req.site });
         this.waitStep(stepId, this.wake(co));
         return;
@@ -598,7 +600,7 @@ export class WorkflowMachine implements WorkflowHost {
     const name = stub.taskName;
     const jargs = args.map((a, i) => toHistory(a, `argument ${i + 1} of task ${name}`));
     const jkwargs: { [k: string]: Json } = {};
-    for (const [k, v] of kwargs ?? []) jkwargs[k] = toHistory(v, `argument ${k} of task ${name}`);
+    for (const [k, v] of kwargs ?? []) jkwargs[utf8Decode(k)] = toHistory(v, `argument ${utf8Decode(k)} of task ${name}`);
     const stepId = this.nextStepId(name);
     const o = stub.options;
     this.commands.push({

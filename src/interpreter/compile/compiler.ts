@@ -18,13 +18,13 @@
 import type * as ast from '../syntax/ast.js';
 import type { Source } from '../../lexer/source.js';
 import type { ResolvedFileOptions } from '../options.js';
-import type { Binding, ResolvedFile } from '../resolve/resolver.js';
+import { jsName, type Binding, type ResolvedFile } from '../resolve/resolver.js';
 import type { FunctionCode } from '../values/function.js';
-import { Bytes, Float, type Value } from '../values/value.js';
+import { Bytes, Float, utf8Decode, utf8Encode, type Value } from '../values/value.js';
 import type { ModuleCode, Runtime } from '../vm/runtime.js';
 
 /** Bump when the shape of generated code changes (cached programs are keyed by it). */
-export const COMPILER_VERSION = 2;
+export const COMPILER_VERSION = 3;
 
 /** A compiled module, ready to be instantiated with predeclared values. */
 export interface Program {
@@ -56,6 +56,13 @@ const RT_NAMES = [
   'List', 'Tuple', 'Dict', 'Range', 'Function', 'Builtin', 'Pending', 'EMPTY_TUPLE',
 ] as const;
 
+const ARITHMETIC: ReadonlySet<string> = new Set(['+', '-', '*', '/', '//', '%', '|', '&', '^', '<<', '>>']);
+
+/** An identifier used as a Starlark string (attribute or keyword name): its UTF-8 form, quoted. */
+function sname(name: string): string {
+  return JSON.stringify(utf8Encode(name));
+}
+
 /** Compiles a resolved file. */
 export function compileFile(resolved: ResolvedFile, options: ResolvedFileOptions, moduleName: string): Program {
   const c = new ModuleCompiler(resolved, options, moduleName);
@@ -76,6 +83,7 @@ class ModuleCompiler {
   private readonly constants: unknown[] = [];
   private readonly constIndex = new Map<unknown, number>();
   private fn!: FnState;
+  private labels = 0;
   private readonly source: Source;
 
   constructor(
@@ -92,14 +100,15 @@ class ModuleCompiler {
     this.fn = { temps: 0, codeConst, free: new Set(), own: new Set() };
     const body = this.stmts(this.r.file.stmts, '    ');
     const globals = [...this.r.globals, ...this.r.fileLocals];
+    const exported = this.r.globals.length;
     const predeclared = [...this.r.predeclaredUsed];
     const universal = [...this.r.universalUsed].filter((n) => n !== 'None' && n !== 'True' && n !== 'False');
     const lines: string[] = [];
     lines.push('"use strict";');
     lines.push(`const {${RT_NAMES.map((n) => `${n}: $${n}`).join(', ')}} = $rt;`);
     lines.push('return function* $module($th, $pre, $uni) {');
-    for (const n of predeclared) lines.push(`  const p_${n} = $pre(${JSON.stringify(n)});`);
-    for (const n of universal) lines.push(`  const u_${n} = $uni(${JSON.stringify(n)});`);
+    for (const n of predeclared) lines.push(`  const p_${jsName(n)} = $pre(${JSON.stringify(n)});`);
+    for (const n of universal) lines.push(`  const u_${jsName(n)} = $uni(${JSON.stringify(n)});`);
     if (globals.length > 0) lines.push(`  let ${globals.map((g) => g.js).join(', ')};`);
     lines.push(`  let $p = 0${this.tempDecls()};`);
     lines.push(`  $th.stack.push(${codeConst});`);
@@ -113,7 +122,8 @@ class ModuleCompiler {
     const factory = new globalThis.Function('$rt', '$k', js) as Program['factory'];
     return {
       source: this.source,
-      globals: globals.map((g) => g.name),
+      // File-local bindings (loads) come last and are not exported.
+      globals: globals.slice(0, exported).map((g) => g.name),
       predeclared,
       universal,
       js,
@@ -176,8 +186,30 @@ class ModuleCompiler {
       case 'ReturnStmt':
         return `${ind}return ${s.result ? this.expr(s.result) : 'null'};`;
       case 'IfStmt': {
-        const els = s.els.length > 0 ? ` else {\n${this.stmts(s.els, ind + '  ')}\n${ind}}` : '';
-        return `${ind}if ($isTrue(${this.expr(s.cond)})) {\n${this.stmts(s.then, ind + '  ')}\n${ind}}${els}`;
+        // An if/elif chain: its branches in order, then the final else (walked iteratively).
+        const branches: { cond: ast.Expr; body: readonly ast.Stmt[] }[] = [];
+        let cur: ast.IfStmt = s;
+        let finalElse: readonly ast.Stmt[] = [];
+        for (;;) {
+          branches.push({ cond: cur.cond, body: cur.then });
+          const next = cur.els.length === 1 && cur.els[0]!.kind === 'IfStmt' && cur.els[0]!.elif ? cur.els[0] : undefined;
+          if (!next) {
+            finalElse = cur.els;
+            break;
+          }
+          cur = next;
+        }
+        const inner = ind + '  ';
+        if (branches.length <= 32) {
+          const parts = branches.map((b, i) => `${i === 0 ? ind : ' else '}if ($isTrue(${this.expr(b.cond)})) {\n${this.stmts(b.body, inner)}\n${ind}}`);
+          const els = finalElse.length > 0 ? ` else {\n${this.stmts(finalElse, inner)}\n${ind}}` : '';
+          return parts.join('') + els;
+        }
+        // A long chain would nest deeply as JS else-ifs: emit flat tests in a labelled block instead
+        // (break/continue inside still refer to the enclosing loop, as a block is not a loop).
+        const label = `$if${++this.labels}`;
+        const parts = branches.map((b) => `${inner}if ($isTrue(${this.expr(b.cond)})) {\n${this.stmts(b.body, inner + '  ')}\n${inner}  break ${label};\n${inner}}`);
+        return `${ind}${label}: {\n${parts.join('\n')}\n${this.stmts(finalElse, inner)}\n${ind}}`;
       }
       case 'ForStmt':
         return this.forLoop(s.vars, s.x, s.forPos, ind, (inner) => this.stmts(s.body, inner));
@@ -190,7 +222,7 @@ class ModuleCompiler {
         const mod = JSON.stringify(s.module.value);
         const out = [`${ind}$p = ${s.span.start}; ${t} = yield* $load($th, ${mod});`];
         for (const b of s.bindings) {
-          out.push(`${ind}${this.binding(b.local).js} = $loadMember(${t}, ${JSON.stringify(b.remote.value)}, ${mod});`);
+          out.push(`${ind}${this.binding(b.local).js} = $loadMember(${t}, ${JSON.stringify(utf8Decode(b.remote.value))}, ${mod});`);
         }
         return out.join('\n');
       }
@@ -226,7 +258,7 @@ class ModuleCompiler {
       case 'DotExpr': {
         const o = this.temp();
         const y = this.temp();
-        const name = JSON.stringify(lhs.name.name);
+        const name = sname(lhs.name.name);
         return `${ind}${o} = ${this.expr(lhs.x)}; $p = ${lhs.dot}; ${y} = $getAttr(${o}, ${name});\n` +
           `${ind}${y} = ${this.augmentedOp(op, y, `(${this.expr(s.rhs)})`, pos)}; $p = ${lhs.dot}; $setAttr(${o}, ${name}, ${y});`;
       }
@@ -252,7 +284,7 @@ class ModuleCompiler {
       case 'IndexExpr':
         return `${ind}$setIndex(${this.expr(lhs.x)}, ${this.expr(lhs.index)}, ($p = ${lhs.lbrack}, ${v}));`;
       case 'DotExpr':
-        return `${ind}$setAttr(${this.expr(lhs.x)}, ${JSON.stringify(lhs.name.name)}, ($p = ${lhs.dot}, ${v}));`;
+        return `${ind}$setAttr(${this.expr(lhs.x)}, ${sname(lhs.name.name)}, ($p = ${lhs.dot}, ${v}));`;
       case 'TupleExpr':
       case 'ListExpr': {
         const a = this.temp();
@@ -324,7 +356,8 @@ class ModuleCompiler {
       source: this.source,
       pos,
       end: node.span.end,
-      params: [...ordinary.map((p) => p.name.name), ...(star && star.kind === 'StarParam' ? [star.name!.name] : []), ...kwonly.map((p) => p.name.name), ...(starstar && starstar.kind === 'StarStarParam' ? [starstar.name.name] : [])],
+      // As Starlark strings (UTF-8), since keyword names at calls are strings too.
+      params: [...ordinary.map((p) => p.name.name), ...(star && star.kind === 'StarParam' ? [star.name!.name] : []), ...kwonly.map((p) => p.name.name), ...(starstar && starstar.kind === 'StarStarParam' ? [starstar.name.name] : [])].map(utf8Encode),
       numPositional: ordinary.length,
       numKwonly: kwonly.length,
       hasVarargs: !!star,
@@ -379,10 +412,10 @@ class ModuleCompiler {
       case 'local':
       case 'free':
         if (b.scope === 'free') this.fn.free.add(b.js);
-        return b.param ? b.js : `(${b.js} === undefined ? $unboundLocal(${JSON.stringify(b.name)}) : ${b.js})`;
+        return b.param ? b.js : `(${b.js} === undefined ? ($p = ${id.span.start}, $unboundLocal(${JSON.stringify(b.name)})) : ${b.js})`;
       case 'global':
       case 'filelocal':
-        return `(${b.js} === undefined ? $unboundGlobal(${JSON.stringify(b.name)}) : ${b.js})`;
+        return `(${b.js} === undefined ? ($p = ${id.span.start}, $unboundGlobal(${JSON.stringify(b.name)})) : ${b.js})`;
       case 'predeclared':
         return b.js;
       case 'universal':
@@ -464,7 +497,7 @@ class ModuleCompiler {
       case 'CallExpr':
         return this.call(e);
       case 'DotExpr':
-        return `$getAttr(${this.isSimple(e.x) ? `($p = ${e.dot}, ${this.expr(e.x)})` : this.evalThenPos(e.x, e.dot)}, ${JSON.stringify(e.name.name)})`;
+        return `$getAttr(${this.isSimple(e.x) ? `($p = ${e.dot}, ${this.expr(e.x)})` : this.evalThenPos(e.x, e.dot)}, ${sname(e.name.name)})`;
       case 'IndexExpr':
         return this.withPos('$index', this.expr(e.x), e.index, e.lbrack);
       case 'SliceExpr': {
@@ -487,6 +520,7 @@ class ModuleCompiler {
   }
 
   private binary(e: ast.BinaryExpr): string {
+    if (ARITHMETIC.has(e.op) && e.x.kind === 'BinaryExpr' && ARITHMETIC.has(e.x.op)) return this.arithmeticChain(e);
     const x = this.expr(e.x);
     switch (e.op) {
       case 'and': {
@@ -518,25 +552,52 @@ class ModuleCompiler {
     }
   }
 
+  /**
+   * A left-deep chain of arithmetic operators (`a + b + c - d ...`), compiled as a flat sequence on
+   * one temporary: `(t = a, t = add(t, b), t = add(t, c), ..., t)`, so a long chain nests neither on
+   * the compiler's stack nor in the generated code.
+   */
+  private arithmeticChain(e: ast.BinaryExpr): string {
+    const spine: ast.BinaryExpr[] = [];
+    let cur: ast.Expr = e;
+    while (cur.kind === 'BinaryExpr' && ARITHMETIC.has(cur.op)) {
+      spine.push(cur);
+      cur = cur.x;
+    }
+    const t = this.temp();
+    const parts = [`${t} = ${this.expr(cur)}`];
+    for (let i = spine.length - 1; i >= 0; i--) {
+      const b = spine[i]!;
+      const y = this.isSimple(b.y) ? `($p = ${b.opPos}, ${this.expr(b.y)})` : this.evalThenPos(b.y, b.opPos);
+      parts.push(`${t} = ${this.binaryCall(b.op, t, y)}`);
+    }
+    return `(${parts.join(', ')}, ${t})`;
+  }
+
   /** A call expression. */
   private call(e: ast.CallExpr): string {
     const simple = e.args.every((a) => a.kind === 'PosArg');
-    // Method call on a built-in type: x.name(args) without allocating a bound method.
+    // Method call on a built-in type: x.name(args) without allocating a bound method. As in the
+    // reference, the attribute is looked up (and a missing one reported) before the arguments run.
     if (e.fn.kind === 'DotExpr' && e.args.every((a) => a.kind === 'PosArg' || a.kind === 'KwArg')) {
       const recv = this.temp();
       const impl = this.temp();
+      const bound = this.temp();
       const r = this.temp();
-      const name = JSON.stringify(e.fn.name.name);
+      const name = sname(e.fn.name.name);
       const pos = e.args.filter((a) => a.kind === 'PosArg').map((a) => this.expr(a.value));
       const kw = e.args.filter((a): a is Extract<ast.Arg, { kind: 'KwArg' }> => a.kind === 'KwArg');
-      const kwCode = kw.length > 0 ? `[${kw.map((a) => `[${JSON.stringify(a.name.name)}, ${this.expr(a.value)}]`).join(', ')}]` : 'null';
+      const kwCode = kw.length > 0 ? `[${kw.map((a) => `[${sname(a.name.name)}, ${this.expr(a.value)}]`).join(', ')}]` : 'null';
       const args = this.temp();
       const kwt = this.temp();
       return (
-        `(${recv} = ${this.expr(e.fn.x)}, ${args} = [${pos.join(', ')}], ${kwt} = ${kwCode}, $p = ${e.lparen}, ` +
-        `(${impl} = $method(${recv}, ${name})) !== undefined ` +
+        `(${recv} = ${this.expr(e.fn.x)}, $p = ${e.fn.dot}, ${impl} = $method(${recv}, ${name}), ` +
+        `${bound} = ${impl} === undefined ? $getAttr(${recv}, ${name}) : null, ` +
+        `${args} = [${pos.join(', ')}], ${kwt} = ${kwCode}, $p = ${e.lparen}, ` +
+        `${impl} !== undefined ` +
         `? ((${r} = $callMethod($th, ${impl}, ${name}, ${recv}, ${args}, ${kwt}, $p)) instanceof $Pending ? (yield ${r}) : ${r}) ` +
-        `: (yield* $callGen($th, ($p = ${e.fn.dot}, $getAttr(${recv}, ${name})), ($p = ${e.lparen}, ${args}), ${kwt}, $p)))`
+        `: ${bound} instanceof $Builtin ? ((${r} = $callBuiltin($th, ${bound}, ${args}, ${kwt}, $p)) instanceof $Pending ? (yield ${r}) : ${r}) ` +
+        `: (yield* $callGen($th, ${bound}, ${args}, ${kwt}, $p)))`
       );
     }
     const fn = this.expr(e.fn);
@@ -564,7 +625,7 @@ class ModuleCompiler {
     for (const a of e.args) {
       switch (a.kind) {
         case 'PosArg': pos.push(this.expr(a.value)); break;
-        case 'KwArg': kw.push(`[${JSON.stringify(a.name.name)}, ${this.expr(a.value)}]`); break;
+        case 'KwArg': kw.push(`[${sname(a.name.name)}, ${this.expr(a.value)}]`); break;
         case 'StarArg': star = this.expr(a.value); break;
         case 'StarStarArg': starstar = this.expr(a.value); break;
       }

@@ -87,6 +87,15 @@ interface Use {
 const DOESNT = 'this Starlark dialect does not ';
 
 /**
+ * The identifier part of a JS variable name: ASCII letters, digits and `_` as they are; any other
+ * character (Starlark identifiers may contain Unicode letters) as `$u<hex>`. A Starlark identifier
+ * never contains `$`, so this is injective and cannot collide with the compiler's own names.
+ */
+export function jsName(name: string): string {
+  return /^[A-Za-z0-9_]*$/.test(name) ? name : name.replace(/[^A-Za-z0-9_]/gu, (c) => `$u${c.codePointAt(0)!.toString(16)}`);
+}
+
+/**
  * Resolves a parsed file.
  * @param isPredeclared names the embedder predeclares (e.g. workflow builtins)
  * @param isUniversal the universal builtins (len, range...)
@@ -174,7 +183,7 @@ class Resolver {
         if ((prevGlobal || prevLocal) && !this.options.globalReassign) {
           this.error(id.span.start, `cannot reassign ${prevLocal ? 'top-level' : 'global'} ${name} declared at ${this.posOf(prevGlobal?.pos ?? this.fileLocalPos.get(name)!)}`);
         }
-        const b: Binding = prevLocal ?? { scope: 'filelocal', name, js: `g_${name}` };
+        const b: Binding = prevLocal ?? { scope: 'filelocal', name, js: `g_${jsName(name)}` };
         this.fileLocals.set(name, b);
         this.fileLocalPos.set(name, id.span.start);
         this.bindings.set(id, b);
@@ -191,7 +200,7 @@ class Resolver {
         this.bindings.set(id, prev ? prev.b : prevLocal!);
         return true;
       }
-      const b: Binding = { scope: 'global', name, js: `g_${name}` };
+      const b: Binding = { scope: 'global', name, js: `g_${jsName(name)}` };
       this.globals.set(name, { b, pos: id.span.start });
       this.globalList.push(b);
       this.bindings.set(id, b);
@@ -202,7 +211,7 @@ class Resolver {
       this.bindings.set(id, existing);
       return true;
     }
-    const js = this.env.kind === 'comprehension' ? `v_${name}$${this.env.id}` : `v_${name}`;
+    const js = this.env.kind === 'comprehension' ? `v_${jsName(name)}$${this.env.id}` : `v_${jsName(name)}`;
     const b: Binding = { scope: 'local', name, js };
     this.env.bindings.set(name, b);
     if (this.env.kind === 'comprehension') this.env.comp!.locals.push(js);
@@ -228,17 +237,17 @@ class Resolver {
     if (fl) return fl;
     if (this.isPredeclared(name)) {
       this.predeclaredUsed.add(name);
-      return { scope: 'predeclared', name, js: `p_${name}` };
+      return { scope: 'predeclared', name, js: `p_${jsName(name)}` };
     }
     if (this.isUniversal(name)) {
       if (name === 'set' && !this.options.set) this.error(id.span.start, DOESNT + 'support sets');
       this.universalUsed.add(name);
-      return { scope: 'universal', name, js: `u_${name}` };
+      return { scope: 'universal', name, js: `u_${jsName(name)}` };
     }
     const candidates = new Set<string>([...this.globals.keys(), ...this.fileLocals.keys(), ...this.universalNames()]);
     const hint = suggest(name, candidates);
     this.error(id.span.start, `undefined: ${name}${hint ? ` (did you mean ${hint}?)` : ''}`);
-    return { scope: 'universal', name, js: `u_${name}` };
+    return { scope: 'universal', name, js: `u_${jsName(name)}` };
   }
 
   private lookupLexical(id: ast.Ident, env: Block): Binding {
@@ -283,14 +292,24 @@ class Resolver {
       case 'BranchStmt':
         if (this.loops === 0 && s.token !== 'pass') this.error(s.span.start, `${s.token} not in a loop`);
         break;
-      case 'IfStmt':
+      case 'IfStmt': {
         if (!this.inFunction() && !this.options.topLevelControl && !s.elif) {
           this.error(s.span.start, 'if statement not within a function');
         }
-        this.expr(s.cond);
-        this.stmts(s.then);
-        this.stmts(s.els);
+        // An if/elif chain is walked iteratively, so a long chain does not nest on the JS stack.
+        let cur: ast.IfStmt = s;
+        for (;;) {
+          this.expr(cur.cond);
+          this.stmts(cur.then);
+          const next = cur.els.length === 1 && cur.els[0]!.kind === 'IfStmt' && cur.els[0]!.elif ? cur.els[0] : undefined;
+          if (!next) {
+            this.stmts(cur.els);
+            break;
+          }
+          cur = next;
+        }
         break;
+      }
       case 'AssignStmt':
         this.expr(s.rhs);
         this.assign(s.lhs, s.op !== '=');

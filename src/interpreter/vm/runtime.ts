@@ -103,7 +103,8 @@ export function augmented(op: string, x: Value, y: Value): Value {
       let elems: readonly Value[] | Range | undefined;
       try {
         elems = ops.iterElems(y);
-      } catch {
+      } catch (err) {
+        if (!(err instanceof EvalError && /is not iterable/.test(err.message))) throw err;
         elems = undefined; // not iterable: `list + y` reports the error below
       }
       if (elems !== undefined) {
@@ -133,17 +134,22 @@ export function unboundGlobal(name: string): never {
   throw new EvalError(`global variable ${name} referenced before assignment`);
 }
 
-/** `a, b = v`: the n elements of v, with the reference's errors. */
+/** `a, b = v`: the n elements of v, with the reference's errors. Reads no more than it needs. */
 export function unpack(v: Value, n: number): readonly Value[] {
   let elems: readonly Value[];
   if (v instanceof Tuple || v instanceof List) elems = v.elems;
-  else {
+  else if (v instanceof Range) {
+    if (v.length !== n) throw new EvalError(`too ${v.length > n ? 'many' : 'few'} values to unpack (got ${v.length}, want ${n})`);
+    elems = ops.toArray(v);
+  } else {
+    let e: readonly Value[] | Range;
     try {
-      const e = ops.iterElems(v);
-      elems = e instanceof Range ? ops.toArray(v) : e;
-    } catch {
-      throw new EvalError(`got ${typeName(v)} in sequence assignment`);
+      e = ops.iterElems(v);
+    } catch (err) {
+      if (err instanceof EvalError && /is not iterable/.test(err.message)) throw new EvalError(`got ${typeName(v)} in sequence assignment`);
+      throw err;
     }
+    elems = e instanceof Range ? ops.toArray(e) : e;
   }
   if (elems.length > n) throw new EvalError(`too many values to unpack (got ${elems.length}, want ${n})`);
   if (elems.length < n) throw new EvalError(`too few values to unpack (got ${elems.length}, want ${n})`);
@@ -290,13 +296,14 @@ export function* callGen(th: Thread, f: Value, args: Value[], kw: KwArgs | null,
 
 /** Builds the positional argument array of a call with `*args`. */
 export function spreadArgs(pos: Value[], star: Value): Value[] {
-  let elems: readonly Value[];
+  let e: readonly Value[] | Range;
   try {
-    const e = ops.iterElems(star);
-    elems = e instanceof Range ? ops.toArray(star) : e;
-  } catch {
-    throw new EvalError(`argument after * must be iterable, not ${typeName(star)}`);
+    e = ops.iterElems(star);
+  } catch (err) {
+    if (err instanceof EvalError && /is not iterable/.test(err.message)) throw new EvalError(`argument after * must be iterable, not ${typeName(star)}`);
+    throw err;
   }
+  const elems = e instanceof Range ? ops.toArray(star) : e;
   return pos.concat(elems);
 }
 
