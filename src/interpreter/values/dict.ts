@@ -134,6 +134,12 @@ export class Dict extends StarValue {
     }
     return hk as Value;
   }
+  /** The first key in insertion order, or undefined when empty (O(1)). */
+  firstKey(): Value | undefined {
+    for (const hk of this.map.keys()) return this.origKey(hk);
+    return undefined;
+  }
+
   /** Keys in insertion order (a snapshot). */
   keys(): Value[] {
     const out: Value[] = [];

@@ -159,8 +159,7 @@ const popitem: BuiltinImpl = (_th, args, kwargs, recv) => {
   unpackPositional('popitem', args, kwargs, 0);
   const d = recvDict(recv);
   if (d.size === 0) throw new EvalError('popitem: empty dict');
-  // TODO(perf): Dict has no O(1) "first original key"; keys() copies. Ask values/ for one.
-  const k = d.keys()[0]!;
+  const k = d.firstKey()!;
   try {
     const v = d.delete(k)!;
     return new Tuple([k, v]);
