@@ -14,6 +14,8 @@ import { CliError } from './errors.js';
 export interface CliIo {
   readonly out: (s: string) => void;
   readonly err: (s: string) => void;
+  /** stderr is a terminal: `run` shows a live status line. @default false */
+  readonly live?: boolean;
 }
 
 /** The parsed shared options. */

@@ -209,7 +209,10 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
 }
 
 /** Runs the CLI; resolves to the process exit code. */
-export async function main(argv: readonly string[], io: CliIo = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) }): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: CliIo = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s), live: process.stderr.isTTY === true },
+): Promise<number> {
   let exitCode = 0;
   const program = new Command('larkflow')
     .description('Starlark interpreter and durable workflow engine')

@@ -10,6 +10,12 @@ import { brief, duration } from './engine-options.js';
 export interface ProgressOptions {
   /** Where lines go (stderr). */
   readonly write: (line: string) => void;
+  /**
+   * A live view for terminals: below the lines, one status line (steps running, waiting and done,
+   * elapsed time) redrawn in place. Needs `writeRaw` (no newline added). @default false
+   */
+  readonly live?: boolean;
+  readonly writeRaw?: (text: string) => void;
 }
 
 /** Follows the first root run started on an engine after it is created, and its child runs. */
@@ -20,10 +26,20 @@ export class ProgressPrinter {
   /** Step id width, so that columns line up for the usual names. */
   private width = 14;
 
+  /** Live view state: steps by state, and when the run started. */
+  private readonly states = new Map<string, string>();
+  private statusShown = false;
+  private ticker: NodeJS.Timeout | undefined;
+  private readonly started = Date.now();
+
   constructor(
     private readonly engine: Engine,
     private readonly options: ProgressOptions,
   ) {
+    if (options.live && options.writeRaw) {
+      this.ticker = setInterval(() => this.drawStatus(), 500);
+      this.ticker.unref();
+    }
     // The root run's id is only known when it starts: catch its RunStarted, then follow it by id (the
     // engine looks listeners up on every emit, so the events of the same activation are seen too).
     const off = engine.subscribe('*', (e) => {
@@ -35,9 +51,32 @@ export class ProgressPrinter {
     this.unsubscribe.push(off);
   }
 
-  /** Stops printing. */
+  /** Stops printing (and clears the live status line). */
   close(): void {
     for (const off of this.unsubscribe.splice(0)) off();
+    if (this.ticker) clearInterval(this.ticker);
+    this.clearStatus();
+  }
+
+  private clearStatus(): void {
+    if (this.statusShown && this.options.writeRaw) this.options.writeRaw('\r\x1b[K');
+    this.statusShown = false;
+  }
+
+  private drawStatus(): void {
+    if (!this.options.live || !this.options.writeRaw || this.runId === undefined) return;
+    const count = (st: string): number => [...this.states.values()].filter((x) => x === st).length;
+    const secs = ((Date.now() - this.started) / 1000).toFixed(1);
+    const text = `  … ${count('running')} running, ${count('retrying')} retrying, ${count('waiting') + count('scheduled')} waiting, ${count('completed')} done, ${count('failed')} failed — ${secs}s`;
+    this.options.writeRaw(`\r\x1b[K${text}`);
+    this.statusShown = true;
+  }
+
+  /** Writes a line above the live status line. */
+  private write(text: string): void {
+    this.clearStatus();
+    this.options.write(text);
+    this.drawStatus();
   }
 
   private follow(runId: string, prefix: string): void {
@@ -52,7 +91,8 @@ export class ProgressPrinter {
   private line(prefix: string, stepId: string, status: string, detail = ''): void {
     const id = prefix + stepId;
     if (id.length > this.width) this.width = Math.min(40, id.length);
-    this.options.write(`  ${id.padEnd(this.width)}  ${status.padEnd(9)}${detail ? '  ' + detail : ''}`);
+    this.states.set(id, status);
+    this.write(`  ${id.padEnd(this.width)}  ${status.padEnd(9)}${detail ? '  ' + detail : ''}`);
   }
 
   private onEvent(e: HistoryEvent, prefix: string): void {
@@ -60,7 +100,7 @@ export class ProgressPrinter {
       case 'RunStarted':
         if (!prefix) {
           const from = e.resumedFrom ? `, resumed from ${e.resumedFrom.runId}${e.resumedFrom.fromStep ? ` at step ${e.resumedFrom.fromStep}` : ''}` : '';
-          this.options.write(`run ${e.runId} started (workflow ${e.workflow}${from})`);
+          this.write(`run ${e.runId} started (workflow ${e.workflow}${from})`);
         }
         return;
       case 'TaskScheduled':
@@ -104,13 +144,13 @@ export class ProgressPrinter {
         this.line(prefix, e.stepId, 'failed', `child run: ${e.error.message}`);
         return;
       case 'ProgressReported':
-        this.options.write(`  ${prefix}progress: ${e.message}`);
+        this.write(`  ${prefix}progress: ${e.message}`);
         return;
       case 'CancelRequested':
-        this.options.write(`  ${prefix}cancel requested: ${e.reason}`);
+        this.write(`  ${prefix}cancel requested: ${e.reason}`);
         return;
       case 'NondeterminismDetected':
-        this.options.write(`  ${prefix}blocked: ${e.message}`);
+        this.write(`  ${prefix}blocked: ${e.message}`);
         return;
       default:
         // Run endings are reported by the command (with the traceback and the result).

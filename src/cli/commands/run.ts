@@ -85,7 +85,9 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
  * Ctrl-C leaves the run unfinished in the database (a worker finishes it) and exits 130.
  */
 export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle): Promise<number> {
-  const printer = new ProgressPrinter(engine, { write: (l) => io.err(l + '\n') });
+  // On a terminal, a live status line is redrawn below the step lines.
+  const live = io.live === true;
+  const printer = new ProgressPrinter(engine, { write: (l) => io.err(l + '\n'), live, writeRaw: (t) => io.err(t) });
   const t0 = Date.now();
   let interrupted: (() => void) | undefined;
   const interrupt = new Promise<'interrupted'>((r) => (interrupted = () => r('interrupted')));
