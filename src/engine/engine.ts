@@ -174,7 +174,13 @@ export class Engine {
   readonly functions: FunctionExecutor;
   readonly processes: ProcessExecutor;
   private readonly executors = new Map<string, Executor>();
-  readonly cache: CacheIndex;
+  private cacheIndex: CacheIndex | undefined;
+  private readonly openCache: () => CacheIndex;
+  /** The task cache's index (opened on first use, so a broken cache never blocks reading runs). */
+  get cache(): CacheIndex {
+    if (!this.cacheIndex) this.cacheIndex = this.openCache();
+    return this.cacheIndex;
+  }
   readonly blobs: BlobStore;
   private readonly blobThreshold: number;
   /** Cacheable attempts in flight, by cache key: identical calls wait for the first one. */
@@ -199,7 +205,15 @@ export class Engine {
     this.executors.set('process', this.processes);
     for (const e of options.executors ?? []) this.executors.set(e.name, e);
     const onDisk = typeof db === 'string' && db !== ':memory:';
-    this.cache = options.cacheIndex ?? (onDisk ? openSqliteCacheIndex(join(dirname(db), 'cache.db')) : new MemoryCacheIndex());
+    const cachePath = onDisk ? join(dirname(db), 'cache.db') : undefined;
+    this.cacheIndex = options.cacheIndex ?? (cachePath ? undefined : new MemoryCacheIndex());
+    this.openCache = () => {
+      try {
+        return openSqliteCacheIndex(cachePath!);
+      } catch (e) {
+        throw new StoreError(`${(e as Error).message} (the file only holds the task cache: delete it to start an empty cache)`, { cause: e });
+      }
+    };
     const blobs = options.blobs ?? (onDisk ? join(dirname(db)) : undefined);
     this.blobs =
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
@@ -565,12 +579,12 @@ export class Engine {
     const key = run.steps.get(c.stepId)?.cacheKey;
     if (key) {
       if (run.cacheMode === 'use' && !run.noCacheSteps.has(c.stepId)) {
-        const entry = this.cache.lookup(key, at);
+        const entry = this.cacheLookup(key, at);
         if (entry && (!isBlobMarker(entry.result) || this.blobValues.has(entry.result.$blob))) {
           const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache' };
           if (isBlobMarker(entry.result)) this.liveValues.set(done, this.blobValues.get(entry.result.$blob)!);
           run.followUps.push([done]);
-          this.cache.recordHit(key, at);
+          this.cacheRecordHit(key, at);
           return [];
         }
         if (entry) {
@@ -587,6 +601,24 @@ export class Engine {
       if (!this.inflightKeys.has(key)) this.inflightKeys.set(key, { runId: run.runId, stepId: c.stepId, waiters: [] });
     }
     return [this.attemptStarted(run, c, 1, executor, at)];
+  }
+
+  /** A cache lookup; a cache that cannot be read is a miss (with a warning), never a failed run. */
+  private cacheLookup(key: string, at: number): ReturnType<CacheIndex['lookup']> {
+    try {
+      return this.cache.lookup(key, at);
+    } catch (e) {
+      process.emitWarning(`larkflow: task cache unavailable, running the task: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private cacheRecordHit(key: string, at: number): void {
+    try {
+      this.cache.recordHit(key, at);
+    } catch {
+      // a hit count is not worth failing a run for
+    }
   }
 
   /** A step whose implementation is missing in this process fails with the reason. */
@@ -864,7 +896,7 @@ export class Engine {
         this.blobValues.set(marker.$blob, value);
         const done: NewEvent = { kind: 'TaskCompleted', at: this.clock.now(), stepId: c.stepId, attempt: 0, result: marker, source: 'cache' };
         this.liveValues.set(done, value);
-        this.cache.recordHit(key, this.clock.now());
+        this.cacheRecordHit(key, this.clock.now());
         this.activate(run, null, [done]);
       },
       (err: unknown) => {
@@ -1412,7 +1444,7 @@ export class Engine {
     this.live.clear();
     await this.processes.close?.();
     this.store.close();
-    this.cache.close();
+    this.cacheIndex?.close();
     await this.blobs.close?.();
   }
 }

@@ -14,7 +14,7 @@
  *   is Starlark is recomputed with the new script from the recorded arguments and compared with the
  *   recorded one; so is the result of every JS task given in `options.tasks` (deterministic tasks).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import '../stdlib/index.js';
 import { EvalError, Thread, type Value } from '../interpreter/index.js';
 import { canonicalJson } from '../util/hash.js';
@@ -164,11 +164,39 @@ export function loadHistory(history: HistoryInput): HistoryEvent[] {
   if (!Array.isArray(events) || events.length === 0) throw new Error(`${where}: not a history (want a non-empty array of events, as larkflow history RUN --json prints)`);
   const first = events[0] as { kind?: unknown };
   if (first?.kind !== 'RunStarted') throw new Error(`${where}: a history starts with a RunStarted event, not ${String(first?.kind)}`);
+  events.forEach((e, i) => checkEvent(where, e, i));
   return events as HistoryEvent[];
+}
+
+/** The fields each recorded command event must have for replay to compare it. */
+const REQUIRED: Record<string, readonly string[]> = {
+  RunStarted: ['runId', 'workflow', 'args', 'kwargs', 'seed'],
+  TaskScheduled: ['stepId', 'task', 'args', 'kwargs', 'argsDigest', 'callSite'],
+  TaskCompleted: ['stepId', 'result'],
+  TaskFailed: ['stepId', 'error'],
+  TimerStarted: ['stepId', 'durationMs'],
+  TimerFired: ['stepId'],
+  ChildRunStarted: ['stepId', 'workflow'],
+  ChildRunCompleted: ['stepId', 'result'],
+  ChildRunFailed: ['stepId', 'error'],
+  RunFailed: ['error'],
+  ProgressReported: ['message'],
+};
+
+/** Checks one event of a history read from outside; throws a clear error naming it. */
+function checkEvent(where: string, e: unknown, i: number): void {
+  if (e === null || typeof e !== 'object' || Array.isArray(e)) throw new Error(`${where}: event ${i + 1} is not an object`);
+  const ev = e as Record<string, unknown>;
+  if (typeof ev.kind !== 'string') throw new Error(`${where}: event ${i + 1} has no kind`);
+  if (typeof ev.seq !== 'number') throw new Error(`${where}: event ${i + 1} (${ev.kind}) has no numeric seq`);
+  for (const f of REQUIRED[ev.kind] ?? []) {
+    if (ev[f] === undefined) throw new Error(`${where}: event ${ev.seq} (${ev.kind}) lacks '${f}'`);
+  }
 }
 
 /** Reads the recorded histories of a database, oldest run first. */
 export function readHistories(source: DatabaseHistories): HistoryEvent[][] {
+  if (!existsSync(source.db)) throw new Error(`no database at ${source.db}`);
   const store = openSqliteStore(source.db);
   try {
     const since = source.since instanceof Date ? source.since.getTime() : source.since;

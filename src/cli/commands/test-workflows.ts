@@ -27,6 +27,11 @@ export async function runWorkflowTestsCommand(
   const env = parseEnvPairs(options.env);
   // Imported lazily, so that `larkflow test` of chunked files never loads the engine.
   const { runWorkflowTests } = await import('../../testing/workflow-tests.js');
-  const { failed } = await runWorkflowTests(files, { env, out, ...(options.filter !== undefined ? { filter: options.filter } : {}) });
+  const { passed, failed } = await runWorkflowTests(files, { env, out, ...(options.filter !== undefined ? { filter: options.filter } : {}) });
+  if (passed + failed === 0) {
+    // A run that tested nothing must not look like success in CI.
+    out(`no test_* functions found in ${files.join(', ')}${options.filter !== undefined ? ` matching ${JSON.stringify(options.filter)}` : ''}`);
+    return 1;
+  }
   return failed > 0 ? 1 : 0;
 }

@@ -15,7 +15,8 @@ export interface WorkerOptions extends EngineCliOptions {
 }
 
 export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<number> {
-  const engine = await openEngine(opts);
+  // --until-idle finishes what a database holds: a missing one is a mistake, not an empty queue.
+  const engine = await openEngine(opts, opts.untilIdle ? { mustExist: true } : {});
   const watched = new Map<string, Promise<void>>();
   const watch = (ids: readonly string[]): void => {
     for (const id of ids) {

@@ -285,7 +285,15 @@ export class SqliteCacheIndex implements CacheIndex {
 
   lookup(key: string, now: number): CacheEntry | undefined {
     const row = this.run('look up a cache entry', () => this.stmts.lookup.get(key, now));
-    return row === undefined ? undefined : toEntry(row, this.path);
+    if (row === undefined) return undefined;
+    try {
+      return toEntry(row, this.path);
+    } catch (err) {
+      // A damaged entry is a miss: it is removed, and the task runs.
+      process.emitWarning(`larkflow: ${(err as Error).message}; removed it`);
+      this.remove(key);
+      return undefined;
+    }
   }
 
   put(entry: NewCacheEntry): void {
@@ -300,7 +308,14 @@ export class SqliteCacheIndex implements CacheIndex {
 
   list(filter: { readonly task?: string } = {}): CacheEntry[] {
     const rows = this.run('list cache entries', () => (filter.task === undefined ? this.stmts.listAll.all() : this.stmts.listTask.all(filter.task!)));
-    return rows.map((r) => toEntry(r, this.path));
+    // A damaged entry is listed with a null result (so that `cache rm` can still name it).
+    return rows.map((r) => {
+      try {
+        return toEntry(r, this.path);
+      } catch {
+        return toEntry({ ...r, result: 'null' }, this.path);
+      }
+    });
   }
 
   remove(key: string): boolean {

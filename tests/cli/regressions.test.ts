@@ -1,0 +1,141 @@
+/**
+ * Regression tests from a review of the CLI, the testing toolkit and the cache (each was a bug, now
+ * fixed): malformed histories, a test run that tested nothing, missing databases, damaged cache
+ * entries and cache files.
+ */
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
+import { replayHistory, assertWorkflowProperties, assertReplays } from '../../src/testing/index.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+function fresh() {
+  const dir = mkdtempSync(join(tmpdir(), 'lf-review-'));
+  dirs.push(dir);
+  return { dir, db: join(dir, 'runs.db'), file: (n: string, t: string) => { const p = join(dir, n); writeFileSync(p, t); return p; } };
+}
+async function cli(...argv: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) });
+  return { code, out, err };
+}
+const RAW_JS = /Cannot read|undefined \(reading|is not a function|is not iterable|TypeError|internal error/;
+
+const WF = `
+add = task("add")
+
+@workflow()
+def main(x = 1):
+    return add(x, 2)
+`;
+
+describe('cli/testing review', () => {
+  it('replayHistory: malformed TaskScheduled event gives a clear error, not a raw TypeError', async () => {
+    const script = { name: 'wf.star', text: WF };
+    const history = [
+      { seq: 1, at: 0, kind: 'RunStarted', runId: 'r1', workflow: 'main', file: 'wf.star', scriptDigest: 'x', args: [], kwargs: {}, env: {}, seed: 's', attempt: 1 },
+      { seq: 2, at: 0, kind: 'TaskScheduled', stepId: 'add#1', task: 'add' },
+      { seq: 3, at: 0, kind: 'TaskCompleted', stepId: 'add#1', attempt: 1, source: 'executed', result: 3 },
+    ];
+    let msg = '';
+    try {
+      const r = await replayHistory(script, history as never);
+      msg = JSON.stringify(r);
+    } catch (e) {
+      msg = String(e);
+    }
+    expect(msg).not.toMatch(RAW_JS);
+  });
+
+  it('replayHistory: history with null element', async () => {
+    const script = { name: 'wf.star', text: WF };
+    const history = [{ seq: 1, at: 0, kind: 'RunStarted', runId: 'r1', workflow: 'main', file: 'wf.star', scriptDigest: 'x', args: [], kwargs: {}, env: {}, seed: 's', attempt: 1 }, null];
+    let msg = '';
+    try {
+      msg = JSON.stringify(await replayHistory(script, history as never));
+    } catch (e) {
+      msg = String(e);
+    }
+    expect(msg).not.toMatch(RAW_JS);
+  });
+
+  it('test --workflows with a file that has no test_ functions does not report success', async () => {
+    const f = fresh();
+    const p = f.file('none_test.star', 'def helper():\n    pass\n');
+    const r = await cli('test', '--workflows', p);
+    expect(r.code).not.toBe(0);
+  });
+});
+
+describe('cli/testing review 2', () => {
+  it('assertReplays on a database path that does not exist fails instead of passing vacuously (and creates no file)', async () => {
+    const f = fresh();
+    const script = f.file('wf.star', WF);
+    const db = join(f.dir, 'typo.db');
+    let threw = false;
+    try {
+      await assertReplays(script, { db });
+    } catch {
+      threw = true;
+    }
+    const { existsSync } = await import('node:fs');
+    expect({ threw, created: existsSync(db) }).toEqual({ threw: true, created: false });
+  });
+});
+
+describe('cache review', () => {
+  const TASKS = 'export function add(a, b) { return a + b; }\n';
+  const CACHED = `
+add = task("add", cache=True)
+
+@workflow()
+def main(x = 1):
+    return add(x, 2)
+`;
+  async function setup() {
+    const f = fresh();
+    const wf = f.file('wf.star', CACHED);
+    const tasks = f.file('tasks.mjs', TASKS);
+    const r = await cli('run', wf, '--tasks', tasks, '--db', f.db);
+    expect(r.code).toBe(0);
+    const runs = JSON.parse((await cli('runs', '--db', f.db, '--json')).out) as { id: string }[];
+    const entries = JSON.parse((await cli('cache', 'ls', '--db', f.db, '--json')).out) as { key: string }[];
+    return { f, wf, tasks, runId: runs[0]!.id, key: entries[0]!.key };
+  }
+
+  it('a damaged cache entry can still be removed with cache rm KEY (and cache ls still lists the others)', async () => {
+    const { f, key } = await setup();
+    const Database = (await import('better-sqlite3')).default;
+    const db = new Database(join(f.dir, 'cache.db'));
+    db.prepare("UPDATE cache_entries SET result = '{bad'").run();
+    db.close();
+    const ls = await cli('cache', 'ls', '--db', f.db);
+    const rm = await cli('cache', 'rm', key.slice(0, 16), '--db', f.db);
+    expect({ ls: ls.code, rm: rm.code }).toEqual({ ls: 0, rm: 0 });
+  });
+
+  it('a broken cache.db does not block reading run histories (history / show)', async () => {
+    const { f, runId } = await setup();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(f.dir, 'cache.db' + suffix), { force: true });
+    writeFileSync(join(f.dir, 'cache.db'), 'this is not a database, just junk bytes in the cache file');
+    const h = await cli('history', runId, '--db', f.db);
+    const s = await cli('show', runId, '--db', f.db);
+    expect({ history: h.code, show: s.code, err: h.err }).toEqual({ history: 0, show: 0, err: '' });
+  });
+});
+
+describe('worker review', () => {
+  it('worker --until-idle on a database path that does not exist does not create one', async () => {
+    const f = fresh();
+    const db = join(f.dir, 'typo', 'typo.db');
+    const r = await cli('worker', '--until-idle', '--db', db);
+    const { existsSync } = await import('node:fs');
+    expect({ created: existsSync(db), code: r.code }).toEqual({ created: false, code: 2 });
+  });
+});
