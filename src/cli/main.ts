@@ -126,6 +126,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
   ).action(async (run: string | undefined, opts: Record<string, unknown>) => {
     if (opts.all) {
       if (typeof opts.workflow !== 'string') throw new CliError('larkflow replay --all: give the changed script with --workflow FILE');
+      if (run) throw new CliError('larkflow replay: give either a RUN or --all, not both');
       const { replayAllCommand } = await import('../testing/replay-all.js');
       setExit(
         await replayAllCommand(
@@ -141,6 +142,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       return;
     }
     if (!run) throw new CliError('larkflow replay: give a RUN id, or --all --workflow FILE');
+    if (opts.since !== undefined || opts.name !== undefined) throw new CliError('larkflow replay: --since and --name go with --all');
     const { replayCommand } = await import('./commands/replay.js');
     setExit(await replayCommand(run, opts, io));
   });

@@ -34,7 +34,10 @@ export function collectScript(file: string): StoredScript {
       text = readFileSync(resolve(root, rel), 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(code === 'ENOENT' ? `cannot read workflow file ${rel === mainRel ? file : rel}: no such file` : `cannot read ${rel}: ${(e as Error).message}`);
+      const shown = rel === mainRel ? file : rel;
+      throw new UsageError(
+        code === 'ENOENT' ? `cannot read workflow file ${shown}: no such file` : code === 'EISDIR' ? `cannot read workflow file ${shown}: it is a directory` : `cannot read ${shown}: ${(e as Error).message}`,
+      );
     }
     files.set(rel, text);
     if (rel !== mainRel && !rel.endsWith('.star')) return; // data files (load("x.json", v = "json"))

@@ -14,8 +14,9 @@ export function runChunkedTests(files: readonly string[], options: FileOptions =
     let text: string;
     try {
       text = readFileSync(f, 'utf8');
-    } catch {
-      throw new CliError(`cannot read ${f}: no such file`, 1);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new CliError(`cannot read ${f}: ${code === 'EISDIR' ? 'it is a directory' : code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 1);
     }
     return runChunkedFile(f, text, { options, ...(print ? { print } : {}) });
   });
