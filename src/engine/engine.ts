@@ -231,6 +231,8 @@ export class Engine {
   private poller: NodeJS.Timeout | undefined;
   /** Where live runs are marked as owned by a process (on-disk databases only). */
   private readonly lockDir: string | undefined;
+  /** Runs `recover()` left alone because tasks they need are not registered here, with the tasks. */
+  readonly skippedRecoveries = new Map<string, string[]>();
 
   /** Marks a run as live in this process, so other processes' `recover()` leave it alone. */
   private lock(runId: string): void {
@@ -1085,7 +1087,7 @@ export class Engine {
     runs.sort((a, b) => b.runId.length - a.runId.length);
     for (const rec of runs) {
       this.recoverRun(rec.runId);
-      out.push(rec.runId);
+      if (!this.skippedRecoveries.has(rec.runId)) out.push(rec.runId);
     }
     return out;
   }
@@ -1194,6 +1196,25 @@ export class Engine {
     if (cancelSeq !== undefined) run.cancelling = true;
     const scheduledAt = new Map<string, number>();
     for (const e of history) if ('stepId' in e && (e.kind === 'TaskScheduled' || e.kind === 'TimerStarted' || e.kind === 'ChildRunStarted')) scheduledAt.set(e.stepId, e.seq);
+    // Work that must go on needs its task implementations in this process; without them the run
+    // is left unfinished (a worker with the tasks finishes it) rather than failed.
+    const missingTasks: string[] = [];
+    for (const id of state.order) {
+      const s = state.steps[id]!;
+      const st = run.steps.get(id);
+      if (!st || s.kind !== 'task' || s.status === 'completed' || s.status === 'failed') continue;
+      if (cancelSeq !== undefined && (scheduledAt.get(id) ?? 0) < cancelSeq) continue;
+      const ex = this.executorFor(run, st.cmd);
+      if (typeof ex === 'string' && !missingTasks.includes(st.cmd.task)) missingTasks.push(st.cmd.task);
+    }
+    if (missingTasks.length > 0) {
+      this.live.delete(runId);
+      this.unlock(runId);
+      run.finished = true;
+      this.skippedRecoveries.set(runId, missingTasks);
+      process.emitWarning(`larkflow: run ${runId} was not recovered: this process has no implementation of task ${missingTasks.join(', ')} (pass --tasks FILE, or register them)`);
+      return undefined;
+    }
     for (const id of state.order) {
       const s = state.steps[id]!;
       // Work scheduled before a cancellation was abandoned by it (atexit cleanups come after).

@@ -217,19 +217,26 @@ describe('engine regressions found in review', () => {
     expect(r.error).toMatchObject({ file: 'k.star', line: 4 });
   });
 
-  it('regression: after recovery in a process where the task is not registered, the step hangs instead of failing', async () => {
+  it('regression: recovery in a process without the task leaves the run unfinished (not hanging, not failed)', async () => {
     const src = 't = task("t", retries = 2, retry = RetryPolicy(initial_interval = "1s", jitter = 0))\n@workflow()\ndef w():\n    return t(1)\n';
     const base = new MemoryEventStore();
     const t1 = open(base);
     t1.engine.registerTask('t', () => new Promise(() => {}));
     t1.engine.start({ source: { name: 'm.star', text: src }, runId: 'r1' });
     await drive(t1);
-    // New process that forgot to register `t`: live, the engine fails such a step with 'missing-task'.
+    // A new process that forgot to register `t` leaves the run alone and says why...
     const t2 = open(base, new VirtualClock(t1.clock.now()));
-    t2.engine.recover();
+    expect(t2.engine.recover()).toEqual([]);
     await drive(t2);
     expect(t2.engine.liveRuns).toBe(0);
-    expect(base.getRun('r1')!.status).toBe('failed');
+    expect(t2.engine.skippedRecoveries.get('r1')).toEqual(['t']);
+    expect(base.getRun('r1')!.status).toBe('running');
+    // ...and one that has it finishes the run.
+    const t3 = open(base, new VirtualClock(t1.clock.now()));
+    t3.engine.registerTask('t', (x: number) => x + 1);
+    expect(t3.engine.recover()).toEqual(['r1']);
+    await drive(t3);
+    expect(await t3.engine.result('r1')).toMatchObject({ status: 'completed', result: 2 });
   });
 
   it('time.sleep(float("inf")) is refused with a clear error (a non-finite duration would break replay)', async () => {

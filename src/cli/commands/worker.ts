@@ -26,12 +26,15 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
   };
   try {
     const first = engine.recover();
-    io.err(first.length === 0 ? 'worker: no unfinished runs\n' : `worker: recovered ${first.length} unfinished run${first.length === 1 ? '' : 's'}: ${first.join(', ')}\n`);
+    io.err(first.length === 0 ? 'worker: no unfinished runs to recover here\n' : `worker: recovered ${first.length} unfinished run${first.length === 1 ? '' : 's'}: ${first.join(', ')}\n`);
+    for (const [id, tasks] of engine.skippedRecoveries) {
+      io.err(`worker: left run ${id} unfinished: it needs task ${tasks.join(', ')}, which this worker does not have (pass --tasks FILE)\n`);
+    }
     watch(first);
     if (opts.untilIdle) {
       await engine.whenIdle();
       await Promise.all(watched.values());
-      return 0;
+      return engine.skippedRecoveries.size > 0 ? 1 : 0;
     }
     io.err('worker: waiting for unfinished runs (Ctrl-C to stop)\n');
     await new Promise<void>((resolveStop) => {
