@@ -9,7 +9,8 @@
  * and remotely.
  */
 import { randomBytes } from 'node:crypto';
-import { EvalError, utf8Encode, type Value } from '../interpreter/index.js';
+import { setMaxListeners } from 'node:events';
+import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
 import { Thread } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { ScheduleTask } from './core/commands.js';
@@ -79,6 +80,11 @@ export interface EngineOptions {
   readonly blobs?: BlobStore | string;
   /** Results whose canonical JSON is larger than this are stored as blobs. @default 65536 */
   readonly blobThresholdBytes?: number;
+  /**
+   * Receives what workflows `print` while they run live (not while a history is replayed).
+   * @default writes `[run id] message` to stderr
+   */
+  readonly print?: (runId: string, message: string) => void;
 }
 
 /** Where a run starts from: a workflow file on disk, or sources in memory. */
@@ -164,6 +170,13 @@ interface LiveRun {
 
 type Listener = (e: HistoryEvent) => void;
 
+/** The run-wide abort controller: every attempt of a run listens to its signal, so no listener cap. */
+function runAbortController(): AbortController {
+  const c = new AbortController();
+  setMaxListeners(0, c.signal);
+  return c;
+}
+
 function newRunId(): string {
   return 'run-' + randomBytes(6).toString('hex');
 }
@@ -183,6 +196,7 @@ export class Engine {
   }
   readonly blobs: BlobStore;
   private readonly blobThreshold: number;
+  private readonly printHook: (runId: string, message: string) => void;
   /** Cacheable attempts in flight, by cache key: identical calls wait for the first one. */
   private readonly inflightKeys = new Map<string, { runId: string; stepId: string; waiters: { run: LiveRun; stepId: string }[] }>();
   /** Values of blob-offloaded results known in this process (so replay need not fetch them). */
@@ -218,6 +232,7 @@ export class Engine {
     this.blobs =
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
+    this.printHook = options.print ?? ((runId, message) => process.stderr.write(`[${runId}] ${message}\n`));
     this.lockDir = onDisk ? join(dirname(db), 'locks') : undefined;
     registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
@@ -330,10 +345,22 @@ export class Engine {
         ? fromFiles(opts.source.name, new Map([[opts.source.name, opts.source.text], ...Object.entries(opts.source.files ?? {})]))
         : undefined;
     if (!script) throw new UsageError('start: give a workflow file or source');
-    const names = this.workflowNames(script.bundle);
+    const globals = loadWorkflowModule(script.bundle, workflowPredeclared({ current: null }));
+    const names = [...globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
     const workflow = opts.workflow ?? this.defaultWorkflow(script.bundle, names);
     if (!names.includes(workflow)) {
       throw new UsageError(`no workflow named ${workflow} in ${script.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`);
+    }
+    // Inputs that the workflow function cannot take are a usage error, before anything is recorded.
+    try {
+      bindArgs(
+        (globals.get(workflow) as WorkflowFn).fn,
+        (opts.args ?? []).map((a) => fromHistory(toJsonArg(a))),
+        Object.entries(opts.kwargs ?? {}).map(([k, v]) => [utf8Encode(k), fromHistory(toJsonArg(v))] as [string, Value]),
+      );
+    } catch (e) {
+      if (e instanceof EvalError) throw new UsageError(`bad inputs for workflow ${workflow}: ${e.message}`);
+      throw e;
     }
     const blobs: { digest: string; bytes: Uint8Array; value: Json }[] = [];
     // Inputs above the blob threshold are stored as blobs; history keeps their markers.
@@ -415,6 +442,7 @@ export class Engine {
     };
     const started = this.store.createRun(first);
     const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env);
+    run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
     run.cacheMode = extra.cacheMode ?? 'use';
     for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
@@ -439,7 +467,7 @@ export class Engine {
       env,
       finished: false,
       cancelling: false,
-      abort: new AbortController(),
+      abort: runAbortController(),
       cacheMode: 'use',
       noCacheSteps: new Set(),
       resolve,
@@ -1179,6 +1207,7 @@ export class Engine {
       this.block(run, mismatch);
       return run;
     }
+    run.machine.onPrint = (m) => this.printHook(runId, m);
     // Rebuild the in-memory step table and restart in-flight work.
     const state = foldHistory(history);
     for (const e of history) {

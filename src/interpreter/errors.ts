@@ -147,22 +147,43 @@ export class EvalError extends StarlarkError {
   }
   /** "Traceback (most recent call last):\n  file:3:5: in f\n    source line\nError: msg" */
   backtrace(): string {
+    if (this.frames.length === 0) return `Error: ${this.message}`;
     const lines = ['Traceback (most recent call last):'];
-    for (const f of this.callStack) {
-      if (f.pos) {
-        lines.push(`  ${formatPosition(f.pos)}: in ${f.name}`);
-        const text = f.source?.lineText(f.pos.line).trim();
-        if (text) lines.push(`    ${text}`);
-      } else {
-        lines.push(`  <builtin>: in ${f.name}`);
+    // Runs of the same frame (deep recursion) are shown once, with a count, as Python does.
+    const stack = this.callStack;
+    for (let i = 0; i < stack.length; i++) {
+      const f = stack[i]!;
+      let j = i;
+      while (j + 1 < stack.length && sameFrame(stack[j + 1]!, f)) j++;
+      if (j - i >= 3) {
+        pushFrame(lines, f);
+        lines.push(`  [Previous line repeated ${j - i} more times]`);
+        i = j;
+        continue;
       }
+      pushFrame(lines, f);
     }
     lines.push(`Error${this.frames[0] && !this.frames[0].pos ? ` in ${this.frames[0].name}` : ''}: ${this.message}`);
     return lines.join('\n');
   }
+
   override toString(): string {
     const p = this.position;
     return p ? `${formatPosition(p)}: ${this.message}` : this.message;
+  }
+}
+
+function sameFrame(a: CallFrame, b: CallFrame): boolean {
+  return a.name === b.name && a.pos?.file === b.pos?.file && a.pos?.line === b.pos?.line && a.pos?.column === b.pos?.column;
+}
+
+function pushFrame(lines: string[], f: CallFrame): void {
+  if (f.pos) {
+    lines.push(`  ${formatPosition(f.pos)}: in ${f.name}`);
+    const text = f.source?.lineText(f.pos.line).trim();
+    if (text) lines.push(`    ${text}`);
+  } else {
+    lines.push(`  <builtin>: in ${f.name}`);
   }
 }
 

@@ -8,6 +8,8 @@ export * from './errors.js';
 export * from './options.js';
 export * from './values/index.js';
 export { Thread, type ThreadOptions, type Outcome, type LoadHook } from './vm/thread.js';
+/** Binds call arguments to a Starlark function's parameters (throws the reference's errors). */
+export { bindArgs } from './vm/runtime.js';
 export {
   execFile,
   startFile,

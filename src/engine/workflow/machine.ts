@@ -326,8 +326,14 @@ export class WorkflowMachine implements WorkflowHost {
     this.root = this.newCoroutine(wf.fn, args, kwargs.length ? kwargs : null, e.workflow);
   }
 
+  /**
+   * Where `print` goes. Unset while a history is replayed (recovery), so a print is shown once, when
+   * the run first executes it.
+   */
+  onPrint: ((msg: string) => void) | undefined;
+
   private newCoroutine(fn: Value, args: Value[], kwargs: KwArgs | null, label: string): Coroutine {
-    const thread = new Thread({ name: label, print: () => {} });
+    const thread = new Thread({ name: label, print: (msg) => this.onPrint?.(msg) });
     thread.locals.set(HOST_KEY, this);
     const co: Coroutine = {
       id: ++this.coroutines,
