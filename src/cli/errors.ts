@@ -7,12 +7,28 @@ import { EvalError, ParseError, ResolveError, StarlarkError } from '../interpret
 
 /** Renders an error for the terminal. */
 export function renderError(e: unknown): string {
-  if (e instanceof ParseError || e instanceof ResolveError) return e.render();
-  if (e instanceof EvalError) return e.backtrace();
+  if (e instanceof ParseError) return e.render();
+  if (e instanceof ResolveError) return withDialectHints(e.render());
+  if (e instanceof EvalError) return withDialectHints(e.backtrace());
   if (e instanceof StarlarkError) return `Error: ${e.message}`;
   if (process.env.LARKFLOW_DEBUG && e instanceof Error) return e.stack ?? e.message;
   const msg = e instanceof Error ? e.message : String(e);
   return `larkflow: ${msg}`;
+}
+
+const HINTS: [RegExp, string][] = [
+  [/does not support while loops/, 'larkflow eval --while'],
+  [/does not support sets/, 'larkflow eval --set'],
+  [/does not support decorators/, 'larkflow eval --decorators (workflow files: larkflow run or test --workflows)'],
+  [/called recursively/, 'larkflow eval --recursion'],
+  [/cannot reassign (global|top-level)/, 'larkflow eval --globalreassign'],
+  [/(if statement|for loop|while loop) not within a function/, 'larkflow eval --toplevelcontrol'],
+];
+
+/** Adds, once each, how to enable the dialect option an error is about. */
+function withDialectHints(text: string): string {
+  const hints = HINTS.filter(([re]) => re.test(text)).map(([, h]) => h);
+  return hints.length === 0 ? text : `${text}\n(to allow this: ${hints.join('; ')})`;
 }
 
 /** A usage or input problem the user can fix; exits with the given code and no stack trace. */

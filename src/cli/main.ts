@@ -290,6 +290,13 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // A closed pipe (`larkflow history RUN | head`) ends the command quietly, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
