@@ -1,7 +1,11 @@
 // Bundles the CLI into one file (dist/bundle/larkflow.mjs): loading one module instead of ~80 saves
 // tens of milliseconds of cold start for `larkflow eval`. better-sqlite3 (native) stays external;
 // chevrotain's bundled build is loaded at run time by src/lexer/tokens.ts.
+import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// Start from an empty folder: esbuild does not remove chunks of earlier builds.
+rmSync('dist/bundle', { recursive: true, force: true });
 
 await build({
   entryPoints: ['dist/cli/main.js'],

@@ -5,7 +5,7 @@
  *   node examples/ml-pipeline/run.mjs [--db PATH] [--seed N] [--min-accuracy X] [--registry DIR]
  *
  * Progress lines go to stderr, the final result (JSON) to stdout. Exit code 0 when the run completed,
- * 1 when it failed. Needs the built engine (`npm run build`; `npm start` builds first).
+ * 1 when it failed, 2 on a bad option. Needs the built engine (`npm run build`; `npm start` builds first).
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,17 +16,26 @@ import * as tasks from './tasks.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-const { values: opts } = parseArgs({
-  options: {
-    db: { type: 'string', default: join('.larkflow', 'larkflow.db') },
-    seed: { type: 'string', default: '7' },
-    'min-accuracy': { type: 'string', default: '0.9' },
-    registry: { type: 'string', default: join('.larkflow', 'models') },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const usage = 'usage: node examples/ml-pipeline/run.mjs [--db PATH] [--seed N] [--min-accuracy X] [--registry DIR]';
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      db: { type: 'string', default: join('.larkflow', 'larkflow.db') },
+      seed: { type: 'string', default: '7' },
+      'min-accuracy': { type: 'string', default: '0.9' },
+      registry: { type: 'string', default: join('.larkflow', 'models') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (e) {
+  // Unknown options, missing values, stray arguments: one line and the usage, not a stack trace.
+  if (typeof e?.code !== 'string' || !e.code.startsWith('ERR_PARSE_ARGS_')) throw e;
+  console.error(`run.mjs: ${e.message.replace(/\.?$/, '.')} ${usage}`);
+  process.exit(2);
+}
 if (opts.help) {
-  console.log('usage: node examples/ml-pipeline/run.mjs [--db PATH] [--seed N] [--min-accuracy X] [--registry DIR]');
+  console.log(usage);
   process.exit(0);
 }
 const seed = Number(opts.seed);

@@ -6,14 +6,15 @@
  *
  *   npm run build && node examples/testing/record.mjs
  *
- * Run ids, seeds and the clock are fixed, so recording again gives the same files. In a real
- * project you would export histories of production runs instead:
+ * Run ids, seeds and the clock are fixed, and the registered model's uri is recorded relative to the
+ * temporary working directory, so recording again gives the same files. In a real project you would
+ * export histories of production runs instead:
  *
  *   larkflow history RUN --json > examples/testing/histories/RUN.json
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestEngine } from '../../dist/testing/index.js';
 import * as tasks from '../ml-pipeline/tasks.mjs';
@@ -32,8 +33,16 @@ const runs = [
   { runId: 'iris-quick', kwargs: { seed: 11, min_accuracy: 0.5, registry: 'models' } },
 ];
 
+// register_model returns the absolute path of the file it wrote, which lies in the temporary directory
+// above (a new name each time): record it relative to that directory (`models/...`) instead, so that
+// the histories do not depend on where and when they were recorded.
+const register_model = (...args) => {
+  const r = tasks.register_model(...args);
+  return { ...r, uri: relative(process.cwd(), r.uri).split(sep).join('/') };
+};
+
 const te = createTestEngine();
-te.registerTasks(tasks);
+te.registerTasks({ ...tasks, register_model });
 try {
   for (const { runId, kwargs } of runs) {
     const result = await te.runToCompletion(te.start({ file: pipeline, workflow: 'iris_pipeline', kwargs, runId, seed: `seed-${runId}` }));

@@ -168,7 +168,8 @@ interface LiveRun {
   busy: boolean;
 }
 
-type Listener = (e: HistoryEvent) => void;
+/** Receives a run's events as they are committed, with the run's id. */
+type Listener = (e: HistoryEvent, runId: string) => void;
 
 /** The run-wide abort controller: every attempt of a run listens to its signal, so no listener cap. */
 function runAbortController(): AbortController {
@@ -246,7 +247,10 @@ export class Engine {
   private poller: NodeJS.Timeout | undefined;
   /** Where live runs are marked as owned by a process (on-disk databases only). */
   private readonly lockDir: string | undefined;
-  /** Runs `recover()` left alone because tasks they need are not registered here, with the tasks. */
+  /**
+   * Runs `recover()` left unfinished because tasks they need are not registered in this process, with
+   * those tasks (a process that has them finishes the runs).
+   */
   readonly skippedRecoveries = new Map<string, string[]>();
 
   /** Marks a run as live in this process, so other processes' `recover()` leave it alone. */
@@ -1024,8 +1028,8 @@ export class Engine {
     const b = this.listeners.get('*');
     if (!a && !b) return;
     for (const e of events) {
-      if (a) for (const l of a) l(e);
-      if (b) for (const l of b) l(e);
+      if (a) for (const l of a) l(e, runId);
+      if (b) for (const l of b) l(e, runId);
     }
   }
 
@@ -1241,7 +1245,6 @@ export class Engine {
       this.unlock(runId);
       run.finished = true;
       this.skippedRecoveries.set(runId, missingTasks);
-      process.emitWarning(`larkflow: run ${runId} was not recovered: this process has no implementation of task ${missingTasks.join(', ')} (pass --tasks FILE, or register them)`);
       return undefined;
     }
     for (const id of state.order) {

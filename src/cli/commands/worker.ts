@@ -26,7 +26,14 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
   };
   try {
     const first = engine.recover();
-    io.err(first.length === 0 ? 'worker: no unfinished runs to recover here\n' : `worker: recovered ${first.length} unfinished run${first.length === 1 ? '' : 's'}: ${first.join(', ')}\n`);
+    const skipped = engine.skippedRecoveries.size;
+    io.err(
+      first.length === 0
+        ? skipped > 0
+          ? 'worker: recovered no runs\n'
+          : 'worker: no unfinished runs\n'
+        : `worker: recovered ${first.length} unfinished run${first.length === 1 ? '' : 's'}: ${first.join(', ')}\n`,
+    );
     for (const [id, tasks] of engine.skippedRecoveries) {
       io.err(`worker: left run ${id} unfinished: it needs task ${tasks.join(', ')}, which this worker does not have (pass --tasks FILE)\n`);
     }

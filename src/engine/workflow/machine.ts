@@ -71,6 +71,8 @@ interface Coroutine {
   /** Where the coroutine waits (the call it is suspended in), while it waits. */
   waitingAt?: CallSite | undefined;
   done?: boolean;
+  /** For an atexit handler: where it was registered (the call site of tasks it calls directly). */
+  exitSite?: CallSite | undefined;
 }
 
 /** A task implemented as a Starlark `@task` def, which the driver runs in process. */
@@ -174,7 +176,7 @@ export class WorkflowMachine implements WorkflowHost {
   private readonly readyQueue: { co: Coroutine; input: Settled | null }[] = [];
   private readonly stepWaiters = new Map<string, ((s: Settled) => void)[]>();
   private readonly counters = new Map<string, number>();
-  private readonly exitHandlers: { fn: Value; args: Value[]; kwargs: KwArgs | null }[] = [];
+  private readonly exitHandlers: { fn: Value; args: Value[]; kwargs: KwArgs | null; site?: CallSite }[] = [];
   private readonly provenance = new WeakMap<object, string>();
   private readonly stringProvenance = new Map<string, string>();
   private coroutines = 0;
@@ -255,8 +257,8 @@ export class WorkflowMachine implements WorkflowHost {
   progress(message: string): void {
     this.commands.push({ kind: 'ReportProgress', message });
   }
-  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null): void {
-    this.exitHandlers.push({ fn, args, kwargs });
+  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void {
+    this.exitHandlers.push({ fn, args, kwargs, ...(site ? { site } : {}) });
   }
   unregisterExit(fn: Value): void {
     for (let i = this.exitHandlers.length - 1; i >= 0; i--) if (this.exitHandlers[i]!.fn === fn) this.exitHandlers.splice(i, 1);
@@ -388,7 +390,9 @@ export class WorkflowMachine implements WorkflowHost {
     this.waiting.add(co);
     switch (req.kind) {
       case 'task': {
-        const stepId = this.scheduleTask(req.stub, req.args, req.kwargs, req.site);
+        // A task registered directly as an atexit handler has no Starlark caller: use the register() site.
+        const site = req.site.line === 0 && co.exitSite ? co.exitSite : req.site;
+        const stepId = this.scheduleTask(req.stub, req.args, req.kwargs, site);
         this.waitStep(stepId, this.wake(co));
         return;
       }
@@ -498,6 +502,7 @@ export class WorkflowMachine implements WorkflowHost {
       return;
     }
     this.exitInFlight = this.newCoroutine(h.fn, h.args, h.kwargs, 'atexit');
+    this.exitInFlight.exitSite = h.site;
     this.runReady();
   }
 
@@ -569,7 +574,8 @@ export class WorkflowMachine implements WorkflowHost {
   private track(v: Value, stepId: string, depth: number): void {
     if (depth > 3) return;
     if (typeof v === 'string') {
-      if (v.length >= 4) this.stringProvenance.set(v, stepId);
+      // The first step that produced a string is its origin (later results often repeat it).
+      if (v.length >= 2 && !this.stringProvenance.has(v)) this.stringProvenance.set(v, stepId);
       return;
     }
     if (v !== null && typeof v === 'object') {

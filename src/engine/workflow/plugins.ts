@@ -345,7 +345,7 @@ function atexitModule(ref: HostRef): Module {
   return mod('atexit', {
     register: new Builtin('register', (th, args, kwargs) => {
       if (args.length === 0) throw new EvalError('register: missing argument for fn');
-      hostOf(th, ref, 'atexit.register').registerExit(args[0]!, args.slice(1), kwargs);
+      hostOf(th, ref, 'atexit.register').registerExit(args[0]!, args.slice(1), kwargs, siteOf(th));
       return null;
     }),
     unregister: new Builtin('unregister', (th, args, kwargs) => {

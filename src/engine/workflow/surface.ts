@@ -58,7 +58,7 @@ export interface WorkflowHost {
   /** Starts callables with at most `max` in flight (0: no limit); see WorkflowMachine.spawnBatch. */
   spawnBatch(callables: readonly NewCallable[], max: number, site: CallSite): { all: Future; items: Future[] };
   progress(message: string): void;
-  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null): void;
+  registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void;
   unregisterExit(fn: Value): void;
   readonly env: Dict;
   readonly ctx: Value;
@@ -464,7 +464,7 @@ const progressModule = mod('progress', {
 const atexitModule = mod('atexit', {
   register: new Builtin('register', (th, args, kwargs) => {
     if (args.length === 0) throw new EvalError('register: missing argument for fn');
-    hostOf(th, 'atexit.register').registerExit(args[0]!, args.slice(1), kwargs);
+    hostOf(th, 'atexit.register').registerExit(args[0]!, args.slice(1), kwargs, siteOf(th));
     return args[0]!;
   }),
   unregister: new Builtin('unregister', (th, args, kwargs) => {
