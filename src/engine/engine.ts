@@ -1163,7 +1163,12 @@ export class Engine {
   private async fetchBlobs(digests: readonly string[]): Promise<void> {
     for (const d of digests) {
       if (this.blobValues.has(d)) continue;
-      this.blobValues.set(d, await getJson(this.blobs, { digest: d }));
+      try {
+        this.blobValues.set(d, await getJson(this.blobs, { digest: d }));
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw new StoreError(/missing|nothing is stored/.test(msg) ? `${msg} (was the run made with another blob storage? pass the same --storage / blobs option)` : msg, { cause: e });
+      }
     }
   }
 
@@ -1450,6 +1455,8 @@ export class Engine {
       if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
       bundle = fromStored(files);
     }
+    // A script that does not load (a syntax error) is an error of its own, not nondeterminism.
+    if (options.file || options.source) loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
     const { history: resolved, missing } = this.withBlobValues(history);
     if (missing.length > 0) throw new UsageError(`run ${runId} has results stored as blobs not fetched in this process: use replayAsync`);
     return replayAgainst(bundle, resolved);

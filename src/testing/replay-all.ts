@@ -10,6 +10,18 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatReplayReport, loadScript, readHistories, replayHistory } from './replay.js';
+import { loadWorkflowModule, type ScriptBundle } from '../engine/workflow/machine.js';
+import { WorkflowFn, workflowPredeclared } from '../engine/workflow/surface.js';
+
+/** Names of the @workflow() functions a script defines (none if it does not load). */
+function workflowNamesOf(bundle: ScriptBundle): string[] {
+  try {
+    const globals = loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
+    return [...globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
+  } catch {
+    return [];
+  }
+}
 
 /** Options of `replayAllCommand` (the parsed CLI flags). */
 export interface ReplayAllOptions {
@@ -81,7 +93,12 @@ export async function replayAllCommand(opts: ReplayAllOptions, io: ReplayAllIo):
     io.err(`larkflow: ${(e as Error).message}\n`);
     return USAGE;
   }
-  const histories = readHistories({ db, file: opts.workflow, ...(opts.name ? { workflow: opts.name } : {}), ...(since !== undefined ? { since } : {}) });
+  let histories = readHistories({ db, file: opts.workflow, ...(opts.name ? { workflow: opts.name } : {}), ...(since !== undefined ? { since } : {}) });
+  if (histories.length === 0) {
+    // The script may have been renamed: fall back to runs of the workflows it defines, by name.
+    const names = opts.name ? [opts.name] : workflowNamesOf(bundle);
+    histories = names.flatMap((name) => readHistories({ db, workflow: name, ...(since !== undefined ? { since } : {}) }));
+  }
   const what = `${opts.workflow}${opts.name ? ` (${opts.name})` : ''}${opts.since ? ` since ${new Date(since!).toISOString()}` : ''}`;
   if (histories.length === 0) {
     io.out(`no recorded runs of ${what} in ${db}: nothing to replay\n`);

@@ -139,3 +139,30 @@ describe('worker review', () => {
     expect({ created: existsSync(db), code: r.code }).toEqual({ created: false, code: 2 });
   });
 });
+
+describe('regression: replay against changed scripts', () => {
+  it('replay --all finds the runs of a renamed script by workflow name, and a syntax error is not nondeterminism', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'larkflow-rall-'));
+    dirs.push(dir);
+    const db = join(dir, 'l.db');
+    writeFileSync(join(dir, 'orig.star'), 'a = task("a")\n@workflow()\ndef pipe():\n    return a(1)\n');
+    writeFileSync(join(dir, 't.mjs'), 'export function a(x) { return x; }\n');
+    const io = () => {
+      const o = { out: '', err: '' };
+      return { o, io: { out: (s: string) => void (o.out += s), err: (s: string) => void (o.err += s) } };
+    };
+    const r1 = io();
+    expect(await main(['run', join(dir, 'orig.star'), '--tasks', join(dir, 't.mjs'), '--db', db], r1.io)).toBe(0);
+    // The changed script under another name: the recorded run is still found, and the change caught.
+    writeFileSync(join(dir, 'renamed.star'), 'a = task("a")\n@workflow()\ndef pipe():\n    return a(2)\n');
+    const r2 = io();
+    expect(await main(['replay', '--all', '--workflow', join(dir, 'renamed.star'), '--db', db], r2.io)).toBe(3);
+    // A script that does not parse: a parse error (exit 1), not a mismatch (exit 3).
+    writeFileSync(join(dir, 'broken.star'), 'a = task("a"\n');
+    const runId = /run-[0-9a-f]+/.exec(r1.o.err)![0];
+    const r3 = io();
+    expect(await main(['replay', runId, '--workflow', join(dir, 'broken.star'), '--db', db], r3.io)).toBe(1);
+    expect(r3.o.err).toMatch(/broken\.star:\d+:\d+: /);
+    expect(r3.o.out).not.toMatch(/MISMATCH/);
+  });
+});
