@@ -249,11 +249,16 @@ export async function main(
       .argument('<files...>', 'test files')
       .option('--workflows', 'run each top-level test_* function as a workflow run on a virtual clock')
       .option('--env <KEY=VALUE>', 'environment of the workflow runs (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
-      .option('--filter <text>', 'only workflow tests whose name contains text'),
+      .option('--filter <text>', 'only workflow tests whose name contains text')
+      .option('--tasks <file>', 'with --workflows: a JS/ESM module whose exported functions are registered as tasks'),
   ).action(async (files: string[], opts: Record<string, unknown>) => {
     if (opts.workflows) {
       const { runWorkflowTestsCommand } = await import('./commands/test-workflows.js');
-      exitCode = await runWorkflowTestsCommand(files, { env: opts.env as string[], ...(typeof opts.filter === 'string' ? { filter: opts.filter } : {}) }, (s) => io.out(s + '\n'));
+      exitCode = await runWorkflowTestsCommand(
+        files,
+        { env: opts.env as string[], ...(typeof opts.filter === 'string' ? { filter: opts.filter } : {}), ...(typeof opts.tasks === 'string' ? { tasks: opts.tasks } : {}) },
+        (s) => io.out(s + '\n'),
+      );
       return;
     }
     const { report, ok } = runChunkedTests(files, dialectOptions(opts), (s) => io.out(s + '\n'));

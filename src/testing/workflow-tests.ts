@@ -34,6 +34,8 @@ export interface WorkflowTestOptions {
   readonly maxTimers?: number;
   /** Prints a line for each passing test too. @default true */
   readonly verbose?: boolean;
+  /** Task implementations (name → function) registered on every test's engine. @default none */
+  readonly tasks?: Readonly<Record<string, unknown>>;
 }
 
 /** The outcome of one test. */
@@ -146,11 +148,12 @@ export async function driveVirtual(
 export async function runOneTest(
   file: { main: string; text: string; files: Record<string, string> },
   test: { name: string; isWorkflow: boolean },
-  options: Pick<WorkflowTestOptions, 'env' | 'timeoutMs' | 'maxTimers'> = {},
+  options: Pick<WorkflowTestOptions, 'env' | 'timeoutMs' | 'maxTimers' | 'tasks'> = {},
 ): Promise<{ result: RunResult; runTimeMs: number; engine: Engine; history: HistoryEvent[] }> {
   const clock = new VirtualClock();
   const engine = Engine.open({ db: ':memory:', clock });
   registerPluginTasks(engine);
+  if (options.tasks) engine.registerTasks(options.tasks);
   const tracker = trackAttempts(engine);
   const text = test.isWorkflow ? file.text : `${file.text}\n\nload("${TEST_HARNESS_MODULE}", ${WRAP_FN} = "as_workflow")\n${WRAPPED} = ${WRAP_FN}(${test.name})\n`;
   const start = clock.now();

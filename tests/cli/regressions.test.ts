@@ -166,3 +166,16 @@ describe('regression: replay against changed scripts', () => {
     expect(r3.o.out).not.toMatch(/MISMATCH/);
   });
 });
+
+describe('test --workflows with JS tasks', () => {
+  it('registers the tasks of --tasks FILE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'larkflow-twt-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'w_test.star'), 'double = task("double")\ndef test_double():\n    t = load_test()\n    if double(21) != 42:\n        fail("wrong")\n\ndef load_test():\n    return None\n');
+    writeFileSync(join(dir, 't.mjs'), 'export function double(x) { return 2 * x; }\n');
+    let out = '';
+    const code = await main(['test', '--workflows', join(dir, 'w_test.star'), '--tasks', join(dir, 't.mjs')], { out: (s) => void (out += s), err: (s) => void (out += s) });
+    expect(out).toContain('1 passed, 0 failed');
+    expect(code).toBe(0);
+  });
+});

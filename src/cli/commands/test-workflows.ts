@@ -4,6 +4,7 @@
  * virtual clock (see src/testing/workflow-tests.ts), prints each failure with its traceback and
  * `N passed, M failed`. Exit 0 when everything passed, 1 on any failure, 2 for bad usage.
  */
+import { loadTasks } from '../engine-options.js';
 import { CliError } from '../errors.js';
 
 /** Parses `KEY=VALUE` pairs of `--env`. @throws CliError for a pair without `=` or with an empty key */
@@ -20,14 +21,15 @@ export function parseEnvPairs(pairs: readonly string[] | undefined): Record<stri
 /** Runs the workflow tests; returns the exit code. */
 export async function runWorkflowTestsCommand(
   files: readonly string[],
-  options: { readonly env?: readonly string[]; readonly filter?: string },
+  options: { readonly env?: readonly string[]; readonly filter?: string; readonly tasks?: string },
   out: (s: string) => void,
 ): Promise<number> {
   if (files.length === 0) throw new CliError('larkflow test --workflows: no files given (usage: larkflow test --workflows FILE.star... [--env KEY=VALUE ...])');
   const env = parseEnvPairs(options.env);
   // Imported lazily, so that `larkflow test` of chunked files never loads the engine.
   const { runWorkflowTests } = await import('../../testing/workflow-tests.js');
-  const { passed, failed } = await runWorkflowTests(files, { env, out, ...(options.filter !== undefined ? { filter: options.filter } : {}) });
+  const tasks = options.tasks !== undefined ? await loadTasks(options.tasks) : undefined;
+  const { passed, failed } = await runWorkflowTests(files, { env, out, ...(options.filter !== undefined ? { filter: options.filter } : {}), ...(tasks ? { tasks } : {}) });
   if (passed + failed === 0) {
     // A run that tested nothing must not look like success in CI.
     out(`no test_* functions found in ${files.join(', ')}${options.filter !== undefined ? ` matching ${JSON.stringify(options.filter)}` : ''}`);
