@@ -144,6 +144,21 @@ export async function loadTasks(file: string): Promise<Record<string, unknown>> 
 }
 
 /** Closes an engine, ignoring errors (it is being abandoned anyway). */
+/**
+ * A run id as the user typed it: the full id, or a unique prefix of it (with or without `run-`).
+ * @throws CliError (exit 2) for no match or several
+ */
+export function resolveRunId(engine: Engine, id: string): string {
+  if (engine.store.getRun(id)) return id;
+  const want = id.startsWith('run-') ? id : `run-${id}`;
+  const matches = engine.runs({ limit: 100_000 }).filter((r) => r.runId.startsWith(want) || r.runId.startsWith(id));
+  if (matches.length === 1) return matches[0]!.runId;
+  if (matches.length > 1) {
+    throw new CliError(`run id ${id} is ambiguous: ${matches.slice(0, 5).map((r) => r.runId).join(', ')}${matches.length > 5 ? ', ...' : ''}`, 2);
+  }
+  throw new CliError(`no run ${id} (see \`larkflow runs\`)`, 2);
+}
+
 export async function closeQuietly(engine: Engine | undefined): Promise<void> {
   try {
     await engine?.close();

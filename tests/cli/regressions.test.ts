@@ -179,3 +179,21 @@ describe('test --workflows with JS tasks', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('run ids', () => {
+  it('commands take a unique prefix of a run id, with or without run-', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'larkflow-prefix-'));
+    dirs.push(dir);
+    const db = join(dir, 'l.db');
+    writeFileSync(join(dir, 'w.star'), '@workflow()\ndef w():\n    return 7\n');
+    let err = '';
+    expect(await main(['run', join(dir, 'w.star'), '--db', db], { out: () => {}, err: (s) => void (err += s) })).toBe(0);
+    const id = /run-([0-9a-f]+)/.exec(err)![1]!;
+    let out = '';
+    expect(await main(['show', id.slice(0, 6), '--db', db], { out: (s) => void (out += s), err: () => {} })).toBe(0);
+    expect(out).toContain(`run run-${id}`);
+    let e2 = '';
+    expect(await main(['history', 'nope', '--db', db], { out: () => {}, err: (s) => void (e2 += s) })).toBe(2);
+    expect(e2).toMatch(/no run nope \(see `larkflow runs`\)/);
+  });
+});

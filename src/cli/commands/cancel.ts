@@ -5,6 +5,7 @@
  * cancellation (`larkflow worker` for a run no process is running).
  */
 import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { resolveRunId } from '../engine-options.js';
 
 export interface CancelOptions extends EngineCliOptions {
   readonly reason?: string;
@@ -13,6 +14,7 @@ export interface CancelOptions extends EngineCliOptions {
 export async function cancelCommand(runId: string, opts: CancelOptions, io: CliIo): Promise<number> {
   const engine = await openEngine(opts, { mustExist: true });
   try {
+    runId = resolveRunId(engine, runId);
     const before = engine.state(runId);
     if (before.status !== 'running') {
       io.err(`run ${runId} has already ${before.status === 'blocked' ? 'blocked' : `ended (${before.status})`}; nothing to cancel\n`);

@@ -4,6 +4,7 @@
  */
 import type { HistoryEvent } from '../../engine/index.js';
 import { brief, closeQuietly, duration, iso, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { resolveRunId } from '../engine-options.js';
 
 export interface HistoryOptions extends EngineCliOptions {
   readonly json?: boolean;
@@ -73,6 +74,7 @@ export function describe(e: HistoryEvent): string {
 export async function historyCommand(runId: string, opts: HistoryOptions, io: CliIo): Promise<number> {
   const engine = await openEngine(opts, { mustExist: true });
   try {
+    runId = resolveRunId(engine, runId);
     const events = engine.history(runId);
     if (opts.json) {
       io.out(JSON.stringify(events, null, 2) + '\n');

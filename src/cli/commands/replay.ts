@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { CliError } from '../errors.js';
 import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { resolveRunId } from '../engine-options.js';
 
 export interface ReplayOptions extends EngineCliOptions {
   /** A workflow file to replay against instead of the stored script. */
@@ -19,6 +20,7 @@ export async function replayCommand(runId: string, opts: ReplayOptions, io: CliI
   if (opts.workflow !== undefined && !existsSync(opts.workflow)) throw new CliError(`cannot read workflow file ${opts.workflow}: no such file`);
   const engine = await openEngine(opts, { mustExist: true });
   try {
+    runId = resolveRunId(engine, runId);
     const against = opts.workflow !== undefined ? opts.workflow : 'the script it was recorded with';
     const report = await engine.replayAsync(runId, opts.workflow !== undefined ? { file: opts.workflow } : {});
     if (report.ok) {

@@ -7,6 +7,7 @@
 import type { RunStarted } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, openEngine, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { resolveRunId } from '../engine-options.js';
 import { driveRun } from './run.js';
 
 export interface ResumeOptions extends EngineCliOptions, CacheCliOptions {
@@ -17,6 +18,7 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
   const cache = cacheModeOf(opts);
   const engine = await openEngine(opts, { mustExist: true });
   try {
+    runId = resolveRunId(engine, runId);
     const state = engine.state(runId);
     let fromStep = opts.from;
     if (fromStep !== undefined && !state.order.includes(fromStep)) {

@@ -5,6 +5,7 @@
  */
 import type { HistoryEvent, RunStarted, RunState, StepState } from '../../engine/index.js';
 import { brief, closeQuietly, duration, indent, iso, openEngine, renderErrorInfo, taskDetails, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { resolveRunId } from '../engine-options.js';
 
 export interface ShowOptions extends EngineCliOptions {
   readonly json?: boolean;
@@ -75,6 +76,7 @@ export function renderShow(state: RunState, started: RunStarted, now: number): s
 export async function showCommand(runId: string, opts: ShowOptions, io: CliIo): Promise<number> {
   const engine = await openEngine(opts, { mustExist: true });
   try {
+    runId = resolveRunId(engine, runId);
     const history: HistoryEvent[] = engine.history(runId);
     const state = engine.state(runId);
     const started = history[0] as RunStarted;
