@@ -29,6 +29,23 @@ export async function replayCommand(runId: string, opts: ReplayOptions, io: CliI
     }
     const m = report.mismatch!;
     io.out(`MISMATCH: run ${runId} does not replay against ${against}\n${m.message}\n`);
+    // The details (recorded vs new call, where arguments differ), as larkflow/testing reports them.
+    try {
+      const { replayHistory, formatReplayReport } = await import('../../testing/replay.js');
+      const history = engine.history(runId);
+      let script: string | { name: string; text: string; files: Record<string, string> } | undefined = opts.workflow;
+      if (script === undefined) {
+        const started = history[0] as { scriptDigest?: string };
+        const files = started.scriptDigest ? engine.store.getScript(started.scriptDigest) : undefined;
+        if (files && files.length > 0) script = { name: files[0]!.path, text: files[0]!.text, files: Object.fromEntries(files.slice(1).map((f) => [f.path, f.text])) };
+      }
+      if (script !== undefined) {
+        const detail = await replayHistory(script, history);
+        if (!detail.ok) io.out(formatReplayReport(detail).split('\n').slice(1).join('\n') + '\n');
+      }
+    } catch {
+      // the summary above is the answer; details are a bonus
+    }
     return REPLAY_MISMATCH;
   } finally {
     await closeQuietly(engine);
