@@ -94,17 +94,18 @@ export function startProgram(thread: Thread, program: Program, predeclared: Glob
     (n) => predeclared.get(n)!,
     (n) => universe.get(n)!,
   );
-  return thread.start(gen as never, (values) => {
-    const arr = values as unknown as Value[];
-    const globals: ModuleGlobals = new Map();
-    program.globals.forEach((name, i) => {
-      const v = arr[i];
-      if (v !== undefined) globals.set(name, v);
-    });
-    // Module globals are frozen once the module has run (spec: "freezing").
-    for (const v of globals.values()) if (v !== null && typeof v === 'object') v.freeze();
-    return globals;
+  return thread.start(gen as never, (values) => globalsOf(program, values as unknown as Value[]));
+}
+
+/** The exported globals of a finished module, frozen (spec: "freezing"). */
+function globalsOf(program: Program, arr: Value[]): ModuleGlobals {
+  const globals: ModuleGlobals = new Map();
+  program.globals.forEach((name, i) => {
+    const v = arr[i];
+    if (v !== undefined) globals.set(name, v);
   });
+  for (const v of globals.values()) if (v !== null && typeof v === 'object') v.freeze();
+  return globals;
 }
 
 /**
@@ -115,6 +116,29 @@ export function startProgram(thread: Thread, program: Program, predeclared: Glob
 export function startFile(thread: Thread, source: Source | string, predeclared: Globals = new Map(), options: FileOptions = {}): Outcome<ModuleGlobals> {
   const program = compileProgram(toSource(source, '<input>'), predeclared, options);
   return startProgram(thread, program, predeclared);
+}
+
+/**
+ * Executes a file as a module without blocking the event loop: the script runs in time slices of
+ * `sliceMs`, so an AbortSignal aborted by a timer (or anything else) cancels it.
+ * @throws ParseError, ResolveError, or EvalError (kind 'cancelled' when aborted)
+ */
+export async function execFileAsync(
+  thread: Thread,
+  source: Source | string,
+  predeclared: Globals = new Map(),
+  options: FileOptions = {},
+  sliceMs = 20,
+): Promise<ModuleGlobals> {
+  const program = compileProgram(toSource(source, '<input>'), predeclared, options);
+  const fn = program.factory(runtime, program.constants);
+  const gen = fn(thread, (n) => predeclared.get(n)!, (n) => universe.get(n)!);
+  const out = await thread.startAsync(gen as never, (values) => globalsOf(program, values as unknown as Value[]), sliceMs);
+  if (!out.done) {
+    thread.abandon();
+    throw new EvalError('the script waited for the host, but execFileAsync cannot supply values (use startFile)');
+  }
+  return out.value;
 }
 
 /**

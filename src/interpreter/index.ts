@@ -12,6 +12,7 @@ export { Thread, type ThreadOptions, type Outcome, type LoadHook } from './vm/th
 export { bindArgs } from './vm/runtime.js';
 export {
   execFile,
+  execFileAsync,
   startFile,
   evalExpr,
   call,

@@ -183,3 +183,30 @@ describe('sandbox', () => {
     expect(() => evalExpr(new Thread(), 'len.call')).toThrow(/has no .call field or method/);
   });
 });
+
+describe('async execution', () => {
+  it('execFileAsync runs in time slices, so a timer can abort a runaway script', async () => {
+    const { execFileAsync } = await import('../../src/interpreter/index.js');
+    const ac = new AbortController();
+    const t0 = Date.now();
+    setTimeout(() => ac.abort(new Error('took too long')), 50);
+    const err = await execFileAsync(new Thread({ signal: ac.signal }), new Source('spin.star', 'def f():\n    while True:\n        pass\nf()\n'), new Map(), { while: true }, 5).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EvalError);
+    expect((err as EvalError).kind).toBe('cancelled');
+    expect((err as EvalError).message).toMatch(/cancelled: took too long/);
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
+
+  it('execFileAsync returns the module globals like execFile', async () => {
+    const { execFileAsync } = await import('../../src/interpreter/index.js');
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const g = await execFileAsync(new Thread(), new Source('sum.star', 'def f():\n    t = 0\n    for i in range(3000000):\n        t += i\n    return t\nx = f()\n'), new Map(), {}, 2);
+    clearInterval(timer);
+    expect(g.get('x')).toBe(4499998500000);
+    expect(ticks).toBeGreaterThan(0); // the event loop ran while the script did
+  });
+});

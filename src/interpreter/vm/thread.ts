@@ -46,6 +46,9 @@ export type Outcome<T = Value> = { readonly done: true; readonly value: T } | { 
 /** Steps between budget checks. */
 const CHUNK = 4096;
 
+/** Internal: an async run's time slice is spent (not a host request). */
+const SLICE_END = new Pending('larkflow.slice-end');
+
 export class Thread implements ThreadContext {
   readonly name: string;
   readonly locals = new Map<string, unknown>();
@@ -93,8 +96,14 @@ export class Thread implements ThreadContext {
     this.checkCancelled();
     this.budget = Math.min(CHUNK, this.maxSteps - this.stepsBeforeChunk);
     this.stepsBeforeChunk -= CHUNK - this.budget;
-    return false;
+    // In an async run, give the event loop a turn when the time slice is spent (so timers, I/O and
+    // an AbortSignal's abort can happen while a long script runs).
+    return this.sliceMs !== undefined && performance.now() >= this.sliceDeadline;
   }
+
+  /** Time slice of an async run (ms), or undefined when running synchronously. */
+  private sliceMs: number | undefined;
+  private sliceDeadline = 0;
 
   private checkCancelled(): void {
     if (this.signal?.aborted) {
@@ -188,6 +197,40 @@ export class Thread implements ThreadContext {
     return this.drive({ value: null }) as Outcome<T>;
   }
 
+  /**
+   * Like `start`, but yields to the event loop every `sliceMs` of computation, so a long script does
+   * not block the process and can be cancelled by its AbortSignal from a timer or another request.
+   * Resolves like `start` returns (the value, or the Pending the script waits on).
+   */
+  async startAsync<T>(gen: StarGenerator, finish: (v: Value) => T, sliceMs = 20): Promise<Outcome<T>> {
+    if (this.current) throw new EvalError('thread is already running a suspended execution');
+    this.current = gen;
+    this.currentFinish = finish as (v: Value) => unknown;
+    return this.driveAsync({ value: null }, sliceMs) as Promise<Outcome<T>>;
+  }
+
+  /** `resume`, yielding to the event loop every `sliceMs` (see `startAsync`). */
+  async resumeAsync<T = Value>(value: Value, sliceMs = 20): Promise<Outcome<T>> {
+    if (!this.current) throw new EvalError('thread is not suspended');
+    return this.driveAsync({ value }, sliceMs) as Promise<Outcome<T>>;
+  }
+
+  private async driveAsync(input: { value: Value }, sliceMs: number): Promise<Outcome<unknown>> {
+    this.sliceMs = sliceMs;
+    try {
+      this.sliceDeadline = performance.now() + sliceMs;
+      let out = this.drive(input, true);
+      while (!out.done && out.pending === SLICE_END) {
+        await new Promise((r) => setImmediate(r));
+        this.sliceDeadline = performance.now() + sliceMs;
+        out = this.drive({ value: null }, true);
+      }
+      return out;
+    } finally {
+      this.sliceMs = undefined;
+    }
+  }
+
   /** Continues a suspended execution: the pending call returns `value`. */
   resume<T = Value>(value: Value): Outcome<T> {
     if (!this.current) throw new EvalError('thread is not suspended');
@@ -216,7 +259,7 @@ export class Thread implements ThreadContext {
     }
   }
 
-  private drive(input: { value: Value } | { error: EvalError }): Outcome<unknown> {
+  private drive(input: { value: Value } | { error: EvalError }, slicing = false): Outcome<unknown> {
     const gen = this.current!;
     const prevCharge = allocation.charge;
     allocation.charge = this.chargeHook;
@@ -231,6 +274,7 @@ export class Thread implements ThreadContext {
           return { done: true, value: finish(r.value) };
         }
         if (r.value === TICK) {
+          if (slicing) return { done: false, pending: SLICE_END };
           r = gen.next(null);
           continue;
         }
