@@ -50,7 +50,7 @@ import {
   type CacheIndex,
 } from './cache/index.js';
 import { dirname, join } from 'node:path';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { RunOwnership } from './ownership.js';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -234,7 +234,7 @@ export class Engine {
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
     this.printHook = options.print ?? ((runId, message) => process.stderr.write(`[${runId}] ${message}\n`));
-    this.lockDir = onDisk ? join(dirname(db), 'locks') : undefined;
+    this.ownership = new RunOwnership(onDisk ? join(dirname(db), 'locks') : undefined);
     registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
@@ -245,52 +245,13 @@ export class Engine {
   }
 
   private poller: NodeJS.Timeout | undefined;
-  /** Where live runs are marked as owned by a process (on-disk databases only). */
-  private readonly lockDir: string | undefined;
+  /** Which process runs which run (pid files beside on-disk databases). */
+  private readonly ownership: RunOwnership;
   /**
    * Runs `recover()` left unfinished because tasks they need are not registered in this process, with
    * those tasks (a process that has them finishes the runs).
    */
   readonly skippedRecoveries = new Map<string, string[]>();
-
-  /** Marks a run as live in this process, so other processes' `recover()` leave it alone. */
-  private lock(runId: string): void {
-    if (!this.lockDir) return;
-    try {
-      mkdirSync(this.lockDir, { recursive: true });
-      writeFileSync(join(this.lockDir, `${runId}.pid`), String(process.pid));
-    } catch {
-      // best effort: without the mark another worker may pick the run up
-    }
-  }
-
-  private unlock(runId: string): void {
-    if (!this.lockDir) return;
-    const file = join(this.lockDir, `${runId}.pid`);
-    try {
-      if (Number(readFileSync(file, 'utf8')) === process.pid) rmSync(file, { force: true });
-    } catch {
-      // no mark: nothing to remove
-    }
-  }
-
-  /** True if another live process runs this run. */
-  private lockedElsewhere(runId: string): boolean {
-    if (!this.lockDir) return false;
-    let pid: number;
-    try {
-      pid = Number(readFileSync(join(this.lockDir, `${runId}.pid`), 'utf8'));
-    } catch {
-      return false;
-    }
-    if (!Number.isInteger(pid) || pid === process.pid) return false;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-  }
 
   private pollExternalEvents(): void {
     for (const run of [...this.live.values()]) {
@@ -480,7 +441,7 @@ export class Engine {
       busy: false,
     };
     this.live.set(runId, run);
-    this.lock(runId);
+    this.ownership.claim(runId);
     return run;
   }
 
@@ -965,7 +926,7 @@ export class Engine {
 
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
-    this.unlock(run.runId);
+    this.ownership.release(run.runId);
     this.releaseKeysOf(run);
     for (const cancel of run.timers.values()) cancel();
     for (const st of run.steps.values()) st.cancelTimer?.();
@@ -1000,7 +961,7 @@ export class Engine {
   private dropLive(run: LiveRun, e: unknown): void {
     run.finished = true;
     this.live.delete(run.runId);
-    this.unlock(run.runId);
+    this.ownership.release(run.runId);
     this.releaseKeysOf(run);
     if (!run.abort.signal.aborted) run.abort.abort(new Error('engine error'));
     for (const c of run.timers.values()) c();
@@ -1114,7 +1075,7 @@ export class Engine {
   recover(): string[] {
     const out: string[] = [];
     // Runs live in another process (a `larkflow run` in progress) are theirs, not ours.
-    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId) && !this.lockedElsewhere(r.runId));
+    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId) && !this.ownership.ownedElsewhere(r.runId));
     // Children first, so a parent's recovery can see their state.
     runs.sort((a, b) => b.runId.length - a.runId.length);
     for (const rec of runs) {
@@ -1247,7 +1208,7 @@ export class Engine {
     }
     if (missingTasks.length > 0) {
       this.live.delete(runId);
-      this.unlock(runId);
+      this.ownership.release(runId);
       run.finished = true;
       this.skippedRecoveries.set(runId, missingTasks);
       return undefined;
@@ -1340,7 +1301,7 @@ export class Engine {
     this.emit(run.runId, appended);
     run.finished = true;
     this.live.delete(run.runId);
-    this.unlock(run.runId);
+    this.ownership.release(run.runId);
     run.resolve({ runId: run.runId, status: 'blocked', error: { kind: 'nondeterminism', message: m.message, retryable: false } });
     const parent = run.parent ? this.live.get(run.parent.runId) : undefined;
     if (parent && !parent.finished && run.parent) {
@@ -1496,7 +1457,7 @@ export class Engine {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
     for (const run of this.live.values()) {
-      this.unlock(run.runId);
+      this.ownership.release(run.runId);
       if (!run.abort.signal.aborted) run.abort.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();
       for (const st of run.steps.values()) st.cancelTimer?.();
