@@ -16,7 +16,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import '../stdlib/index.js';
-import { EvalError, Thread, type Value } from '../interpreter/index.js';
+import { EvalError, Thread, utf8Encode, type Value } from '../interpreter/index.js';
 import { canonicalJson } from '../util/hash.js';
 import { COMMAND_EVENT_KINDS, commandMatchesEvent, describeCommand, describeEvent, type Command } from '../engine/core/commands.js';
 import { isTerminal, type CallSite, type HistoryEvent, type RunStarted, type RunStatus, type TaskScheduled } from '../engine/core/events.js';
@@ -377,6 +377,20 @@ async function recheckSteps(machine: WorkflowMachine, history: readonly HistoryE
     const s = scheduled.get(e.stepId);
     if (!s) continue;
     let now: Json;
+    /** The step's task now fails where the run recorded a result. */
+    const nowFails = (msg: string): void => {
+      mismatches.push({
+        kind: 'step-result',
+        message: `step ${e.stepId}${at(s.callSite)}: the recorded result was ${briefJson(e.result)}, but task ${s.task} now fails: ${msg}`,
+        stepId: e.stepId,
+        recorded: briefJson(e.result),
+        now: `failure: ${msg}`,
+        recordedSite: s.callSite,
+        seq: e.seq,
+        recordedValue: e.result,
+      });
+      checked.push(e.stepId);
+    };
     if (s.executor === 'starlark' && options.starlarkSteps !== false) {
       const fn = machine.starlarkTasks.get(s.task);
       if (!fn) continue; // the call check reports a renamed or removed task
@@ -385,22 +399,12 @@ async function recheckSteps(machine: WorkflowMachine, history: readonly HistoryE
         const v = thread.call(
           fn,
           s.args.map(fromHistory),
-          Object.entries(s.kwargs).map(([k, x]) => [k, fromHistory(x)] as [string, Value]),
+          Object.entries(s.kwargs).map(([k, x]) => [utf8Encode(k), fromHistory(x)] as [string, Value]),
         );
         now = toHistory(v, `the result of task ${s.task}`);
       } catch (err) {
         const msg = err instanceof EvalError ? err.message : String(err);
-        mismatches.push({
-          kind: 'step-result',
-          message: `step ${e.stepId}${at(s.callSite)}: the recorded result was ${briefJson(e.result)}, but task ${s.task} now fails: ${msg}`,
-          stepId: e.stepId,
-          recorded: briefJson(e.result),
-          now: `failure: ${msg}`,
-          recordedSite: s.callSite,
-          seq: e.seq,
-          recordedValue: e.result,
-        });
-        checked.push(e.stepId);
+        nowFails(msg);
         continue;
       }
     } else if (options.tasks?.[s.task]) {
@@ -410,17 +414,7 @@ async function recheckSteps(machine: WorkflowMachine, history: readonly HistoryE
         now = JSON.parse(JSON.stringify((await (options.tasks[s.task] as (...a: unknown[]) => unknown)(...args)) ?? null)) as Json;
       } catch (err) {
         const msg = err instanceof Error ? err.message : String(err);
-        mismatches.push({
-          kind: 'step-result',
-          message: `step ${e.stepId}${at(s.callSite)}: the recorded result was ${briefJson(e.result)}, but task ${s.task} now fails: ${msg}`,
-          stepId: e.stepId,
-          recorded: briefJson(e.result),
-          now: `failure: ${msg}`,
-          recordedSite: s.callSite,
-          seq: e.seq,
-          recordedValue: e.result,
-        });
-        checked.push(e.stepId);
+        nowFails(msg);
         continue;
       }
     } else continue;
