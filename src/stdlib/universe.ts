@@ -46,6 +46,7 @@ import {
   type KwArgs,
   type ThreadContext,
   type Value,
+  checkSize,
 } from '../interpreter/values/index.js';
 import { dictFromArgs } from './methods/dict.js';
 import { asInt32, isCallable, isIterable, iterableToArray, prefixError, wantIterable } from './methods/list.js';
@@ -701,6 +702,7 @@ const zip: BuiltinImpl = (th, args, kwargs) => {
   const seqs: (readonly Value[] | Range)[] = args.map((a) => iterElems(a));
   let rows = Infinity;
   for (const s of seqs) rows = Math.min(rows, s.length);
+  checkSize(rows, 'list');
   th.charge(rows * (cols + 1));
   const out = new Array<Value>(rows);
   for (let r = 0; r < rows; r++) {

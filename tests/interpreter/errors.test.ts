@@ -210,3 +210,18 @@ describe('async execution', () => {
     expect(ticks).toBeGreaterThan(0); // the event loop ran while the script did
   });
 });
+
+describe('runaway values with the default thread', () => {
+  it('a huge list fails with a budget error, not an out-of-memory crash', () => {
+    const e1 = errorOf(() => run('x = list(range(1 << 30))\n')) as EvalError;
+    expect(e1.message).toMatch(/allocation budget exceeded: a list may hold at most 67108864 elements/);
+    const e2 = errorOf(() => run('x = zip(range(1 << 30), range(1 << 30))\n')) as EvalError;
+    expect(e2.kind).toBe('budget');
+  });
+
+  it('a runaway append loop stops at the size cap', () => {
+    const e = errorOf(() => run('def f():\n    l = []\n    for i in range(1 << 30):\n        l.append(i)\nf()\n')) as EvalError;
+    expect(e.message).toMatch(/allocation budget exceeded: a list may hold at most 67108864 elements/);
+    expect(e.backtrace()).toContain('Error in append');
+  }, 60_000);
+});

@@ -10,6 +10,7 @@
  */
 import { EvalError } from '../errors.js';
 import { checkMutable } from './list.js';
+import { allocation } from './allocation.js';
 import { reprInto } from './repr.js';
 import { Float, StarValue, typeName, type Value } from './value.js';
 
@@ -68,6 +69,15 @@ export function keyPart(v: Value): string {
   }
 }
 
+/** Most entries a dict or set may hold (a JS Map holds at most 2^24). */
+export const MAX_ENTRIES = 2 ** 24 - 1;
+
+/** Charges one entry to the allocation budget every 1024 and refuses to grow past MAX_ENTRIES. */
+function growCheck(size: number, type: string): void {
+  if (size >= MAX_ENTRIES) throw new EvalError(`allocation budget exceeded: a ${type} may hold at most ${MAX_ENTRIES} entries`, 'budget');
+  if ((size & 0x3ff) === 0) allocation.charge(1024);
+}
+
 /** A mutable, insertion-ordered hash map. */
 export class Dict extends StarValue {
   frozen = false;
@@ -107,8 +117,9 @@ export class Dict extends StarValue {
   set(k: Value, v: Value): void {
     checkMutable(this);
     const hk = hashKey(k);
-    if (hk !== k && !this.map.has(hk)) {
-      (this.orig ??= new Map()).set(hk, k);
+    if (!this.map.has(hk)) {
+      growCheck(this.map.size, 'dict');
+      if (hk !== k) (this.orig ??= new Map()).set(hk, k);
     }
     this.map.set(hk, v);
   }
@@ -203,7 +214,10 @@ export class StarSet extends StarValue {
   add(k: Value): void {
     checkMutable(this);
     const hk = hashKey(k);
-    if (!this.map.has(hk)) this.map.set(hk, k);
+    if (!this.map.has(hk)) {
+      growCheck(this.map.size, 'set');
+      this.map.set(hk, k);
+    }
   }
   delete(k: Value): boolean {
     checkMutable(this, 'delete from');

@@ -12,3 +12,4 @@ export * from './repr.js';
 export * from './ops.js';
 export * from './unpack-args.js';
 export { percentFormat } from './percent-format.js';
+export { MAX_ELEMENTS, checkSize } from './allocation.js';

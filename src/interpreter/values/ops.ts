@@ -196,8 +196,8 @@ function toNumber(v: Value): number | undefined {
   return undefined;
 }
 
-/** The thread's allocation hook, set by the VM (so repetition can be budgeted). */
-export const allocation = { charge: (_n: number): void => {} };
+import { allocation, checkSize, MAX_ELEMENTS } from './allocation.js';
+export { allocation, checkSize, MAX_ELEMENTS };
 
 function repeatCount(n: Int, unit: number): number {
   if (typeof n === 'bigint') {
@@ -206,7 +206,7 @@ function repeatCount(n: Int, unit: number): number {
   }
   if (n <= 0) return 0;
   const total = n * unit;
-  if (total >= 2 ** 31) throw new EvalError(`excessive repeat (${n} * ${unit} elements)`);
+  if (total > MAX_ELEMENTS) throw new EvalError(`excessive repeat (${n} * ${unit} elements)`);
   allocation.charge(total);
   return n;
 }
@@ -218,7 +218,10 @@ export function add(x: Value, y: Value): Value {
     if (y instanceof Float) return new Float(intToFloat(x) + y.v);
   } else if (typeof x === 'string') {
     if (typeof y === 'string') {
-      if (x.length + y.length > 1 << 20) allocation.charge(x.length + y.length);
+      if (x.length + y.length > 1 << 20) {
+        checkSize(x.length + y.length, 'string');
+        allocation.charge(x.length + y.length);
+      }
       return x + y;
     }
   } else if (x instanceof Float) {
@@ -226,6 +229,7 @@ export function add(x: Value, y: Value): Value {
     if (b !== undefined && typeof y !== 'boolean') return new Float(x.v + b);
   } else if (x instanceof List) {
     if (y instanceof List) {
+      checkSize(x.elems.length + y.elems.length, 'list');
       allocation.charge(x.elems.length + y.elems.length);
       return new List(x.elems.concat(y.elems));
     }
@@ -645,6 +649,7 @@ export function unlock(v: Value): void {
 /** Materialises any iterable into a fresh JS array. */
 export function toArray(v: Value): Value[] {
   const e = iterElems(v);
+  checkSize(e.length, typeName(v));
   if (e instanceof Range) {
     allocation.charge(e.length);
     const out = new Array<Value>(e.length);

@@ -13,6 +13,7 @@ import { Dict, hashKey } from '../values/dict.js';
 import { Builtin, Function, TICK, type BuiltinImpl, type FunctionCode, type StarGenerator, type Yielded } from '../values/function.js';
 import { List, Tuple, EMPTY_TUPLE, checkMutable } from '../values/list.js';
 import { Range } from '../values/range.js';
+import { checkSize } from '../values/allocation.js';
 import { repr } from '../values/repr.js';
 import { Float, Pending, StarValue, truth, typeName, type KwArgs, type Value } from '../values/value.js';
 import type { Thread } from './thread.js';
@@ -170,7 +171,10 @@ export function dictLiteral(kv: Value[]): Dict {
 
 /** Appends to a comprehension's result list, charging the allocation budget. */
 export function push(th: Thread, l: List, v: Value): void {
-  if ((l.elems.length & 0x3ff) === 0) th.charge(1024);
+  if ((l.elems.length & 0x3ff) === 0) {
+    th.charge(1024);
+    checkSize(l.elems.length + 1024, 'list');
+  }
   l.elems.push(v);
 }
 

@@ -33,7 +33,9 @@ export interface ThreadOptions {
   readonly maxCallDepth?: number;
   /**
    * Allocation budget in units (roughly elements or bytes) charged by operations that build values.
-   * It bounds what a runaway script can allocate in total. @default 2^31
+   * It bounds what a script allocates in total, over its whole run. (Each single value is also capped
+   * at 2^26 elements, so a runaway list fails cleanly long before the process runs out of memory.)
+   * @default 2^32
    */
   readonly maxAllocations?: number;
   /** Cancels the execution when aborted (checked at every step-budget chunk and on resume). */
@@ -75,7 +77,7 @@ export class Thread implements ThreadContext {
     this.name = options.name ?? 'main';
     this.maxSteps = options.maxSteps ?? Infinity;
     this.maxCallDepth = options.maxCallDepth ?? 1000;
-    this.maxAllocations = options.maxAllocations ?? 2 ** 31;
+    this.maxAllocations = options.maxAllocations ?? 2 ** 32;
     this.signal = options.signal;
     this.printHook = options.print ?? ((msg) => process.stdout.write(msg + '\n'));
     this.loadHook = options.load;

@@ -27,6 +27,7 @@ import {
   type BuiltinImpl,
   type ThreadContext,
   type Value,
+  checkSize,
 } from '../../interpreter/values/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -55,6 +56,7 @@ export function isCallable(v: Value): boolean {
  */
 export function iterableToArray(th: ThreadContext, v: Value): Value[] {
   const e = iterElems(v);
+  checkSize(e.length, 'list');
   if (e instanceof Range) {
     th.charge(e.length);
     const out = new Array<Value>(e.length);
@@ -161,6 +163,7 @@ const append: BuiltinImpl = (th, args, kwargs, recv) => {
   const l = recvList(recv);
   if (l.frozen || l.itercount > 0) mutationError('append', l, 'append to');
   th.charge(1);
+  checkSize(l.elems.length + 1, 'list');
   l.elems.push(args[0]!);
   return null;
 };
@@ -184,6 +187,7 @@ const extend: BuiltinImpl = (th, args, kwargs, recv) => {
   wantIterable('extend', '1', it);
   if (l.frozen || l.itercount > 0) mutationError('extend', l, 'extend');
   const e = iterElems(it);
+  checkSize(l.elems.length + e.length, 'list');
   if (e instanceof Range) {
     th.charge(e.length);
     for (let i = 0; i < e.length; i++) l.elems.push(e.at(i));
@@ -219,6 +223,7 @@ const insert: BuiltinImpl = (th, args, kwargs, recv) => {
   let i = asInt32('insert', '1', args[0]!);
   if (l.frozen || l.itercount > 0) mutationError('insert', l, 'insert into');
   th.charge(1);
+  checkSize(l.elems.length + 1, 'list');
   const n = l.elems.length;
   if (i < 0) i += n;
   if (i >= n) l.elems.push(args[1]!);
