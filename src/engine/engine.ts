@@ -178,6 +178,9 @@ function runAbortController(): AbortController {
   return c;
 }
 
+/** Marks a finished sleep of the resumed run in the reuse table. */
+const REUSED_TIMER = '\u0000timer';
+
 function newRunId(): string {
   return 'run-' + randomBytes(6).toString('hex');
 }
@@ -536,8 +539,15 @@ export class Engine {
         }
         return [scheduled, ...this.startStep(run, c, at)];
       }
-      case 'StartTimer':
+      case 'StartTimer': {
+        // A resumed run does not wait again for a sleep its original run already finished.
+        const done = run.reuse.get(c.stepId);
+        if (done && done.task === REUSED_TIMER && done.argsDigest === String(c.durationMs)) {
+          run.followUps.push([{ kind: 'TimerFired', at, stepId: c.stepId }]);
+          return [{ kind: 'TimerStarted', at, stepId: c.stepId, durationMs: c.durationMs, fireAt: at, callSite: c.callSite }];
+        }
         return [{ kind: 'TimerStarted', at, stepId: c.stepId, durationMs: c.durationMs, fireAt: at + c.durationMs, callSite: c.callSite }];
+      }
       case 'StartChildRun': {
         const childRunId = `${run.runId}.${c.stepId.replace('#', '-')}`;
         run.children.set(c.stepId, childRunId);
@@ -1325,6 +1335,11 @@ export class Engine {
     const out: LiveRun['reuse'] = new Map();
     state.order.slice(0, limit).forEach((id) => {
       const s = state.steps[id]!;
+      if (s.kind === 'timer' && s.status === 'completed') {
+        const started = history.find((e) => e.kind === 'TimerStarted' && e.stepId === id);
+        const ms = started && started.kind === 'TimerStarted' ? started.durationMs : -1;
+        out.set(id, { kind: 'TaskCompleted', seq: 0, at: 0, stepId: id, attempt: 0, result: null, source: 'reused', task: REUSED_TIMER, argsDigest: String(ms) });
+      }
       if (s.kind === 'task' && s.status === 'completed' && id !== from) {
         out.set(id, { kind: 'TaskCompleted', seq: 0, at: 0, stepId: id, attempt: 0, result: s.result ?? null, source: 'reused', task: s.name, ...(s.argsDigest ? { argsDigest: s.argsDigest } : {}) });
       }

@@ -158,6 +158,27 @@ describe('engine', () => {
     expect((t.engine.history(h2.runId)[0] as Extract<HistoryEvent, { kind: 'RunStarted' }>).resumedFrom).toEqual({ runId: h.runId });
   });
 
+  it('a resumed run does not wait again for sleeps its original run finished', async () => {
+    const t = testEngine();
+    let broken = true;
+    t.engine.registerTask('b', () => {
+      if (broken) throw Object.assign(new Error('b is broken'), { nonRetryable: true });
+      return 2;
+    });
+    const src = 'b = task("b")\n@workflow()\ndef w():\n    time.sleep(3600)\n    return b()\n';
+    const h = t.engine.start({ source: { name: 's.star', text: src } });
+    await drive(t);
+    expect((await h.result).status).toBe('failed');
+    broken = false;
+    const before = t.clock.now();
+    const h2 = t.engine.resume(h.runId);
+    await drive(t);
+    expect(await h2.result).toMatchObject({ status: 'completed', result: 2 });
+    const timer = t.engine.history(h2.runId).find((e) => e.kind === 'TimerStarted')!;
+    expect(timer.kind === 'TimerStarted' && timer.fireAt - timer.at).toBe(0);
+    expect(t.clock.now() - before).toBeLessThan(3600_000);
+  });
+
   it('runs child workflows with their own history, linked to the parent', async () => {
     const t = testEngine();
     t.engine.registerTask('inc', (x: number) => x + 1);
