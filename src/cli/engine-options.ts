@@ -3,7 +3,8 @@
  * `--storage` options (and `--no-cache`/`--refresh-cache` of run and resume), opening the engine (imported lazily, so that `larkflow eval` never loads the engine or
  * better-sqlite3), loading a tasks module, and rendering run outcomes and task errors for people.
  */
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Option, type Command } from 'commander';
@@ -117,8 +118,25 @@ export async function openEngine(opts: EngineCliOptions, { mustExist = false } =
   const blobs = await storageOf(opts.storage);
   const { Engine } = await import('../engine/index.js');
   const engine = Engine.open({ db, synchronous: opts.synchronous ?? 'NORMAL', workDir: join(dirname(db), 'attempts'), ...(blobs !== undefined ? { blobs } : {}) });
-  if (tasks) engine.registerTasks(tasks);
+  // The module file's digest versions its tasks, so editing a helper the tasks call (not only the
+  // task functions themselves) changes their cache keys: no stale cached results.
+  if (tasks) engine.registerTasks(tasks, { version: tasksVersion(opts.tasks!) });
   return engine;
+}
+
+/** A version for the tasks of a module: the digest of the module file and of its package.json. */
+export function tasksVersion(file: string): string {
+  const abs = resolve(process.cwd(), file);
+  const parts = [readFileSync(abs, 'utf8')];
+  for (let dir = dirname(abs); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg)) {
+      parts.push(readFileSync(pkg, 'utf8'));
+      break;
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 16);
 }
 
 /** Imports a tasks module: its exported functions (and those of an object default export). */

@@ -285,9 +285,12 @@ export class Engine {
     return this;
   }
 
-  /** Registers every function of an object as a task (e.g. the exports of a module). */
-  registerTasks(tasks: Readonly<Record<string, unknown>>): this {
-    for (const [name, fn] of Object.entries(tasks)) if (typeof fn === 'function') this.registerTask(name, fn as TaskFunction);
+  /**
+   * Registers every function of an object as a task (e.g. the exports of a module). `version` goes
+   * into their cache keys (e.g. a digest of the module, so that a changed helper is a cache miss).
+   */
+  registerTasks(tasks: Readonly<Record<string, unknown>>, options?: RegisterOptions): this {
+    for (const [name, fn] of Object.entries(tasks)) if (typeof fn === 'function') this.registerTask(name, fn as TaskFunction, options);
     return this;
   }
 

@@ -197,3 +197,26 @@ describe('run ids', () => {
     expect(e2).toMatch(/no run nope \(see `larkflow runs`\)/);
   });
 });
+
+describe('cache keys of --tasks modules', () => {
+  it('editing a helper in the tasks module (not the task itself) is a cache miss', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'larkflow-tv-'));
+    dirs.push(dir);
+    const db = join(dir, 'l.db');
+    writeFileSync(join(dir, 'w.star'), 'f = task("f", cache = True)\n@workflow()\ndef w():\n    return f(1)\n');
+    const tasks = (factor: number) => `function helper(x) { return x * ${factor}; }\nexport function f(x) { return helper(x); }\n`;
+    const run = async (): Promise<string> => {
+      let out = '';
+      expect(await main(['run', join(dir, 'w.star'), '--tasks', join(dir, 't.mjs'), '--db', db], { out: (s) => void (out += s), err: () => {} })).toBe(0);
+      return out.trim();
+    };
+    writeFileSync(join(dir, 't.mjs'), tasks(2));
+    expect(await run()).toBe('2');
+    expect(await run()).toBe('2'); // a hit
+    // The helper changed, the task function's own source did not (a new file name: ESM caches by URL).
+    writeFileSync(join(dir, 't2.mjs'), tasks(3));
+    let out = '';
+    expect(await main(['run', join(dir, 'w.star'), '--tasks', join(dir, 't2.mjs'), '--db', db], { out: (s) => void (out += s), err: () => {} })).toBe(0);
+    expect(out.trim()).toBe('3'); // not the stale 2
+  });
+});
