@@ -82,6 +82,15 @@ describe('task cache', () => {
         expect(warm.r.result).toEqual(uncached.r.result);
         expect(executed.length).toBe(before); // every step of the warm run was a hit
         expect(warm.history.some((e) => e.kind === 'AttemptStarted')).toBe(false);
+        // Changing the input changes the first task call's arguments: it misses, and the result is
+        // the uncached one for that input.
+        const changed = workflowSource(ops, true).replace('    v = 1\n', '    v = 0.5\n');
+        const changedUncached = await run(workflowSource(ops, false).replace('    v = 1\n', '    v = 0.5\n'), 'off');
+        const before2 = executed.length;
+        const changedCached = await run(changed, 'use');
+        expect(changedCached.r.result).toEqual(changedUncached.r.result);
+        const firstTask = changedCached.history.find((e) => e.kind === 'TaskScheduled');
+        if (firstTask) expect(executed.length).toBeGreaterThan(before2); // ints only before: 0.5 is new
       }),
       { numRuns: 30 },
     );
