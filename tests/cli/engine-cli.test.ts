@@ -410,7 +410,8 @@ def hanging():
 describe('the built CLI', () => {
   const dist = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-  it.skipIf(!existsSync(dist))('runs a workflow end to end through a bin symlink, with the default database', () => {
+  it('runs a workflow end to end through a bin symlink, with the default database (uses dist/: npm test builds first)', () => {
+    expect(existsSync(dist), 'dist/ is built by npm test (npm run build)').toBe(true);
     const t = fresh();
     const tasks = t.file('tasks.mjs', TASKS);
     const wf = t.file('pipe.star', PIPELINE);

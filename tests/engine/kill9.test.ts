@@ -29,7 +29,7 @@ async function killedRun(db: string, log: string, runId: string, afterMs: number
   await exited;
 }
 
-describe.skipIf(!existsSync(join(import.meta.dirname, '../../dist/engine/index.js')))('kill -9', () => {
+describe('kill -9 (uses dist/: npm test builds first)', () => {
   const want = (() => {
     const db = join(dir, 'ref.db');
     return runChild(db, join(dir, 'ref.log'), 'start', 'ref').result;
