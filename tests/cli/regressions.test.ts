@@ -220,3 +220,17 @@ describe('cache keys of --tasks modules', () => {
     expect(out.trim()).toBe('3'); // not the stale 2
   });
 });
+
+describe('larkflow test --workflows over our own workflow tests', () => {
+  it('passes every test_* function of tests/testdata/workflows through the CLI', async () => {
+    const { readdirSync } = await import('node:fs');
+    const wdir = join(import.meta.dirname, '..', 'testdata', 'workflows');
+    const files = readdirSync(wdir).filter((f) => f.endsWith('_test.star')).map((f) => join(wdir, f));
+    let out = '';
+    const code = await main(['test', '--env', 'LARKFLOW_TEST_ENV=yes', '--workflows', ...files], { out: (s) => void (out += s), err: (s) => void (out += s) });
+    const last = out.trim().split('\n').pop()!;
+    expect(last).toMatch(/^\d+ passed, 0 failed$/);
+    expect(Number(last.split(' ')[0])).toBeGreaterThan(20);
+    expect(code).toBe(0);
+  }, 60_000);
+});
