@@ -4,44 +4,13 @@
  * `--refresh-cache`, `--storage DIR` for large results, and clear usage errors. In process through
  * `main(argv, io)`, on a temporary database (the cache.db and blobs/ beside it).
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
+import { cli, scratchDirs, type CliResult } from '../helpers/cli.js';
 import { S3rver } from '../helpers/s3rver.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function fresh(): { dir: string; db: string; file: (name: string, text: string) => string } {
-  const dir = mkdtempSync(join(tmpdir(), 'larkflow-cache-cli-'));
-  dirs.push(dir);
-  return {
-    dir,
-    db: join(dir, 'runs.db'),
-    file: (name, text) => {
-      const p = join(dir, name);
-      writeFileSync(p, text);
-      return p;
-    },
-  };
-}
-
-interface Out {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
-
-async function cli(...argv: string[]): Promise<Out> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) });
-  return { code, out, err };
-}
+const fresh = scratchDirs('larkflow-cache-cli-');
 
 const JS_FRAME = /at .*\.(js|ts):\d+/;
 
@@ -71,7 +40,7 @@ def w(n):
 `;
 
 /** The run id a `larkflow run` names first on stderr. */
-function runIdOf(r: Out): string {
+function runIdOf(r: CliResult): string {
   const m = /^run (run-[0-9a-f]+) started/.exec(r.err);
   expect(m, r.err).not.toBeNull();
   return m![1]!;

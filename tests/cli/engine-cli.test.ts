@@ -5,46 +5,14 @@
  * bin link calls it).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { describe, expect, it } from 'vitest';
+import { cli, scratchDirs } from '../helpers/cli.js';
 import { Engine, type HistoryEvent } from '../../src/engine/index.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-/** A fresh directory with a database path in it. */
-function fresh(): { dir: string; db: string; file: (name: string, text: string) => string } {
-  const dir = mkdtempSync(join(tmpdir(), 'larkflow-cli-'));
-  dirs.push(dir);
-  return {
-    dir,
-    db: join(dir, 'runs.db'),
-    file: (name, text) => {
-      const p = join(dir, name);
-      writeFileSync(p, text);
-      return p;
-    },
-  };
-}
-
-interface Out {
-  readonly code: number;
-  readonly out: string;
-  readonly err: string;
-}
-
-async function cli(...argv: string[]): Promise<Out> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) });
-  return { code, out, err };
-}
+const fresh = scratchDirs('larkflow-cli-');
 
 /** A JS stack frame of larkflow itself (or any .js file): must never reach the user. */
 const JS_FRAME = /at .*\.js:\d+/;

@@ -3,28 +3,14 @@
  * fixed): malformed histories, a test run that tested nothing, missing databases, damaged cache
  * entries and cache files.
  */
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { cli, scratchDirs } from '../helpers/cli.js';
 import { replayHistory, assertWorkflowProperties, assertReplays } from '../../src/testing/index.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-function fresh() {
-  const dir = mkdtempSync(join(tmpdir(), 'lf-review-'));
-  dirs.push(dir);
-  return { dir, db: join(dir, 'runs.db'), file: (n: string, t: string) => { const p = join(dir, n); writeFileSync(p, t); return p; } };
-}
-async function cli(...argv: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) });
-  return { code, out, err };
-}
+const fresh = scratchDirs('lf-review-');
 const RAW_JS = /Cannot read|undefined \(reading|is not a function|is not iterable|TypeError|internal error/;
 
 const WF = `
@@ -142,8 +128,7 @@ describe('worker review', () => {
 
 describe('regression: replay against changed scripts', () => {
   it('replay --all finds the runs of a renamed script by workflow name, and a syntax error is not nondeterminism', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'larkflow-rall-'));
-    dirs.push(dir);
+    const { dir } = fresh();
     const db = join(dir, 'l.db');
     writeFileSync(join(dir, 'orig.star'), 'a = task("a")\n@workflow()\ndef pipe():\n    return a(1)\n');
     writeFileSync(join(dir, 't.mjs'), 'export function a(x) { return x; }\n');
@@ -169,8 +154,7 @@ describe('regression: replay against changed scripts', () => {
 
 describe('test --workflows with JS tasks', () => {
   it('registers the tasks of --tasks FILE', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'larkflow-twt-'));
-    dirs.push(dir);
+    const { dir } = fresh();
     writeFileSync(join(dir, 'w_test.star'), 'double = task("double")\ndef test_double():\n    t = load_test()\n    if double(21) != 42:\n        fail("wrong")\n\ndef load_test():\n    return None\n');
     writeFileSync(join(dir, 't.mjs'), 'export function double(x) { return 2 * x; }\n');
     let out = '';
@@ -182,8 +166,7 @@ describe('test --workflows with JS tasks', () => {
 
 describe('run ids', () => {
   it('commands take a unique prefix of a run id, with or without run-', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'larkflow-prefix-'));
-    dirs.push(dir);
+    const { dir } = fresh();
     const db = join(dir, 'l.db');
     writeFileSync(join(dir, 'w.star'), '@workflow()\ndef w():\n    return 7\n');
     let err = '';
@@ -200,8 +183,7 @@ describe('run ids', () => {
 
 describe('cache keys of --tasks modules', () => {
   it('editing a helper in the tasks module (not the task itself) is a cache miss', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'larkflow-tv-'));
-    dirs.push(dir);
+    const { dir } = fresh();
     const db = join(dir, 'l.db');
     writeFileSync(join(dir, 'w.star'), 'f = task("f", cache = True)\n@workflow()\ndef w():\n    return f(1)\n');
     const tasks = (factor: number) => `function helper(x) { return x * ${factor}; }\nexport function f(x) { return helper(x); }\n`;
