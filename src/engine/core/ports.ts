@@ -71,6 +71,12 @@ export interface TaskRequest {
   readonly command?: readonly string[];
   readonly args: readonly Json[];
   readonly kwargs: { readonly [name: string]: Json };
+  /**
+   * The run's declared environment (`larkflow run --env`, `StartOptions.env`), recorded in its
+   * history: process tasks get exactly this on top of a minimal base (PATH, HOME, ...), so a task
+   * sees the same environment after recovery on another worker. @default {}
+   */
+  readonly env?: Readonly<Record<string, string>>;
   /** Per-attempt timeout; the executor aborts the attempt when it passes. */
   readonly timeoutMs?: number;
   /** Aborted when the run is cancelled (or the attempt times out). */
