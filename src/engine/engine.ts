@@ -113,6 +113,26 @@ export interface StartOptions {
 /** How a run uses the task cache. */
 export type CacheMode = 'use' | 'refresh' | 'off';
 
+/** Why `recover()` left an unfinished run alone (see `Engine.recoveryIssues`). */
+export interface RecoveryIssue {
+  readonly reason: 'missing-tasks' | 'owned' | 'blobs' | 'store';
+  /** One line for people: what is wrong and what to do. */
+  readonly message: string;
+}
+
+/** Options of `Engine.resume`. */
+export interface ResumeOptions {
+  /** The step to run again (default: the first failed step); steps before it are reused. */
+  readonly fromStep?: string;
+  readonly cache?: CacheMode;
+  /**
+   * A fixed workflow file to resume with instead of the run's stored script ("resume after fixing
+   * the code"): the steps before `fromStep` are reused when the fixed script reaches them with the
+   * same calls; if it does not, `resume` throws a `NondeterminismError` naming the step and call.
+   */
+  readonly file?: string;
+}
+
 /** How a run ended. */
 export interface RunResult {
   readonly runId: string;
@@ -255,6 +275,12 @@ export class Engine {
    * those tasks (a process that has them finishes the runs).
    */
   readonly skippedRecoveries = new Map<string, string[]>();
+  /**
+   * Every unfinished run the last `recover()` calls left alone, with why: its tasks are missing here,
+   * another worker holds its lease, a blob it needs cannot be read, or the database refused a write.
+   * A run that a later `recover()` takes is removed.
+   */
+  readonly recoveryIssues = new Map<string, RecoveryIssue>();
 
   private pollExternalEvents(): void {
     for (const run of [...this.live.values()]) {
@@ -1355,7 +1381,7 @@ export class Engine {
    * `fromStep` (default: the first failed step; siblings that succeeded are reused too) and runs the
    * rest. The new run records the run it came from.
    */
-  resume(runId: string, options: { fromStep?: string; cache?: CacheMode } = {}): RunHandle {
+  resume(runId: string, options: ResumeOptions = {}): RunHandle {
     const history = this.store.history(runId);
     const started = history[0];
     if (!started || started.kind !== 'RunStarted') throw new UsageError(`no run ${runId}`);
