@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Option, type Command } from 'commander';
 import type { Engine, ErrorInfo, RunResult, RunState } from '../engine/index.js';
 import { CliError } from './errors.js';
+import { exactJson } from './json-out.js';
 
 /** Where the CLI writes: stdout and stderr (captured in tests). */
 export interface CliIo {
@@ -161,12 +162,13 @@ export async function loadTasks(file: string): Promise<Record<string, unknown>> 
   return out;
 }
 
-/** Closes an engine, ignoring errors (it is being abandoned anyway). */
 /**
  * A run id as the user typed it: the full id, or a unique prefix of it (with or without `run-`).
  * @throws CliError (exit 2) for no match or several
  */
 export function resolveRunId(engine: Engine, id: string): string {
+  // An empty prefix would match every run.
+  if (id.trim() === '' || id.trim() === 'run-') throw new CliError(`no run id given${id === '' ? '' : ` (${JSON.stringify(id)})`}: give a run id or a unique prefix of one (see \`larkflow runs\`)`, 2);
   if (engine.store.getRun(id)) return id;
   const want = id.startsWith('run-') ? id : `run-${id}`;
   const matches = engine.runs({ limit: 100_000 }).filter((r) => r.runId.startsWith(want) || r.runId.startsWith(id));
@@ -177,6 +179,7 @@ export function resolveRunId(engine: Engine, id: string): string {
   throw new CliError(`no run ${id} (see \`larkflow runs\`)`, 2);
 }
 
+/** Closes an engine, ignoring errors (it is being abandoned anyway). */
 export async function closeQuietly(engine: Engine | undefined): Promise<void> {
   try {
     await engine?.close();
@@ -203,11 +206,11 @@ export function duration(ms: number | undefined): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/** Compact JSON, cut to `max` characters. */
+/** Compact JSON (big ints with every digit, see json-out.ts), cut to `max` characters. */
 export function brief(v: unknown, max = 80): string {
   let s: string;
   try {
-    s = JSON.stringify(v) ?? 'null';
+    s = exactJson(v);
   } catch {
     s = String(v);
   }
@@ -277,8 +280,7 @@ export function renderOutcome(result: RunResult, state: RunState | undefined, el
       for (const id of state?.order ?? []) {
         const s = state!.steps[id]!;
         if (s.status !== 'failed' || !s.error) continue;
-        const attempts = s.attempts.length;
-        lines.push(`${s.kind === 'child' ? 'child run' : 'task'} ${id}${attempts > 1 ? ` (after ${attempts} attempts)` : ''} failed: ${s.error.kind !== 'task' ? `[${s.error.kind}] ` : ''}${s.error.message}`);
+        lines.push(`${s.kind === 'child' ? 'child run' : 'task'} ${id} failed: ${s.error.kind !== 'task' ? `[${s.error.kind}] ` : ''}${withAttempts(s.error.message, s.attempts.length)}`);
         const d = taskDetails(s.error.details);
         if (d && d !== s.error.message) lines.push(indent(d));
         const logs = s.attempts[s.attempts.length - 1]?.logs;
@@ -288,6 +290,16 @@ export function renderOutcome(result: RunResult, state: RunState | undefined, el
     }
   }
   return lines.filter((l) => l !== '').join('\n');
+}
+
+/**
+ * A step's error message with how many attempts it took: the engine already ends the message of a
+ * step whose retries ran out with `(after N attempts)`; the others (say, a non-retryable error at the
+ * third attempt) get it here, so it is said once.
+ */
+export function withAttempts(message: string, attempts: number): string {
+  if (attempts <= 1 || /\(after \d+ attempts\)$/.test(message)) return message;
+  return `${message} (after ${attempts} attempts)`;
 }
 
 /** The exit code of a finished run: 0 completed, 1 otherwise. */

@@ -9,6 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { Engine, RunHandle, RunResult } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, exitCodeOf, openEngine, renderOutcome, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { exactJson } from '../json-out.js';
 import { ProgressPrinter } from '../progress.js';
 
 export interface RunOptions extends EngineCliOptions, CacheCliOptions {
@@ -40,7 +41,8 @@ export function parseInputs(input: string | undefined, pairs: readonly string[])
     const text = p.slice(eq + 1);
     let value: unknown = text;
     try {
-      value = JSON.parse(text);
+      // An int beyond 2^53 keeps every digit (JSON.parse would round it).
+      value = /^-?\d+$/.test(text) && !Number.isSafeInteger(Number(text)) ? BigInt(text) : JSON.parse(text);
     } catch {
       // a plain string
     }
@@ -121,7 +123,7 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
       return 1;
     }
     io.err(renderOutcome(outcome, state, Date.now() - t0) + '\n');
-    if (outcome.status === 'completed') io.out(JSON.stringify(outcome.result ?? null, null, 2) + '\n');
+    if (outcome.status === 'completed') io.out(exactJson(outcome.result ?? null, 2) + '\n');
     return exitCodeOf(outcome);
   } finally {
     printer.close();

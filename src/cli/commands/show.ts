@@ -6,6 +6,7 @@
 import type { HistoryEvent, RunStarted, RunState, StepState } from '../../engine/index.js';
 import { brief, closeQuietly, duration, indent, iso, openEngine, renderErrorInfo, taskDetails, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { resolveRunId } from '../engine-options.js';
+import { exactJson } from '../json-out.js';
 
 export interface ShowOptions extends EngineCliOptions {
   readonly json?: boolean;
@@ -81,7 +82,7 @@ export async function showCommand(runId: string, opts: ShowOptions, io: CliIo): 
     const state = engine.state(runId);
     const started = history[0] as RunStarted;
     if (opts.json) {
-      io.out(JSON.stringify({ ...state, file: started.file, scriptDigest: started.scriptDigest, args: started.args, kwargs: started.kwargs, ...(started.parent ? { parent: started.parent } : {}), ...(started.resumedFrom ? { resumedFrom: started.resumedFrom } : {}) }, null, 2) + '\n');
+      io.out(exactJson({ ...state, file: started.file, scriptDigest: started.scriptDigest, args: started.args, kwargs: started.kwargs, ...(started.parent ? { parent: started.parent } : {}), ...(started.resumedFrom ? { resumedFrom: started.resumedFrom } : {}) }, 2) + '\n');
       return 0;
     }
     io.out(renderShow(state, started, engine.clock.now()) + '\n');
