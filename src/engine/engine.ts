@@ -14,7 +14,7 @@ import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/inde
 import { Thread } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { ScheduleTask } from './core/commands.js';
-import { EngineError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
+import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
@@ -50,7 +50,7 @@ import {
   type CacheIndex,
 } from './cache/index.js';
 import { dirname, join } from 'node:path';
-import { RunOwnership } from './ownership.js';
+import { LeaseKeeper, holderIsGone, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -80,6 +80,12 @@ export interface EngineOptions {
   readonly blobs?: BlobStore | string;
   /** Results whose canonical JSON is larger than this are stored as blobs. @default 65536 */
   readonly blobThresholdBytes?: number;
+  /**
+   * How long a run's lease lasts without renewal (ms). The engine renews the leases of its live runs
+   * every quarter of this; another worker may claim a run whose lease ran out (or at once, on this
+   * machine, when the holder's process is gone). @default 15000
+   */
+  readonly leaseMs?: number;
   /**
    * Receives what workflows `print` while they run live (not while a history is replayed).
    * @default writes `[run id] message` to stderr
@@ -159,6 +165,8 @@ interface StepRuntime {
   startedAt?: number;
   /** The step completed or failed for good. */
   ended?: boolean;
+  /** An attempt of the step is running now (submitted, not yet settled). */
+  attemptInFlight?: boolean;
   /** The cache key, when the task is cacheable and the run uses the cache. */
   cacheKey?: string;
 }
@@ -178,10 +186,13 @@ interface LiveRun {
   cancelling: boolean;
   /** Aborted when the run ends or is cancelled: the signal of every attempt of the run. */
   readonly abort: AbortController;
+  /** The fencing epoch of this engine's lease on the run (every append carries it). */
+  epoch: number;
   cacheMode: CacheMode;
   /** Steps that must not come from the cache (the step a resumed run restarts from). */
   readonly noCacheSteps: Set<string>;
   resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
   readonly result: Promise<RunResult>;
   /** Activations to process after the current commit (cache hits, reused steps, unknown tasks). */
   readonly followUps: NewEvent[][];
@@ -257,19 +268,48 @@ export class Engine {
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
     this.printHook = options.print ?? ((runId, message) => process.stderr.write(`[${runId}] ${message}\n`));
-    this.ownership = new RunOwnership(onDisk ? join(dirname(db), 'locks') : undefined);
+    this.workerId = newWorkerId();
+    this.leaseMs = options.leaseMs ?? 15_000;
+    if (!(this.leaseMs > 0 && Number.isFinite(this.leaseMs))) throw new UsageError(`leaseMs must be a positive number of milliseconds, not ${options.leaseMs}`);
+    this.leases = new LeaseKeeper(this.store, this.workerId, this.leaseMs, () => this.heldRuns(), (lost) => {
+      for (const id of lost) {
+        const run = this.live.get(id);
+        if (run) this.dropLive(run, new FencedError(`run ${id} was claimed by another worker after this worker's lease ran out`, id));
+      }
+    });
     registerPluginTasks(this);
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     if (typeof db === 'string' && db !== ':memory:') {
-      this.poller = setInterval(() => this.pollExternalEvents(), options.pollIntervalMs ?? 1000);
+      this.poller = setInterval(() => this.pollExternalEvents(), this.pollIntervalMs);
       this.poller.unref();
     }
   }
 
   private poller: NodeJS.Timeout | undefined;
-  /** Which process runs which run (pid files beside on-disk databases). */
-  private readonly ownership: RunOwnership;
+  private readonly pollIntervalMs: number;
+  /** This engine's worker id (`host/pid/nonce`): the owner recorded on the runs it drives. */
+  readonly workerId: string;
+  private readonly leaseMs: number;
+  /** Renews the leases of the live runs. */
+  private readonly leases: LeaseKeeper;
+  /** Runs another worker drives now, whose results this engine's callers still await. */
+  private readonly followed = new Map<string, { timer: NodeJS.Timeout; reject: (e: Error) => void }>();
+
+  /** The leases of the runs live here. */
+  private heldRuns(): HeldRun[] {
+    const out: HeldRun[] = [];
+    for (const r of this.live.values()) if (!r.finished) out.push({ runId: r.runId, owner: this.workerId, epoch: r.epoch });
+    return out;
+  }
+
+  /** Appends to a live run's history under its lease; returns the events with their positions. */
+  private appendRun(run: LiveRun, events: readonly NewEvent[]): HistoryEvent[] {
+    const appended = this.store.append(run.runId, run.lastSeq, events, { owner: this.workerId, epoch: run.epoch });
+    if (appended.length > 0) run.lastSeq = appended[appended.length - 1]!.seq;
+    return appended;
+  }
   /**
    * Runs `recover()` left unfinished because tasks they need are not registered in this process, with
    * those tasks (a process that has them finishes the runs).
@@ -336,6 +376,9 @@ export class Engine {
    * @throws UsageError for a missing file or unknown workflow; ParseError/ResolveError for a bad script
    */
   start(opts: StartOptions): RunHandle {
+    if (opts.kwargs && Object.prototype.hasOwnProperty.call(opts.kwargs, '__proto__')) {
+      throw new UsageError('an input is named "__proto__", which cannot be passed through JavaScript objects; rename it');
+    }
     const script = opts.file
       ? collectScript(opts.file)
       : opts.source
@@ -352,8 +395,8 @@ export class Engine {
     try {
       bindArgs(
         (globals.get(workflow) as WorkflowFn).fn,
-        (opts.args ?? []).map((a) => fromHistory(toJsonArg(a))),
-        Object.entries(opts.kwargs ?? {}).map(([k, v]) => [utf8Encode(k), fromHistory(toJsonArg(v))] as [string, Value]),
+        (opts.args ?? []).map((a, i) => fromHistory(toJsonArg(a, `input ${i + 1}`))),
+        Object.entries(opts.kwargs ?? {}).map(([k, v]) => [utf8Encode(k), fromHistory(toJsonArg(v, `input ${k}`))] as [string, Value]),
       );
     } catch (e) {
       if (e instanceof EvalError) throw new UsageError(`bad inputs for workflow ${workflow}: ${e.message}`);
@@ -437,8 +480,8 @@ export class Engine {
       ...(extra.cacheMode && extra.cacheMode !== 'use' ? { cacheMode: extra.cacheMode } : {}),
       ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
     };
-    const started = this.store.createRun(first);
-    const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env);
+    const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
+    const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1);
     run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
     run.cacheMode = extra.cacheMode ?? 'use';
@@ -448,9 +491,15 @@ export class Engine {
     return { runId, result: run.result };
   }
 
-  private newLive(runId: string, script: LiveRun['script'], parent: LiveRun['parent'], reuse: LiveRun['reuse'], env: Readonly<Record<string, string>>): LiveRun {
+  private newLive(runId: string, script: LiveRun['script'], parent: LiveRun['parent'], reuse: LiveRun['reuse'], env: Readonly<Record<string, string>>, epoch: number): LiveRun {
     let resolve!: (r: RunResult) => void;
-    const result = new Promise<RunResult>((r) => (resolve = r));
+    let reject!: (e: Error) => void;
+    const result = new Promise<RunResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A caller need not await the result: a rejection (engine closed) must not be unhandled.
+    result.catch(() => {});
     const run: LiveRun = {
       runId,
       machine: new WorkflowMachine(script.bundle),
@@ -465,15 +514,16 @@ export class Engine {
       finished: false,
       cancelling: false,
       abort: runAbortController(),
+      epoch,
       cacheMode: 'use',
       noCacheSteps: new Set(),
       resolve,
+      reject,
       result,
       followUps: [],
       busy: false,
     };
     this.live.set(runId, run);
-    this.ownership.claim(runId);
     return run;
   }
 
@@ -535,8 +585,7 @@ export class Engine {
       }
     }
     if (toAppend.length === 0) return;
-    const appended = this.store.append(run.runId, run.lastSeq, toAppend);
-    run.lastSeq = appended[appended.length - 1]!.seq;
+    const appended = this.appendRun(run, toAppend);
     this.emit(run.runId, appended);
     for (const e of appended) this.sideEffect(run, e);
   }
@@ -783,17 +832,21 @@ export class Engine {
       ...(st.cmd.command ? { command: st.cmd.command } : {}),
       args: st.cmd.args,
       kwargs: st.cmd.kwargs,
+      env: run.env,
       ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
       signal: run.abort.signal,
     });
     st.handleId = handle.id;
+    st.attemptInFlight = true;
     this.inFlight++;
     handle.done.then(
       (outcome) => {
+        if (st.attempt === attempt) st.attemptInFlight = false;
         this.inFlight--;
         this.attemptDone(run, stepId, attempt, outcome);
       },
       (err: unknown) => {
+        if (st.attempt === attempt) st.attemptInFlight = false;
         this.inFlight--;
         this.attemptDone(run, stepId, attempt, { ok: false, error: { kind: 'executor', message: String(err), retryable: true } });
       },
@@ -854,8 +907,7 @@ export class Engine {
       const failed: NewEvent = { kind: 'AttemptFailed', at, stepId, attempt, error: outcome.error };
       const delay = run.cancelling ? null : retryDelay(st.cmd.retry, attempt, outcome.error, `${run.runId}/${stepId}`);
       if (delay !== null) {
-        const appended = this.store.append(run.runId, run.lastSeq, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
-        run.lastSeq = appended[appended.length - 1]!.seq;
+        const appended = this.appendRun(run, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
         this.emit(run.runId, appended);
         for (const e of appended) this.sideEffect(run, e);
         return;
@@ -965,7 +1017,6 @@ export class Engine {
 
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
-    this.ownership.release(run.runId);
     this.releaseKeysOf(run);
     for (const cancel of run.timers.values()) cancel();
     for (const st of run.steps.values()) st.cancelTimer?.();
@@ -998,20 +1049,35 @@ export class Engine {
   }
 
   private dropLive(run: LiveRun, e: unknown): void {
+    if (run.finished && !this.live.has(run.runId)) return;
     run.finished = true;
     this.live.delete(run.runId);
-    this.ownership.release(run.runId);
     this.releaseKeysOf(run);
-    if (!run.abort.signal.aborted) run.abort.abort(new Error('engine error'));
+    if (!run.abort.signal.aborted) run.abort.abort(new Error(e instanceof FencedError ? 'run taken over by another worker' : 'engine error'));
     for (const c of run.timers.values()) c();
     for (const st of run.steps.values()) st.cancelTimer?.();
+    // Another worker holds the run now: stop driving it at once (its appends would be refused) and
+    // let callers have the result that worker records.
+    if (e instanceof FencedError) {
+      if (!this.closed) this.follow(run);
+      this.checkIdle();
+      return;
+    }
+    // Give the lease up, so that a recover() (here or elsewhere) may take the run at once.
+    if (!this.closed) {
+      try {
+        this.store.releaseLeases(this.workerId, [{ runId: run.runId, owner: this.workerId, epoch: run.epoch }]);
+      } catch {
+        // the lease runs out on its own
+      }
+    }
     // Another writer appended to the history (e.g. `larkflow cancel` from another process): rebuild
     // the run from its history here and go on; the caller's result promise follows the rebuilt run.
     if (!this.closed && e instanceof StoreError && /moved on/.test(e.message)) {
       try {
         const rebuilt = this.recoverRun(run.runId);
         if (rebuilt) {
-          void rebuilt.result.then(run.resolve);
+          rebuilt.result.then(run.resolve, run.reject);
           return;
         }
       } catch {
@@ -1021,6 +1087,30 @@ export class Engine {
     const msg = e instanceof Error ? e.message : String(e);
     run.resolve({ runId: run.runId, status: 'failed', error: { kind: 'storage', message: msg, retryable: true } });
     this.checkIdle();
+  }
+
+  /** Settles a dropped run's result when the worker that took it over ends it. */
+  private follow(run: LiveRun): void {
+    const check = (): void => {
+      let rec: RunRecord | undefined;
+      try {
+        rec = this.store.getRun(run.runId);
+      } catch {
+        return; // try again at the next tick
+      }
+      if (!rec || rec.status === 'running') return;
+      this.unfollow(run.runId);
+      this.result(run.runId).then(run.resolve, run.reject);
+    };
+    const timer = setInterval(check, this.pollIntervalMs);
+    this.followed.set(run.runId, { timer, reject: run.reject });
+  }
+
+  private unfollow(runId: string): void {
+    const f = this.followed.get(runId);
+    if (!f) return;
+    clearInterval(f.timer);
+    this.followed.delete(runId);
   }
 
   private emit(runId: string, events: readonly HistoryEvent[]): void {
@@ -1080,22 +1170,30 @@ export class Engine {
       const rec = this.store.getRun(runId);
       if (!rec) throw new UsageError(`no run ${runId}`);
       if (rec.status !== 'running') throw new UsageError(`run ${runId} has already ${rec.status === 'blocked' ? 'blocked' : 'ended'} (${rec.status})`);
-      // Not live here: record the request; the run's worker (or recover) acts on it.
+      // Not live here: record the request (without a lease: it comes from outside); the run's worker
+      // sees its history move on and acts on it, or recover() does.
       this.store.append(runId, rec.lastSeq, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
       return;
     }
     if (run.cancelling) return;
     run.cancelling = true;
+    const at = this.clock.now();
+    // The attempts in flight end here, recorded with the request (before it: they are bookkeeping,
+    // not activations, so replay skips them).
+    const stopped: NewEvent[] = [];
     for (const st of run.steps.values()) {
       st.abandoned = true;
       st.cancelTimer?.();
       // Only the attempts in flight now: atexit cleanups scheduled after this must still run.
       if (st.handleId && st.executor && !st.ended) st.executor.cancel(st.handleId);
+      if (st.attemptInFlight && !st.ended) {
+        stopped.push({ kind: 'AttemptFailed', at, stepId: st.cmd.stepId, attempt: st.attempt, error: { kind: 'cancelled', message: `cancelled: ${reason}`, retryable: false } });
+      }
       if (!st.ended) this.releaseWaiters(st.cacheKey, run, st.cmd.stepId, null);
     }
     for (const cancel of run.timers.values()) cancel();
     run.timers.clear();
-    this.activate(run, null, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
+    this.activate(run, null, [...stopped, { kind: 'CancelRequested', at, reason }]);
     // Children after the parent's own request, so their ends do not wake the parent's workflow.
     for (const child of run.children.values()) {
       try {
@@ -1112,16 +1210,44 @@ export class Engine {
    * @returns the ids of the runs recovered
    */
   recover(): string[] {
+    if (this.closed) throw new EngineError('the engine is closed', 'closed');
     const out: string[] = [];
-    // Runs live in another process (a `larkflow run` in progress) are theirs, not ours.
-    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId) && !this.ownership.ownedElsewhere(r.runId));
+    const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId));
     // Children first, so a parent's recovery can see their state.
     runs.sort((a, b) => b.runId.length - a.runId.length);
     for (const rec of runs) {
-      this.recoverRun(rec.runId);
-      if (!this.skippedRecoveries.has(rec.runId)) out.push(rec.runId);
+      this.recoveryIssues.delete(rec.runId);
+      this.skippedRecoveries.delete(rec.runId);
+      try {
+        this.recoverRun(rec.runId);
+      } catch (e) {
+        // The database refused (read-only, full, damaged): say so and leave the run for later.
+        this.recoveryIssues.set(rec.runId, { reason: 'store', message: `cannot recover run ${rec.runId}: ${(e as Error).message}` });
+        const run = this.live.get(rec.runId);
+        if (run) this.dropLive(run, e);
+        continue;
+      }
+      if (!this.recoveryIssues.has(rec.runId)) out.push(rec.runId);
     }
     return out;
+  }
+
+  /**
+   * Claims a run for this engine (see leases.ts): a run another live worker holds is left to it and
+   * recorded in `recoveryIssues`. Returns the epoch of the claim, or undefined.
+   */
+  private claim(runId: string): number | undefined {
+    const got = this.store.claimRun(runId, this.workerId, this.leaseMs, holderIsGone);
+    if (got.ok) return got.epoch;
+    if (got.reason === 'held') {
+      const h = got.holder;
+      const secs = Math.max(0, Math.ceil((h.leaseUntil - h.now) / 1000));
+      this.recoveryIssues.set(runId, {
+        reason: 'owned',
+        message: `run ${runId} is being run by worker ${h.owner} (its lease runs for ${secs} more s unless renewed); it is left to that worker`,
+      });
+    }
+    return undefined;
   }
 
   /** The blob digests an event refers to (offloaded inputs or results). */
@@ -1173,7 +1299,23 @@ export class Engine {
   }
 
   private recoverRun(runId: string): LiveRun | undefined {
-    const stored = this.store.history(runId);
+    const epoch = this.claim(runId);
+    if (epoch === undefined) return undefined;
+    const lease = { owner: this.workerId, epoch };
+    const giveUp = (): void => {
+      try {
+        this.store.releaseLeases(this.workerId, [{ runId, ...lease }]);
+      } catch {
+        // the lease runs out on its own
+      }
+    };
+    let stored: HistoryEvent[];
+    try {
+      stored = this.store.history(runId);
+    } catch (e) {
+      giveUp();
+      throw e;
+    }
     const { history, missing: missingOwn } = this.withBlobValues(stored);
     const first = stored[0];
     const missing =
@@ -1181,17 +1323,27 @@ export class Engine {
         ? [...missingOwn, ...this.reuseMissing(this.reusableSteps(first.resumedFrom.runId, first.resumedFrom.fromStep))]
         : missingOwn;
     if (missing.length > 0) {
-      // Results kept as blobs are fetched first; the run is rebuilt when they are here.
+      // Results kept as blobs are fetched first; the run is rebuilt when they are here. It counts
+      // as recovered meanwhile (the engine is not idle until it is rebuilt or given up).
       this.pendingIo++;
       this.fetchBlobs(missing).then(
         () => {
           this.pendingIo--;
-          if (!this.live.has(runId)) this.recoverRun(runId);
+          if (!this.live.has(runId) && !this.closed) {
+            try {
+              this.recoverRun(runId);
+            } catch (e) {
+              this.recoveryIssues.set(runId, { reason: 'store', message: `cannot recover run ${runId}: ${(e as Error).message}` });
+              const run = this.live.get(runId);
+              if (run) this.dropLive(run, e);
+            }
+          }
           this.checkIdle();
         },
         (err: unknown) => {
           this.pendingIo--;
-          process.emitWarning(`larkflow: cannot recover run ${runId}: ${(err as Error).message}`);
+          if (!this.closed) giveUp();
+          this.recoveryIssues.set(runId, { reason: 'blobs', message: `cannot recover run ${runId}: ${(err as Error).message}` });
           this.checkIdle();
         },
       );
@@ -1201,13 +1353,16 @@ export class Engine {
     if (!started || started.kind !== 'RunStarted') return undefined;
     const files = this.store.getScript(started.scriptDigest);
     if (!files) {
-      this.store.append(runId, history[history.length - 1]!.seq, [
-        { kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } },
-      ]);
+      this.store.append(
+        runId,
+        history[history.length - 1]!.seq,
+        [{ kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } }],
+        lease,
+      );
       return undefined;
     }
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
-    const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env);
+    const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env, epoch);
     run.lastSeq = history[history.length - 1]!.seq;
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
@@ -1247,9 +1402,13 @@ export class Engine {
     }
     if (missingTasks.length > 0) {
       this.live.delete(runId);
-      this.ownership.release(runId);
       run.finished = true;
+      giveUp();
       this.skippedRecoveries.set(runId, missingTasks);
+      this.recoveryIssues.set(runId, {
+        reason: 'missing-tasks',
+        message: `run ${runId} needs task${missingTasks.length === 1 ? '' : 's'} ${missingTasks.join(', ')}, which this process does not have (register them, or pass --tasks FILE); it is left unfinished`,
+      });
       return undefined;
     }
     for (const id of state.order) {
@@ -1295,12 +1454,24 @@ export class Engine {
         }
       }
     }
+    // ...and ends the attempts that were in flight then (stopped with the old owner's process).
+    if (cancelSeq !== undefined) {
+      const at = this.clock.now();
+      const stopped: NewEvent[] = [];
+      for (const id of state.order) {
+        const s = state.steps[id]!;
+        const last = s.attempts[s.attempts.length - 1];
+        if (s.kind !== 'task' || s.status !== 'running' || !last || last.endedAt !== undefined) continue;
+        if ((scheduledAt.get(id) ?? 0) >= cancelSeq) continue;
+        stopped.push({ kind: 'AttemptFailed', at, stepId: id, attempt: last.attempt, error: { kind: 'cancelled', message: `cancelled: ${state.cancelRequested ?? 'cancelled'}`, retryable: false } });
+      }
+      if (stopped.length > 0) this.emit(runId, this.appendRun(run, stopped));
+    }
     if (pending.length > 0) {
       // Commands the history lacks (the script is the stored one, so this follows a lost commit).
       const at = this.clock.now();
       const events = pending.flatMap((c) => this.commandEvents(run, c, at));
-      const appended = this.store.append(runId, run.lastSeq, events);
-      run.lastSeq = appended[appended.length - 1]!.seq;
+      const appended = this.appendRun(run, events);
       this.emit(runId, appended);
       for (const e of appended) this.sideEffect(run, e);
     }
@@ -1308,13 +1479,12 @@ export class Engine {
       const at = this.clock.now();
       const events = restart.flatMap((c) => this.startStep(run, c, at));
       if (events.length > 0) {
-        const appended = this.store.append(runId, run.lastSeq, events);
-        run.lastSeq = appended[appended.length - 1]!.seq;
+        const appended = this.appendRun(run, events);
         this.emit(runId, appended);
         for (const e of appended) this.sideEffect(run, e);
       }
     }
-    // A cancellation recorded while the run was not live here reaches its children too.
+    // A cancellation recorded while the run was not live here reaches the children too.
     if (cancelSeq !== undefined) {
       for (const child of run.children.values()) {
         try {
@@ -1333,14 +1503,12 @@ export class Engine {
   }
 
   private block(run: LiveRun, m: NondeterminismError): void {
-    const appended = this.store.append(run.runId, run.lastSeq, [
+    const appended = this.appendRun(run, [
       { kind: 'NondeterminismDetected', at: this.clock.now(), message: m.message, ...(m.stepId ? { stepId: m.stepId } : {}), ...(m.expected ? { expected: m.expected } : {}), ...(m.actual ? { actual: m.actual } : {}), ...(m.callSite ? { callSite: m.callSite } : {}) },
     ]);
-    run.lastSeq = appended[appended.length - 1]!.seq;
     this.emit(run.runId, appended);
     run.finished = true;
     this.live.delete(run.runId);
-    this.ownership.release(run.runId);
     run.resolve({ runId: run.runId, status: 'blocked', error: { kind: 'nondeterminism', message: m.message, retryable: false } });
     const parent = run.parent ? this.live.get(run.parent.runId) : undefined;
     if (parent && !parent.finished && run.parent) {
@@ -1495,18 +1663,50 @@ export class Engine {
     }
   }
 
+  /**
+   * Stops this engine the way a crash would, for tests that simulate a process dying: nothing more
+   * runs, nothing more is written, no lease is given up and no result settles; the store stays open
+   * (it may be shared). Engines of this process may take its runs at once, as they take a dead
+   * process's runs on this machine.
+   * @internal for larkflow/testing and the engine's own tests
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.poller) clearInterval(this.poller);
+    this.leases.stop([]);
+    retireWorkerId(this.workerId);
+    for (const run of this.live.values()) {
+      run.finished = true;
+      if (!run.abort.signal.aborted) run.abort.abort(new Error('engine abandoned'));
+      for (const c of run.timers.values()) c();
+      for (const st of run.steps.values()) st.cancelTimer?.();
+    }
+    this.live.clear();
+    for (const runId of [...this.followed.keys()]) this.unfollow(runId);
+  }
+
   /** Stops all live work (runs stay unfinished in the database, to be recovered) and closes the store. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
+    // Give the leases up at once: another worker may take the runs without waiting for them to run out.
+    this.leases.stop(this.heldRuns());
+    retireWorkerId(this.workerId);
     for (const run of this.live.values()) {
-      this.ownership.release(run.runId);
       if (!run.abort.signal.aborted) run.abort.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();
       for (const st of run.steps.values()) st.cancelTimer?.();
+      run.finished = true;
+      run.reject(new EngineError(`the engine was closed before run ${run.runId} ended; the run stays unfinished in the database, and recover() (or larkflow worker) finishes it`, 'closed'));
     }
     this.live.clear();
+    for (const [runId, f] of [...this.followed]) {
+      this.unfollow(runId);
+      f.reject(new EngineError(`the engine was closed while run ${runId} ran on another worker; ask that worker or the database for its result`, 'closed'));
+    }
+    this.checkIdle();
     await this.processes.close?.();
     this.store.close();
     this.cacheIndex?.close();
@@ -1551,7 +1751,8 @@ function attemptsExhausted(e: ErrorInfo, attempt: number): ErrorInfo {
   return { ...e, message: `${e.message} (after ${attempt} attempts)` };
 }
 
-function toJsonArg(v: unknown): Json {
+function toJsonArg(v: unknown, where = 'input'): Json {
+  rejectProtoKeys(v, where);
   try {
     const j = jsToHistory(v);
     JSON.stringify(j);
@@ -1559,6 +1760,22 @@ function toJsonArg(v: unknown): Json {
   } catch (e) {
     throw new UsageError(`input is not JSON: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Refuses an object key `__proto__` in workflow inputs: JS would drop it silently (it sets the
+ * object's prototype instead of a key), so the workflow would see other inputs than were given.
+ */
+function rejectProtoKeys(v: unknown, where: string, depth = 0): void {
+  if (v === null || typeof v !== 'object' || depth > 64) return;
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => rejectProtoKeys(x, `${where}[${i}]`, depth + 1));
+    return;
+  }
+  if (Object.prototype.hasOwnProperty.call(v, '__proto__')) {
+    throw new UsageError(`${where} has a key "__proto__", which cannot be passed through JavaScript objects; rename the key`);
+  }
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) rejectProtoKeys(x, `${where}.${k}`, depth + 1);
 }
 
 export { digestOf };

@@ -9,8 +9,8 @@ export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunR
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';
-export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile } from './core/ports.js';
-export { EngineError, StoreError, NondeterminismError, ExecutorError, UsageError } from './core/errors.js';
+export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult } from './core/ports.js';
+export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorError, UsageError } from './core/errors.js';
 export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
 export { retryDelay } from './core/retry.js';
 export type { Json } from './core/json.js';

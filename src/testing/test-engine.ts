@@ -21,7 +21,7 @@ import { VirtualClock } from '../engine/clock.js';
 import { StoreError } from '../engine/core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent } from '../engine/core/events.js';
 import type { Json } from '../engine/core/json.js';
-import type { EventStore, Executor, TaskHandle, TaskOutcome, TaskRequest } from '../engine/core/ports.js';
+import type { EventStore, Executor, TaskHandle, TaskOutcome, TaskRequest, RunLease } from '../engine/core/ports.js';
 import type { ContextTaskFunction, TaskFunction } from '../engine/executors/function-executor.js';
 import { toJson } from '../engine/executors/function-executor.js';
 import { MemoryEventStore, openSqliteStore } from '../engine/store/index.js';
@@ -399,6 +399,8 @@ export class TestEngine {
     this.crashAt = undefined;
     this.crash = undefined;
     this.currentClock = new VirtualClock(this.currentClock.now());
+    // The old engine dies as a crashed process does: its leases may be broken at once.
+    this.currentEngine.abandon();
     if (this.dbPath) {
       try {
         this.inner.close();
@@ -457,7 +459,7 @@ export class TestEngine {
 
   /** A store that forwards everything to the durable store, except that appends fail from the crash on. */
   private crashingStore(): EventStore {
-    const append = (runId: string, expected: number, events: readonly NewEvent[]): HistoryEvent[] => {
+    const append = (runId: string, expected: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] => {
       this.commits++;
       const first = events[0] as { stepId?: unknown } | undefined;
       const lost = this.crash !== undefined || (this.crashAt !== undefined && this.commits >= this.crashAt);
@@ -466,7 +468,7 @@ export class TestEngine {
         this.crash ??= { commit: this.commits, runId, lost: [...events] };
         throw new StoreError(`simulated crash at commit ${this.crash.commit} (larkflow/testing)`);
       }
-      return this.inner.append(runId, expected, events);
+      return this.inner.append(runId, expected, events, lease);
     };
     return new Proxy({} as EventStore, {
       get: (_t, prop) => {

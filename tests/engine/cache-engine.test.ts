@@ -187,6 +187,7 @@ describe('task cache', () => {
     expect(started.args[0]!.$blob).toMatch(/^[0-9a-f]{64}$/);
     // A crash while the run sleeps (e1's clock never moves again): a new engine with nothing in
     // memory recovers the run from its history and the blobs.
+    e1.abandon();
     const clock2 = new VirtualClock(clock.now());
     const e2 = Engine.open({ db: store, clock: clock2, blobs, cacheIndex: new MemoryCacheIndex(), blobThresholdBytes: 1024 });
     e2.registerTask('count', (r: string[]) => r.length);

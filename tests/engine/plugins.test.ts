@@ -324,6 +324,7 @@ async function everythingRun(store: MemoryEventStore, clock: VirtualClock, crash
     if (Date.now() - started > 10_000) throw new Error('the run never reached its sleep');
     await new Promise((r) => setTimeout(r, 2));
   }
+  engine.abandon();
   const clock2 = new VirtualClock(clock.now());
   const engine2 = Engine.open({ db: store, clock: clock2 });
   registerPluginTasks(engine2);

@@ -19,15 +19,15 @@ class CrashingStore implements EventStore {
     readonly inner: EventStore,
     readonly crashAt: number,
   ) {}
-  createRun(first: Parameters<EventStore['createRun']>[0]) {
-    return this.inner.createRun(first);
+  createRun(first: Parameters<EventStore['createRun']>[0], lease?: Parameters<EventStore['createRun']>[1]) {
+    return this.inner.createRun(first, lease);
   }
-  append(runId: string, expected: number, events: Parameters<EventStore['append']>[2]) {
+  append(runId: string, expected: number, events: Parameters<EventStore['append']>[2], lease?: Parameters<EventStore['append']>[3]) {
     if (this.crashed || ++this.appends >= this.crashAt) {
       this.crashed = true;
       throw new StoreError('simulated crash');
     }
-    return this.inner.append(runId, expected, events);
+    return this.inner.append(runId, expected, events, lease);
   }
   history(runId: string, fromSeq?: number) {
     return this.inner.history(runId, fromSeq);
@@ -47,6 +47,10 @@ class CrashingStore implements EventStore {
   getScript(d: string) {
     return this.inner.getScript(d);
   }
+  claimRun(...a: Parameters<EventStore['claimRun']>) { return this.inner.claimRun(...a); }
+  renewLeases(...a: Parameters<EventStore['renewLeases']>) { return this.inner.renewLeases(...a); }
+  releaseLeases(...a: Parameters<EventStore['releaseLeases']>) { this.inner.releaseLeases(...a); }
+  leaseOf(runId: string) { return this.inner.leaseOf(runId); }
   close() {}
 }
 

@@ -32,13 +32,13 @@ class CrashingStore implements EventStore {
   appends = 0;
   crashed = false;
   constructor(readonly inner: EventStore, readonly crashAt: number) {}
-  createRun(first: Parameters<EventStore['createRun']>[0]) { return this.inner.createRun(first); }
-  append(runId: string, expected: number, events: Parameters<EventStore['append']>[2]) {
+  createRun(first: Parameters<EventStore['createRun']>[0], lease?: Parameters<EventStore['createRun']>[1]) { return this.inner.createRun(first, lease); }
+  append(runId: string, expected: number, events: Parameters<EventStore['append']>[2], lease?: Parameters<EventStore['append']>[3]) {
     if (this.crashed || ++this.appends >= this.crashAt) {
       this.crashed = true;
       throw new StoreError('simulated crash');
     }
-    return this.inner.append(runId, expected, events);
+    return this.inner.append(runId, expected, events, lease);
   }
   history(runId: string, fromSeq?: number) { return this.inner.history(runId, fromSeq); }
   getRun(runId: string) { return this.inner.getRun(runId); }
@@ -46,6 +46,10 @@ class CrashingStore implements EventStore {
   unfinishedRuns() { return this.inner.unfinishedRuns(); }
   putScript(d: string, f: Parameters<EventStore['putScript']>[1]) { this.inner.putScript(d, f); }
   getScript(d: string) { return this.inner.getScript(d); }
+  claimRun(...a: Parameters<EventStore['claimRun']>) { return this.inner.claimRun(...a); }
+  renewLeases(...a: Parameters<EventStore['renewLeases']>) { return this.inner.renewLeases(...a); }
+  releaseLeases(...a: Parameters<EventStore['releaseLeases']>) { this.inner.releaseLeases(...a); }
+  leaseOf(runId: string) { return this.inner.leaseOf(runId); }
   close() {}
 }
 
@@ -86,6 +90,7 @@ describe('engine regressions found in review', () => {
     await drive(t1);
     expect(kinds(base.history('r1'))).toEqual(['RunStarted', 'TaskScheduled sq#1', 'AttemptStarted sq#1', 'TaskScheduled sq#2']);
     // The first process dies here (abandoned, not closed: closing would close the shared store).
+    t1.engine.abandon();
     const t2 = open(base, new VirtualClock(t1.clock.now()));
     t2.engine.registerTask('sq', (x: number) => x * x);
     t2.engine.recover();
@@ -224,6 +229,7 @@ describe('engine regressions found in review', () => {
     t1.engine.registerTask('t', () => new Promise(() => {}));
     t1.engine.start({ source: { name: 'm.star', text: src }, runId: 'r1' });
     await drive(t1);
+    t1.engine.abandon();
     // A new process that forgot to register `t` leaves the run alone and says why...
     const t2 = open(base, new VirtualClock(t1.clock.now()));
     expect(t2.engine.recover()).toEqual([]);

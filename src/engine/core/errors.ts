@@ -24,6 +24,20 @@ export class StoreError extends EngineError {
   }
 }
 
+/**
+ * An append carried a lease the run no longer honours: another worker claimed the run (its epoch
+ * moved on) after this one's lease ran out. The caller must stop driving the run at once.
+ */
+export class FencedError extends StoreError {
+  constructor(
+    message: string,
+    readonly runId: string,
+  ) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
 /** A script behaved differently from its recorded history. */
 export class NondeterminismError extends EngineError {
   constructor(

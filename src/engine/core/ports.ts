@@ -31,17 +31,66 @@ export interface ScriptFile {
 }
 
 /**
+ * Proof that a worker drives a run: its worker id and the fencing epoch of its claim. Every claim
+ * adds one to the run's epoch, so a worker that lost a run (its lease expired and another worker
+ * claimed it) holds a stale epoch, and its appends are refused.
+ */
+export interface RunLease {
+  readonly owner: string;
+  readonly epoch: number;
+}
+
+/** Who holds a run's lease, as the store saw it (times in the database clock, ms since the epoch). */
+export interface LeaseHolder {
+  /** The holder's worker id, or null for a run nobody has claimed. */
+  readonly owner: string | null;
+  readonly epoch: number;
+  /** When the lease runs out unless renewed. */
+  readonly leaseUntil: number;
+  /** The database clock when this was read. */
+  readonly now: number;
+}
+
+/** The outcome of `EventStore.claimRun`. */
+export type ClaimResult =
+  | { readonly ok: true; readonly epoch: number }
+  | { readonly ok: false; readonly reason: 'held'; readonly holder: LeaseHolder }
+  | { readonly ok: false; readonly reason: 'ended' | 'missing' };
+
+/**
  * Durable, append-only storage of run histories. Appends are atomic: all events of one call commit
  * together or not at all, and `expectedLastSeq` guards against two writers.
+ *
+ * Run ownership is a lease with a fencing epoch on the run's row: `createRun` (with a lease) and
+ * `claimRun` make a worker the run's owner; every append that carries the lease checks, in its
+ * transaction, that the run's owner and epoch are still the caller's (`FencedError` otherwise).
+ * Appends without a lease are requests from outside (a cancel from another process).
  */
 export interface EventStore {
-  /** Creates a run with its first event (RunStarted, seq 1). */
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>): HistoryEvent;
+  /**
+   * Creates a run with its first event (RunStarted, seq 1); with `lease`, owned by `lease.owner` at
+   * epoch 1 for `lease.leaseMs`.
+   */
+  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent;
   /**
    * Appends events after `expectedLastSeq` in one transaction; returns them with positions.
+   * @throws FencedError if `lease` is given and the run's owner or epoch is no longer the lease's
    * @throws StoreError if the history has moved on (another writer) or the database fails
    */
-  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[];
+  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[];
+  /**
+   * Claims an unfinished run for `owner`, atomically: it succeeds when nobody holds the run, the
+   * holder is `owner` itself, the lease has run out, or `canBreak(holder)` says the holder is gone
+   * (a dead process on this machine). The claim adds one to the epoch and leases the run for
+   * `leaseMs`.
+   */
+  claimRun(runId: string, owner: string, leaseMs: number, canBreak?: (holder: LeaseHolder) => boolean): ClaimResult;
+  /** Extends the leases `owner` still holds by `leaseMs`; returns the ids of the runs it lost. */
+  renewLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[], leaseMs: number): string[];
+  /** Gives leases up at once (the runs stay unfinished for another worker to claim). */
+  releaseLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void;
+  /** Who holds a run's lease now. */
+  leaseOf(runId: string): LeaseHolder | undefined;
   /** The history of a run from `fromSeq` (default 1), in order. */
   history(runId: string, fromSeq?: number): HistoryEvent[];
   getRun(runId: string): RunRecord | undefined;

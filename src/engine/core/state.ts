@@ -7,7 +7,8 @@ import { produce, type Draft } from 'immer';
 import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStatus } from './events.js';
 import type { Json } from './json.js';
 
-export type StepStatus = 'scheduled' | 'running' | 'retrying' | 'completed' | 'failed' | 'waiting';
+/** Where a step stands. `cancelled`: the run was cancelled while the step had not ended. */
+export type StepStatus = 'scheduled' | 'running' | 'retrying' | 'completed' | 'failed' | 'waiting' | 'cancelled';
 
 export interface AttemptState {
   readonly attempt: number;
@@ -116,6 +117,12 @@ function apply(s: S, e: HistoryEvent): void {
         a.endedAt = e.at;
         a.error = e.error;
       }
+      // The attempt a cancellation stopped (the run's cancel records it): the step ends with it.
+      if (st && e.error.kind === 'cancelled' && st.status === 'running') {
+        st.status = 'cancelled';
+        st.endedAt = e.at;
+        st.error = e.error;
+      }
       return;
     }
     case 'RetryScheduled': {
@@ -203,6 +210,14 @@ function apply(s: S, e: HistoryEvent): void {
       delete s.waitingAt;
       s.endedAt = e.at;
       s.cancelReason = e.reason;
+      // Steps that had not ended never will: they were cancelled with the run.
+      for (const id of s.order) {
+        const st = s.steps[id]!;
+        if (st.status === 'completed' || st.status === 'failed' || st.status === 'cancelled') continue;
+        st.status = 'cancelled';
+        st.endedAt = e.at;
+        for (const a of st.attempts) a.endedAt ??= e.at;
+      }
       return;
     default: {
       const never: never = e;

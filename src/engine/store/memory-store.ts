@@ -6,10 +6,10 @@
  * stored is deep-frozen, so neither the caller's later changes to an event nor changes to what the
  * store returned can alter a recorded history.
  */
-import { StoreError } from '../core/errors.js';
+import { FencedError, StoreError } from '../core/errors.js';
 import { isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
-import type { EventStore, RunRecord, ScriptFile } from '../core/ports.js';
+import type { ClaimResult, EventStore, LeaseHolder, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
 import { isEndedStatus, runStatusAfter, storeMessages as msg } from './schema.js';
 
 interface MemoryRun {
@@ -17,6 +17,9 @@ interface MemoryRun {
   readonly events: HistoryEvent[];
   /** Creation order, to break ties of `startedAt` as SQLite's rowid does. */
   readonly order: number;
+  owner: string | null;
+  epoch: number;
+  leaseUntil: number;
 }
 
 /** An `EventStore` in memory: nothing survives the process. */
@@ -25,7 +28,7 @@ export class MemoryEventStore implements EventStore {
   readonly #scripts = new Map<string, readonly ScriptFile[]>();
   #closed = false;
 
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>): HistoryEvent {
+  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent {
     this.#checkOpen();
     if (first.kind !== 'RunStarted') throw new StoreError(msg.notFirst(first.runId));
     if (this.#runs.has(first.runId)) throw new StoreError(msg.runExists(first.runId));
@@ -40,15 +43,23 @@ export class MemoryEventStore implements EventStore {
       ...(event.resumedFrom !== undefined ? { resumedFrom: event.resumedFrom.runId } : {}),
       lastSeq: 1,
     };
-    this.#runs.set(first.runId, { record: Object.freeze(record), events: [event], order: this.#runs.size });
+    this.#runs.set(first.runId, {
+      record: Object.freeze(record),
+      events: [event],
+      order: this.#runs.size,
+      owner: lease?.owner ?? null,
+      epoch: lease ? 1 : 0,
+      leaseUntil: lease ? Date.now() + lease.leaseMs : 0,
+    });
     return event;
   }
 
-  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[] {
+  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] {
     this.#checkOpen();
     if (!Number.isSafeInteger(expectedLastSeq) || expectedLastSeq < 0) throw new StoreError(msg.badSeq(runId, expectedLastSeq));
     const run = this.#runs.get(runId);
     if (run === undefined) throw new StoreError(msg.noSuchRun(runId));
+    if (lease && (run.owner !== lease.owner || run.epoch !== lease.epoch)) throw new FencedError(msg.fenced(runId, lease.epoch, run.owner, run.epoch), runId);
     const { record } = run;
     if (record.lastSeq !== expectedLastSeq) throw new StoreError(msg.movedOn(runId, expectedLastSeq, record.lastSeq));
     if (events.length === 0) return [];
@@ -74,6 +85,46 @@ export class MemoryEventStore implements EventStore {
       lastSeq: seq,
     });
     return out;
+  }
+
+  claimRun(runId: string, owner: string, leaseMs: number, canBreak?: (holder: LeaseHolder) => boolean): ClaimResult {
+    this.#checkOpen();
+    const run = this.#runs.get(runId);
+    if (run === undefined) return { ok: false, reason: 'missing' };
+    if (run.record.status !== 'running') return { ok: false, reason: 'ended' };
+    const now = Date.now();
+    const holder: LeaseHolder = { owner: run.owner, epoch: run.epoch, leaseUntil: run.leaseUntil, now };
+    if (run.owner !== null && run.owner !== owner && run.leaseUntil > now && !(canBreak?.(holder) ?? false)) return { ok: false, reason: 'held', holder };
+    run.owner = owner;
+    run.epoch++;
+    run.leaseUntil = now + leaseMs;
+    return { ok: true, epoch: run.epoch };
+  }
+
+  renewLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[], leaseMs: number): string[] {
+    this.#checkOpen();
+    const lost: string[] = [];
+    const until = Date.now() + leaseMs;
+    for (const l of leases) {
+      const run = this.#runs.get(l.runId);
+      if (run && run.owner === owner && run.epoch === l.epoch) run.leaseUntil = until;
+      else lost.push(l.runId);
+    }
+    return lost;
+  }
+
+  releaseLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void {
+    this.#checkOpen();
+    for (const l of leases) {
+      const run = this.#runs.get(l.runId);
+      if (run && run.owner === owner && run.epoch === l.epoch) run.leaseUntil = 0;
+    }
+  }
+
+  leaseOf(runId: string): LeaseHolder | undefined {
+    this.#checkOpen();
+    const run = this.#runs.get(runId);
+    return run === undefined ? undefined : { owner: run.owner, epoch: run.epoch, leaseUntil: run.leaseUntil, now: Date.now() };
   }
 
   history(runId: string, fromSeq = 1): HistoryEvent[] {

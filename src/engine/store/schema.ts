@@ -65,6 +65,15 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'run leases: owner, fencing epoch, lease expiry',
+    sql: `
+      ALTER TABLE runs ADD COLUMN owner TEXT;
+      ALTER TABLE runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The schema version this larkflow writes: the last migration's. */
@@ -120,4 +129,6 @@ export const storeMessages = {
   badSeq: (runId: string, expected: number): string =>
     `cannot append to run ${runId}: expected seq ${expected} is not a non-negative integer`,
   closed: (): string => 'the event store is closed',
+  fenced: (runId: string, epoch: number, owner: string | null, found: number): string =>
+    `cannot append to run ${runId}: this worker's lease (epoch ${epoch}) was lost; ${owner ?? 'nobody'} holds the run now (epoch ${found})`,
 } as const;

@@ -21,10 +21,10 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreError } from '../core/errors.js';
+import { FencedError, StoreError } from '../core/errors.js';
 import { HISTORY_SCHEMA_VERSION, isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
-import type { EventStore, RunRecord, ScriptFile } from '../core/ports.js';
+import type { ClaimResult, EventStore, LeaseHolder, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
 import { MIGRATIONS, SCHEMA_VERSION, isEndedStatus, runStatusAfter, storeMessages as msg } from './schema.js';
 import type { Migration } from './schema.js';
 
@@ -56,6 +56,9 @@ interface RunRow {
   resumed_from: string | null;
   last_seq: number;
 }
+
+/** The database clock in ms since the epoch: leases compare times on one clock, the database's. */
+const DB_NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 /** The most events one INSERT statement takes (5 parameters each); larger appends use several. */
 const MAX_ROWS_PER_INSERT = 16;
@@ -226,14 +229,49 @@ export class SqliteEventStore implements EventStore {
   readonly #getScript;
   readonly #createTx;
   readonly #appendTx;
+  readonly #leaseRow;
+  readonly #fence;
+  readonly #claim;
+  readonly #renew;
+  readonly #release;
+  readonly #claimTx;
+  readonly #renewTx;
+  readonly #releaseTx;
 
   /** @internal use `openSqliteStore`, which checks and migrates the file first. */
   constructor(db: Db, path: string) {
     this.#db = db;
     this.#path = path;
-    this.#insertRun = db.prepare<[string, string, string, number, string | null, string | null]>(
-      "INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq) VALUES (?, ?, ?, 'running', ?, ?, ?, 1)",
+    this.#insertRun = db.prepare<[string, string, string, number, string | null, string | null, string | null, number, number]>(
+      `INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq, owner, epoch, lease_until)
+       VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ${DB_NOW} + ?)`,
     );
+    this.#leaseRow = db.prepare<[string], { owner: string | null; epoch: number; lease_until: number; status: RunStatus; now: number }>(
+      `SELECT owner, epoch, lease_until, status, ${DB_NOW} AS now FROM runs WHERE run_id = ?`,
+    );
+    this.#fence = db.prepare<[string], { owner: string | null; epoch: number }>('SELECT owner, epoch FROM runs WHERE run_id = ?');
+    this.#claim = db.prepare<[string, number, string, number]>(`UPDATE runs SET owner = ?, epoch = epoch + 1, lease_until = ${DB_NOW} + ? WHERE run_id = ? AND epoch = ?`);
+    this.#renew = db.prepare<[number, string, string, number]>(`UPDATE runs SET lease_until = ${DB_NOW} + ? WHERE run_id = ? AND owner = ? AND epoch = ?`);
+    this.#release = db.prepare<[string, string, number]>('UPDATE runs SET lease_until = 0 WHERE run_id = ? AND owner = ? AND epoch = ?');
+    this.#claimTx = db.transaction((runId: string, owner: string, leaseMs: number, canBreak: ((h: LeaseHolder) => boolean) | undefined): ClaimResult => {
+      const row = this.#leaseRow.get(runId);
+      if (row === undefined) return { ok: false, reason: 'missing' };
+      if (row.status !== 'running') return { ok: false, reason: 'ended' };
+      const holder: LeaseHolder = { owner: row.owner, epoch: row.epoch, leaseUntil: row.lease_until, now: row.now };
+      const free = row.owner === null || row.owner === owner || row.lease_until <= row.now || (canBreak?.(holder) ?? false);
+      if (!free) return { ok: false, reason: 'held', holder };
+      // The write lock is held from BEGIN IMMEDIATE, so the epoch read above is still the run's.
+      this.#claim.run(owner, leaseMs, runId, row.epoch);
+      return { ok: true, epoch: row.epoch + 1 };
+    });
+    this.#renewTx = db.transaction((owner: string, leases: readonly (RunLease & { readonly runId: string })[], leaseMs: number): string[] => {
+      const lost: string[] = [];
+      for (const l of leases) if (this.#renew.run(leaseMs, l.runId, owner, l.epoch).changes !== 1) lost.push(l.runId);
+      return lost;
+    });
+    this.#releaseTx = db.transaction((owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void => {
+      for (const l of leases) this.#release.run(l.runId, owner, l.epoch);
+    });
     this.#insertEvent = db.prepare<[string, number, string, number, string]>('INSERT INTO events (run_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?)');
     // The last entry of the run in the events' primary key: one index descent, no table scan.
     this.#lastEvent = db.prepare<[string], { seq: number; kind: NewEvent['kind'] }>('SELECT seq, kind FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1');
@@ -242,7 +280,7 @@ export class SqliteEventStore implements EventStore {
     );
     this.#runState = db.prepare<[string], { last_seq: number; status: RunStatus }>(`SELECT status, ${LAST_SEQ} FROM runs WHERE run_id = ?`);
     this.#getRun = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`);
-    this.#history = db.prepare<[string, number], string>('SELECT body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq').pluck();
+    this.#history = db.prepare<[string, number], [number, string]>('SELECT seq, body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq').raw();
     this.#listRuns = db.prepare<[{ status: string | null; workflow: string | null; since: number | null; limit: number }], RunRow>(
       `SELECT ${RUN_COLUMNS} FROM runs
        WHERE (@status IS NULL OR status = @status) AND (@workflow IS NULL OR workflow = @workflow) AND (@since IS NULL OR started_at >= @since)
@@ -252,11 +290,26 @@ export class SqliteEventStore implements EventStore {
     this.#putScript = db.prepare<[string, string]>('INSERT OR IGNORE INTO scripts (digest, files) VALUES (?, ?)');
     this.#getScript = db.prepare<[string], string>('SELECT files FROM scripts WHERE digest = ?').pluck();
 
-    this.#createTx = db.transaction((event: HistoryEvent & { kind: 'RunStarted' }, body: string) => {
-      this.#insertRun.run(event.runId, event.workflow, event.file, event.at, event.parent?.runId ?? null, event.resumedFrom?.runId ?? null);
+    this.#createTx = db.transaction((event: HistoryEvent & { kind: 'RunStarted' }, body: string, lease: { owner: string; leaseMs: number } | undefined) => {
+      this.#insertRun.run(
+        event.runId,
+        event.workflow,
+        event.file,
+        event.at,
+        event.parent?.runId ?? null,
+        event.resumedFrom?.runId ?? null,
+        lease?.owner ?? null,
+        lease ? 1 : 0,
+        lease ? lease.leaseMs : -Number.MAX_SAFE_INTEGER,
+      );
       this.#insertEvent.run(event.runId, 1, 'RunStarted', event.at, body);
     });
-    this.#appendTx = db.transaction((runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[] => {
+    this.#appendTx = db.transaction((runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease: RunLease | undefined): HistoryEvent[] => {
+      // The fence: with a lease, the run must still be the caller's (same owner, same epoch).
+      if (lease) {
+        const row = this.#fence.get(runId);
+        if (row !== undefined && (row.owner !== lease.owner || row.epoch !== lease.epoch)) throw new FencedError(msg.fenced(runId, lease.epoch, row.owner, row.epoch), runId);
+      }
       // The guard, checked first (as the memory store does): the run's last event is at the
       // expected seq and does not end the run. The write lock is held from BEGIN IMMEDIATE, so
       // nothing can change before the commit; the primary key would refuse a duplicate seq anyway.
@@ -334,13 +387,13 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>): HistoryEvent {
+  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent {
     this.#checkOpen();
     if (first.kind !== 'RunStarted') throw new StoreError(msg.notFirst(first.runId));
     const event = { ...first, seq: 1 } as HistoryEvent & { kind: 'RunStarted' };
     const body = serialize(first.runId, event);
     try {
-      this.#createTx.immediate(event, body);
+      this.#createTx.immediate(event, body, lease);
     } catch (err) {
       if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new StoreError(msg.runExists(first.runId), { cause: err });
       throw this.#wrap(err, `cannot create run ${first.runId}`);
@@ -348,33 +401,100 @@ export class SqliteEventStore implements EventStore {
     return event;
   }
 
-  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[]): HistoryEvent[] {
+  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] {
     this.#checkOpen();
     if (!Number.isSafeInteger(expectedLastSeq) || expectedLastSeq < 0) throw new StoreError(msg.badSeq(runId, expectedLastSeq));
     try {
       if (events.length === 0) {
+        if (lease) {
+          const row = this.#fence.get(runId);
+          if (row !== undefined && (row.owner !== lease.owner || row.epoch !== lease.epoch)) throw new FencedError(msg.fenced(runId, lease.epoch, row.owner, row.epoch), runId);
+        }
         const state = this.#runState.get(runId);
         if (state === undefined) throw new StoreError(msg.noSuchRun(runId));
         if (state.last_seq !== expectedLastSeq) throw new StoreError(msg.movedOn(runId, expectedLastSeq, state.last_seq));
         return [];
       }
-      return this.#appendTx.immediate(runId, expectedLastSeq, events);
+      return this.#appendTx.immediate(runId, expectedLastSeq, events, lease);
     } catch (err) {
       throw this.#wrap(err, `cannot append to run ${runId}`);
     }
   }
 
+  claimRun(runId: string, owner: string, leaseMs: number, canBreak?: (holder: LeaseHolder) => boolean): ClaimResult {
+    this.#checkOpen();
+    try {
+      return this.#claimTx.immediate(runId, owner, leaseMs, canBreak);
+    } catch (err) {
+      throw this.#wrap(err, `cannot claim run ${runId}`);
+    }
+  }
+
+  renewLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[], leaseMs: number): string[] {
+    this.#checkOpen();
+    if (leases.length === 0) return [];
+    try {
+      return this.#renewTx.immediate(owner, leases, leaseMs);
+    } catch (err) {
+      throw this.#wrap(err, 'cannot renew run leases');
+    }
+  }
+
+  releaseLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void {
+    this.#checkOpen();
+    if (leases.length === 0) return;
+    try {
+      this.#releaseTx.immediate(owner, leases);
+    } catch (err) {
+      throw this.#wrap(err, 'cannot release run leases');
+    }
+  }
+
+  leaseOf(runId: string): LeaseHolder | undefined {
+    this.#checkOpen();
+    try {
+      const row = this.#leaseRow.get(runId);
+      return row === undefined ? undefined : { owner: row.owner, epoch: row.epoch, leaseUntil: row.lease_until, now: row.now };
+    } catch (err) {
+      throw this.#wrap(err, `cannot read the lease of run ${runId}`);
+    }
+  }
+
   history(runId: string, fromSeq = 1): HistoryEvent[] {
     this.#checkOpen();
-    let bodies: string[];
+    let rows: [number, string][];
     try {
-      bodies = this.#history.all(runId, fromSeq);
+      rows = this.#history.all(runId, fromSeq);
     } catch (err) {
       throw this.#wrap(err, `cannot read the history of run ${runId}`);
     }
-    const out: HistoryEvent[] = new Array(bodies.length);
-    for (let i = 0; i < bodies.length; i++) out[i] = JSON.parse(bodies[i]!) as HistoryEvent;
+    const out: HistoryEvent[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [seq, body] = rows[i]!;
+      try {
+        out[i] = JSON.parse(body) as HistoryEvent;
+      } catch (err) {
+        throw new StoreError(
+          `event ${seq} of run ${runId} in database ${this.#path} is damaged (${(err as Error).message}); the history cannot be read past it: restore the database from a backup (larkflow db backup), or cancel the run`,
+          { cause: err },
+        );
+      }
+    }
     return out;
+  }
+
+  /**
+   * Writes a consistent copy of the database to `file` (SQLite's online backup: other processes
+   * may go on writing meanwhile). The copy is a complete database on its own (no WAL beside it).
+   * @throws StoreError if the copy cannot be written
+   */
+  async backup(file: string): Promise<void> {
+    this.#checkOpen();
+    try {
+      await this.#db.backup(file);
+    } catch (err) {
+      throw this.#wrap(err, `cannot back up to ${file}`);
+    }
   }
 
   getRun(runId: string): RunRecord | undefined {
@@ -437,6 +557,14 @@ export class SqliteEventStore implements EventStore {
       this.#db.pragma('optimize');
     } catch {
       // Only a hint to SQLite; closing matters more.
+    }
+    // Move the WAL's commits into the database file, so that the file alone holds the history
+    // (a copy of larkflow.db without its -wal would otherwise miss the recent commits). Another
+    // process still reading keeps the WAL; that is fine, it checkpoints when it closes.
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // busy or read-only: the WAL stays, nothing is lost
     }
     this.#db.close();
   }
