@@ -13,7 +13,7 @@ import { setMaxListeners } from 'node:events';
 import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
 import { Thread } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
-import type { ScheduleTask } from './core/commands.js';
+import type { Command, ScheduleTask } from './core/commands.js';
 import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
@@ -539,36 +539,68 @@ export class Engine {
     run.followUps.push(events);
     if (run.busy) return;
     run.busy = true;
+    this.pump(run, committed);
+  }
+
+  /**
+   * Commits the run's queued activations in order. An activation that must wait (large arguments
+   * being stored as blobs, a long workflow computation yielding to the event loop) pauses the pump;
+   * the run stays busy, so later activations queue behind it, and the pump goes on when it is done.
+   */
+  private pump(run: LiveRun, committed: HistoryEvent | null): void {
     try {
       let first = committed;
       while (run.followUps.length > 0 && !run.finished) {
         const batch = run.followUps.shift()!;
-        this.commitActivation(run, first, batch);
+        const paused = this.commitActivation(run, first, batch);
         first = null;
+        if (paused) {
+          this.pendingIo++;
+          paused.then(
+            () => {
+              this.pendingIo--;
+              this.pump(run, null);
+            },
+            (e: unknown) => {
+              this.pendingIo--;
+              run.busy = false;
+              this.dropLive(run, e);
+              this.checkIdle();
+            },
+          );
+          return;
+        }
       }
     } catch (e) {
       // The store failed mid-activation: nothing of it was committed. The run stays unfinished in
       // the database, and recover() rebuilds it from what was.
-      this.dropLive(run, e);
-    } finally {
       run.busy = false;
+      this.dropLive(run, e);
     }
+    run.busy = false;
     this.checkIdle();
   }
 
-  private commitActivation(run: LiveRun, committed: HistoryEvent | null, batch: NewEvent[]): void {
+  /** Commits one activation; returns a promise if it had to wait (see `pump`). */
+  private commitActivation(run: LiveRun, committed: HistoryEvent | null, batch: NewEvent[]): Promise<void> | undefined {
     // The activation event is the last of `batch` (e.g. [AttemptFailed, TaskFailed]) or `committed`.
     const toAppend: NewEvent[] = [...batch];
     const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
-    if (activation) {
-      const live = this.liveValues.get(activation);
-      const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
-      let commands;
-      try {
-        commands = run.machine.activate(seqd);
-      } catch (e) {
-        commands = [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
-      }
+    if (!activation) return undefined;
+    const live = this.liveValues.get(activation);
+    const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
+    let commands;
+    try {
+      commands = run.machine.activate(seqd);
+    } catch (e) {
+      commands = [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
+    }
+    return this.commitCommands(run, committed, batch, toAppend, commands);
+  }
+
+  /** Records the commands of an activation with it (after storing large arguments as blobs). */
+  private commitCommands(run: LiveRun, committed: HistoryEvent | null, batch: NewEvent[], toAppend: NewEvent[], commands: readonly Command[]): Promise<void> | undefined {
+    {
       const at = this.clock.now();
       for (const c of commands) toAppend.push(...this.commandEvents(run, c, at));
       // Record where the workflow now waits on the event that woke it (not on RunStarted, which is
@@ -584,10 +616,49 @@ export class Engine {
         }
       }
     }
+    // Large task arguments go to the blob store before the history refers to them.
+    const blobs: { digest: string; bytes: Uint8Array }[] = [];
+    for (let i = 0; i < toAppend.length; i++) {
+      const e = toAppend[i]!;
+      if (e.kind !== 'TaskScheduled') continue;
+      const offloaded = this.offloadArgs(e, blobs);
+      if (offloaded !== e) toAppend[i] = offloaded;
+    }
+    if (blobs.length > 0) {
+      return Promise.all(blobs.map((b) => this.blobs.put(b.digest, b.bytes))).then(() => {
+        if (run.finished) return;
+        this.appendAndApply(run, toAppend);
+      });
+    }
+    this.appendAndApply(run, toAppend);
+    return undefined;
+  }
+
+  private appendAndApply(run: LiveRun, toAppend: readonly NewEvent[]): void {
     if (toAppend.length === 0) return;
     const appended = this.appendRun(run, toAppend);
     this.emit(run.runId, appended);
     for (const e of appended) this.sideEffect(run, e);
+  }
+
+  /**
+   * A TaskScheduled event whose arguments over the blob threshold are blob markers (the blobs to
+   * store are added to `blobs`, their values remembered here); the event itself if none is.
+   */
+  private offloadArgs(e: NewEvent & { kind: 'TaskScheduled' }, blobs: { digest: string; bytes: Uint8Array }[]): NewEvent {
+    let changed = false;
+    const one = (v: Json): Json => {
+      const plan = planOffload(this.blobs, v, this.blobThreshold);
+      if (!plan.blob) return v;
+      changed = true;
+      blobs.push(plan.blob);
+      this.blobValues.set(plan.blob.digest, v);
+      return plan.value;
+    };
+    const args = e.args.map(one);
+    const kwargs: { [k: string]: Json } = {};
+    for (const [k, v] of Object.entries(e.kwargs)) kwargs[k] = one(v);
+    return changed ? { ...e, args, kwargs } : e;
   }
 
   /** The events recording a command (and the first attempt of a task). */
@@ -907,9 +978,9 @@ export class Engine {
       const failed: NewEvent = { kind: 'AttemptFailed', at, stepId, attempt, error: outcome.error };
       const delay = run.cancelling ? null : retryDelay(st.cmd.retry, attempt, outcome.error, `${run.runId}/${stepId}`);
       if (delay !== null) {
-        const appended = this.appendRun(run, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
-        this.emit(run.runId, appended);
-        for (const e of appended) this.sideEffect(run, e);
+        // Through the activation queue (RetryScheduled wakes no workflow code), so it is recorded
+        // in order after an activation in progress.
+        this.activate(run, null, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
         return;
       }
       this.activate(run, null, [failed, { kind: 'TaskFailed', at, stepId, error: attemptsExhausted(outcome.error, attempt) }]);
@@ -929,12 +1000,6 @@ export class Engine {
     const at = this.clock.now();
     const done: NewEvent = { kind: 'TaskCompleted', at, stepId, attempt, result, source: 'executed', durationMs: at - (st.startedAt ?? at) };
     if (result !== value) this.liveValues.set(done, value);
-    try {
-      this.activate(run, null, [done]);
-    } catch (e) {
-      this.dropLive(run, e);
-      return;
-    }
     if (st.cacheKey && run.cacheMode !== 'off') {
       try {
         const size = isBlobMarker(result) ? result.size : jsonBytes(result).byteLength;
@@ -943,7 +1008,14 @@ export class Engine {
         process.emitWarning(`larkflow: could not cache the result of ${stepId}: ${(e as Error).message}`);
       }
     }
+    // Identical calls waiting on this one get its result first: committing it may end this run, and
+    // a run that ends releases the keys it still leads as failed.
     this.releaseWaiters(st.cacheKey, run, stepId, { result, value });
+    try {
+      this.activate(run, null, [done]);
+    } catch (e) {
+      this.dropLive(run, e);
+    }
   }
 
   /**
@@ -1215,19 +1287,32 @@ export class Engine {
     const runs = this.store.unfinishedRuns().filter((r) => !this.live.has(r.runId));
     // Children first, so a parent's recovery can see their state.
     runs.sort((a, b) => b.runId.length - a.runId.length);
+    const deferred: { run: LiveRun; finish: () => void }[] = [];
+    const failed = (runId: string, e: unknown): void => {
+      // The database refused (read-only, full, damaged): say so and leave the run for later.
+      this.recoveryIssues.set(runId, { reason: 'store', message: `cannot recover run ${runId}: ${(e as Error).message}` });
+      const i = out.indexOf(runId);
+      if (i >= 0) out.splice(i, 1);
+      const run = this.live.get(runId);
+      if (run) this.dropLive(run, e);
+    };
     for (const rec of runs) {
       this.recoveryIssues.delete(rec.runId);
       this.skippedRecoveries.delete(rec.runId);
       try {
-        this.recoverRun(rec.runId);
+        this.recoverRun(rec.runId, deferred);
       } catch (e) {
-        // The database refused (read-only, full, damaged): say so and leave the run for later.
-        this.recoveryIssues.set(rec.runId, { reason: 'store', message: `cannot recover run ${rec.runId}: ${(e as Error).message}` });
-        const run = this.live.get(rec.runId);
-        if (run) this.dropLive(run, e);
+        failed(rec.runId, e);
         continue;
       }
       if (!this.recoveryIssues.has(rec.runId)) out.push(rec.runId);
+    }
+    for (const d of deferred) {
+      try {
+        d.finish();
+      } catch (e) {
+        failed(d.run.runId, e);
+      }
     }
     return out;
   }
@@ -1253,7 +1338,7 @@ export class Engine {
   /** The blob digests an event refers to (offloaded inputs or results). */
   private blobsOf(e: HistoryEvent): string[] {
     if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) return [e.result.$blob];
-    if (e.kind === 'RunStarted') {
+    if (e.kind === 'RunStarted' || e.kind === 'TaskScheduled') {
       const out: string[] = [];
       for (const v of [...e.args, ...Object.values(e.kwargs)]) if (isBlobMarker(v)) out.push(v.$blob);
       return out;
@@ -1265,7 +1350,7 @@ export class Engine {
   private machineView(e: HistoryEvent): HistoryEvent {
     const value = (v: Json): Json => (isBlobMarker(v) ? (this.blobValues.get(v.$blob) ?? v) : v);
     if ((e.kind === 'TaskCompleted' || e.kind === 'ChildRunCompleted') && isBlobMarker(e.result)) return { ...e, result: value(e.result) } as HistoryEvent;
-    if (e.kind === 'RunStarted' && this.blobsOf(e).length > 0) {
+    if ((e.kind === 'RunStarted' || e.kind === 'TaskScheduled') && this.blobsOf(e).length > 0) {
       return { ...e, args: e.args.map(value), kwargs: Object.fromEntries(Object.entries(e.kwargs).map(([k, v]) => [k, value(v)])) };
     }
     return e;
@@ -1298,7 +1383,7 @@ export class Engine {
     }
   }
 
-  private recoverRun(runId: string): LiveRun | undefined {
+  private recoverRun(runId: string, deferred?: { run: LiveRun; finish: () => void }[]): LiveRun | undefined {
     const epoch = this.claim(runId);
     if (epoch === undefined) return undefined;
     const lease = { owner: this.workerId, epoch };
@@ -1431,7 +1516,12 @@ export class Engine {
           this.armOverallTimeout(run, id, ev.at + ev.overallTimeoutMs, ev.overallTimeoutMs);
         }
         const last = s.attempts[s.attempts.length - 1];
-        if (s.status === 'running' && last) this.submitAttempt(run, id, last.attempt);
+        if (s.status === 'running' && last) {
+          // The attempt in flight leads its cache key again: identical calls wait for it.
+          const key = run.steps.get(id)?.cacheKey;
+          if (key && !this.inflightKeys.has(key) && run.cacheMode !== 'off') this.inflightKeys.set(key, { runId, stepId: id, waiters: [] });
+          this.submitAttempt(run, id, last.attempt);
+        }
         else if (s.status === 'retrying' && s.fireAt !== undefined) {
           const lastFailed = last?.attempt ?? 1;
           this.sideEffect(run, { kind: 'RetryScheduled', seq: 0, at: 0, stepId: id, attempt: lastFailed + 1, fireAt: s.fireAt });
@@ -1475,26 +1565,33 @@ export class Engine {
       this.emit(runId, appended);
       for (const e of appended) this.sideEffect(run, e);
     }
-    if (restart.length > 0) {
-      const at = this.clock.now();
-      const events = restart.flatMap((c) => this.startStep(run, c, at));
-      if (events.length > 0) {
-        const appended = this.appendRun(run, events);
-        this.emit(runId, appended);
-        for (const e of appended) this.sideEffect(run, e);
-      }
-    }
-    // A cancellation recorded while the run was not live here reaches the children too.
-    if (cancelSeq !== undefined) {
-      for (const child of run.children.values()) {
-        try {
-          if (this.store.getRun(child)?.status === 'running') this.cancel(child, `parent ${runId} cancelled`);
-        } catch {
-          // the child ended meanwhile
+    // The steps to decide again wait until every run of this recovery has resubmitted its attempts
+    // in flight, so that a step that waited on an identical call of another run waits again rather
+    // than running a second copy (single flight survives a restart).
+    const finish = (): void => {
+      if (restart.length > 0 && !run.finished) {
+        const at = this.clock.now();
+        const events = restart.flatMap((c) => this.startStep(run, c, at));
+        if (events.length > 0) {
+          const appended = this.appendRun(run, events);
+          this.emit(runId, appended);
+          for (const e of appended) this.sideEffect(run, e);
         }
       }
-    }
-    if (run.followUps.length > 0) this.activate(run, null, []);
+      // A cancellation recorded while the run was not live here reaches the children too.
+      if (cancelSeq !== undefined) {
+        for (const child of run.children.values()) {
+          try {
+            if (this.store.getRun(child)?.status === 'running') this.cancel(child, `parent ${runId} cancelled`);
+          } catch {
+            // the child ended meanwhile
+          }
+        }
+      }
+      if (run.followUps.length > 0 && !run.finished) this.activate(run, null, []);
+    };
+    if (deferred) deferred.push({ run, finish });
+    else finish();
     return run;
   }
 
@@ -1555,12 +1652,20 @@ export class Engine {
     if (!started || started.kind !== 'RunStarted') throw new UsageError(`no run ${runId}`);
     const rec = this.store.getRun(runId)!;
     if (rec.status === 'running' && this.live.has(runId)) throw new UsageError(`run ${runId} is still running; cancel it first or wait for it`);
-    const files = this.store.getScript(started.scriptDigest);
+    // "Resume after fixing the code": the fixed file's script, checked against the old history.
+    const fixed = options.file !== undefined ? collectScript(options.file) : undefined;
+    const files = fixed ? fixed.files : this.store.getScript(started.scriptDigest);
     if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
+    if (fixed) {
+      const names = this.workflowNames(fixed.bundle);
+      if (!names.includes(started.workflow)) {
+        throw new UsageError(`${options.file} has no workflow ${started.workflow}, the workflow of run ${runId}${names.length ? ` (it has ${names.join(', ')})` : ''}`);
+      }
+    }
     const reuse = this.reusableSteps(runId, options.fromStep);
     const state = foldHistory(history);
     const from = options.fromStep ?? state.order.find((id) => state.steps[id]!.status === 'failed');
-    const missing = this.reuseMissing(reuse);
+    const missing = [...this.reuseMissing(reuse), ...(fixed ? this.withBlobValues(history).missing : [])];
     if (missing.length > 0) {
       // Reused results kept as blobs are fetched first, so the workflow sees their values.
       const newId = newRunId();
@@ -1568,7 +1673,8 @@ export class Engine {
       const result = this.fetchBlobs(missing).then(
         () => {
           this.pendingIo--;
-          return this.resumeNow(runId, started, files, reuse, from, options, newId).result;
+          if (fixed) this.checkFixedScript(runId, history, fixed.bundle, from);
+          return this.resumeNow(runId, started, fixed ?? files, reuse, from, options, newId).result;
         },
         (err: unknown): RunResult => {
           this.pendingIo--;
@@ -1578,7 +1684,30 @@ export class Engine {
       );
       return { runId: newId, result };
     }
-    return this.resumeNow(runId, started, files, reuse, from, options, newRunId());
+    if (fixed) this.checkFixedScript(runId, history, fixed.bundle, from);
+    return this.resumeNow(runId, started, fixed ?? files, reuse, from, options, newRunId());
+  }
+
+  /**
+   * Checks that a fixed script reaches the steps a resumed run reuses with the same calls: the old
+   * history up to the step to run again is replayed against it.
+   * @throws NondeterminismError naming the step and the recorded and new calls, as replay does
+   */
+  private checkFixedScript(runId: string, history: readonly HistoryEvent[], bundle: ScriptBundle, from: string | undefined): void {
+    loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
+    let end = history.findIndex((e) => 'stepId' in e && e.stepId === from && (e.kind === 'TaskScheduled' || e.kind === 'TimerStarted' || e.kind === 'ChildRunStarted'));
+    if (end < 0) end = history.length;
+    const prefix = this.withBlobValues(history.slice(0, end).filter((e) => !isTerminal(e) && e.kind !== 'NondeterminismDetected')).history;
+    const { mismatch } = replayHistory(new WorkflowMachine(bundle), prefix);
+    if (mismatch) {
+      throw new NondeterminismError(
+        `cannot resume run ${runId} with ${bundle.main}: the fixed script does not reach the steps to reuse with the same calls: ${mismatch.message}`,
+        mismatch.stepId,
+        mismatch.expected,
+        mismatch.actual,
+        mismatch.callSite,
+      );
+    }
   }
 
   /** Blob digests of reused results that this process does not have. */
@@ -1591,14 +1720,15 @@ export class Engine {
   private resumeNow(
     runId: string,
     started: RunStarted,
-    files: ScriptFile[],
+    script: ScriptFile[] | StoredScript,
     reuse: LiveRun['reuse'],
     from: string | undefined,
-    options: { fromStep?: string; cache?: CacheMode },
+    options: ResumeOptions,
     newId: string,
   ): RunHandle {
+    if (!Array.isArray(script)) this.store.putScript(script.digest, script.files);
     return this.startRun(
-      { digest: started.scriptDigest, bundle: fromStored(files) },
+      Array.isArray(script) ? { digest: started.scriptDigest, bundle: fromStored(script) } : script,
       started.workflow,
       [...started.args],
       { ...started.kwargs },

@@ -89,17 +89,23 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   }
   try {
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-    // Look before writing anything: WAL mode and migrations would change someone else's file.
-    const version = inspect(db, path);
-    if (!inMemory) {
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal') throw new StoreError(`cannot use database ${path}: SQLite would not switch it to WAL mode (it stays in ${String(mode)} mode); put it on a local disk or pass --db PATH`);
-    }
+    // Several processes opening a fresh file at once race to create the schema and switch it to WAL;
+    // SQLite answers some of those steps with SQLITE_BUSY at once (the busy handler does not cover
+    // a journal-mode change), so the opening steps are retried until the busy timeout.
+    const version = whileBusy(busyTimeoutMs, () => {
+      // Look before writing anything: WAL mode and migrations would change someone else's file.
+      const v = inspect(db, path);
+      if (!inMemory) {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') throw new StoreError(`cannot use database ${path}: SQLite would not switch it to WAL mode (it stays in ${String(mode)} mode); put it on a local disk or pass --db PATH`);
+      }
+      return v;
+    });
     db.pragma(`synchronous = ${synchronous}`);
     // Checkpoint the WAL every ~40 MiB rather than every ~4 MiB: a step's commit then rarely pays for
     // a checkpoint (measured: 3-event commits about 30% faster). Durability is unchanged.
     if (!inMemory) db.pragma('wal_autocheckpoint = 10000');
-    if (version < SCHEMA_VERSION) migrate(db, path);
+    if (version < SCHEMA_VERSION) whileBusy(busyTimeoutMs, () => migrate(db, path));
     return new SqliteEventStore(db, path);
   } catch (err) {
     try {
@@ -108,6 +114,20 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       // Already failing; the first error is the one to report.
     }
     throw openError(path, err);
+  }
+}
+
+/** Runs `step`, again after a short pause while SQLite says the database is busy, up to `timeoutMs`. */
+function whileBusy<T>(timeoutMs: number, step: () => T): T {
+  const until = Date.now() + timeoutMs;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 100)) {
+    try {
+      return step();
+    } catch (err) {
+      const busy = err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_LOCKED'));
+      if (!busy || Date.now() + pause > until) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause + Math.floor(Math.random() * pause));
+    }
   }
 }
 
