@@ -8,8 +8,25 @@
  * engine, and no timeout can interrupt it; an async function that ignores its AbortSignal keeps
  * running after its attempt has ended (the outcome is still 'timeout' or 'cancelled', and its slot
  * is given back at once). Arguments are deep-copied before the call, so a function that mutates
- * them cannot change the recorded history.
+ * them cannot change the recorded history; an int beyond ±(2^53−1) (history's `{"$bigint": ...}`)
+ * arrives as a BigInt, and a BigInt result goes back to that form exactly.
+ *
+ * Containment: while in-process attempts run, errors their code raises outside the call (a throw
+ * in a `setTimeout` callback, a promise rejected and never awaited, a throw in `queueMicrotask`)
+ * and `process.exit()` called from their code fail the attempt they came from instead of ending
+ * the engine's process. Each call runs in an AsyncLocalStorage scope that names its attempt, so
+ * timers, promises and callbacks it starts carry the attempt with them. While any attempt runs
+ * (and until the event loop's next turn after the last), `process.emit` passes on
+ * 'uncaughtException', 'uncaughtExceptionMonitor' and 'unhandledRejection' events of a task's
+ * scope to that attempt, not to the process's listeners (which may be a test runner's that would
+ * report them), and `process.exit` called in a task's scope throws instead of exiting. Everything
+ * raised outside a task's scope goes on exactly as before: to the host's handlers, or to Node's
+ * default (print the error and exit). The originals are put back when the last attempt ends; an
+ * error a task raises after that (a timer it left behind) is the host's again. A successful
+ * attempt reports its outcome one turn of the event loop after the function returns, so that a
+ * promise it rejected without awaiting is seen first.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ErrorInfo } from '../core/events.js';
@@ -17,6 +34,7 @@ import type { Json } from '../core/json.js';
 import type { Executor, TaskHandle, TaskOutcome, TaskRequest } from '../core/ports.js';
 import { ExecutorError } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../../util/hash.js';
+import { isBigintMarker } from './exact-json.js';
 import { Semaphore, type Release } from './semaphore.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -206,26 +224,48 @@ export class TaskFailure extends Error {
 
 /**
  * The ErrorInfo of a thrown value. A string `kind`, a boolean `retryable`, `nonRetryable: true` and
- * a string `details` on the error are honoured (TaskFailure has them; so may any error).
+ * a string `details` on the error are honoured (TaskFailure has them; so may any error). A thrown
+ * value that is not an Error reads as what it holds: its `message` if it has one, else its JSON
+ * (`task threw {"code":42}`), never "[object Object]".
  */
 function errorInfoOf(thrown: unknown): ErrorInfo {
   if (typeof thrown !== 'object' || thrown === null) {
     return { kind: 'task', message: `task threw ${describe(thrown)}`, retryable: true };
   }
-  const e = thrown as { kind?: unknown; retryable?: unknown; nonRetryable?: unknown; details?: unknown; message?: unknown; stack?: unknown };
+  const e = thrown as { kind?: unknown; retryable?: unknown; nonRetryable?: unknown; details?: unknown; message?: unknown; stack?: unknown; name?: unknown };
   const kind = typeof e.kind === 'string' && e.kind !== '' ? e.kind : 'task';
   const retryable = typeof e.retryable === 'boolean' ? e.retryable : e.nonRetryable !== true;
-  const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(thrown);
+  let message: string;
+  if (typeof e.message === 'string' && e.message !== '') message = e.message;
+  else if (thrown instanceof Error) message = typeof e.name === 'string' && e.name !== '' ? e.name : 'Error';
+  else message = `task threw ${describe(thrown)}`;
   const details = typeof e.details === 'string' ? e.details : typeof e.stack === 'string' ? e.stack : undefined;
   return { kind, message, retryable, ...(details !== undefined ? { details } : {}) };
 }
 
+/** Longest description of a thrown value kept in a message. */
+const DESCRIBE_MAX = 2000;
+
+/** A thrown value for people: a string quoted, an object as JSON (BigInts as digits), else String(). */
 function describe(v: unknown): string {
+  let text: string;
   try {
-    return typeof v === 'string' ? JSON.stringify(v) : String(v);
+    if (typeof v === 'string') text = JSON.stringify(v);
+    else if (typeof v === 'object' && v !== null) {
+      const own = String(v);
+      // A class with its own toString says best what it is.
+      if (own !== '[object Object]' && !Array.isArray(v)) text = own;
+      else text = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? own;
+      const name = (v.constructor as { name?: unknown } | undefined)?.name;
+      if (typeof name === 'string' && name !== '' && name !== 'Object' && name !== 'Array' && text.startsWith('{')) text = `${name} ${text}`;
+    } else text = String(v);
   } catch {
-    return typeof v;
+    // A cycle, or a throwing toJSON/toString.
+    const name = typeof v === 'object' && v !== null ? (v.constructor as { name?: unknown } | undefined)?.name : undefined;
+    const what = typeof name === 'string' && name !== '' && name !== 'Object' ? `a ${name}` : 'an object';
+    text = typeof v === 'object' && v !== null ? `${what} with keys ${Object.keys(v).join(', ') || '(none)'}` : typeof v;
   }
+  return text.length > DESCRIBE_MAX ? `${text.slice(0, DESCRIBE_MAX)}…` : text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,15 +284,26 @@ export interface TaskContext {
   /** Aborted on timeout (reason: DOMException 'TimeoutError') or cancellation ('AbortError'). */
   readonly signal: AbortSignal;
   /** The keyword arguments (also passed as the last argument when there are any). */
-  readonly kwargs: { readonly [name: string]: Json };
+  readonly kwargs: { readonly [name: string]: TaskValue };
+  /**
+   * The run's declared environment (`larkflow run --env`, `StartOptions.env`), recorded in its
+   * history: the same after recovery on another worker. Read it instead of `process.env`, which is
+   * the engine's. Frozen. @default {}
+   */
+  readonly env: Readonly<Record<string, string>>;
   /** Writes a line to the attempt's log (see FunctionExecutorOptions.logDir and onLog). */
   log(message: string): void;
 }
 
 /**
+ * A value as a task function receives it: JSON, except that an int beyond ±(2^53−1) is a BigInt.
+ */
+export type TaskValue = null | boolean | number | bigint | string | TaskValue[] | { [key: string]: TaskValue };
+
+/**
  * A task function, called as `fn(...args)` when the task was called without keyword arguments and
- * as `fn(...args, kwargs)` when it had some; `this` is undefined. It returns (or resolves to) a
- * JSON-like value, checked by `toJson`. Parameters are typed `never` so that a function of any
+ * as `fn(...args, kwargs)` when it had some; `this` is undefined. Its arguments are TaskValues.
+ * It returns (or resolves to) a JSON-like value, checked by `toJson` (a BigInt is allowed). Parameters are typed `never` so that a function of any
  * parameter types can be registered.
  */
 export type TaskFunction = (...args: never[]) => unknown;
@@ -304,6 +355,10 @@ interface Attempt {
   release: Release | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   onCancel: (() => void) | undefined;
+  /** Set while the function's code may run: it holds the containment guard (see the file's doc). */
+  guarded: boolean;
+  /** The success outcome waiting for the next turn of the event loop before it is reported. */
+  returned: TaskOutcome | undefined;
 }
 
 /**
@@ -381,7 +436,7 @@ export class FunctionExecutor implements Executor {
     let resolve!: (outcome: TaskOutcome) => void;
     const done = new Promise<TaskOutcome>((r) => (resolve = r));
     const handle: TaskHandle = logs === undefined ? { id, done } : { id, logs, done };
-    const a: Attempt = { req, id, logs, handle, resolve, settled: false, controller: undefined, release: undefined, timer: undefined, onCancel: undefined };
+    const a: Attempt = { req, id, logs, handle, resolve, settled: false, controller: undefined, release: undefined, timer: undefined, onCancel: undefined, guarded: false, returned: undefined };
     this.inflight.set(id, a);
     if (this.closed) {
       this.finish(a, executorFailure('local executor is closed', false));
@@ -444,8 +499,17 @@ export class FunctionExecutor implements Executor {
       this.listen(a);
     }
     let value: unknown;
+    const args = this.argumentsOf(a, t);
+    enterGuard();
+    a.guarded = true;
+    const scope: AttemptScope = {
+      task: req.task,
+      id: a.id,
+      ended: () => a.settled,
+      fail: (error) => this.finish(a, { ok: false, error }),
+    };
     try {
-      value = t.fn.apply(undefined, this.argumentsOf(a, t));
+      value = attemptScopes.run(scope, () => t.fn.apply(undefined, args));
     } catch (e) {
       // An abort during the call (the function cancelled its own run, say) wins, whether the
       // function then returns or throws.
@@ -454,13 +518,24 @@ export class FunctionExecutor implements Executor {
     }
     if (req.signal.aborted) this.abort(a, cancelledReason(req.task));
     if (a.settled) return;
-    if (typeof (value as { then?: unknown } | null)?.then !== 'function') return this.finish(a, resultOutcome(req.task, value));
+    if (typeof (value as { then?: unknown } | null)?.then !== 'function') return this.succeed(a, resultOutcome(req.task, value));
     // Async: from now on an abort must end the attempt at once, whatever the function does.
     this.listen(a);
     Promise.resolve(value).then(
-      (v) => this.finish(a, resultOutcome(req.task, v)),
+      (v) => this.succeed(a, resultOutcome(req.task, v)),
       (e: unknown) => this.finish(a, { ok: false, error: errorInfoOf(e) }),
     );
+  }
+
+  /**
+   * Reports a returned value one turn of the event loop later (a failure to convert it at once):
+   * a promise the function rejected without awaiting is reported in between, and fails the attempt.
+   */
+  private succeed(a: Attempt, outcome: TaskOutcome): void {
+    if (a.settled || a.returned !== undefined) return;
+    if (!outcome.ok) return this.finish(a, outcome);
+    a.returned = outcome;
+    setImmediate(() => this.finish(a, outcome));
   }
 
   /** Makes an abort of the request's signal cancel the attempt (once per attempt). */
@@ -472,7 +547,8 @@ export class FunctionExecutor implements Executor {
 
   /** Ends the attempt as aborted with `reason` (and aborts the signal its function sees). */
   private abort(a: Attempt, reason: DOMException): void {
-    if (a.settled) return;
+    // A function that has returned is done: its value is reported whatever happens meanwhile.
+    if (a.settled || a.returned !== undefined) return;
     a.controller?.abort(reason);
     this.finish(a, abortedOutcome(a.req.task, reason));
   }
@@ -485,15 +561,19 @@ export class FunctionExecutor implements Executor {
     if (a.onCancel !== undefined) a.req.signal.removeEventListener('abort', a.onCancel);
     a.release?.();
     if (this.inflight.get(a.id) === a) this.inflight.delete(a.id);
+    if (a.guarded) {
+      a.guarded = false;
+      leaveGuard();
+    }
     a.resolve(outcome);
   }
 
   private argumentsOf(a: Attempt, t: Registered): unknown[] {
     const req = a.req;
     const args: unknown[] = new Array(req.args.length);
-    for (let i = 0; i < args.length; i++) args[i] = copyJson(req.args[i]!);
+    for (let i = 0; i < args.length; i++) args[i] = copyArgument(req.args[i]!);
     const hasKwargs = hasOwnKeys(req.kwargs);
-    if (hasKwargs) args.push(copyJson(req.kwargs));
+    if (hasKwargs) args.push(copyArgument(req.kwargs));
     if (!t.withContext) return args;
     const ctx: TaskContext = {
       task: req.task,
@@ -502,7 +582,8 @@ export class FunctionExecutor implements Executor {
       attempt: req.attempt,
       idempotencyKey: req.idempotencyKey,
       signal: a.controller!.signal,
-      kwargs: hasKwargs ? (copyJson(req.kwargs) as { [name: string]: Json }) : {},
+      kwargs: hasKwargs ? (copyArgument(req.kwargs) as { [name: string]: TaskValue }) : {},
+      env: Object.freeze({ ...(req.env ?? {}) }),
       log: (message) => this.log(a.id, a.logs, message),
     };
     args.unshift(ctx);
@@ -533,24 +614,147 @@ function hasOwnKeys(o: object): boolean {
 }
 
 /**
- * A deep copy of a JSON value (what `structuredClone` gives for one, much cheaper): primitives are
- * returned as they are, arrays and plain objects are copied; a `__proto__` key stays an own
- * property. Anything else (not expected in a request) goes through `structuredClone`.
+ * A deep copy of a JSON argument (what `structuredClone` gives for one, much cheaper), with every
+ * big integer marker `{"$bigint": "digits"}` made a BigInt: primitives are returned as they are,
+ * arrays and plain objects are copied; a `__proto__` key stays an own property. Anything else (not
+ * expected in a request) goes through `structuredClone`.
  */
-function copyJson(v: unknown): unknown {
+function copyArgument(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) {
     const out: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = copyJson(v[i]);
+    for (let i = 0; i < v.length; i++) out[i] = copyArgument(v[i]);
     return out;
   }
   const proto = Object.getPrototypeOf(v) as object | null;
   if (proto !== Object.prototype && proto !== null) return structuredClone(v);
+  if (isBigintMarker(v)) return BigInt(v.$bigint);
   const out: { [key: string]: unknown } = {};
   for (const key of Object.keys(v)) {
-    const item = copyJson((v as { [key: string]: unknown })[key]);
+    const item = copyArgument((v as { [key: string]: unknown })[key]);
     if (key === '__proto__') Object.defineProperty(out, key, { value: item, enumerable: true, writable: true, configurable: true });
     else out[key] = item;
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Containment of what task code raises outside its call (see the file's doc)
+
+/** The attempt whose code runs in an async context. */
+interface AttemptScope {
+  readonly task: string;
+  /** The handle id (`runId/stepId/attempt`), for warnings. */
+  readonly id: string;
+  /** True once the attempt has its outcome. */
+  ended(): boolean;
+  /** Ends the attempt with `error` (ignored if it has ended). */
+  fail(error: ErrorInfo): void;
+}
+
+const attemptScopes = new AsyncLocalStorage<AttemptScope>();
+
+/** What `process.exit` throws in a task's scope: it unwinds the task's code, which has failed. */
+class TaskExitError extends Error {
+  override readonly name = 'TaskExitError';
+}
+
+interface Installed {
+  readonly emit: typeof process.emit;
+  readonly exit: typeof process.exit;
+  readonly queueMicrotask: typeof queueMicrotask;
+  readonly guardedEmit: typeof process.emit;
+  readonly guardedExit: typeof process.exit;
+  readonly guardedQueueMicrotask: typeof queueMicrotask;
+}
+
+/** Attempts holding the guard, across every FunctionExecutor of the process. */
+let guardHolders = 0;
+let installed: Installed | undefined;
+let uninstallTimer: ReturnType<typeof setImmediate> | undefined;
+
+function enterGuard(): void {
+  guardHolders++;
+  if (uninstallTimer !== undefined) {
+    clearImmediate(uninstallTimer);
+    uninstallTimer = undefined;
+  }
+  if (installed === undefined) installGuard();
+}
+
+function leaveGuard(): void {
+  if (--guardHolders > 0 || uninstallTimer !== undefined) return;
+  // One more turn of the event loop: an error raised as the last attempt ends (a rejection of the
+  // same tick) is still the task's.
+  uninstallTimer = setImmediate(() => {
+    uninstallTimer = undefined;
+    if (guardHolders === 0) uninstallGuard();
+  });
+  uninstallTimer.unref();
+}
+
+/** Ends the attempt of `scope` with what its code raised (or warns, if it had ended). */
+function contain(scope: AttemptScope, raised: unknown, how: 'uncaught exception' | 'unhandled rejection'): void {
+  if (raised instanceof TaskExitError) return;
+  if (scope.ended()) {
+    process.emitWarning(`larkflow: task ${scope.task} (attempt ${scope.id}, already ended) raised an ${how}: ${errorInfoOf(raised).message}`, 'LarkflowTaskWarning');
+    return;
+  }
+  const info = errorInfoOf(raised);
+  scope.fail({ ...info, message: `task ${scope.task}: ${how}: ${info.message}` });
+}
+
+function installGuard(): void {
+  const emit = process.emit;
+  const exit = process.exit;
+  const originalQueueMicrotask = globalThis.queueMicrotask;
+  const guardedEmit = function (this: unknown, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'uncaughtException' || event === 'unhandledRejection' || event === 'uncaughtExceptionMonitor') {
+      const scope = attemptScopes.getStore();
+      if (scope !== undefined) {
+        // The monitor event comes first; the attempt hears of it once, from the main event.
+        if (event !== 'uncaughtExceptionMonitor') contain(scope, args[0], event === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception');
+        return true;
+      }
+    }
+    return (emit as (this: unknown, event: string | symbol, ...args: unknown[]) => boolean).call(this, event, ...args);
+  } as typeof process.emit;
+  const guardedExit = function (this: unknown, code?: string | number | null): never {
+    const scope = attemptScopes.getStore();
+    if (scope === undefined) return (exit as (this: unknown, code?: string | number | null) => never).call(this, code);
+    const message = `task ${scope.task} called process.exit(${code === undefined ? '' : JSON.stringify(code)}): tasks must return or throw`;
+    scope.fail({ kind: 'task', message, retryable: false });
+    throw new TaskExitError(message);
+  } as typeof process.exit;
+  // A throw in a microtask reaches 'uncaughtException' outside any async context: catch it here.
+  const guardedQueueMicrotask = function (callback: () => void): void {
+    const scope = attemptScopes.getStore();
+    if (scope === undefined || typeof callback !== 'function') return originalQueueMicrotask(callback);
+    originalQueueMicrotask(() => {
+      try {
+        callback();
+      } catch (e) {
+        contain(scope, e, 'uncaught exception');
+      }
+    });
+  };
+  process.emit = guardedEmit;
+  process.exit = guardedExit;
+  globalThis.queueMicrotask = guardedQueueMicrotask;
+  installed = { emit, exit, queueMicrotask: originalQueueMicrotask, guardedEmit, guardedExit, guardedQueueMicrotask };
+}
+
+/**
+ * Puts the originals back. One that someone else has wrapped since stays wrapped (taking ours out
+ * would drop theirs), and passes everything on: with the scopes disabled, no code is a task's.
+ * Disabling the scopes also takes their cost (async hooks on every promise) off the process.
+ */
+function uninstallGuard(): void {
+  const i = installed;
+  if (i === undefined) return;
+  installed = undefined;
+  attemptScopes.disable();
+  if (process.emit === i.guardedEmit) process.emit = i.emit;
+  if (process.exit === i.guardedExit) process.exit = i.exit;
+  if (globalThis.queueMicrotask === i.guardedQueueMicrotask) globalThis.queueMicrotask = i.queueMicrotask;
 }

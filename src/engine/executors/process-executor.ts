@@ -6,8 +6,18 @@
  *
  * The process contract, for task authors:
  * - `LARKFLOW_INPUT` is the path of `input.json`: `{task, args, kwargs, runId, stepId, attempt, idempotencyKey}`.
- * - `LARKFLOW_OUTPUT` is where to write the JSON result; no file means the result `null`.
+ *   An int beyond ±(2^53−1) is written as a plain JSON number with all its digits (Python's `json`
+ *   reads it as an int), never as history's `{"$bigint": ...}`.
+ * - `LARKFLOW_OUTPUT` is where to write the JSON result; no file means the result `null`. Integers
+ *   in it are read exactly, however many digits they have (exact-json.ts).
  * - `LARKFLOW_ATTEMPT`, `LARKFLOW_IDEMPOTENCY_KEY`, `LARKFLOW_ATTEMPT_DIR` (scratch space).
+ * - The environment is the run's, not the engine's: a minimal base taken from the engine's own
+ *   environment (BASE_ENV: PATH, HOME, LANG, LC_*, TMPDIR; on Windows also SYSTEMROOT, WINDIR,
+ *   COMSPEC, PATHEXT, TEMP, TMP, USERPROFILE), then `ProcessExecutorOptions.passEnv` names and
+ *   `ProcessExecutorOptions.env`, then the run's declared environment (`TaskRequest.env`: `larkflow
+ *   run --env`, recorded in history), then the `LARKFLOW_*` variables above; each layer wins over
+ *   the ones before. Nothing else of the shell's environment reaches a task, so an attempt run by a
+ *   recovery worker started elsewhere sees what the original worker's attempt saw.
  * - Exit 0 is success; any other exit is a retryable failure whose details are the stderr tail.
  * - stdout and stderr go to `stdout.log` and `stderr.log` in the attempt directory.
  * - On timeout or cancellation the process gets SIGTERM, then SIGKILL after a grace period. On
@@ -23,8 +33,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ErrorInfo } from '../core/events.js';
-import type { Json } from '../core/json.js';
 import type { Executor, TaskHandle, TaskOutcome, TaskRequest } from '../core/ports.js';
+import { parseExactJson, writeExactJson } from './exact-json.js';
 import {
   abortedOutcome,
   attemptDirOf,
@@ -46,8 +56,16 @@ export interface ProcessExecutorOptions {
   readonly killGraceMs?: number;
   /** Working directory of the processes (relative commands resolve against it). @default process.cwd() */
   readonly cwd?: string;
-  /** Extra environment variables, over the engine's own environment. @default {} */
+  /**
+   * Variables every task gets, over the minimal base (BASE_ENV) and under the run's declared
+   * environment. @default {}
+   */
   readonly env?: { readonly [name: string]: string };
+  /**
+   * Names of more of the engine's own variables to pass through, when set (`CUDA_VISIBLE_DEVICES`,
+   * say); a name ending in `*` passes every variable it starts. @default []
+   */
+  readonly passEnv?: readonly string[];
   /** Lines of stderr kept in a failure's details. @default 20 */
   readonly stderrTailLines?: number;
 }
@@ -70,6 +88,37 @@ interface Inflight {
 
 const isWindows = process.platform === 'win32';
 
+/**
+ * The engine's variables every task gets (when set): what a program needs to start and to find its
+ * tools, home, locale and temporary directory. A trailing `*` matches a prefix.
+ */
+export const BASE_ENV: readonly string[] = isWindows
+  ? ['PATH', 'HOME', 'LANG', 'LC_*', 'TMPDIR', 'SYSTEMROOT', 'WINDIR', 'COMSPEC', 'PATHEXT', 'TEMP', 'TMP', 'USERPROFILE']
+  : ['PATH', 'HOME', 'LANG', 'LC_*', 'TMPDIR'];
+
+/**
+ * The environment of a task's process, without the LARKFLOW_* variables: `names` taken from
+ * `from` (the engine's environment), then `extra`, then the run's `declared` environment.
+ */
+export function taskEnvironment(
+  declared: Readonly<Record<string, string>> | undefined,
+  extra: Readonly<Record<string, string>> = {},
+  names: readonly string[] = BASE_ENV,
+  from: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  const exact = new Set(names.filter((n) => !n.endsWith('*')).map((n) => (isWindows ? n.toUpperCase() : n)));
+  const prefixes = names.filter((n) => n.endsWith('*')).map((n) => (isWindows ? n.slice(0, -1).toUpperCase() : n.slice(0, -1)));
+  for (const [name, value] of Object.entries(from)) {
+    if (value === undefined) continue;
+    const key = isWindows ? name.toUpperCase() : name;
+    if (exact.has(key) || prefixes.some((p) => key.startsWith(p))) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) env[name] = value;
+  for (const [name, value] of Object.entries(declared ?? {})) env[name] = value;
+  return env;
+}
+
 /** Bytes read from the end of stderr.log for a failure's details. */
 const TAIL_BYTES = 64 * 1024;
 
@@ -88,6 +137,7 @@ export class ProcessExecutor implements Executor {
   private readonly killGraceMs: number;
   private readonly cwd: string;
   private readonly env: { readonly [name: string]: string };
+  private readonly passEnv: readonly string[];
   private readonly tailLines: number;
   private readonly inflight = new Map<string, Inflight>();
   private closed = false;
@@ -99,6 +149,7 @@ export class ProcessExecutor implements Executor {
     this.killGraceMs = options.killGraceMs ?? 2000;
     this.cwd = resolve(options.cwd ?? process.cwd());
     this.env = options.env ?? {};
+    this.passEnv = [...BASE_ENV, ...(options.passEnv ?? [])];
     this.tailLines = options.stderrTailLines ?? 20;
   }
 
@@ -171,7 +222,7 @@ export class ProcessExecutor implements Executor {
     await mkdir(dir, { recursive: true });
     await rm(outputPath, { force: true });
     const input = { task: req.task, args: req.args, kwargs: req.kwargs, runId: req.runId, stepId: req.stepId, attempt: req.attempt, idempotencyKey: req.idempotencyKey };
-    await writeFile(inputPath, JSON.stringify(input));
+    await writeFile(inputPath, writeExactJson(input));
     if (signal.aborted) return abortedOutcome(req.task, signal.reason);
 
     const stdout = await open(join(dir, 'stdout.log'), 'w');
@@ -181,8 +232,7 @@ export class ProcessExecutor implements Executor {
       const child = spawn(command[0]!, command.slice(1), {
         cwd: this.cwd,
         env: {
-          ...process.env,
-          ...this.env,
+          ...taskEnvironment(req.env, this.env, this.passEnv),
           LARKFLOW_INPUT: inputPath,
           LARKFLOW_OUTPUT: outputPath,
           LARKFLOW_ATTEMPT: String(req.attempt),
@@ -298,7 +348,7 @@ async function readOutput(task: string, path: string): Promise<TaskOutcome> {
     return executorFailure(`cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`, true);
   }
   try {
-    return { ok: true, value: JSON.parse(text) as Json };
+    return { ok: true, value: parseExactJson(text) };
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
     return { ok: false, error: { kind: 'task', message: `task ${task} wrote invalid JSON to ${path}: ${why}`, retryable: false } };
