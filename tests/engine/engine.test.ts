@@ -218,7 +218,7 @@ describe('engine', () => {
       inFlight--;
       return x * x;
     });
-    const src = 'slow = task("slow")\n@workflow()\ndef w():\n    return batch_run([new_callable(slow, i) for i in range(8)], max_concurrency = 3)\n';
+    const src = 'slow = task("slow")\n@workflow()\ndef w():\n    return batch_run([new_callable(slow, i) for i in range(8)], max_concurrency = 3).get()\n';
     const h = t.engine.start({ source: { name: 'b.star', text: src } });
     const r = await h.result;
     expect(r).toMatchObject({ status: 'completed', result: [0, 1, 4, 9, 16, 25, 36, 49] });

@@ -328,7 +328,7 @@ describe('engine regressions found in review', () => {
   });
 
   it('batch_run (max_concurrency = 1) with a failing item fails the run without hanging, and replays', async () => {
-    const src = 't = task("t")\n@workflow()\ndef w():\n    return batch_run([new_callable(t, i) for i in range(4)], max_concurrency = 1)\n';
+    const src = 't = task("t")\n@workflow()\ndef w():\n    return batch_run([new_callable(t, i) for i in range(4)], max_concurrency = 1).get()\n';
     const t = open();
     const calls: number[] = [];
     t.engine.registerTask('t', (i: number) => {

@@ -51,6 +51,7 @@ import { registerWorkflowLibrary } from './machine.js';
 import { blake2bHex } from './plugins/blake2b.js';
 import { decodeCodecs } from './plugins/predeclared.js';
 import {
+  BatchFuture,
   DEFAULT_RETRY,
   Future,
   HOST_KEY,
@@ -59,6 +60,8 @@ import {
   TaskStub,
   UuidValue,
   WorkflowFn,
+  awaitFuture,
+  makeBatchRun,
   parseDuration,
   siteOf,
   workflowBuiltin,
@@ -68,6 +71,7 @@ import {
 } from './surface.js';
 
 export { pluginPredeclared, Dataclass, CallableObject, decodeCodecs } from './plugins/predeclared.js';
+export { BatchFuture };
 export { blake2b, blake2bHex } from './plugins/blake2b.js';
 
 type HostRef = { current: WorkflowHost | null };
@@ -87,15 +91,6 @@ function hostOf(th: ThreadContext, ref: HostRef, what: string): WorkflowHost {
 
 function mod(name: string, members: Record<string, Value>): Module {
   return new Module(name, new Map(Object.entries(members)));
-}
-
-/** A future's value now, or a Pending that waits for it. */
-function awaitFuture(th: ThreadContext, f: Future): Value | Pending {
-  if (f.outcome) {
-    if ('value' in f.outcome) return f.outcome.value;
-    throw f.outcome.error;
-  }
-  return new Pending({ kind: 'await', future: f, site: siteOf(th) } satisfies HostRequest);
 }
 
 /** A future settled with `map(value)` of another's value (or its error). */
@@ -230,46 +225,6 @@ function timeModule(ref: HostRef): Module {
 // ---------------------------------------------------------------------------------------------
 // concurrent
 
-/** What `concurrent.batch_run` returns: `get()`, `get_futures()`, `is_ready()`. */
-export class BatchFuture extends StarValue {
-  constructor(
-    readonly all: Future,
-    readonly items: readonly Future[],
-  ) {
-    super();
-  }
-  get type(): string {
-    return 'batch_future';
-  }
-  repr(out: string[]): void {
-    out.push(`<batch_future of ${this.items.length}${this.all.outcome ? ' (done)' : ''}>`);
-  }
-  override getAttr(name: string): Value | undefined {
-    switch (name) {
-      case 'get':
-        return new Builtin('get', (th, args, kwargs) => {
-          unpackArgs('get', args, kwargs, []);
-          return awaitFuture(th, this.all);
-        });
-      case 'get_futures':
-        return new Builtin('get_futures', (_th, args, kwargs) => {
-          unpackArgs('get_futures', args, kwargs, []);
-          return new Tuple([...this.items]);
-        });
-      case 'is_ready':
-        return new Builtin('is_ready', (_th, args, kwargs) => {
-          unpackArgs('is_ready', args, kwargs, []);
-          return this.all.outcome !== null;
-        });
-      default:
-        return undefined;
-    }
-  }
-  override attrNames(): string[] {
-    return ['get', 'get_futures', 'is_ready'];
-  }
-}
-
 function concurrentModule(ref: HostRef): Module {
   return mod('concurrent', {
     run: new Builtin('run', (th, args, kwargs) => {
@@ -280,19 +235,7 @@ function concurrentModule(ref: HostRef): Module {
       if (args.length === 0) throw new EvalError('new_callable: missing argument for fn');
       return new NewCallable(args[0]!, args.slice(1), kwargs);
     }),
-    batch_run: new Builtin('batch_run', (th, args, kwargs) => {
-      const [callables, maxConc] = unpackArgs('batch_run', args, kwargs, ['callables', 'max_concurrency?']);
-      const host = hostOf(th, ref, 'concurrent.batch_run');
-      if (!(callables instanceof List || callables instanceof Tuple)) throw new EvalError(`batch_run: callables must be a list, not ${typeName(callables!)}`);
-      const items = callables.elems.map((c, i) => {
-        if (!(c instanceof NewCallable)) throw new EvalError(`batch_run: element ${i} is ${typeName(c)}, want concurrent.new_callable(...)`);
-        return c;
-      });
-      const max = maxConc === undefined || maxConc === null ? 0 : maxConc;
-      if (typeof max !== 'number' || !Number.isInteger(max) || max < 0) throw new EvalError('batch_run: max_concurrency must be a non-negative int');
-      const { all, items: futures } = host.spawnBatch(items, max, siteOf(th));
-      return new BatchFuture(all, futures);
-    }),
+    batch_run: makeBatchRun((th) => hostOf(th, ref, 'concurrent.batch_run'), 'concurrent.new_callable'),
   });
 }
 

@@ -1,6 +1,6 @@
 /**
  * This file defines what a workflow file sees: `task(...)`, `@workflow()`, futures (`run`,
- * `new_callable`, `batch_run`), `RetryPolicy`, and the deterministic modules `time`, `uuid`,
+ * `new_callable`, and `batch_run`, which returns a batch future as `concurrent.batch_run` does), `RetryPolicy`, and the deterministic modules `time`, `uuid`,
  * `random`, `os`, `ctx`, `progress` and `atexit`. Everything that touches time, randomness or the
  * outside world goes through the `WorkflowHost` of the running machine, which records or derives it
  * from history, so replay sees exactly what the live run saw.
@@ -176,6 +176,12 @@ export interface TaskOptions {
   readonly timeoutMs?: number;
   readonly overallTimeoutMs?: number;
   readonly command?: readonly string[];
+  /**
+   * For a process task, `code = [...]`: the paths and globs (relative to the engine's working
+   * directory) of the code its command runs, which its cache key covers instead of the script's
+   * working tree (cache/cache-key.ts processImplementationDigest). `[]`: the argv covers it all.
+   */
+  readonly code?: readonly string[];
   readonly executor: string;
   readonly cache: boolean;
   readonly cacheVersion: string;
@@ -213,11 +219,11 @@ export class TaskStub extends Builtin {
 }
 
 function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean): { name?: string; options: TaskOptions } {
-  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor, overallTimeout] = unpackArgs(
+  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor, overallTimeout, code] = unpackArgs(
     'task',
     args,
     kwargs,
-    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?', 'overall_timeout?'],
+    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?', 'overall_timeout?', 'code?'],
   );
   let policy = DEFAULT_RETRY;
   if (retry !== undefined && retry !== null) {
@@ -238,6 +244,17 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
       return utf8Decode(e);
     });
   }
+  let codePaths: string[] | undefined;
+  if (code !== undefined && code !== null) {
+    if (!(code instanceof List || code instanceof Tuple)) throw new EvalError(`task: code must be a list of paths or globs, e.g. ["src/**/*.py"], not ${typeName(code)}`);
+    if (!argv) throw new EvalError('task: code = [...] names the code of a command: give the task a command = [...] too');
+    codePaths = code.elems.map((e) => {
+      if (typeof e !== 'string') throw new EvalError(`task: code elements must be strings, not ${typeName(e)}`);
+      const path = utf8Decode(e);
+      if (path === '') throw new EvalError('task: code elements must not be empty');
+      return path;
+    });
+  }
   if (name !== undefined && typeof name !== 'string') throw new EvalError(`task: name must be a string, not ${typeName(name)}`);
   void hasName;
   const str = (v: Value | undefined, what: string): string | undefined => {
@@ -252,6 +269,7 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
       ...(timeout !== undefined && timeout !== null ? { timeoutMs: parseDuration(timeout, 'task: timeout') } : {}),
       ...(overallTimeout !== undefined && overallTimeout !== null ? { overallTimeoutMs: parseDuration(overallTimeout, 'task: overall_timeout') } : {}),
       ...(argv ? { command: argv } : {}),
+      ...(codePaths ? { code: codePaths } : {}),
       executor: str(executor, 'executor') ?? (argv ? 'process' : 'local'),
       cache: cache === true,
       cacheVersion: str(cacheVersion, 'cache_version') ?? '',
@@ -366,18 +384,85 @@ export const newCallableBuiltin = new Builtin('new_callable', (_th, args, kwargs
   return new NewCallable(args[0]!, args.slice(1), kwargs);
 });
 
-export const batchRunBuiltin = new Builtin('batch_run', (th, args, kwargs) => {
-  const [callables, maxConc] = unpackArgs('batch_run', args, kwargs, ['callables', 'max_concurrency?']);
-  hostOf(th, 'batch_run');
-  if (!(callables instanceof List || callables instanceof Tuple)) throw new EvalError(`batch_run: callables must be a list, not ${typeName(callables!)}`);
-  const items = callables.elems.map((c, i) => {
-    if (!(c instanceof NewCallable)) throw new EvalError(`batch_run: element ${i} is ${typeName(c)}, want new_callable(...)`);
-    return c;
+/** A future's value now, or a Pending that waits for it (its error is raised either way). */
+export function awaitFuture(th: ThreadContext, f: Future): Value | Pending {
+  if (f.outcome) {
+    if ('value' in f.outcome) return f.outcome.value;
+    throw f.outcome.error;
+  }
+  return new Pending({ kind: 'await', future: f, site: siteOf(th) } satisfies HostRequest);
+}
+
+/**
+ * What `batch_run` returns, predeclared and from `concurrent` alike (the shape of Uniflow's
+ * reference Go worker): `get()` waits for the list of results in submission order (or raises the
+ * first error), `get_futures()` gives each callable's future, `is_ready()` says whether `get()`
+ * would return without waiting.
+ */
+export class BatchFuture extends StarValue {
+  constructor(
+    readonly all: Future,
+    readonly items: readonly Future[],
+  ) {
+    super();
+  }
+  get type(): string {
+    return 'batch_future';
+  }
+  repr(out: string[]): void {
+    out.push(`<batch_future of ${this.items.length}${this.all.outcome ? ' (done)' : ''}>`);
+  }
+  override getAttr(name: string): Value | undefined {
+    switch (name) {
+      case 'get':
+        return new Builtin('get', (th, args, kwargs) => {
+          unpackArgs('get', args, kwargs, []);
+          return awaitFuture(th, this.all);
+        });
+      case 'get_futures':
+        return new Builtin('get_futures', (_th, args, kwargs) => {
+          unpackArgs('get_futures', args, kwargs, []);
+          return new Tuple([...this.items]);
+        });
+      case 'is_ready':
+        return new Builtin('is_ready', (_th, args, kwargs) => {
+          unpackArgs('is_ready', args, kwargs, []);
+          return this.all.outcome !== null;
+        });
+      default:
+        return undefined;
+    }
+  }
+  override attrNames(): string[] {
+    return ['get', 'get_futures', 'is_ready'];
+  }
+}
+
+/**
+ * `batch_run(callables, max_concurrency = 0)`: starts the callables (`new_callable(...)`), at most
+ * `max_concurrency` at once (0: no limit), each as a slot frees, in order; returns a BatchFuture at
+ * once. The one implementation behind the predeclared `batch_run` and `concurrent.batch_run`,
+ * which differ only in how they find the run (`hostOf`) and in the name of `new_callable` their
+ * messages give.
+ */
+export function makeBatchRun(hostOf: (th: ThreadContext) => WorkflowHost, newCallableName: string): Builtin {
+  return new Builtin('batch_run', (th, args, kwargs) => {
+    const [callables, maxConc] = unpackArgs('batch_run', args, kwargs, ['callables', 'max_concurrency?']);
+    const host = hostOf(th);
+    if (!(callables instanceof List || callables instanceof Tuple)) throw new EvalError(`batch_run: callables must be a list, not ${typeName(callables!)}`);
+    const items = callables.elems.map((c, i) => {
+      if (!(c instanceof NewCallable)) throw new EvalError(`batch_run: element ${i} is ${typeName(c)}, want ${newCallableName}(...)`);
+      return c;
+    });
+    const max = maxConc === undefined || maxConc === null ? 0 : maxConc;
+    if (!isInt(max) || Number(max) < 0 || !Number.isSafeInteger(Number(max))) throw new EvalError('batch_run: max_concurrency must be a non-negative int');
+    const { all, items: futures } = host.spawnBatch(items, Number(max), siteOf(th));
+    return new BatchFuture(all, futures);
   });
-  const max = maxConc === undefined || maxConc === null ? 0 : Number(maxConc);
-  if (!Number.isInteger(max) || max < 0) throw new EvalError('batch_run: max_concurrency must be a non-negative int');
-  return new Pending({ kind: 'batch', callables: items, maxConcurrency: max, site: siteOf(th) } satisfies HostRequest);
-});
+}
+
+/** The predeclared `batch_run`; see makeBatchRun. */
+export const batchRunBuiltin = makeBatchRun((th) => hostOf(th, 'batch_run'), 'new_callable');
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic modules
