@@ -10,8 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
-import { Thread } from '../interpreter/index.js';
+import { EvalError, SLICE_END, Thread, bindArgs, startCall, utf8Encode, type Value } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
 import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
@@ -25,7 +24,7 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { errorInfo, WorkflowMachine, type ScriptBundle } from './workflow/machine.js';
+import { errorInfo, WorkflowMachine, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { WorkflowFn } from './workflow/surface.js';
@@ -81,6 +80,15 @@ export interface EngineOptions {
   /** Results whose canonical JSON is larger than this are stored as blobs. @default 65536 */
   readonly blobThresholdBytes?: number;
   /**
+   * Budgets of workflow code and of Starlark `@task` bodies, so a runaway script cannot freeze or
+   * crash the host: steps and estimated bytes per resume of a workflow coroutine (deterministic),
+   * wall-clock time per activation, and for `@task` bodies per attempt (their `timeout` if shorter).
+   * Workflow code runs in time slices of `sliceMs`, between which the event loop turns. A run may
+   * lower or raise the workflow budgets with `StartOptions.budgets` (recorded in its history).
+   * @default { maxSteps: 100_000_000, maxMs: 60_000, sliceMs: 20 } (bytes: the interpreter's heap guard)
+   */
+  readonly budgets?: WorkflowBudgets & { readonly sliceMs?: number };
+  /**
    * How long a run's lease lasts without renewal (ms). The engine renews the leases of its live runs
    * every quarter of this; another worker may claim a run whose lease ran out (or at once, on this
    * machine, when the holder's process is gone). @default 15000
@@ -114,6 +122,8 @@ export interface StartOptions {
    * results), 'off' (neither). @default 'use'
    */
   readonly cache?: CacheMode;
+  /** Budgets of this run's workflow code, over the engine's (recorded, so recovery and replay use them). */
+  readonly budgets?: WorkflowBudgets;
 }
 
 /** How a run uses the task cache. */
@@ -268,6 +278,8 @@ export class Engine {
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
     this.printHook = options.print ?? ((runId, message) => process.stderr.write(`[${runId}] ${message}\n`));
+    this.budgets = { ...(options.budgets ? checkBudgets(options.budgets) : {}) };
+    this.sliceMs = options.budgets?.sliceMs ?? 20;
     this.workerId = newWorkerId();
     this.leaseMs = options.leaseMs ?? 15_000;
     if (!(this.leaseMs > 0 && Number.isFinite(this.leaseMs))) throw new UsageError(`leaseMs must be a positive number of milliseconds, not ${options.leaseMs}`);
@@ -289,6 +301,10 @@ export class Engine {
 
   private poller: NodeJS.Timeout | undefined;
   private readonly pollIntervalMs: number;
+  /** The engine's default budgets of workflow code. */
+  private readonly budgets: WorkflowBudgets;
+  /** How long workflow code computes before the event loop gets a turn (ms). */
+  private readonly sliceMs: number;
   /** This engine's worker id (`host/pid/nonce`): the owner recorded on the runs it drives. */
   readonly workerId: string;
   private readonly leaseMs: number;
@@ -414,7 +430,11 @@ export class Engine {
     for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = offload(toJsonArg(v));
     this.store.putScript(script.digest, script.files);
     const runId = opts.runId ?? newRunId();
-    const extra = { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}) };
+    const extra = {
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}),
+      ...(opts.budgets !== undefined ? { budgets: checkBudgets(opts.budgets) } : {}),
+    };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
     // The blobs are stored before the run's first event refers to them.
     this.pendingIo++;
@@ -460,9 +480,14 @@ export class Engine {
       seed?: string;
       cacheMode?: CacheMode;
       noCacheSteps?: readonly string[];
+      budgets?: WorkflowBudgets;
     } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
+    // The run's effective budgets are recorded, so recovery and replay apply the same ones.
+    const { sliceMs: _slice, ...engineBudgets } = this.budgets as WorkflowBudgets & { sliceMs?: number };
+    void _slice;
+    const budgets: WorkflowBudgets = { ...engineBudgets, ...extra.budgets };
     const first: Omit<RunStarted, 'seq'> = {
       kind: 'RunStarted',
       at: this.clock.now(),
@@ -479,9 +504,10 @@ export class Engine {
       ...(extra.resumedFrom ? { resumedFrom: extra.resumedFrom } : {}),
       ...(extra.cacheMode && extra.cacheMode !== 'use' ? { cacheMode: extra.cacheMode } : {}),
       ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
+      ...(Object.keys(budgets).length > 0 ? { budgets } : {}),
     };
     const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
-    const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1);
+    const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1, budgets);
     run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
     run.cacheMode = extra.cacheMode ?? 'use';
@@ -491,7 +517,15 @@ export class Engine {
     return { runId, result: run.result };
   }
 
-  private newLive(runId: string, script: LiveRun['script'], parent: LiveRun['parent'], reuse: LiveRun['reuse'], env: Readonly<Record<string, string>>, epoch: number): LiveRun {
+  private newLive(
+    runId: string,
+    script: LiveRun['script'],
+    parent: LiveRun['parent'],
+    reuse: LiveRun['reuse'],
+    env: Readonly<Record<string, string>>,
+    epoch: number,
+    budgets: WorkflowBudgets | undefined,
+  ): LiveRun {
     let resolve!: (r: RunResult) => void;
     let reject!: (e: Error) => void;
     const result = new Promise<RunResult>((res, rej) => {
@@ -502,7 +536,7 @@ export class Engine {
     result.catch(() => {});
     const run: LiveRun = {
       runId,
-      machine: new WorkflowMachine(script.bundle),
+      machine: new WorkflowMachine(script.bundle, { ...this.budgets, ...budgets }),
       script,
       lastSeq: 0,
       steps: new Map(),
@@ -589,13 +623,29 @@ export class Engine {
     if (!activation) return undefined;
     const live = this.liveValues.get(activation);
     const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
-    let commands;
+    const failed = (e: unknown): Command[] => [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
+    let progress;
     try {
-      commands = run.machine.activate(seqd);
+      progress = run.machine.beginActivation(seqd, this.sliceMs);
     } catch (e) {
-      commands = [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
+      progress = { done: true as const, commands: failed(e) };
     }
-    return this.commitCommands(run, committed, batch, toAppend, commands);
+    if (progress.done) return this.commitCommands(run, committed, batch, toAppend, progress.commands);
+    // The workflow computes for longer than a slice: let the event loop turn between slices (timers,
+    // I/O, other runs, lease renewals), then go on. The run stays busy meanwhile.
+    return (async () => {
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (run.finished) return;
+        let p;
+        try {
+          p = run.machine.continueActivation(this.sliceMs);
+        } catch (e) {
+          p = { done: true as const, commands: failed(e) };
+        }
+        if (p.done) return this.commitCommands(run, committed, batch, toAppend, p.commands);
+      }
+    })();
   }
 
   /** Records the commands of an activation with it (after storing large arguments as blobs). */
@@ -803,24 +853,65 @@ export class Engine {
     return ex;
   }
 
-  /** Runs `@task` bodies in process, on a Starlark thread of their own (no tasks inside tasks). */
+  /**
+   * Runs `@task` bodies in process, on a Starlark thread of their own (no tasks inside tasks), in
+   * time slices (the event loop turns between them) and within the budgets: steps and bytes as
+   * for workflow code, wall-clock time `maxMs` or the task's timeout if shorter; a cancel aborts
+   * the thread at its next check.
+   */
   private starlarkExecutor(run: LiveRun): Executor {
+    const aborts = new Map<string, AbortController>();
+    const budgets = { maxSteps: 100_000_000, maxMs: 60_000, ...this.budgets };
     return {
       name: 'starlark',
       canRun: (task) => run.machine.starlarkTasks.has(task),
-      cancel: () => {},
+      cancel: (id) => aborts.get(id)?.abort(new Error('the attempt was cancelled')),
       submit: (req) => {
-        const done = Promise.resolve().then((): TaskOutcome => {
+        const abort = new AbortController();
+        aborts.set(req.idempotencyKey, abort);
+        const onRunAbort = (): void => abort.abort(req.signal.reason);
+        req.signal.addEventListener('abort', onRunAbort, { once: true });
+        const done = (async (): Promise<TaskOutcome> => {
           const fn = run.machine.starlarkTasks.get(req.task)!;
-          const thread = new Thread({ name: req.task, print: () => {} });
+          const ms = Math.min(budgets.maxMs, req.timeoutMs ?? Infinity);
+          const thread = new Thread({
+            name: req.task,
+            print: () => {},
+            maxSteps: budgets.maxSteps,
+            ...(budgets.maxBytes !== undefined ? { maxAllocations: budgets.maxBytes } : {}),
+            deadline: performance.now() + ms,
+            signal: abort.signal,
+          });
           try {
-            const v = thread.call(fn, req.args.map(fromHistory), Object.entries(req.kwargs).map(([k, x]) => [utf8Encode(k), fromHistory(x)] as [string, Value]));
-            return { ok: true, value: toHistory(v, `the result of task ${req.task}`) };
+            const args = req.args.map(fromHistory);
+            const kwargs = Object.entries(req.kwargs).map(([k, x]) => [utf8Encode(k), fromHistory(x)] as [string, Value]);
+            thread.sliceUntil = performance.now() + this.sliceMs;
+            let out = startCall(thread, fn, args, kwargs.length > 0 ? kwargs : null);
+            while (!out.done) {
+              if (out.pending !== SLICE_END) throw new EvalError(`task ${req.task} waited for the host; a @task body cannot call tasks or sleep`);
+              await new Promise((r) => setImmediate(r));
+              thread.sliceUntil = performance.now() + this.sliceMs;
+              out = thread.resume(null);
+            }
+            return { ok: true, value: toHistory(out.value, `the result of task ${req.task}`) };
           } catch (e) {
             const err = e instanceof EvalError ? e : new EvalError(String(e));
-            return { ok: false, error: { kind: 'starlark', message: err.message, details: err.backtrace(), retryable: true } };
+            const budget = err.kind === 'budget';
+            if (thread.suspended) thread.abandon();
+            return {
+              ok: false,
+              error: {
+                kind: budget ? 'budget' : err.kind === 'cancelled' ? 'cancelled' : 'starlark',
+                message: budget ? `task ${req.task} exceeded its budget (steps ${budgets.maxSteps}, ${ms} ms${budgets.maxBytes !== undefined ? `, ${budgets.maxBytes} bytes` : ''}): ${err.message}` : err.message,
+                details: err.backtrace(),
+                retryable: !budget && err.kind !== 'cancelled',
+              },
+            };
+          } finally {
+            aborts.delete(req.idempotencyKey);
+            req.signal.removeEventListener('abort', onRunAbort);
           }
-        });
+        })();
         return { id: req.idempotencyKey, done };
       },
     };
@@ -1447,7 +1538,7 @@ export class Engine {
       return undefined;
     }
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
-    const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env, epoch);
+    const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env, epoch, started.budgets);
     run.lastSeq = history[history.length - 1]!.seq;
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
@@ -1854,7 +1945,8 @@ export interface ReplayReport {
 
 /** Replays a history against a script bundle; compares calls, and the final result if there is one. */
 export function replayAgainst(bundle: ScriptBundle, history: readonly HistoryEvent[]): ReplayReport {
-  const machine = new WorkflowMachine(bundle);
+  const first = history[0];
+  const machine = new WorkflowMachine(bundle, first?.kind === 'RunStarted' ? first.budgets : undefined);
   const { pending, mismatch } = replayHistory(machine, history);
   if (mismatch) return { ok: false, mismatch, events: history.length };
   const ended = history.some(isTerminal);
@@ -1890,6 +1982,15 @@ function toJsonArg(v: unknown, where = 'input'): Json {
   } catch (e) {
     throw new UsageError(`input is not JSON: ${(e as Error).message}`);
   }
+}
+
+/** Budgets as given, checked: positive numbers only. */
+function checkBudgets<T extends WorkflowBudgets & { sliceMs?: number }>(b: T): T {
+  for (const [k, v] of Object.entries(b)) {
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !(v > 0)) throw new UsageError(`budget ${k} must be a positive number, not ${String(v)}`);
+  }
+  return b;
 }
 
 /**

@@ -87,6 +87,8 @@ export interface RunStarted extends Base {
   readonly cacheMode?: 'refresh' | 'off';
   /** Steps that must not come from the cache (a resumed run's first step). */
   readonly noCacheSteps?: readonly string[];
+  /** Budgets of the workflow's code given for this run (the engine's defaults otherwise). */
+  readonly budgets?: { readonly maxSteps?: number; readonly maxMs?: number; readonly maxBytes?: number };
 }
 
 /** A call of a task, as the workflow made it: what both ScheduleTask and TaskScheduled carry. */

@@ -17,6 +17,7 @@ import {
   EvalError,
   Function,
   List,
+  SLICE_END,
   Source,
   StarValue,
   Thread,
@@ -49,6 +50,27 @@ import {
   type HostRequest,
   type WorkflowHost,
 } from './surface.js';
+
+/**
+ * Budgets of a workflow's own code, per activation (the work one event causes: the workflow running
+ * from one wait to the next). A workflow that exceeds one fails with a clear, recorded error, so
+ * recovery does not run it again. The step and byte budgets are deterministic (replay hits them at
+ * the same place); the time budget is a guard against a host that would otherwise freeze.
+ */
+export interface WorkflowBudgets {
+  /** Steps (loop iterations, calls and charged work) one coroutine may run per resume. @default 100_000_000 */
+  readonly maxSteps?: number;
+  /** Wall-clock milliseconds one activation may compute. @default 60_000 */
+  readonly maxMs?: number;
+  /** Estimated bytes one coroutine may allocate per resume. @default the interpreter's heap guard only */
+  readonly maxBytes?: number;
+}
+
+/** The budgets a workflow gets when none are given. */
+export const DEFAULT_WORKFLOW_BUDGETS: Required<Omit<WorkflowBudgets, 'maxBytes'>> & Pick<WorkflowBudgets, 'maxBytes'> = { maxSteps: 100_000_000, maxMs: 60_000 };
+
+/** How far an activation got: done with its commands, or paused at the end of a time slice. */
+export type ActivationProgress = { readonly done: true; readonly commands: Command[] } | { readonly done: false };
 
 /** Workflow files are Starlark with these dialect options. */
 export const WORKFLOW_FILE_OPTIONS: FileOptions = { decorators: true, set: true, while: true, recursion: true, topLevelControl: true };
@@ -194,18 +216,64 @@ export class WorkflowMachine implements WorkflowHost {
   env!: Dict;
   ctx!: Value;
 
-  constructor(private readonly bundle: ScriptBundle) {
+  constructor(
+    private readonly bundle: ScriptBundle,
+    budgets: WorkflowBudgets = {},
+  ) {
     this.predeclared = workflowPredeclared(this.hostRef);
     this.prng = new Prng('');
+    this.budgets = { ...DEFAULT_WORKFLOW_BUDGETS, ...budgets };
   }
+
+  private readonly budgets: WorkflowBudgets & { maxSteps: number; maxMs: number };
+  /** The current activation's deadline (performance.now() time). */
+  private deadline = Infinity;
+  /** The current slice's end, when the activation is time-sliced. */
+  private sliceUntil: number | undefined;
+  /** A coroutine whose time slice ended mid-computation: it goes on first at the next slice. */
+  private sliced: Coroutine | null = null;
 
   /** True once the run has emitted its final command. */
   get finished(): boolean {
     return this.phase === 'done';
   }
 
-  /** Delivers one activation event; returns the commands it caused, in order. */
+  /**
+   * Delivers one activation event and runs the workflow until it waits again; returns the commands
+   * it caused, in order. Synchronous (replay uses it); the live driver uses `beginActivation`.
+   */
   activate(event: HistoryEvent): Command[] {
+    const p = this.beginActivation(event);
+    if (!p.done) throw new EvalError('internal error: a synchronous activation was sliced');
+    return p.commands;
+  }
+
+  /**
+   * Delivers one activation event and runs the workflow; with `sliceMs`, it stops after about that
+   * much computation (`{ done: false }`) and goes on with `continueActivation`, so the host's event
+   * loop can turn while a workflow computes.
+   */
+  beginActivation(event: HistoryEvent, sliceMs?: number): ActivationProgress {
+    this.deadline = performance.now() + this.budgets.maxMs;
+    this.sliceUntil = sliceMs === undefined ? undefined : performance.now() + sliceMs;
+    this.deliver(event);
+    return this.proceed();
+  }
+
+  /** Goes on with an activation paused at the end of a slice (see `beginActivation`). */
+  continueActivation(sliceMs?: number): ActivationProgress {
+    this.sliceUntil = sliceMs === undefined ? undefined : performance.now() + sliceMs;
+    return this.proceed();
+  }
+
+  private proceed(): ActivationProgress {
+    if (!this.runReady()) return { done: false };
+    const out = this.commands;
+    this.commands = [];
+    return { done: true, commands: out };
+  }
+
+  private deliver(event: HistoryEvent): void {
     this.clock = event.at;
     switch (event.kind) {
       case 'RunStarted':
@@ -230,10 +298,6 @@ export class WorkflowMachine implements WorkflowHost {
       default:
         break; // not an activation event
     }
-    this.runReady();
-    const out = this.commands;
-    this.commands = [];
-    return out;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -348,24 +412,45 @@ export class WorkflowMachine implements WorkflowHost {
     return co;
   }
 
-  /** Runs ready coroutines until every one is blocked or done. */
-  private runReady(): void {
-    while (this.readyQueue.length > 0) {
-      const { co, input } = this.readyQueue.shift()!;
-      co.waitingAt = undefined;
+  /**
+   * Runs ready coroutines until every one is blocked or done (true), or the time slice ends (false:
+   * the coroutine that was running goes on first at the next call).
+   */
+  private runReady(): boolean {
+    for (;;) {
+      let co: Coroutine;
       let out: Outcome<Value>;
       try {
-        if (!co.started) {
-          co.started = true;
-          out = co.start();
-        } else if (input && 'error' in input) {
-          out = co.thread.resumeWithError(input.error);
+        if (this.sliced) {
+          co = this.sliced;
+          this.sliced = null;
+          co.thread.sliceUntil = this.sliceUntil;
+          out = co.thread.resume(null);
         } else {
-          out = co.thread.resume(input ? input.value : null);
+          const next = this.readyQueue.shift();
+          if (!next) break;
+          co = next.co;
+          const input = next.input;
+          co.waitingAt = undefined;
+          // Each resume of workflow code gets the activation's budgets.
+          co.thread.setLimits({ steps: this.budgets.maxSteps, ...(this.budgets.maxBytes !== undefined ? { bytes: this.budgets.maxBytes } : {}), deadline: this.deadline });
+          co.thread.sliceUntil = this.sliceUntil;
+          if (!co.started) {
+            co.started = true;
+            out = co.start();
+          } else if (input && 'error' in input) {
+            out = co.thread.resumeWithError(input.error);
+          } else {
+            out = co.thread.resume(input ? input.value : null);
+          }
         }
       } catch (e) {
-        this.coroutineDone(co, { error: e instanceof EvalError ? e : new EvalError(String(e)) });
+        this.coroutineDone(co!, { error: budgetAware(e instanceof EvalError ? e : new EvalError(String(e)), this.budgets) });
         continue;
+      }
+      if (!out.done && out.pending === SLICE_END) {
+        this.sliced = co;
+        return false;
       }
       if (out.done) this.coroutineDone(co, { value: out.value });
       else {
@@ -378,7 +463,8 @@ export class WorkflowMachine implements WorkflowHost {
         }
       }
     }
-    if (this.phase === 'exiting' && this.readyQueue.length === 0 && !this.exitInFlight) this.nextExitHandler();
+    if (this.phase === 'exiting' && this.readyQueue.length === 0 && !this.exitInFlight) return this.nextExitHandler();
+    return true;
   }
 
   private wake(co: Coroutine): (s: Settled) => void {
@@ -495,15 +581,15 @@ export class WorkflowMachine implements WorkflowHost {
     this.phase = 'exiting';
   }
 
-  private nextExitHandler(): void {
+  private nextExitHandler(): boolean {
     const h = this.exitHandlers.pop();
     if (!h) {
       this.finish();
-      return;
+      return true;
     }
     this.exitInFlight = this.newCoroutine(h.fn, h.args, h.kwargs, 'atexit');
     this.exitInFlight.exitSite = h.site;
-    this.runReady();
+    return this.runReady();
   }
 
   private finish(): void {
@@ -641,11 +727,27 @@ function stepError(stepId: string, e: ErrorInfo): EvalError {
   return err;
 }
 
+/** A budget error of workflow code, told as such (which budget, and the option that sets it). */
+function budgetAware(e: EvalError, budgets: WorkflowBudgets & { maxSteps: number; maxMs: number }): EvalError {
+  if (e.kind !== 'budget' || e.message.startsWith('workflow budget exceeded')) return e;
+  const which = /too many steps/.test(e.message)
+    ? `maxSteps ${budgets.maxSteps} per activation`
+    : /time limit/.test(e.message)
+      ? `maxMs ${budgets.maxMs} per activation`
+      : budgets.maxBytes !== undefined
+        ? `maxBytes ${budgets.maxBytes} per activation, or the heap`
+        : 'the heap';
+  const out = new EvalError(`workflow budget exceeded (${which}; raise it with the engine's budgets option or StartOptions.budgets): ${e.message}`, 'budget', { cause: e });
+  // Keep the traceback of where it happened.
+  out.frames.push(...e.frames);
+  return out;
+}
+
 /** Converts a Starlark error into history's ErrorInfo. */
 export function errorInfo(e: EvalError): ErrorInfo {
   const pos = e.position;
   return {
-    kind: e.kind === 'cancelled' ? 'cancelled' : 'starlark',
+    kind: e.kind === 'cancelled' ? 'cancelled' : e.kind === 'budget' ? 'budget' : 'starlark',
     message: e.message,
     details: e.backtrace(),
     retryable: false,
