@@ -535,8 +535,18 @@ export class FunctionExecutor implements Executor {
     if (a.settled || a.returned !== undefined) return;
     if (!outcome.ok) return this.finish(a, outcome);
     a.returned = outcome;
-    setImmediate(() => this.finish(a, outcome));
+    this.returned.push(a);
+    if (this.returned.length === 1) setImmediate(this.reportReturned);
   }
+
+  /** Attempts whose function has returned, in order, waiting for the next turn of the event loop. */
+  private returned: Attempt[] = [];
+
+  private readonly reportReturned = (): void => {
+    const all = this.returned;
+    this.returned = [];
+    for (const a of all) this.finish(a, a.returned!);
+  };
 
   /** Makes an abort of the request's signal cancel the attempt (once per attempt). */
   private listen(a: Attempt): void {
