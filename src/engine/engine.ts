@@ -310,6 +310,8 @@ export class Engine {
   private readonly leaseMs: number;
   /** Renews the leases of the live runs. */
   private readonly leases: LeaseKeeper;
+  /** Recoveries waiting for blobs, by run id (`result()` waits for them). */
+  private readonly recovering = new Map<string, Promise<void>>();
   /** Runs another worker drives now, whose results this engine's callers still await. */
   private readonly followed = new Map<string, { timer: NodeJS.Timeout; reject: (e: Error) => void }>();
 
@@ -1252,6 +1254,25 @@ export class Engine {
     this.checkIdle();
   }
 
+  /** The result of a run another worker drives, when it ends (the store is polled). */
+  private awaitRemote(runId: string): Promise<RunResult> {
+    return new Promise<RunResult>((resolve, reject) => {
+      const key = `${runId}\u0000${Math.random()}`;
+      const timer = setInterval(() => {
+        let rec: RunRecord | undefined;
+        try {
+          rec = this.store.getRun(runId);
+        } catch {
+          return;
+        }
+        if (!rec || rec.status === 'running') return;
+        this.unfollow(key);
+        this.result(runId).then(resolve, reject);
+      }, this.pollIntervalMs);
+      this.followed.set(key, { timer, reject });
+    });
+  }
+
   /** Settles a dropped run's result when the worker that took it over ends it. */
   private follow(run: LiveRun): void {
     const check = (): void => {
@@ -1289,14 +1310,30 @@ export class Engine {
   // ---------------------------------------------------------------------------------------------
   // Inspecting, cancelling, recovering
 
-  /** The result of a run: at once if it has ended, else when it ends (live runs only). */
+  /**
+   * The result of a run: at once if it has ended, else when it ends — a run live here, being
+   * recovered here, or driven by another worker that holds its lease (then the store is polled).
+   * @throws UsageError for an unknown run, or an unfinished run that no worker drives
+   */
   async result(runId: string): Promise<RunResult> {
     const live = this.live.get(runId);
     if (live) return live.result;
+    const recovering = this.recovering.get(runId);
+    if (recovering) {
+      await recovering;
+      return this.result(runId);
+    }
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
+    if (rec.status === 'running') {
+      const lease = this.store.leaseOf(runId);
+      if (!lease || lease.owner === null || lease.leaseUntil <= lease.now || holderIsGone(lease)) {
+        const issue = this.recoveryIssues.get(runId);
+        throw new UsageError(`run ${runId} is not finished and no worker is running it${issue ? ` (${issue.message})` : ''}: recover() it (or run larkflow worker)`);
+      }
+      return this.awaitRemote(runId);
+    }
     const state = this.state(runId);
-    if (rec.status === 'running') throw new UsageError(`run ${runId} is not finished and not live in this process: run recover() first`);
     return {
       runId,
       status: rec.status as RunResult['status'],
@@ -1502,9 +1539,10 @@ export class Engine {
       // Results kept as blobs are fetched first; the run is rebuilt when they are here. It counts
       // as recovered meanwhile (the engine is not idle until it is rebuilt or given up).
       this.pendingIo++;
-      this.fetchBlobs(missing).then(
+      const fetched = this.fetchBlobs(missing).then(
         () => {
           this.pendingIo--;
+          this.recovering.delete(runId);
           if (!this.live.has(runId) && !this.closed) {
             try {
               this.recoverRun(runId);
@@ -1518,11 +1556,13 @@ export class Engine {
         },
         (err: unknown) => {
           this.pendingIo--;
+          this.recovering.delete(runId);
           if (!this.closed) giveUp();
           this.recoveryIssues.set(runId, { reason: 'blobs', message: `cannot recover run ${runId}: ${(err as Error).message}` });
           this.checkIdle();
         },
       );
+      this.recovering.set(runId, fetched);
       return undefined;
     }
     const started = history[0];
