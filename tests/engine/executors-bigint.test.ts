@@ -3,6 +3,7 @@
  * `{"$bigint": "digits"}` and its BigInt result goes back exactly; a process task reads a plain
  * JSON number with every digit, and a big integer it writes is read without rounding.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,5 +104,19 @@ describe('ProcessExecutor: big integers', () => {
     expect(input).toContain(`"args":[${BIG},7,${NEG}]`);
     expect(input).not.toContain('$bigint');
     expect(outcome).toEqual({ ok: true, value: { echo: [{ $bigint: BIG }, 7, { $bigint: NEG }], made: { $bigint: '340282366920938463463374607431768211456' } } });
+  });
+
+  const hasPython = spawnSync('python3', ['--version']).status === 0;
+  it.runIf(hasPython)('a Python task reads a big integer as an int and its big int result comes back exact', async () => {
+    const ex = new ProcessExecutor({ workDir: join(root, 'py') });
+    const code = [
+      'import json, os',
+      'inp = json.load(open(os.environ["LARKFLOW_INPUT"]))',
+      'x = inp["args"][0]',
+      'json.dump({"type": type(x).__name__, "next": x + 1, "square": x * x}, open(os.environ["LARKFLOW_OUTPUT"], "w"))',
+    ].join('\n');
+    const outcome = await ex.submit(request('py', { command: ['python3', '-c', code], args: [{ $bigint: BIG }] })).done;
+    const x = BigInt(BIG);
+    expect(outcome).toEqual({ ok: true, value: { type: 'int', next: { $bigint: (x + 1n).toString() }, square: { $bigint: (x * x).toString() } } });
   });
 });
