@@ -1168,7 +1168,9 @@ export class Engine {
       const code = fn?.code;
       impl = starlarkImplementationDigest(code ? code.source.text.slice(code.pos, code.end ?? code.source.text.length) : c.task);
     } else if (c.command) {
-      impl = processImplementationDigest(c.command, process.cwd());
+      // The code the command can reach (its script's work tree, or the task's code = [...]) and the
+      // environment it gets: a change to either is a miss, never a stale hit.
+      impl = processImplementationDigest(c.command, process.cwd(), { code: run.machine.declaredTasks.get(c.task)?.options.code, env: run.env });
     } else {
       impl = this.functions.implementationDigestOf(c.task) ?? `unregistered:${c.task}`;
     }

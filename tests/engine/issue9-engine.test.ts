@@ -176,4 +176,26 @@ describe('issue 9: engine regressions', () => {
     writeFileSync(other, '@workflow()\ndef other():\n    return 1\n');
     expect(() => t.engine.resume(h.runId, { file: other })).toThrow(/has no workflow w, the workflow of run/);
   });
+
+  it('regression: a process task is a cache miss after a change to a helper it imports, or to the environment it gets (never a stale hit)', async () => {
+    const proj = mkdtempSync(join(dir, 'proj-'));
+    writeFileSync(join(proj, 'train.py'), 'import json, os, helper\nargs = json.load(open(os.environ["LARKFLOW_INPUT"]))["args"]\njson.dump(helper.score(args[0]) + os.environ.get("MODE", ""), open(os.environ["LARKFLOW_OUTPUT"], "w"))\n');
+    writeFileSync(join(proj, 'helper.py'), 'def score(x):\n    return "v1:%d" % x\n');
+    const wf = join(proj, 'wf.star');
+    writeFileSync(wf, `train = task("train", command = ["python3", ${JSON.stringify(join(proj, 'train.py'))}], cache = True)\n@workflow()\ndef w():\n    return train(7)\n`);
+    const cache = new MemoryCacheIndex();
+    const t = open(new MemoryEventStore(), new VirtualClock(), cache);
+    const runOnce = async (env: Record<string, string> = {}) => {
+      const h = t.engine.start({ file: wf, env });
+      const r = await h.result;
+      return { result: r.result, source: t.engine.state(h.runId).steps['train#1']!.source };
+    };
+    expect(await runOnce()).toEqual({ result: 'v1:7', source: 'executed' });
+    expect(await runOnce()).toEqual({ result: 'v1:7', source: 'cache' });
+    writeFileSync(join(proj, 'helper.py'), 'def score(x):\n    return "ver2:%d" % x\n');
+    expect(await runOnce()).toEqual({ result: 'ver2:7', source: 'executed' });
+    expect(await runOnce({ MODE: '-prod' })).toEqual({ result: 'ver2:7-prod', source: 'executed' });
+    expect(await runOnce({ MODE: '-prod' })).toEqual({ result: 'ver2:7-prod', source: 'cache' });
+    await t.engine.close();
+  });
 });
