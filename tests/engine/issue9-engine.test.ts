@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
-import { Engine, MemoryEventStore, NondeterminismError, UsageError, VirtualClock, type EventStore } from '../../src/engine/index.js';
+import { Engine, MemoryEventStore, NondeterminismError, StoreError, UsageError, VirtualClock, type EventStore } from '../../src/engine/index.js';
 import { MemoryBlobStore, MemoryCacheIndex } from '../../src/engine/cache/index.js';
 import { drive } from './helpers.js';
 
@@ -197,5 +197,41 @@ describe('issue 9: engine regressions', () => {
     expect(await runOnce({ MODE: '-prod' })).toEqual({ result: 'ver2:7-prod', source: 'executed' });
     expect(await runOnce({ MODE: '-prod' })).toEqual({ result: 'ver2:7-prod', source: 'cache' });
     await t.engine.close();
+  });
+
+  it('regression: a database that refuses writes (read-only) leaves runs unfinished with a clear issue, and runs no task first', async () => {
+    const base = new MemoryEventStore();
+    const t1 = open(base);
+    t1.engine.registerTask('slow', () => new Promise(() => {}));
+    const h = t1.engine.start({ source: { name: 'c.star', text: 'slow = task("slow")\n@workflow()\ndef w():\n    return slow()\n' }, runId: 'ro' });
+    for (let i = 0; i < 5; i++) await tick();
+    void h;
+    t1.engine.abandon();
+    // The same store, but every write fails as SQLite's do on a read-only file.
+    const readOnly = new Proxy(base, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        if (['append', 'createRun', 'claimRun', 'renewLeases', 'releaseLeases', 'putScript'].includes(String(prop))) {
+          return () => {
+            throw new StoreError('cannot claim run ro: database runs.db failed (attempt to write a readonly database, SQLITE_READONLY); nothing of this call was written');
+          };
+        }
+        return (v as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+    const t2 = open(readOnly);
+    let calls = 0;
+    t2.engine.registerTask('slow', () => {
+      calls++;
+      return 1;
+    });
+    expect(t2.engine.recover()).toEqual([]);
+    expect(t2.engine.recoveryIssues.get('ro')).toMatchObject({ reason: 'store' });
+    expect(t2.engine.recoveryIssues.get('ro')!.message).toMatch(/^cannot recover run ro: .*readonly database/);
+    for (let i = 0; i < 5; i++) await tick();
+    expect(calls).toBe(0);
+    expect(base.getRun('ro')!.status).toBe('running');
+    await expect(t2.engine.result('ro')).rejects.toThrow(/not finished and no worker is running it \(cannot recover run ro: .*readonly/);
   });
 });
