@@ -21,7 +21,7 @@ import type { Clock, EventStore, Executor, RunRecord, ScriptFile, TaskOutcome } 
 import { retryDelay } from './core/retry.js';
 import { foldHistory, type RunState } from './core/state.js';
 import { RealClock } from './clock.js';
-import { FunctionExecutor, ProcessExecutor, type RegisterOptions, type TaskFunction } from './executors/index.js';
+import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
 import { errorInfo, WorkflowMachine, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
@@ -256,9 +256,12 @@ export class Engine {
 
   private constructor(options: EngineOptions) {
     const db = options.db ?? '.larkflow/larkflow.db';
+    const onDiskDb = typeof db === 'string' && db !== ':memory:' ? db : undefined;
     this.store = typeof db === 'string' ? (db === ':memory:' ? new MemoryEventStore() : openSqliteStore(db, { synchronous: options.synchronous ?? 'NORMAL' })) : db;
     this.clock = options.clock ?? new RealClock();
-    this.functions = new FunctionExecutor({ concurrency: options.concurrency ?? 8 });
+    // `ctx.log` lines of in-process tasks go beside the process tasks' attempt directories.
+    const logDir = options.workDir ?? (onDiskDb ? '.larkflow/attempts' : undefined);
+    this.functions = new FunctionExecutor({ concurrency: options.concurrency ?? 8, ...(logDir !== undefined ? { logDir } : {}) });
     this.processes = new ProcessExecutor({ workDir: options.workDir ?? '.larkflow/attempts' });
     this.executors.set('local', this.functions);
     this.executors.set('process', this.processes);
@@ -366,6 +369,15 @@ export class Engine {
   /** Registers an in-process task implementation, called as `fn(...args)` (kwargs as a last object). */
   registerTask(name: string, fn: TaskFunction, options?: RegisterOptions): this {
     this.functions.register(name, fn, options);
+    return this;
+  }
+
+  /**
+   * Registers an in-process task that also gets a context first: `fn(ctx, ...args)` with the run
+   * and step ids, attempt, idempotency key, the run's environment, an AbortSignal and `ctx.log`.
+   */
+  registerTaskWithContext(name: string, fn: ContextTaskFunction, options?: RegisterOptions): this {
+    this.functions.registerWithContext(name, fn, options);
     return this;
   }
 

@@ -14,7 +14,19 @@ export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorErro
 export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
 export { retryDelay } from './core/retry.js';
 export type { Json } from './core/json.js';
-export { FunctionExecutor, ProcessExecutor, TaskFailure, type TaskContext, type TaskFunction } from './executors/index.js';
+export {
+  FunctionExecutor,
+  ProcessExecutor,
+  TaskFailure,
+  type TaskContext,
+  type TaskFunction,
+  type ContextTaskFunction,
+  type RegisterOptions,
+  type TaskFailureOptions,
+  type FunctionExecutorOptions,
+  type ProcessExecutorOptions,
+} from './executors/index.js';
+export type { WorkflowBudgets } from './workflow/machine.js';
 export { MemoryEventStore, SqliteEventStore, openSqliteStore } from './store/index.js';
 export { WorkflowMachine, WORKFLOW_FILE_OPTIONS, type ScriptBundle } from './workflow/machine.js';
 export { replayHistory } from './workflow/replay.js';
