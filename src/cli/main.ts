@@ -13,6 +13,8 @@ import { CliError, renderError } from './errors.js';
 import { evalExpression, evalFile } from './commands/eval.js';
 import { runChunkedTests } from './commands/test.js';
 import { addCacheOptions, addEngineOptions, type CliIo } from './engine-options.js';
+import { exitGuard } from './exit-guard.js';
+import { BufferedOutput } from './output.js';
 // The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
 // their actions, so that `larkflow eval` starts fast.
 
@@ -54,26 +56,45 @@ function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
 
+/** Adds `--quiet` and `--log-format` (run, resume). */
+function addProgressOptions(cmd: Command): Command {
+  cmd.option('-q, --quiet', 'no progress lines on stderr (a run that does not complete is still reported)');
+  cmd.addOption(new Option('--log-format <format>', 'progress on stderr as text lines, or as JSON objects, one per line per event (machine-readable)').choices(['text', 'json']).default('text'));
+  return cmd;
+}
+
+/** The exit statuses of the commands that drive runs, for their help. */
+const RUN_EXIT_CODES = `
+Exit status:
+  0    the run completed (its result is on stdout)
+  1    the run failed, was cancelled or blocked (or its outcome could not be recorded)
+  2    bad usage (unknown option, no such file or run, bad input)
+  3    resume --workflow FILE: the steps to reuse do not replay against FILE
+  4    did not finish: the run is left unfinished (a task never settled, or ended the process)
+  130  interrupted (Ctrl-C): the run is left unfinished in the database`;
+
 /** True for the engine's `UsageError` (bad run id, unknown step...), without importing the engine. */
 function isUsageError(e: unknown): boolean {
   return e instanceof Error && (e.name === 'UsageError' || (e as { code?: unknown }).code === 'usage');
 }
 
-/** Adds the workflow engine's commands (run, runs, show, history, replay, resume, cancel, worker, cache). */
+/** Adds the workflow engine's commands (run, runs, show, history, replay, resume, cancel, worker, db, cache). */
 function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
   addEngineOptions(
     addCacheOptions(
-      program
-        .command('run')
-        .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
-        .argument('<file>', 'the workflow .star file')
-        .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
-        .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
-        .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
-        .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+      addProgressOptions(
+        program
+          .command('run')
+          .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
+          .argument('<file>', 'the workflow .star file')
+          .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
+          .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
+          .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
+          .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+      ),
     ),
     { tasks: true },
-  ).action(async (file: string, inputs: string[], opts: Record<string, unknown>) => {
+  ).addHelpText('after', RUN_EXIT_CODES).action(async (file: string, inputs: string[], opts: Record<string, unknown>) => {
     const { runCommand } = await import('./commands/run.js');
     setExit(await runCommand(file, inputs, opts, io));
   });
@@ -119,10 +140,18 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       .description('replay a run\'s history (or with --all every recorded run of a workflow) against its script or a changed one; exit 0 if it matches, 3 if not')
       .argument('[run]', 'the run id')
       .option('--workflow <file>', 'a workflow file to replay against instead of the recorded script')
-      .option('--all', 'replay every recorded run of the workflow in --workflow FILE')
+      .option('--all', 'replay every recorded run of the workflow file in --workflow FILE (see below)')
       .option('--since <date>', 'with --all: only runs started since DATE (ISO date, or an age like 7d or 12h)')
-      .option('--name <workflow>', 'with --all: only runs of this @workflow() function'),
+      .option('--name <workflow>', 'with --all: only runs of this @workflow() function')
+      .option('--renamed-from <file>', 'with --all: FILE was renamed from this file; replay its runs too (repeatable)', collect),
     { storage: true },
+  ).addHelpText(
+    'after',
+    `
+Which runs --all replays: those recorded from a file of FILE's name (a run records its file's name,
+not its directory), and those whose stored script is FILE's text exactly (FILE renamed, unchanged).
+Runs of other files are not replayed because they define a workflow of the same name; to replay the
+runs of a file FILE was renamed from (and changed), give its name with --renamed-from OLD.star.`,
   ).action(async (run: string | undefined, opts: Record<string, unknown>) => {
     if (opts.all) {
       if (typeof opts.workflow !== 'string') throw new CliError('larkflow replay --all: give the changed script with --workflow FILE');
@@ -135,6 +164,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
             ...(typeof opts.since === 'string' ? { since: opts.since } : {}),
             ...(typeof opts.db === 'string' ? { db: opts.db } : {}),
             ...(typeof opts.name === 'string' ? { name: opts.name } : {}),
+            ...(Array.isArray(opts.renamedFrom) ? { renamedFrom: opts.renamedFrom as string[] } : {}),
           },
           io,
         ),
@@ -142,21 +172,24 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       return;
     }
     if (!run) throw new CliError('larkflow replay: give a RUN id, or --all --workflow FILE');
-    if (opts.since !== undefined || opts.name !== undefined) throw new CliError('larkflow replay: --since and --name go with --all');
+    if (opts.since !== undefined || opts.name !== undefined || opts.renamedFrom !== undefined) throw new CliError('larkflow replay: --since, --name and --renamed-from go with --all');
     const { replayCommand } = await import('./commands/replay.js');
     setExit(await replayCommand(run, opts, io));
   });
 
   addEngineOptions(
     addCacheOptions(
-      program
-        .command('resume')
-        .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
-        .argument('<run>', 'the run id')
-        .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)'),
+      addProgressOptions(
+        program
+          .command('resume')
+          .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
+          .argument('<run>', 'the run id')
+          .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)')
+          .option('--workflow <file>', 'resume with this (fixed) workflow file instead of the run\'s stored script; the steps before STEP must replay against it'),
+      ),
     ),
     { tasks: true },
-  ).action(async (run: string, opts: Record<string, unknown>) => {
+  ).addHelpText('after', RUN_EXIT_CODES).action(async (run: string, opts: Record<string, unknown>) => {
     const { resumeCommand } = await import('./commands/resume.js');
     setExit(await resumeCommand(run, opts, io));
   });
@@ -178,9 +211,30 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       .description('finish unfinished runs (after a crash, or cancelled elsewhere), then keep watching for more')
       .option('--until-idle', 'exit when no unfinished run is left'),
     { tasks: true },
+  ).addHelpText(
+    'after',
+    `
+Exit status with --until-idle:
+  0  every unfinished run it took has ended (completed, failed or cancelled) and is recorded
+  1  a run was left unfinished (missing tasks, held by another worker, a blob or the database failed)
+     or its outcome could not be recorded; each is named on stderr
+  2  bad usage (no database, bad option)
+  4  did not finish: a run could not go on in this process (a task never settled, or ended the process)`,
   ).action(async (opts: Record<string, unknown>) => {
     const { workerCommand } = await import('./commands/worker.js');
     setExit(await workerCommand(opts, io));
+  });
+
+  const database = program.command('db').description('look after the run database');
+  addEngineOptions(
+    database
+      .command('backup')
+      .description('write a consistent copy of the run database to FILE, also while runs go on (SQLite online backup)')
+      .argument('<file>', 'where the copy goes')
+      .option('--force', 'replace FILE if it exists'),
+  ).action(async (file: string, opts: Record<string, unknown>) => {
+    const { dbBackupCommand } = await import('./commands/db.js');
+    setExit(await dbBackupCommand(file, opts, io));
   });
 
   const cache = program.command('cache').description('list and remove cached task results (the cache.db beside the run database)');
@@ -251,7 +305,7 @@ export async function main(
       .option('--env <KEY=VALUE>', 'environment of the workflow runs (repeatable)', (v: string, p: string[]) => [...p, v], [] as string[])
       .option('--filter <text>', 'only workflow tests whose name contains text')
       .option('--tasks <file>', 'with --workflows: a JS/ESM module whose exported functions are registered as tasks'),
-  ).action(async (files: string[], opts: Record<string, unknown>) => {
+  ).addHelpText('after', '\nExit status: 0 every test passed, 1 a test failed (or none was found), 2 bad usage, 4 with --workflows: the\nprocess was ended before every test had run (a task called process.exit).').action(async (files: string[], opts: Record<string, unknown>) => {
     if (opts.workflows) {
       const { runWorkflowTestsCommand } = await import('./commands/test-workflows.js');
       exitCode = await runWorkflowTestsCommand(
@@ -295,20 +349,30 @@ function isMain(): boolean {
 }
 
 if (isMain()) {
+  // Output is buffered (one write per 64 KiB or 100 ms, not one per progress line); the exit guard
+  // flushes it, and keeps exit status 0 for commands that finished what they promised.
+  const output = new BufferedOutput(
+    { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) },
+    { live: process.stderr.isTTY === true },
+  );
+  exitGuard.install({ write: (s) => void process.stderr.write(s), flush: () => output.flush() });
   // A closed pipe (`larkflow history RUN | head`) ends the command quietly, not with a stack trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(0);
-      throw e;
+      process.stderr.write(`larkflow: cannot write to ${stream === process.stdout ? 'stdout' : 'stderr'}: ${e.message}\n`);
+      process.exit(1);
     });
   }
-  main(process.argv.slice(2)).then(
+  main(process.argv.slice(2), output.io).then(
     (code) => {
-      process.exitCode = code;
+      output.flush();
+      exitGuard.settle(code);
     },
     (e) => {
+      output.flush();
       process.stderr.write(renderError(e) + '\n');
-      process.exitCode = 1;
+      exitGuard.settle(1);
     },
   );
 }

@@ -1,21 +1,65 @@
 /**
- * This file defines the progress printer of `larkflow run` and `larkflow resume`: one stderr line per
- * step state change (scheduled, running, retrying, completed (cached/reused), failed, waiting) and per
- * `progress.report(...)` message, for the run and the child runs it starts. The first line names the
- * run id.
+ * This file defines the progress printer of `larkflow run` and `larkflow resume`, for the run and the
+ * child runs it starts. As text (the default): one stderr line per step state change (scheduled,
+ * running, retrying, completed (cached/reused), failed, waiting) and per `progress.report(...)`
+ * message; the first line names the run id. As JSON (`--log-format json`): one JSON object per line
+ * per history event, machine-readable:
+ *
+ *   {"runId":"run-1a2b","status":"completed","seq":7,"at":1767225600123,"kind":"TaskCompleted",
+ *    "stepId":"train#1","attempt":1,"source":"executed","result":{"auc":0.9},"time":"2026-01-01T00:00:00.123Z"}
+ *
+ * Every object has the event's own fields (as `larkflow history RUN --json` prints them, but ints
+ * beyond 2^53 as exact JSON numbers and without the run's `env`), `runId` (the run the event belongs
+ * to: the run, or one of its child runs), `time` (ISO) and, when the event changes the state of a
+ * step or of the run, its new `status` (scheduled, running, retrying, waiting, completed, failed;
+ * for the run: running, completed, failed, cancelled, blocked). What the command itself reports
+ * (the outcome, an interruption, a run that did not finish) is a JSON object too, with a lowercase
+ * `kind` (see `run.ts`).
  */
 import type { Engine, HistoryEvent } from '../engine/index.js';
 import { brief, duration } from './engine-options.js';
+import { exactJson } from './json-out.js';
+
+/** How progress is written: lines for people, or JSON objects for programs. */
+export type LogFormat = 'text' | 'json';
 
 export interface ProgressOptions {
   /** Where lines go (stderr). */
   readonly write: (line: string) => void;
+  /** @default 'text' */
+  readonly format?: LogFormat;
   /**
-   * A live view for terminals: below the lines, one status line (steps running, waiting and done,
-   * elapsed time) redrawn in place. Needs `writeRaw` (no newline added). @default false
+   * A live view for terminals (text only): below the lines, one status line (steps running, waiting
+   * and done, elapsed time) redrawn in place. Needs `writeRaw` (no newline added). @default false
    */
   readonly live?: boolean;
   readonly writeRaw?: (text: string) => void;
+}
+
+/** The state a step or run is in after an event, for the JSON log (undefined: no change). */
+const STATUS_AFTER: { readonly [K in HistoryEvent['kind']]?: string } = {
+  RunStarted: 'running',
+  TaskScheduled: 'scheduled',
+  AttemptStarted: 'running',
+  RetryScheduled: 'retrying',
+  TaskCompleted: 'completed',
+  TaskFailed: 'failed',
+  TimerStarted: 'waiting',
+  TimerFired: 'completed',
+  ChildRunStarted: 'running',
+  ChildRunCompleted: 'completed',
+  ChildRunFailed: 'failed',
+  NondeterminismDetected: 'blocked',
+  RunCompleted: 'completed',
+  RunFailed: 'failed',
+  RunCancelled: 'cancelled',
+};
+
+/** One event as a line of the JSON log. */
+export function eventJson(e: HistoryEvent, runId: string): string {
+  const status = STATUS_AFTER[e.kind];
+  const { env: _env, ...fields } = e as HistoryEvent & { env?: unknown };
+  return exactJson({ runId, ...(status !== undefined ? { status } : {}), ...fields, time: new Date(e.at).toISOString() });
 }
 
 /** Follows the first root run started on an engine after it is created, and its child runs. */
@@ -32,11 +76,14 @@ export class ProgressPrinter {
   private ticker: NodeJS.Timeout | undefined;
   private readonly started = Date.now();
 
+  private readonly json: boolean;
+
   constructor(
     private readonly engine: Engine,
     private readonly options: ProgressOptions,
   ) {
-    if (options.live && options.writeRaw) {
+    this.json = options.format === 'json';
+    if (options.live && options.writeRaw && !this.json) {
       this.ticker = setInterval(() => this.drawStatus(), 500);
       this.ticker.unref();
     }
@@ -46,7 +93,7 @@ export class ProgressPrinter {
       if (this.runId !== undefined || e.kind !== 'RunStarted' || e.parent) return;
       this.runId = e.runId;
       this.follow(e.runId, '');
-      this.onEvent(e, '');
+      this.onEvent(e, '', e.runId);
     });
     this.unsubscribe.push(off);
   }
@@ -82,8 +129,9 @@ export class ProgressPrinter {
   private follow(runId: string, prefix: string): void {
     this.unsubscribe.push(
       this.engine.subscribe(runId, (e) => {
-        if (e.kind === 'RunStarted') return; // printed by whoever started following
-        this.onEvent(e, prefix);
+        if (e.kind === 'RunStarted' && !this.json) return; // printed by whoever started following
+        if (e.kind === 'RunStarted' && !prefix) return; // the root's: printed when it was caught
+        this.onEvent(e, prefix, runId);
       }),
     );
   }
@@ -95,7 +143,12 @@ export class ProgressPrinter {
     this.write(`  ${id.padEnd(this.width)}  ${status.padEnd(9)}${detail ? '  ' + detail : ''}`);
   }
 
-  private onEvent(e: HistoryEvent, prefix: string): void {
+  private onEvent(e: HistoryEvent, prefix: string, runId: string): void {
+    if (this.json) {
+      this.options.write(eventJson(e, runId));
+      if (e.kind === 'ChildRunStarted') this.follow(e.childRunId, `${prefix}${e.stepId}/`);
+      return;
+    }
     switch (e.kind) {
       case 'RunStarted':
         if (!prefix) {

@@ -127,7 +127,7 @@ describe('worker review', () => {
 });
 
 describe('regression: replay against changed scripts', () => {
-  it('replay --all finds the runs of a renamed script by workflow name, and a syntax error is not nondeterminism', async () => {
+  it('replay --all finds the runs of a renamed script with --renamed-from, and a syntax error is not nondeterminism', async () => {
     const { dir } = fresh();
     const db = join(dir, 'l.db');
     writeFileSync(join(dir, 'orig.star'), 'a = task("a")\n@workflow()\ndef pipe():\n    return a(1)\n');
@@ -138,10 +138,10 @@ describe('regression: replay against changed scripts', () => {
     };
     const r1 = io();
     expect(await main(['run', join(dir, 'orig.star'), '--tasks', join(dir, 't.mjs'), '--db', db], r1.io)).toBe(0);
-    // The changed script under another name: the recorded run is still found, and the change caught.
+    // The changed script under another name: the recorded run is found with --renamed-from, and the change caught.
     writeFileSync(join(dir, 'renamed.star'), 'a = task("a")\n@workflow()\ndef pipe():\n    return a(2)\n');
     const r2 = io();
-    expect(await main(['replay', '--all', '--workflow', join(dir, 'renamed.star'), '--db', db], r2.io)).toBe(3);
+    expect(await main(['replay', '--all', '--workflow', join(dir, 'renamed.star'), '--renamed-from', 'orig.star', '--db', db], r2.io)).toBe(3);
     // A script that does not parse: a parse error (exit 1), not a mismatch (exit 3).
     writeFileSync(join(dir, 'broken.star'), 'a = task("a"\n');
     const runId = /run-[0-9a-f]+/.exec(r1.o.err)![0];

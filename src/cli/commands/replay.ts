@@ -4,6 +4,7 @@
  * result) matches. Exit 0 when it matches, 3 when it does not.
  */
 import { existsSync } from 'node:fs';
+import type { Engine } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { resolveRunId } from '../engine-options.js';
@@ -27,27 +28,47 @@ export async function replayCommand(runId: string, opts: ReplayOptions, io: CliI
       io.out(`OK: run ${runId} replays against ${against} (${report.events} events match)\n`);
       return 0;
     }
-    const m = report.mismatch!;
-    io.out(`MISMATCH: run ${runId} does not replay against ${against}\n${m.message}\n`);
-    // The details (recorded vs new call, where arguments differ), as larkflow/testing reports them.
-    try {
-      const { replayHistory, formatReplayReport } = await import('../../testing/replay.js');
-      const history = engine.history(runId);
-      let script: string | { name: string; text: string; files: Record<string, string> } | undefined = opts.workflow;
-      if (script === undefined) {
-        const started = history[0] as { scriptDigest?: string };
-        const files = started.scriptDigest ? engine.store.getScript(started.scriptDigest) : undefined;
-        if (files && files.length > 0) script = { name: files[0]!.path, text: files[0]!.text, files: Object.fromEntries(files.slice(1).map((f) => [f.path, f.text])) };
-      }
-      if (script !== undefined) {
-        const detail = await replayHistory(script, history);
-        if (!detail.ok) io.out(formatReplayReport(detail).split('\n').slice(1).join('\n') + '\n');
-      }
-    } catch {
-      // the summary above is the answer; details are a bonus
-    }
+    io.out(await renderMismatch(engine, runId, report.mismatch!, { script: opts.workflow, headline: `MISMATCH: run ${runId} does not replay against ${against}` }));
     return REPLAY_MISMATCH;
   } finally {
     await closeQuietly(engine);
   }
+}
+
+/**
+ * A mismatch between a run's history and a script, as `larkflow replay RUN` prints it: the headline,
+ * the engine's message, then the details larkflow/testing finds (the recorded and the new call, where
+ * their arguments differ). Also used by `resume --workflow FILE` when the steps it would reuse do not
+ * replay against FILE.
+ * @param options.script the changed workflow file (default: the run's stored script)
+ * @param options.onlyStep show the details only when their first mismatch is at this step
+ */
+export async function renderMismatch(
+  engine: Engine,
+  runId: string,
+  mismatch: { readonly message: string },
+  options: { readonly headline: string; readonly script?: string | undefined; readonly onlyStep?: string | undefined },
+): Promise<string> {
+  let text = `${options.headline}\n${mismatch.message}\n`;
+  // The details (recorded vs new call, where arguments differ), as larkflow/testing reports them.
+  try {
+    const { replayHistory, formatReplayReport } = await import('../../testing/replay.js');
+    const history = engine.history(runId);
+    let script: string | { name: string; text: string; files: Record<string, string> } | undefined = options.script;
+    if (script === undefined) {
+      const started = history[0] as { scriptDigest?: string };
+      const files = started.scriptDigest ? engine.store.getScript(started.scriptDigest) : undefined;
+      if (files && files.length > 0) script = { name: files[0]!.path, text: files[0]!.text, files: Object.fromEntries(files.slice(1).map((f) => [f.path, f.text])) };
+    }
+    if (script !== undefined) {
+      const detail = await replayHistory(script, history);
+      const first = detail.mismatches[0];
+      if (!detail.ok && (options.onlyStep === undefined || first?.stepId === options.onlyStep || first?.recordedStepId === options.onlyStep)) {
+        text += formatReplayReport(detail).split('\n').slice(1).join('\n') + '\n';
+      }
+    }
+  } catch {
+    // the summary above is the answer; details are a bonus
+  }
+  return text;
 }

@@ -1,21 +1,40 @@
 /**
- * This file defines `larkflow resume RUN [--from STEP]`: start a new run, linked to RUN, that reuses
- * the recorded results of the steps before STEP (default: the first failed step) and runs the rest;
- * it is shown and ends like `larkflow run`. `--no-cache` and `--refresh-cache` apply to the steps it
- * runs (the step it restarts from is never served from the cache).
+ * This file defines `larkflow resume RUN [--from STEP] [--workflow FILE]`: start a new run, linked to
+ * RUN, that reuses the recorded results of the steps before STEP (default: the first failed step) and
+ * runs the rest; it is shown and ends like `larkflow run`. `--no-cache` and `--refresh-cache` apply
+ * to the steps it runs (the step it restarts from is never served from the cache).
+ *
+ * The new run uses RUN's stored script unless `--workflow FILE` gives a fixed one ("resume after
+ * fixing the code"); when the file on disk differs from the stored script and no `--workflow` is
+ * given, a note on stderr says so. With `--workflow FILE`, the steps to reuse must replay against
+ * FILE: when they do not, the mismatch is printed as `larkflow replay` prints one, and the exit
+ * status is 3.
  */
+import { existsSync } from 'node:fs';
 import type { RunStarted } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, openEngine, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { resolveRunId } from '../engine-options.js';
-import { driveRun } from './run.js';
+import { driftText, scriptDrift } from '../script-drift.js';
+import { driveRun, logFormatOf, type ProgressCliOptions } from './run.js';
+import { REPLAY_MISMATCH, renderMismatch } from './replay.js';
 
-export interface ResumeOptions extends EngineCliOptions, CacheCliOptions {
+export interface ResumeOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
   readonly from?: string;
+  /** A fixed workflow file to resume with instead of the run's stored script. */
+  readonly workflow?: string;
+}
+
+/** True for the engine's NondeterminismError (by name too: the class may come from another copy of the engine). */
+function isNondeterminism(e: unknown): e is Error & { stepId?: string } {
+  return e instanceof Error && e.name === 'NondeterminismError';
 }
 
 export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliIo): Promise<number> {
   const cache = cacheModeOf(opts);
+  logFormatOf(opts);
+  const file = opts.workflow;
+  if (file !== undefined && !existsSync(file)) throw new CliError(`cannot read workflow file ${file}: no such file`);
   const engine = await openEngine(opts, { mustExist: true });
   try {
     runId = resolveRunId(engine, runId);
@@ -29,16 +48,45 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
     if (state.status === 'running') {
       io.err(`note: run ${runId} has not finished (it may still be running elsewhere); the new run does not stop it\n`);
     }
-    const options: { fromStep?: string; cache?: 'off' | 'refresh' } = { ...(fromStep !== undefined ? { fromStep } : {}), ...(cache ? { cache } : {}) };
-    return await driveRun(engine, io, () => {
-      const handle = engine.resume(runId, options);
-      if (cache) {
-        // The run records its cache mode in RunStarted; an engine without the option would use the cache.
-        const started = engine.history(handle.runId)[0] as RunStarted | undefined;
-        if (started?.cacheMode !== cache) io.err(`warning: this engine ignores ${cache === 'off' ? '--no-cache' : '--refresh-cache'} on resume; run ${handle.runId} uses the task cache\n`);
-      }
-      return handle;
-    });
+    let fileDigest: string | undefined;
+    if (file === undefined) {
+      const drift = scriptDrift(engine, runId);
+      if (drift) io.err(`note: ${driftText(drift)}: resuming with the stored script; to resume with the changed file, use \`larkflow resume ${runId} --workflow ${drift.file}\`\n`);
+    } else {
+      const { collectScript } = await import('../../engine/index.js');
+      fileDigest = collectScript(file).digest;
+    }
+    const options = { ...(fromStep !== undefined ? { fromStep } : {}), ...(cache ? { cache } : {}), ...(file !== undefined ? { file } : {}) };
+    try {
+      return await driveRun(
+        engine,
+        io,
+        () => {
+          const handle = engine.resume(runId, options);
+          const started = engine.history(handle.runId)[0] as RunStarted | undefined;
+          if (cache) {
+            // The run records its cache mode in RunStarted; an engine without the option would use the cache.
+            if (started?.cacheMode !== cache) io.err(`warning: this engine ignores ${cache === 'off' ? '--no-cache' : '--refresh-cache'} on resume; run ${handle.runId} uses the task cache\n`);
+          }
+          if (fileDigest !== undefined && started && started.scriptDigest !== fileDigest && started.scriptDigest === (engine.history(runId)[0] as RunStarted).scriptDigest) {
+            io.err(`warning: this engine does not support resume --workflow yet; run ${handle.runId} uses the stored script of run ${runId}, not ${file}\n`);
+          }
+          return handle;
+        },
+        opts,
+      );
+    } catch (e) {
+      if (!isNondeterminism(e)) throw e;
+      // The fixed script does not reach the steps to reuse with the recorded calls.
+      io.err(
+        await renderMismatch(engine, runId, e, {
+          headline: `MISMATCH: run ${runId} does not replay against ${file ?? 'its stored script'}${fromStep ? ` up to step ${fromStep}` : ''}: its steps cannot be reused`,
+          script: file,
+          onlyStep: e.stepId,
+        }),
+      );
+      return REPLAY_MISMATCH;
+    }
   } finally {
     await closeQuietly(engine);
   }

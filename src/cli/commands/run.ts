@@ -10,9 +10,11 @@ import type { Engine, RunHandle, RunResult } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, exitCodeOf, openEngine, renderOutcome, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { exactJson } from '../json-out.js';
-import { ProgressPrinter } from '../progress.js';
+import { EXIT_UNFINISHED, exitGuard } from '../exit-guard.js';
+import { ProgressPrinter, type LogFormat } from '../progress.js';
+import { describeUnfinished } from '../unfinished.js';
 
-export interface RunOptions extends EngineCliOptions, CacheCliOptions {
+export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
   readonly workflow?: string;
   readonly input?: string;
   readonly env?: readonly string[];
@@ -76,57 +78,95 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
     if (opts.workflow !== undefined && !names.includes(opts.workflow)) {
       throw new CliError(`${file} has no workflow named ${opts.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}) }));
+    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}) }), opts);
   } finally {
     await closeQuietly(engine);
   }
 }
 
+/** How `run` and `resume` show progress (`--quiet`, `--log-format`). */
+export interface ProgressCliOptions {
+  readonly quiet?: boolean;
+  readonly logFormat?: LogFormat;
+}
+
+/** The `--log-format` of the options. @throws CliError for an unknown format */
+export function logFormatOf(opts: ProgressCliOptions): LogFormat {
+  const f = opts.logFormat ?? 'text';
+  if (f !== 'text' && f !== 'json') throw new CliError(`--log-format must be text or json (not ${JSON.stringify(f)})`);
+  return f;
+}
+
 /**
- * Starts a run with `start`, prints its progress and outcome, and prints its result on stdout.
- * Ctrl-C leaves the run unfinished in the database (a worker finishes it) and exits 130.
+ * Starts a run with `start`, prints its progress and outcome (as text or JSON lines, or with
+ * `quiet` only a failure), and prints its result on stdout. Ctrl-C leaves the run unfinished in the
+ * database (a worker finishes it) and exits 130; a run that cannot go on in this process (the event
+ * loop is empty: a task that never settles) is reported with what it waits on, and exits 4.
  */
-export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle): Promise<number> {
+export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle, options: ProgressCliOptions = {}): Promise<number> {
+  const format = logFormatOf(options);
+  const json = format === 'json';
   // On a terminal, a live status line is redrawn below the step lines.
-  const live = io.live === true;
-  const printer = new ProgressPrinter(engine, { write: (l) => io.err(l + '\n'), live, writeRaw: (t) => io.err(t) });
+  const live = io.live === true && !json;
+  const printer = options.quiet ? undefined : new ProgressPrinter(engine, { write: (l) => io.err(l + '\n'), format, live, writeRaw: (t) => io.err(t) });
+  /** What the command reports: a text block, or one JSON object (`kind` and fields) with --log-format json. */
+  const say = (kind: string, text: string, fields: Record<string, unknown>): void => {
+    io.err((json ? exactJson({ kind, ...fields, message: text.split('\n')[0] }) : text) + '\n');
+  };
   const t0 = Date.now();
-  let interrupted: (() => void) | undefined;
-  const interrupt = new Promise<'interrupted'>((r) => (interrupted = () => r('interrupted')));
-  const onSignal = (): void => interrupted?.();
+  let stop: ((why: 'interrupted' | 'stalled') => void) | undefined;
+  const stopped = new Promise<'interrupted' | 'stalled'>((r) => (stop = r));
+  const onSignal = (): void => stop?.('interrupted');
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let handle: RunHandle | undefined;
+  const release = exitGuard.commit({
+    describe: (reason) => (handle ? describeUnfinished(engine, handle.runId, reason) : 'larkflow: the run did not start'),
+    abandon: () => stop?.('stalled'),
+  });
   try {
-    const handle = start();
-    const outcome: RunResult | 'interrupted' = await Promise.race([handle.result, interrupt]);
+    handle = start();
+    const runId = handle.runId;
+    const outcome: RunResult | 'interrupted' | 'stalled' = await Promise.race([handle.result, stopped]);
     if (outcome === 'interrupted') {
-      io.err(
-        `interrupted: run ${handle.runId} is left unfinished in the database; ` +
-          `\`larkflow worker\` finishes it, \`larkflow cancel ${handle.runId}\` cancels it\n`,
+      say(
+        'interrupted',
+        `interrupted: run ${runId} is left unfinished in the database; \`larkflow worker\` finishes it, \`larkflow cancel ${runId}\` cancels it`,
+        { runId },
       );
       return 130;
     }
+    if (outcome === 'stalled') {
+      const text = describeUnfinished(engine, runId, 'idle');
+      say('unfinished', text, { runId, waiting: text.split('\n').slice(1, -1).map((l) => l.trim()) });
+      return EXIT_UNFINISHED;
+    }
     let state;
     try {
-      state = engine.state(handle.runId);
+      state = engine.state(runId);
     } catch {
       state = undefined;
     }
+    const elapsedMs = Date.now() - t0;
     if (outcome.status === 'failed' && outcome.error?.kind === 'storage' && state?.status === 'running') {
       // The engine gave the run up (e.g. another process appended to its history, as `larkflow
       // cancel` does): it is not failed, it is unfinished in the database.
-      io.err(
-        `run ${handle.runId} stopped in this process: ${outcome.error.message}\n` +
+      say(
+        'unfinished',
+        `run ${runId} stopped in this process: ${outcome.error.message}\n` +
           `it is unfinished in the database${state.cancelRequested !== undefined ? ` and its cancellation was requested (${state.cancelRequested})` : ''}; ` +
-          `\`larkflow worker --until-idle\` finishes it\n`,
+          `\`larkflow worker --until-idle\` finishes it`,
+        { runId, error: outcome.error },
       );
       return 1;
     }
-    io.err(renderOutcome(outcome, state, Date.now() - t0) + '\n');
+    if (json) say('outcome', `run ${runId} ${outcome.status}`, { runId, status: outcome.status, elapsedMs, ...(outcome.error ? { error: outcome.error } : {}) });
+    else if (!options.quiet || outcome.status !== 'completed') io.err(renderOutcome(outcome, state, elapsedMs) + '\n');
     if (outcome.status === 'completed') io.out(exactJson(outcome.result ?? null, 2) + '\n');
     return exitCodeOf(outcome);
   } finally {
-    printer.close();
+    release();
+    printer?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

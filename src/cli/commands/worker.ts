@@ -1,12 +1,22 @@
 /**
  * This file defines `larkflow worker`: finish the unfinished runs of a database. It recovers every
  * unfinished run (rebuilt by replaying its history; in-flight tasks run again with the same
- * idempotency key), prints one line per run that ends, and then either exits when nothing is left
- * (`--until-idle`) or keeps looking for new unfinished runs every second until SIGINT/SIGTERM.
+ * idempotency key), prints one stdout line per run that ends, one stderr line (`worker: ...`) per run
+ * it leaves alone and why (`engine.recoveryIssues`: its tasks are missing here, another worker holds
+ * it, a blob or the database failed), and then either exits when nothing is left (`--until-idle`) or
+ * keeps looking for new unfinished runs every second until SIGINT/SIGTERM.
+ *
+ * With `--until-idle` the exit status says whether the database's unfinished runs were finished:
+ * 0 every run it took ended (completed, failed or cancelled) and was recorded; 1 a run was left
+ * unfinished (an issue above) or its outcome could not be recorded; 2 bad usage; 4 a run could not
+ * go on in this process (a task that never settles, or one that ended the process).
  */
-import type { Engine } from '../../engine/index.js';
+import type { Engine, RecoveryIssue } from '../../engine/index.js';
 import { closeQuietly, openEngine, renderErrorInfo, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { renderError } from '../errors.js';
+import { EXIT_UNFINISHED, exitGuard } from '../exit-guard.js';
+import { driftText, scriptDrift } from '../script-drift.js';
+import { describeUnfinished } from '../unfinished.js';
 
 export interface WorkerOptions extends EngineCliOptions {
   readonly untilIdle?: boolean;
@@ -14,19 +24,66 @@ export interface WorkerOptions extends EngineCliOptions {
   readonly pollMs?: number;
 }
 
+/** What the worker saw happen to the runs it watches. */
+export interface Tally {
+  /** Runs whose outcome is recorded, by id. */
+  readonly ended: Set<string>;
+  /** Runs left unfinished (an issue, an unrecorded outcome), by id. */
+  readonly unfinished: Set<string>;
+}
+
+/** "worker: <what>" for one text that may start with larkflow's own prefix. */
+function workerLine(text: string): string {
+  return `worker: ${text.replace(/^larkflow: /, '')}\n`;
+}
+
+/** The issues of the engine (and the older `skippedRecoveries`, for runs that have no issue), by run id. */
+function issuesOf(engine: Engine): Map<string, RecoveryIssue> {
+  const out = new Map<string, RecoveryIssue>(engine.recoveryIssues ?? []);
+  for (const [id, tasks] of engine.skippedRecoveries) {
+    if (!out.has(id)) {
+      out.set(id, { reason: 'missing-tasks', message: `left run ${id} unfinished: it needs task ${tasks.join(', ')}, which this worker does not have (pass --tasks FILE)` });
+    }
+  }
+  return out;
+}
+
 export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<number> {
   // --until-idle finishes what a database holds: a missing one is a mistake, not an empty queue.
   const engine = await openEngine(opts, opts.untilIdle ? { mustExist: true } : {});
+  const tally: Tally = { ended: new Set(), unfinished: new Set() };
   const watched = new Map<string, Promise<void>>();
+  // Process warnings (the engine's "cannot recover run X: ...") are worker lines, not Node's.
+  const stopWarnings = exitGuard.onWarning((text) => io.err(workerLine(text)));
+  const printedIssues = new Map<string, string>();
+  const printIssues = (): void => {
+    for (const [id, issue] of issuesOf(engine)) {
+      if (printedIssues.get(id) === issue.message) continue;
+      printedIssues.set(id, issue.message);
+      tally.unfinished.add(id);
+      io.err(workerLine(issue.message));
+    }
+  };
   const watch = (ids: readonly string[]): void => {
     for (const id of ids) {
       if (watched.has(id)) continue;
-      watched.set(id, report(engine, id, io));
+      const drift = scriptDrift(engine, id);
+      if (drift) io.err(workerLine(`${driftText(drift)}: continuing it with the stored script; to resume with the changed file, use \`larkflow resume ${id} --workflow ${drift.file}\``));
+      watched.set(id, reportOutcome(engine, id, io, tally));
     }
   };
+  let stalled: (() => void) | undefined;
+  const stall = new Promise<'stalled'>((r) => (stalled = () => r('stalled')));
+  const release = exitGuard.commit({
+    describe: (reason) => {
+      const open = [...watched.keys()].filter((id) => !tally.ended.has(id) && !tally.unfinished.has(id));
+      return open.length === 0 ? 'worker: stopped before it was done' : open.map((id) => describeUnfinished(engine, id, reason).replace(/^larkflow: /, 'worker: ')).join('\n');
+    },
+    abandon: () => stalled?.(),
+  });
   try {
     const first = engine.recover();
-    const skipped = engine.skippedRecoveries.size;
+    const skipped = issuesOf(engine).size;
     io.err(
       first.length === 0
         ? skipped > 0
@@ -34,14 +91,34 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
           : 'worker: no unfinished runs\n'
         : `worker: recovered ${first.length} unfinished run${first.length === 1 ? '' : 's'}: ${first.join(', ')}\n`,
     );
-    for (const [id, tasks] of engine.skippedRecoveries) {
-      io.err(`worker: left run ${id} unfinished: it needs task ${tasks.join(', ')}, which this worker does not have (pass --tasks FILE)\n`);
-    }
+    printIssues();
     watch(first);
     if (opts.untilIdle) {
-      await engine.whenIdle();
-      await Promise.all(watched.values());
-      return engine.skippedRecoveries.size > 0 ? 1 : 0;
+      const done = Promise.all([engine.whenIdle(), ...watched.values()]);
+      const outcome = await Promise.race([done, stall]);
+      if (outcome === 'stalled') {
+        // Nothing in this process can finish the runs still open (a task that never settles).
+        for (const id of watched.keys()) {
+          if (tally.ended.has(id) || tally.unfinished.has(id)) continue;
+          io.err(describeUnfinished(engine, id, 'idle').replace(/^larkflow: /, 'worker: ') + '\n');
+        }
+        return EXIT_UNFINISHED;
+      }
+      printIssues(); // issues found while it worked (a blob that could not be fetched)
+      // Whatever the reports said, the database decides what is finished.
+      for (const id of [...watched.keys(), ...printedIssues.keys()]) {
+        let status: string | undefined;
+        try {
+          status = engine.store.getRun(id)?.status;
+        } catch {
+          status = undefined;
+        }
+        if (status === 'running' && !tally.unfinished.has(id)) {
+          tally.unfinished.add(id);
+          io.err(workerLine(`run ${id} is still unfinished in the database`));
+        }
+      }
+      return tally.unfinished.size > 0 ? 1 : 0;
     }
     io.err('worker: waiting for unfinished runs (Ctrl-C to stop)\n');
     await new Promise<void>((resolveStop) => {
@@ -54,8 +131,9 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
       const timer = setInterval(() => {
         try {
           watch(engine.recover());
+          printIssues();
         } catch (e) {
-          io.err(`worker: ${renderError(e).replace(/^larkflow: /, '')}\n`);
+          io.err(workerLine(renderError(e)));
         }
       }, opts.pollMs ?? 1000);
       process.once('SIGINT', stop);
@@ -65,23 +143,55 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
     io.err(`worker: stopped${left > 0 ? `; ${left} run${left === 1 ? '' : 's'} left unfinished (a worker finishes them later)` : ''}\n`);
     return 0;
   } finally {
+    release();
+    stopWarnings();
     await closeQuietly(engine);
   }
 }
 
-/** Prints one stdout line when a recovered run ends. */
-async function report(engine: Engine, runId: string, io: CliIo): Promise<void> {
+/** The run's status in the database, or undefined if it cannot be read. */
+function storedStatus(engine: Engine, runId: string): string | undefined {
   try {
-    const r = await engine.result(runId);
-    let workflow = '';
-    try {
-      workflow = ` (workflow ${engine.state(runId).workflow})`;
-    } catch {
-      // the store is closing
-    }
-    const why = r.error && r.status !== 'completed' ? `: ${renderErrorInfo(r.error).split('\n')[0]}` : '';
-    io.out(`${runId} ${r.status}${workflow}${why}\n`);
-  } catch (e) {
-    io.out(`${runId} unfinished: ${renderError(e).replace(/^larkflow: /, '')}\n`);
+    return engine.store.getRun(runId)?.status;
+  } catch {
+    return undefined;
   }
+}
+
+/**
+ * Prints one stdout line when a recovered run ends: its status as the database records it. A run
+ * the engine gave up with an outcome the database does not hold (a write that failed) is unfinished.
+ */
+export async function reportOutcome(engine: Engine, runId: string, io: CliIo, tally: Tally): Promise<void> {
+  let workflow = '';
+  try {
+    workflow = ` (workflow ${engine.state(runId).workflow})`;
+  } catch {
+    // the store is closing
+  }
+  let r;
+  try {
+    r = await engine.result(runId);
+  } catch (e) {
+    // Not live (yet): its blobs are being fetched, or recovery left it. Look again once idle.
+    await engine.whenIdle();
+    if (issuesOf(engine).has(runId)) return; // printed as an issue
+    try {
+      r = await engine.result(runId);
+    } catch {
+      tally.unfinished.add(runId);
+      io.out(`${runId} unfinished${workflow}: ${renderError(e).replace(/^larkflow: /, '')}\n`);
+      return;
+    }
+  }
+  const status = storedStatus(engine, runId);
+  if (status === 'running' || (status !== undefined && status !== r.status)) {
+    tally.unfinished.add(runId);
+    const why = r.error ? renderErrorInfo(r.error).split('\n')[0] : r.status;
+    io.out(`${runId} unfinished${workflow}: could not record the outcome of run ${runId} (${why}): it stays unfinished\n`);
+    return;
+  }
+  tally.ended.add(runId);
+  const why = r.error && r.status !== 'completed' ? `: ${renderErrorInfo(r.error).split('\n')[0]}` : '';
+  io.out(`${runId} ${r.status}${workflow}${why}\n`);
 }
