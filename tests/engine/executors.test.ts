@@ -448,12 +448,14 @@ describe('ProcessExecutor', () => {
     expect(outcome).toEqual({
       ok: true,
       value: {
-        input: { task: 'echo', args: req.args, kwargs: { lr: 0.5 }, runId: 'run-1', stepId: req.stepId, attempt: 2, idempotencyKey: 'ik-2' },
+        // The script parses input.json with JSON.parse, which rounds the big int it gets as plain digits.
+        input: { task: 'echo', args: [1, 'two words; rm -rf /', { $bigint: '100000000000000000000' }], kwargs: { lr: 0.5 }, runId: 'run-1', stepId: req.stepId, attempt: 2, idempotencyKey: 'ik-2' },
         env: { attempt: '2', key: 'ik-2', dir, output: join(dir, 'output.json') },
         argv: [],
       },
     });
-    expect(JSON.parse(readFileSync(join(dir, 'input.json'), 'utf8'))).toMatchObject({ args: req.args });
+    // A process gets a big int as plain JSON digits, every one of them.
+    expect(readFileSync(join(dir, 'input.json'), 'utf8')).toContain('"args":[1,"two words; rm -rf /",99999999999999999999]');
   });
 
   it('treats a missing output.json as null, and removes a stale one first', async () => {
