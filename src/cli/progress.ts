@@ -9,7 +9,8 @@
  *    "stepId":"train#1","attempt":1,"source":"executed","result":{"auc":0.9},"time":"2026-01-01T00:00:00.123Z"}
  *
  * Every object has the event's own fields (as `larkflow history RUN --json` prints them, but ints
- * beyond 2^53 as exact JSON numbers and without the run's `env`), `runId` (the run the event belongs
+ * beyond 2^53 as exact JSON numbers, and without the bookkeeping in `LEFT_OUT`: the run's `env`, its
+ * seed, retry policies, digests, executor handles), `runId` (the run the event belongs
  * to: the run, or one of its child runs), `time` (ISO) and, when the event changes the state of a
  * step or of the run, its new `status` (scheduled, running, retrying, waiting, completed, failed;
  * for the run: running, completed, failed, cancelled, blocked). What the command itself reports
@@ -55,11 +56,21 @@ const STATUS_AFTER: { readonly [K in HistoryEvent['kind']]?: string } = {
   RunCancelled: 'cancelled',
 };
 
+/**
+ * Fields of history events left out of the JSON log: the run's environment (it may hold secrets),
+ * and bookkeeping nobody follows progress for (the seed, retry policies, digests, executor handles;
+ * `larkflow history RUN --json` has them all).
+ */
+const LEFT_OUT = new Set(['env', 'seed', 'retry', 'argsDigest', 'handle', 'idempotencyKey', 'waitingAt']);
+
 /** One event as a line of the JSON log. */
 export function eventJson(e: HistoryEvent, runId: string): string {
   const status = STATUS_AFTER[e.kind];
-  const { env: _env, ...fields } = e as HistoryEvent & { env?: unknown };
-  return exactJson({ runId, ...(status !== undefined ? { status } : {}), ...fields, time: new Date(e.at).toISOString() });
+  const out: Record<string, unknown> = { runId };
+  if (status !== undefined) out.status = status;
+  for (const k in e) if (!LEFT_OUT.has(k)) out[k] = (e as unknown as Record<string, unknown>)[k];
+  out.time = new Date(e.at).toISOString();
+  return exactJson(out);
 }
 
 /** Follows the first root run started on an engine after it is created, and its child runs. */

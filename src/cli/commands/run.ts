@@ -141,13 +141,16 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
       say('unfinished', text, { runId, waiting: text.split('\n').slice(1, -1).map((l) => l.trim()) });
       return EXIT_UNFINISHED;
     }
-    let state;
-    try {
-      state = engine.state(runId);
-    } catch {
-      state = undefined;
-    }
     const elapsedMs = Date.now() - t0;
+    // The folded state (for a failure's steps) costs a pass over the whole history: not for a success.
+    let state;
+    if (outcome.status !== 'completed') {
+      try {
+        state = engine.state(runId);
+      } catch {
+        state = undefined;
+      }
+    }
     if (outcome.status === 'failed' && outcome.error?.kind === 'storage' && state?.status === 'running') {
       // The engine gave the run up (e.g. another process appended to its history, as `larkflow
       // cancel` does): it is not failed, it is unfinished in the database.
