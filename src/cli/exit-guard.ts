@@ -106,9 +106,19 @@ export class ExitGuard {
     process.on('warning', (w) => this.onProcessWarning(w));
   }
 
-  private say(text: string): void {
+  /**
+   * How the guard's own lines are written while a command logs JSON (`--log-format json`): as JSON
+   * objects too, `{"kind": ..., "message": first line, "details": [other lines]}`. @default 'text'
+   */
+  format: 'text' | 'json' = 'text';
+
+  private say(text: string, kind = 'error'): void {
     if (!this.output) return;
     this.output.flush();
+    if (this.format === 'json') {
+      const [message, ...details] = text.trimEnd().split('\n');
+      text = JSON.stringify({ kind, message, ...(details.length > 0 ? { details: details.map((d) => d.trim()) } : {}) });
+    }
     this.output.write(text.endsWith('\n') ? text : text + '\n');
   }
 
@@ -134,7 +144,7 @@ export class ExitGuard {
       return;
     }
     this.reported = true;
-    this.say(this.describeAll('idle'));
+    this.say(this.describeAll('idle'), 'unfinished');
     process.exitCode = EXIT_UNFINISHED;
   }
 
@@ -146,7 +156,7 @@ export class ExitGuard {
         return;
       }
       if (this.commitments.size > 0) {
-        if (!this.reported) this.say(this.describeAll('exit'));
+        if (!this.reported) this.say(this.describeAll('exit'), 'unfinished');
         process.exitCode = EXIT_UNFINISHED;
         return;
       }
@@ -166,7 +176,7 @@ export class ExitGuard {
     const text = w.message.replace(/^larkflow: /, '');
     const sink = this.warningSinks[this.warningSinks.length - 1];
     if (sink) sink(text);
-    else this.say(`larkflow: warning: ${w.name !== 'Warning' ? `${w.name}: ` : ''}${text}`);
+    else this.say(`larkflow: warning: ${w.name !== 'Warning' ? `${w.name}: ` : ''}${text}`, 'warning');
   }
 }
 

@@ -56,6 +56,7 @@ describe('a run that cannot finish does not exit 0', () => {
     expect(w.code, w.err).toBe(4);
     expect(w.err).toContain(`worker: run ${runId} did not finish`);
     expect(w.err).toMatch(/waiting on task slow \(step slow#1/);
+    expect(w.out).toBe(`${runId} unfinished (workflow main): it did not finish in this worker\n`);
   });
 
   it('--log-format json: the unfinished run is a JSON line too', () => {
@@ -81,6 +82,18 @@ describe('a run that cannot finish does not exit 0', () => {
     expect(r.err).toContain(`larkflow: run ${runId} did not finish: the process is exiting before the run ended`);
     expect(r.err).toMatch(/waiting on task slow \(step slow#1, attempt 1/);
     expect(statusOf(t.dir, t.db, runId)).toBe('running');
+  });
+
+  it('--log-format json: the guard reports in JSON too', () => {
+    const t = fresh();
+    t.file('wf.star', WAITS);
+    t.file('t.mjs', 'setTimeout(() => process.exit(0), 300);\nexport function slow() { return new Promise((r) => setTimeout(() => r(1), 5000)); }\n');
+    const r = larkflow(t.dir, 'run', 'wf.star', '--tasks', 't.mjs', '--db', t.db, '--log-format', 'json');
+    expect(r.code, r.err).toBe(4);
+    const lines = r.err.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; message?: string; details?: string[] });
+    expect(lines.at(-1)).toMatchObject({ kind: 'unfinished' });
+    expect(lines.at(-1)!.message).toMatch(/did not finish: the process is exiting/);
+    expect(lines.at(-1)!.details![0]).toMatch(/^waiting on task slow/);
   });
 
   it('a stray process.exit(0) after a failed run keeps exit status 1', () => {

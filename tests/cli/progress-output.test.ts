@@ -67,6 +67,17 @@ describe('--log-format json', () => {
     expect(last.error.message).toMatch(/kaboom/);
   });
 
+  it('with --quiet: nothing for a completed run, the outcome of a failed one', async () => {
+    const t = fresh();
+    const tasks = t.file('t.mjs', TASKS);
+    const ok = await cli('run', t.file('wf.star', WF), '--quiet', '--log-format', 'json', '--tasks', tasks, '--db', t.db);
+    expect(ok.code).toBe(0);
+    expect(ok.err).toBe('');
+    const bad = await cli('run', t.file('bad.star', FAILING), '--quiet', '--log-format', 'json', '--tasks', tasks, '--db', t.db);
+    expect(bad.code).toBe(1);
+    expect(bad.err.trimEnd().split('\n').map((l) => (JSON.parse(l) as { kind: string }).kind)).toEqual(['outcome']);
+  });
+
   it('an unknown format is a usage error', async () => {
     const t = fresh();
     const r = await cli('run', t.file('wf.star', WF), '--log-format', 'yaml', '--db', t.db);

@@ -51,8 +51,7 @@ describe('worker --until-idle', () => {
     const tally: Tally = { ended: new Set(), unfinished: new Set() };
     const fake = {
       result: async () => ({ runId: 'run-1', status: 'failed', error: { kind: 'storage', message: 'database is locked', retryable: true } }),
-      state: () => ({ workflow: 'main' }),
-      store: { getRun: () => ({ status: 'running' }) },
+      store: { getRun: () => ({ status: 'running', workflow: 'main' }) },
       recoveryIssues: new Map(),
       skippedRecoveries: new Map(),
     } as unknown as Engine;

@@ -16,7 +16,7 @@ import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, openEngine, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { resolveRunId } from '../engine-options.js';
 import { driftText, scriptDrift } from '../script-drift.js';
-import { driveRun, logFormatOf, type ProgressCliOptions } from './run.js';
+import { driveRun, logFormatOf, notice, type ProgressCliOptions } from './run.js';
 import { REPLAY_MISMATCH, renderMismatch } from './replay.js';
 
 export interface ResumeOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
@@ -46,12 +46,12 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
       else throw new CliError(`run ${runId} has no step ${fromStep} (steps: ${state.order.join(', ') || 'none'})`);
     }
     if (state.status === 'running') {
-      io.err(`note: run ${runId} has not finished (it may still be running elsewhere); the new run does not stop it\n`);
+      notice(io, opts, 'note', `run ${runId} has not finished (it may still be running elsewhere); the new run does not stop it`);
     }
     let fileDigest: string | undefined;
     if (file === undefined) {
       const drift = scriptDrift(engine, runId);
-      if (drift) io.err(`note: ${driftText(drift)}: resuming with the stored script; to resume with the changed file, use \`larkflow resume ${runId} --workflow ${drift.file}\`\n`);
+      if (drift) notice(io, opts, 'note', `${driftText(drift)}: resuming with the stored script; to resume with the changed file, use \`larkflow resume ${runId} --workflow ${drift.file}\``);
     } else {
       const { collectScript } = await import('../../engine/index.js');
       fileDigest = collectScript(file).digest;
@@ -66,10 +66,10 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
           const started = engine.history(handle.runId)[0] as RunStarted | undefined;
           if (cache) {
             // The run records its cache mode in RunStarted; an engine without the option would use the cache.
-            if (started?.cacheMode !== cache) io.err(`warning: this engine ignores ${cache === 'off' ? '--no-cache' : '--refresh-cache'} on resume; run ${handle.runId} uses the task cache\n`);
+            if (started?.cacheMode !== cache) notice(io, opts, 'warning', `this engine ignores ${cache === 'off' ? '--no-cache' : '--refresh-cache'} on resume; run ${handle.runId} uses the task cache`);
           }
           if (fileDigest !== undefined && started && started.scriptDigest !== fileDigest && started.scriptDigest === (engine.history(runId)[0] as RunStarted).scriptDigest) {
-            io.err(`warning: this engine does not support resume --workflow yet; run ${handle.runId} uses the stored script of run ${runId}, not ${file}\n`);
+            notice(io, opts, 'warning', `this engine does not support resume --workflow yet; run ${handle.runId} uses the stored script of run ${runId}, not ${file}`);
           }
           return handle;
         },
@@ -78,13 +78,17 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
     } catch (e) {
       if (!isNondeterminism(e)) throw e;
       // The fixed script does not reach the steps to reuse with the recorded calls.
-      io.err(
-        await renderMismatch(engine, runId, e, {
-          headline: `MISMATCH: run ${runId} does not replay against ${file ?? 'its stored script'}${fromStep ? ` up to step ${fromStep}` : ''}: its steps cannot be reused`,
-          script: file,
-          onlyStep: e.stepId,
-        }),
-      );
+      const text = await renderMismatch(engine, runId, e, {
+        headline: `MISMATCH: run ${runId} does not replay against ${file ?? 'its stored script'}${fromStep ? ` up to step ${fromStep}` : ''}: its steps cannot be reused`,
+        script: file,
+        onlyStep: e.stepId,
+      });
+      if (opts.logFormat === 'json') {
+        const [message, ...details] = text.trimEnd().split('\n');
+        io.err(JSON.stringify({ kind: 'mismatch', runId, message, details }) + '\n');
+      } else {
+        io.err(text);
+      }
       return REPLAY_MISMATCH;
     }
   } finally {

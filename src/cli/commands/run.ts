@@ -97,6 +97,11 @@ export function logFormatOf(opts: ProgressCliOptions): LogFormat {
   return f;
 }
 
+/** A note or warning of `run`/`resume` on stderr: a text line, or a JSON object with --log-format json. */
+export function notice(io: CliIo, opts: ProgressCliOptions, kind: 'note' | 'warning', text: string): void {
+  io.err((opts.logFormat === 'json' ? JSON.stringify({ kind, message: text }) : `${kind}: ${text}`) + '\n');
+}
+
 /**
  * Starts a run with `start`, prints its progress and outcome (as text or JSON lines, or with
  * `quiet` only a failure), and prints its result on stdout. Ctrl-C leaves the run unfinished in the
@@ -120,6 +125,8 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   let handle: RunHandle | undefined;
+  const guardFormat = exitGuard.format;
+  exitGuard.format = format;
   const release = exitGuard.commit({
     describe: (reason) => (handle ? describeUnfinished(engine, handle.runId, reason) : 'larkflow: the run did not start'),
     abandon: () => stop?.('stalled'),
@@ -163,12 +170,15 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
       );
       return 1;
     }
-    if (json) say('outcome', `run ${runId} ${outcome.status}`, { runId, status: outcome.status, elapsedMs, ...(outcome.error ? { error: outcome.error } : {}) });
-    else if (!options.quiet || outcome.status !== 'completed') io.err(renderOutcome(outcome, state, elapsedMs) + '\n');
+    if (!options.quiet || outcome.status !== 'completed') {
+      if (json) say('outcome', `run ${runId} ${outcome.status}`, { runId, status: outcome.status, elapsedMs, ...(outcome.error ? { error: outcome.error } : {}) });
+      else io.err(renderOutcome(outcome, state, elapsedMs) + '\n');
+    }
     if (outcome.status === 'completed') io.out(exactJson(outcome.result ?? null, 2) + '\n');
     return exitCodeOf(outcome);
   } finally {
     release();
+    exitGuard.format = guardFormat;
     printer?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

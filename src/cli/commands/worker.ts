@@ -30,6 +30,8 @@ export interface Tally {
   readonly ended: Set<string>;
   /** Runs left unfinished (an issue, an unrecorded outcome), by id. */
   readonly unfinished: Set<string>;
+  /** The worker gave up waiting (nothing could finish the runs still open): no more run lines. */
+  stopped?: boolean;
 }
 
 /** "worker: <what>" for one text that may start with larkflow's own prefix. */
@@ -98,9 +100,12 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
       const outcome = await Promise.race([done, stall]);
       if (outcome === 'stalled') {
         // Nothing in this process can finish the runs still open (a task that never settles).
+        tally.stopped = true;
         for (const id of watched.keys()) {
           if (tally.ended.has(id) || tally.unfinished.has(id)) continue;
+          tally.unfinished.add(id);
           io.err(describeUnfinished(engine, id, 'idle').replace(/^larkflow: /, 'worker: ') + '\n');
+          io.out(`${id} unfinished${workflowOf(engine, id)}: it did not finish in this worker\n`);
         }
         return EXIT_UNFINISHED;
       }
@@ -149,6 +154,16 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
   }
 }
 
+/** " (workflow NAME)" of a run, or nothing if its state cannot be read. */
+function workflowOf(engine: Engine, runId: string): string {
+  try {
+    const rec = engine.store.getRun(runId);
+    return rec ? ` (workflow ${rec.workflow})` : '';
+  } catch {
+    return ''; // the store is closing
+  }
+}
+
 /** The run's status in the database, or undefined if it cannot be read. */
 function storedStatus(engine: Engine, runId: string): string | undefined {
   try {
@@ -163,19 +178,15 @@ function storedStatus(engine: Engine, runId: string): string | undefined {
  * the engine gave up with an outcome the database does not hold (a write that failed) is unfinished.
  */
 export async function reportOutcome(engine: Engine, runId: string, io: CliIo, tally: Tally): Promise<void> {
-  let workflow = '';
-  try {
-    workflow = ` (workflow ${engine.state(runId).workflow})`;
-  } catch {
-    // the store is closing
-  }
+  const workflow = workflowOf(engine, runId);
   let r;
   try {
     r = await engine.result(runId);
   } catch (e) {
+    if (tally.stopped) return; // reported when the worker gave up
     // Not live (yet): its blobs are being fetched, or recovery left it. Look again once idle.
     await engine.whenIdle();
-    if (issuesOf(engine).has(runId)) return; // printed as an issue
+    if (tally.stopped || issuesOf(engine).has(runId)) return; // printed as an issue
     try {
       r = await engine.result(runId);
     } catch {
@@ -184,6 +195,7 @@ export async function reportOutcome(engine: Engine, runId: string, io: CliIo, ta
       return;
     }
   }
+  if (tally.stopped) return;
   const status = storedStatus(engine, runId);
   if (status === 'running' || (status !== undefined && status !== r.status)) {
     tally.unfinished.add(runId);
