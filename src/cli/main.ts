@@ -128,7 +128,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       .command('history')
       .description('print the events of a run, one per line')
       .argument('<run>', 'the run id')
-      .option('--json', 'print the events as a JSON array'),
+      .option('--json', 'print the events as a JSON array, as stored (an int beyond 2^53 as {"$bigint": "digits"}, which replayHistory reads back exactly)'),
   ).action(async (run: string, opts: Record<string, unknown>) => {
     const { historyCommand } = await import('./commands/history.js');
     setExit(await historyCommand(run, opts, io));
@@ -350,10 +350,13 @@ function isMain(): boolean {
 
 if (isMain()) {
   // Output is buffered (one write per 64 KiB or 100 ms, not one per progress line); the exit guard
-  // flushes it, and keeps exit status 0 for commands that finished what they promised.
+  // flushes it, and keeps exit status 0 for commands that finished what they promised. Not for
+  // `eval` and chunked `test`: a synchronous script that loops until Ctrl-C (which ends the process
+  // without exit handlers) must not lose what it printed.
+  const unbuffered = process.argv[2] === 'eval' || (process.argv[2] === 'test' && !process.argv.includes('--workflows'));
   const output = new BufferedOutput(
     { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) },
-    { live: process.stderr.isTTY === true },
+    { live: process.stderr.isTTY === true, ...(unbuffered ? { limit: 0 } : {}) },
   );
   exitGuard.install({ write: (s) => void process.stderr.write(s), flush: () => output.flush() });
   // A closed pipe (`larkflow history RUN | head`) ends the command quietly, not with a stack trace.

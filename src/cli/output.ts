@@ -21,6 +21,10 @@ export class BufferedOutput {
   /** The CLI's io over these buffers (`live` when stderr is a terminal). */
   readonly io: CliIo;
 
+  /**
+   * @param options.limit buffer size that triggers a write (0: every write goes through at once)
+   * @param options.intervalMs the longest text waits in a buffer
+   */
   constructor(
     private readonly sinks: { readonly out: Sink; readonly err: Sink },
     options: { readonly live?: boolean; readonly limit?: number; readonly intervalMs?: number } = {},

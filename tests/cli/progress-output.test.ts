@@ -112,5 +112,11 @@ describe('buffered output', () => {
     while (Date.now() < until) slow.io.out('x'); // a synchronous loop (larkflow eval printing)
     expect(timed.length).toBeGreaterThan(0);
     slow.flush();
+    // limit 0 (eval, chunked test): every write goes through at once.
+    const direct: string[] = [];
+    const d = new BufferedOutput({ out: (s) => void direct.push(s), err: (s) => void direct.push(s) }, { limit: 0, intervalMs: 60_000 });
+    d.io.out('a');
+    d.io.err('b');
+    expect(direct).toEqual(['a', 'b']);
   });
 });
