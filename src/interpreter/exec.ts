@@ -11,7 +11,7 @@ import { resolveFileOptions, type FileOptions, type ResolvedFileOptions } from '
 import { resolveFile } from './resolve/resolver.js';
 import { compileFile, COMPILER_VERSION, type Program } from './compile/compiler.js';
 import { runtime } from './vm/runtime.js';
-import { Thread, type Outcome } from './vm/thread.js';
+import { SLICE_END, Thread, type Outcome } from './vm/thread.js';
 import { callGen } from './vm/runtime.js';
 import { Module } from './values/function.js';
 import { Pending, type KwArgs, type Value } from './values/value.js';
@@ -86,7 +86,19 @@ function compileParsedUnguarded(file: ast.File, predeclared: Globals, opts: Reso
   return compileFile(resolved, opts, moduleName);
 }
 
-/** Starts executing a compiled program on a thread; see `startFile`. */
+/**
+ * Runs through the ends of time slices (SLICE_END) of a thread that has `sliceUntil` set: a
+ * synchronous entry point does not give the event loop a turn, so a slice end is only a pause.
+ */
+function throughSlices<T>(thread: Thread, out: Outcome<T>): Outcome<T> {
+  while (!out.done && out.pending === SLICE_END) out = thread.resume<T>(null);
+  return out;
+}
+
+/**
+ * Starts executing a compiled program on a thread; see `startFile`. Returns SLICE_END as the pending
+ * value when the thread's `sliceUntil` has passed (continue with `thread.resume(null)`).
+ */
 export function startProgram(thread: Thread, program: Program, predeclared: Globals): Outcome<ModuleGlobals> {
   const fn = program.factory(runtime, program.constants);
   const gen = fn(
@@ -120,8 +132,10 @@ export function startFile(thread: Thread, source: Source | string, predeclared: 
 
 /**
  * Executes a file as a module without blocking the event loop: the script runs in time slices of
- * `sliceMs`, so an AbortSignal aborted by a timer (or anything else) cancels it.
- * @throws ParseError, ResolveError, or EvalError (kind 'cancelled' when aborted)
+ * `sliceMs` (see `Thread.startAsync`), so an AbortSignal aborted by a timer (or anything else)
+ * cancels it, within about a slice plus the longest single operator in progress (builtins on large
+ * values work incrementally and end a slice like the script does).
+ * @throws ParseError, ResolveError, or EvalError (kind 'cancelled' when aborted, 'budget' for a budget)
  */
 export async function execFileAsync(
   thread: Thread,
@@ -149,7 +163,7 @@ export async function execFileAsync(
  * globals.get('x') // 3
  */
 export function execFile(thread: Thread, source: Source | string, predeclared: Globals = new Map(), options: FileOptions = {}): ModuleGlobals {
-  const out = startFile(thread, source, predeclared, options);
+  const out = throughSlices(thread, startFile(thread, source, predeclared, options));
   if (!out.done) {
     thread.abandon();
     throw new EvalError('the script waited for the host, but execFile runs synchronously (use startFile)');
@@ -175,7 +189,7 @@ export function evalExpr(thread: Thread, source: Source | string, predeclared: G
   };
   const opts = resolveFileOptions({ ...options, globalReassign: true });
   const program = compileParsed(file, predeclared, opts, src.name);
-  const out = startProgram(thread, program, predeclared);
+  const out = throughSlices(thread, startProgram(thread, program, predeclared));
   if (!out.done) {
     thread.abandon();
     throw new EvalError('the expression waited for the host, but evalExpr runs synchronously');
@@ -191,7 +205,10 @@ export function call(thread: Thread, fn: Value, args: Value[] = [], kwargs: KwAr
   return thread.call(fn, args, kwargs);
 }
 
-/** Starts a call that may suspend; resume with `thread.resume`. */
+/**
+ * Starts a call that may suspend; resume with `thread.resume`. Returns SLICE_END as the pending
+ * value when the thread's `sliceUntil` has passed (continue with `thread.resume(null)`).
+ */
 export function startCall(thread: Thread, fn: Value, args: Value[] = [], kwargs: KwArgs | null = null): Outcome<Value> {
   return thread.start(callGen(thread, fn, args, kwargs), (v) => v);
 }

@@ -7,7 +7,8 @@ export { Source, type Span, type Position, formatPosition, codeFrame } from '../
 export * from './errors.js';
 export * from './options.js';
 export * from './values/index.js';
-export { Thread, type ThreadOptions, type Outcome, type LoadHook } from './vm/thread.js';
+export { Thread, SLICE_END, type ThreadOptions, type ThreadLimits, type Outcome, type LoadHook } from './vm/thread.js';
+export { liveHeapLimit } from './vm/heap-guard.js';
 /** Binds call arguments to a Starlark function's parameters (throws the reference's errors). */
 export { bindArgs } from './vm/runtime.js';
 export {

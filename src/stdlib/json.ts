@@ -37,17 +37,32 @@ import {
   utf8Decode,
   utf8Encode,
   type KwArgs,
+  type Pending,
   type ThreadContext,
   type Value,
+  incremental,
+  chargeBytes,
+  chargeSteps,
+  OBJECT_BYTES,
+  SLOT_BYTES,
 } from '../interpreter/values/index.js';
 
 /** Nesting deeper than this is refused by encode, decode and the JS conversions (the JS stack is finite). */
 export const MAX_JSON_DEPTH = 1000;
 
-/** Output is charged to the thread's allocation budget in chunks of this many bytes. */
+/** Output is charged to the thread's budgets in chunks of this many bytes. */
 const CHARGE_CHUNK = 1 << 16;
 
-/** An output buffer that charges the allocation budget as it grows. */
+/**
+ * Bytes of JSON text produced or consumed per step of work (encoding and decoding visit each value
+ * in JS, a few bytes of text each).
+ */
+const JSON_BYTES_PER_STEP = 4;
+
+/**
+ * An output buffer that charges the thread as it grows: the text's bytes (and the pieces' slots), and
+ * the work of producing it.
+ */
 class Out {
   private parts: string[] = [];
   private uncharged = 0;
@@ -64,6 +79,7 @@ class Out {
       const n = this.uncharged;
       this.uncharged = 0;
       this.th.charge(n);
+      this.th.work(n / JSON_BYTES_PER_STEP);
     }
   }
   toString(): string {
@@ -168,71 +184,102 @@ function hasAttrs(x: StarValue): boolean {
   return x.attrNames !== undefined || attrNames(x).length > 0;
 }
 
+/** Containers with more elements than this are encoded incrementally (in blocks, yielding between). */
+const BIG = 4096;
+
 /**
- * Encodes a value as JSON text (a binary string), appending to `out`. Throws the reference's error
- * message without the function-name prefix (the caller adds it).
+ * Encodes values as JSON text (a binary string), appending to `out`. `emit` encodes a value at once;
+ * `emitPieces` encodes it as incremental work: a big list, tuple, set or dict block by block, and a
+ * big container inside it the same way. Both throw the reference's error message without the
+ * function-name prefix (the caller adds it).
  */
-function encodeInto(x: Value, out: Out): void {
-  const path: StarValue[] = [];
-  const fail = (msg: string): never => {
+class Encoder {
+  private readonly path: StarValue[] = [];
+  constructor(private readonly out: Out) {}
+
+  private fail(msg: string): never {
     throw new JsonError(msg);
-  };
-  const emit = (x: Value): void => {
+  }
+
+  /** Encodes a scalar and returns true, or returns false for a container (a StarValue). */
+  private scalar(x: Value): boolean {
+    const out = this.out;
     switch (typeof x) {
       case 'boolean':
         out.push(x ? 'true' : 'false');
-        return;
+        return true;
       case 'number':
         out.push(String(x));
-        return;
+        return true;
       case 'bigint':
         out.push(intToString(x));
-        return;
+        return true;
       case 'string':
         out.push(jsonQuote(x));
-        return;
+        return true;
     }
     if (x === null) {
       out.push('null');
-      return;
+      return true;
     }
     if (x instanceof Float) {
-      if (!Number.isFinite(x.v)) fail(`cannot encode non-finite float ${formatFloat(x.v)}`);
+      if (!Number.isFinite(x.v)) this.fail(`cannot encode non-finite float ${formatFloat(x.v)}`);
       out.push(formatFloat(x.v));
-      return;
+      return true;
     }
-    if (!(x instanceof StarValue)) fail(`cannot encode ${typeName(x)} as JSON`);
-    if (path.includes(x)) fail('cycle in JSON structure');
-    if (path.length >= MAX_JSON_DEPTH) fail(`nesting depth exceeds ${MAX_JSON_DEPTH}`);
-    path.push(x);
+    if (!(x instanceof StarValue)) this.fail(`cannot encode ${typeName(x)} as JSON`);
+    return false;
+  }
+
+  private enter(x: StarValue): void {
+    if (this.path.includes(x)) this.fail('cycle in JSON structure');
+    if (this.path.length >= MAX_JSON_DEPTH) this.fail(`nesting depth exceeds ${MAX_JSON_DEPTH}`);
+    this.path.push(x);
+  }
+
+  /** A dict's items sorted by key (all keys must be strings). */
+  private sortedItems(x: Dict): [Value, Value][] {
+    const items = x.entries();
+    for (const [k] of items) if (typeof k !== 'string') this.fail(`${x.type} has ${typeName(k)} key, want string`);
+    items.sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : (a[0] as string) > (b[0] as string) ? 1 : 0));
+    return items;
+  }
+
+  /** The elements of an iterable container, or undefined if x is not one. */
+  private elemsOf(x: StarValue): readonly Value[] | undefined {
+    if (x instanceof List || x instanceof Tuple) return x.elems;
+    if (x instanceof StarSet) return x.elems();
+    if (x instanceof Range) return rangeElems(x, this.out);
+    if (x.iterate) return [...x.iterate()];
+    return undefined;
+  }
+
+  emit(x: Value): void {
+    if (this.scalar(x)) return;
+    const v = x as StarValue;
+    const out = this.out;
+    this.enter(v);
     try {
-      if (x instanceof Dict) {
-        const items = x.entries();
-        for (const [k] of items) if (typeof k !== 'string') fail(`${x.type} has ${typeName(k)} key, want string`);
-        items.sort((a, b) => ((a[0] as string) < (b[0] as string) ? -1 : (a[0] as string) > (b[0] as string) ? 1 : 0));
+      if (v instanceof Dict) {
+        const items = this.sortedItems(v);
         out.push('{');
         let i = 0;
         try {
           for (; i < items.length; i++) {
             if (i > 0) out.push(',');
-            const [k, v] = items[i]!;
+            const [k, e] = items[i]!;
             out.push(jsonQuote(k as string));
             out.push(':');
-            emit(v);
+            this.emit(e);
           }
         } catch (e) {
-          throw prefixed(e, `in ${x.type} key ${quoteString(items[i]![0] as string)}: `);
+          throw prefixed(e, `in ${v.type} key ${quoteString(items[i]![0] as string)}: `);
         }
         out.push('}');
-      } else if (x instanceof List || x instanceof Tuple || x instanceof StarSet || x instanceof Range || x.iterate) {
-        const elems: readonly Value[] =
-          x instanceof List || x instanceof Tuple
-            ? x.elems
-            : x instanceof StarSet
-              ? x.elems()
-              : x instanceof Range
-                ? rangeElems(x, out)
-                : [...x.iterate!()];
+        return;
+      }
+      const elems = this.elemsOf(v);
+      if (elems !== undefined) {
         out.push('[');
         let i = 0;
         try {
@@ -240,37 +287,96 @@ function encodeInto(x: Value, out: Out): void {
             if (i > 0) out.push(',');
             const e = elems[i]!;
             if (typeof e === 'number') out.push(String(e));
-            else emit(e);
+            else this.emit(e);
           }
         } catch (e) {
-          throw prefixed(e, `at ${x.type} index ${i}: `);
+          throw prefixed(e, `at ${v.type} index ${i}: `);
         }
         out.push(']');
-      } else if (hasAttrs(x)) {
-        const names = [...attrNames(x)].sort();
+        return;
+      }
+      this.emitAttrs(v);
+    } finally {
+      this.path.pop();
+    }
+  }
+
+  private emitAttrs(x: StarValue): void {
+    const out = this.out;
+    if (!hasAttrs(x)) this.fail(`cannot encode ${x.type} as JSON`);
+    const names = [...attrNames(x)].sort();
+    out.push('{');
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const v = getAttrOrUndefined(x, name);
+      if (v === undefined) this.fail(`missing attribute ${x.type}.${name} (despite ${quoteString(name)} appearing in dir())`);
+      if (i > 0) out.push(',');
+      out.push(jsonQuote(name));
+      out.push(':');
+      try {
+        this.emit(v!);
+      } catch (e) {
+        throw prefixed(e, `in field .${name}: `);
+      }
+    }
+    out.push('}');
+  }
+
+  /** Like `emit`, as incremental work: yields after each block of BIG elements of a big container. */
+  *emitPieces(x: Value): Generator<undefined, void, undefined> {
+    if (!isBigContainer(x)) {
+      this.emit(x);
+      return;
+    }
+    const v = x as StarValue;
+    const out = this.out;
+    this.enter(v);
+    try {
+      if (v instanceof Dict) {
+        const items = this.sortedItems(v);
         out.push('{');
-        for (let i = 0; i < names.length; i++) {
-          const name = names[i]!;
-          const v = getAttrOrUndefined(x, name);
-          if (v === undefined) fail(`missing attribute ${x.type}.${name} (despite ${quoteString(name)} appearing in dir())`);
-          if (i > 0) out.push(',');
-          out.push(jsonQuote(name));
-          out.push(':');
-          try {
-            emit(v!);
-          } catch (e) {
-            throw prefixed(e, `in field .${name}: `);
+        let i = 0;
+        try {
+          for (; i < items.length; i++) {
+            if (i > 0) out.push(',');
+            const [k, e] = items[i]!;
+            out.push(jsonQuote(k as string));
+            out.push(':');
+            yield* this.emitPieces(e);
+            if (i % BIG === BIG - 1) yield;
           }
+        } catch (e) {
+          throw prefixed(e, `in ${v.type} key ${quoteString(items[i]![0] as string)}: `);
         }
         out.push('}');
-      } else {
-        fail(`cannot encode ${x.type} as JSON`);
+        return;
       }
+      const elems = this.elemsOf(v)!;
+      out.push('[');
+      let i = 0;
+      try {
+        for (; i < elems.length; i++) {
+          if (i > 0) out.push(',');
+          const e = elems[i]!;
+          if (typeof e === 'number') out.push(String(e));
+          else yield* this.emitPieces(e);
+          if (i % BIG === BIG - 1) yield;
+        }
+      } catch (e) {
+        throw prefixed(e, `at ${v.type} index ${i}: `);
+      }
+      out.push(']');
     } finally {
-      path.pop();
+      this.path.pop();
     }
-  };
-  emit(x);
+  }
+}
+
+/** True for a list, tuple, set or dict with more than BIG elements (encoded incrementally). */
+function isBigContainer(x: Value): boolean {
+  if (x instanceof List || x instanceof Tuple) return x.elems.length > BIG;
+  if (x instanceof Dict || x instanceof StarSet) return x.size > BIG;
+  return false;
 }
 
 function rangeElems(r: Range, out: Out): Value[] {
@@ -295,7 +401,19 @@ function prefixed(e: unknown, prefix: string): unknown {
 export function encodeJSON(th: ThreadContext, x: Value, fnName = 'json.encode'): string {
   const out = new Out(th);
   try {
-    encodeInto(x, out);
+    new Encoder(out).emit(x);
+  } catch (e) {
+    if (e instanceof JsonError) throw new EvalError(`${fnName}: ${e.message}`);
+    throw e;
+  }
+  return out.toString();
+}
+
+/** `encodeJSON` as incremental work (values/job.ts), for big values. */
+function* encodePieces(th: ThreadContext, x: Value, fnName: string): Generator<undefined, string, undefined> {
+  const out = new Out(th);
+  try {
+    yield* new Encoder(out).emitPieces(x);
   } catch (e) {
     if (e instanceof JsonError) throw new EvalError(`${fnName}: ${e.message}`);
     throw e;
@@ -304,9 +422,10 @@ export function encodeJSON(th: ThreadContext, x: Value, fnName = 'json.encode'):
 }
 
 // https://github.com/google/starlark-go/blob/master/lib/json/json.go (encode)
-function encode(th: ThreadContext, args: Value[], kwargs: KwArgs | null): Value {
+function encode(th: ThreadContext, args: Value[], kwargs: KwArgs | null): Value | Pending {
   unpackPositional('json.encode', args, kwargs, 1);
-  return encodeJSON(th, args[0]!);
+  const x = args[0]!;
+  return isBigContainer(x) ? incremental('json.encode', encodePieces(th, x, 'json.encode')) : encodeJSON(th, x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -864,7 +983,8 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         const lit = s.slice(i, j);
         i = j;
         const r = safe ? lit.slice(1, -1) : unquote(lit);
-        if (r.length > 256) th.charge(r.length);
+        chargeSteps(lit.length / JSON_BYTES_PER_STEP);
+        chargeBytes(safe ? OBJECT_BYTES : r.length + OBJECT_BYTES);
         return r;
       }
       case 0x6e:
@@ -892,6 +1012,7 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         b = next();
         if (b !== 0x5d) {
           for (;;) {
+            chargeBytes(SLOT_BYTES);
             elems.push(parse());
             b = next();
             if (b !== 0x2c) {
@@ -903,7 +1024,8 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         }
         i++;
         depth--;
-        th.charge(elems.length + 1);
+        chargeSteps(elems.length);
+        chargeBytes(OBJECT_BYTES);
         return new List(elems);
       }
       case 0x7b: {
@@ -930,7 +1052,7 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         }
         i++;
         depth--;
-        th.charge(2 * dict.size + 1);
+        chargeBytes(OBJECT_BYTES);
         return dict;
       }
       default:
@@ -956,6 +1078,7 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
             return new Float(f);
           }
           if (!/^-?\d+$/.test(num)) fail(`invalid number: ${num}`);
+          chargeSteps(num.length / JSON_BYTES_PER_STEP);
           if (num.length > 64) th.charge(num.length);
           return num.length <= 15 ? Number(num) || 0 : normBig(BigInt(num));
         }

@@ -27,6 +27,13 @@ import {
   type BuiltinImpl,
   type ThreadContext,
   type Value,
+  chargeScan,
+  chargeSteps,
+  chargeText,
+  incremental,
+  OBJECT_BYTES,
+  printsIncrementally,
+  reprPieces,
 } from '../interpreter/values/index.js';
 
 /** The encoding of U+FFFD, which replaces each byte of an invalid UTF-8 sequence. */
@@ -38,7 +45,9 @@ const REPLACEMENT = '\xef\xbf\xbd';
  * @example utf8Transcode('a\xff') // "a\xef\xbf\xbd"
  */
 export function utf8Transcode(s: string): string {
+  chargeScan(s.length);
   if (isAscii(s)) return s;
+  chargeText(s.length);
   let out = '';
   let plain = 0;
   for (let i = 0; i < s.length; ) {
@@ -70,6 +79,7 @@ export function runeCount(s: string): number {
  * match the reference, not Java, for such strings. Invalid bytes count as U+FFFD.
  */
 export function javaStringHash(s: string): number {
+  chargeSteps(s.length / 4);
   let h = 0;
   for (let i = 0; i < s.length; ) {
     const c = s.charCodeAt(i);
@@ -89,6 +99,7 @@ export function javaStringHash(s: string): number {
 
 /** 32-bit FNV-1a over the bytes of a binary string, as an unsigned value (the reference's bytes hash). */
 export function fnv1a32(s: string): number {
+  chargeSteps(s.length / 4);
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
@@ -115,14 +126,15 @@ const strImpl: BuiltinImpl = (_th, args, kwargs) => {
   const x = args[0]!;
   if (typeof x === 'string') return x;
   if (x instanceof Bytes) return utf8Transcode(x.s);
-  return str(x);
+  return printsIncrementally(x) ? incremental('str', reprPieces(x)) : str(x);
 };
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#repr
 // Example: repr([1, "x"]) == '[1, "x"]'
 const reprImpl: BuiltinImpl = (_th, args, kwargs) => {
   unpackPositional('repr', args, kwargs, 1);
-  return repr(args[0]!);
+  const x = args[0]!;
+  return printsIncrementally(x) ? incremental('repr', reprPieces(x)) : repr(x);
 };
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#chr
@@ -169,7 +181,8 @@ const bytesImpl: BuiltinImpl = (th: ThreadContext, args, kwargs) => {
   if (isIterable(x)) {
     const elems = iterElems(x);
     const n = elems.length;
-    th.charge(n);
+    th.charge(n * 9 + OBJECT_BYTES); // the codes array, then the bytes
+    th.work(n / 2);
     const codes = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const e = elems instanceof Range ? elems.at(i) : elems[i]!;

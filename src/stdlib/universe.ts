@@ -6,7 +6,7 @@
  * dialect option is on. `freeze` is not universal (only the test harness provides it).
  *
  * Builtins that take a function argument (sorted/min/max with `key=`) call it through `th.call` and
- * let its errors through untouched, so Starlark tracebacks stay intact.
+ * let its errors through untouched, so Starlark tracebacks stay intact. The sort itself is in sort.ts.
  */
 import { setUniverse } from '../interpreter/exec.js';
 import { EvalError } from '../interpreter/errors.js';
@@ -47,24 +47,39 @@ import {
   type ThreadContext,
   type Value,
   checkSize,
+  chargeSteps,
+  incremental,
+  OBJECT_BYTES,
+  SLOT_BYTES,
 } from '../interpreter/values/index.js';
 import { dictFromArgs } from './methods/dict.js';
-import { asInt32, isCallable, isIterable, iterableToArray, prefixError, wantIterable } from './methods/list.js';
+import { asInt32, chargeElements, isCallable, isIterable, iterableToArray, prefixError, wantIterable } from './methods/list.js';
 import { stringBuiltins } from './string-builtins.js';
+import { RUN, sortPieces, stableSort } from './sort.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/** Calls `f` on each element of iterable `v`; lists, dicts and sets are locked against mutation meanwhile. */
+/**
+ * Calls `f` on each element of iterable `v`, charging a step per element (every 4096); lists, dicts
+ * and sets are locked against mutation meanwhile.
+ */
 function forEach(v: Value, f: (x: Value) => boolean | void): void {
   const e = iterElems(v);
+  const n = e.length;
   if (e instanceof Range) {
-    for (let i = 0; i < e.length; i++) if (f(e.at(i)) === false) return;
+    for (let i = 0; i < n; i++) {
+      if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
+      if (f(e.at(i)) === false) return;
+    }
     return;
   }
   lock(v);
   try {
-    for (let i = 0; i < e.length; i++) if (f(e[i]!) === false) return;
+    for (let i = 0; i < n; i++) {
+      if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
+      if (f(e[i]!) === false) return;
+    }
   } finally {
     unlock(v);
   }
@@ -89,168 +104,6 @@ function sepArg(fnName: string, kwargs: KwArgs | null): string {
 
 function noKeywords(fnName: string, kwargs: KwArgs | null): void {
   if (kwargs !== null && kwargs.length > 0) throw new EvalError(`${fnName} does not accept keyword arguments`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sorting
-
-/**
- * Sorts `values` stably by `keys` (ascending, or descending if `reverse`), as go.starlark.net's
- * `sorted` does. The fast path is the engine's stable sort. If some comparison fails, the sort is
- * replayed with Go's own sort.Stable algorithm, which records the *last* failing comparison, so the
- * error message names the same operands as the reference.
- */
-function stableSort(values: Value[], keys: Value[], reverse: boolean): Value[] {
-  const n = values.length;
-  if (keys === values) {
-    // No key function: sort the values themselves (V8's sort is stable), no index indirection.
-    const out = values.slice();
-    try {
-      out.sort(reverse ? (a, b) => -compare(a, b, '<') : (a, b) => compare(a, b, '<'));
-    } catch (e) {
-      if (!(e instanceof EvalError)) throw e;
-      throw goStableSortError(keys, reverse) ?? e;
-    }
-    return out;
-  }
-  const perm = new Array<number>(n);
-  for (let i = 0; i < n; i++) perm[i] = i;
-  try {
-    // Fast paths when every key is a small int or every key is a string (the common cases).
-    let allNum = true;
-    let allStr = true;
-    for (let i = 0; i < n && (allNum || allStr); i++) {
-      const t = typeof keys[i];
-      if (t !== 'number') allNum = false;
-      if (t !== 'string') allStr = false;
-    }
-    if (allNum || allStr) {
-      const k = keys as (number | string)[];
-      perm.sort(reverse ? (a, b) => (k[a]! < k[b]! ? 1 : k[a]! > k[b]! ? -1 : 0) : (a, b) => (k[a]! < k[b]! ? -1 : k[a]! > k[b]! ? 1 : 0));
-    } else {
-      perm.sort((a, b) => {
-        const c = compare(keys[a]!, keys[b]!, '<');
-        return reverse ? -c : c;
-      });
-    }
-  } catch (e) {
-    if (!(e instanceof EvalError)) throw e;
-    throw goStableSortError(keys, reverse) ?? e;
-  }
-  const out = new Array<Value>(n);
-  for (let i = 0; i < n; i++) out[i] = values[perm[i]!]!;
-  return out;
-}
-
-/** Replays Go's sort.Stable (insertion sort of blocks of 20, then SymMerge) and returns its last error. */
-function goStableSortError(keys0: readonly Value[], reverse: boolean): EvalError | undefined {
-  const keys = keys0.slice();
-  let err: EvalError | undefined;
-  const lessRaw = (i: number, j: number): boolean => {
-    try {
-      return compare(keys[i]!, keys[j]!, '<') < 0;
-    } catch (e) {
-      if (e instanceof EvalError) {
-        err = e;
-        return false;
-      }
-      throw e;
-    }
-  };
-  const less = reverse ? (i: number, j: number) => lessRaw(j, i) : lessRaw;
-  const swap = (i: number, j: number): void => {
-    const t = keys[i]!;
-    keys[i] = keys[j]!;
-    keys[j] = t;
-  };
-  const insertionSort = (a: number, b: number): void => {
-    for (let i = a + 1; i < b; i++) for (let j = i; j > a && less(j, j - 1); j--) swap(j, j - 1);
-  };
-  const swapRange = (a: number, b: number, n: number): void => {
-    for (let i = 0; i < n; i++) swap(a + i, b + i);
-  };
-  const rotate = (a: number, m: number, b: number): void => {
-    let i = m - a;
-    let j = b - m;
-    while (i !== j) {
-      if (i > j) {
-        swapRange(m - i, m, j);
-        i -= j;
-      } else {
-        swapRange(m - i, m + j - i, i);
-        j -= i;
-      }
-    }
-    swapRange(m - i, m, i);
-  };
-  const symMerge = (a: number, m: number, b: number): void => {
-    if (m - a === 1) {
-      let i = m;
-      let j = b;
-      while (i < j) {
-        const h = (i + j) >>> 1;
-        if (less(h, a)) i = h + 1;
-        else j = h;
-      }
-      for (let k = a; k < i - 1; k++) swap(k, k + 1);
-      return;
-    }
-    if (b - m === 1) {
-      let i = a;
-      let j = m;
-      while (i < j) {
-        const h = (i + j) >>> 1;
-        if (!less(m, h)) i = h + 1;
-        else j = h;
-      }
-      for (let k = m; k > i; k--) swap(k, k - 1);
-      return;
-    }
-    const mid = (a + b) >>> 1;
-    const n = mid + m;
-    let start: number;
-    let r: number;
-    if (m > mid) {
-      start = n - b;
-      r = mid;
-    } else {
-      start = a;
-      r = m;
-    }
-    const p = n - 1;
-    while (start < r) {
-      const c = (start + r) >>> 1;
-      if (!less(p - c, c)) start = c + 1;
-      else r = c;
-    }
-    const end = n - start;
-    if (start < m && m < end) rotate(start, m, end);
-    if (a < start && start < mid) symMerge(a, start, mid);
-    if (mid < end && end < b) symMerge(mid, end, b);
-  };
-  const n = keys.length;
-  let blockSize = 20;
-  let a = 0;
-  let b = blockSize;
-  while (b <= n) {
-    insertionSort(a, b);
-    a = b;
-    b += blockSize;
-  }
-  insertionSort(a, n);
-  while (blockSize < n) {
-    a = 0;
-    b = 2 * blockSize;
-    while (b <= n) {
-      symMerge(a, a + blockSize, b);
-      a = b;
-      b += 2 * blockSize;
-    }
-    const m = a + blockSize;
-    if (m < n) symMerge(a, m, n);
-    blockSize *= 2;
-  }
-  return err;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,11 +260,7 @@ const bool: BuiltinImpl = (_th, args, kwargs) => {
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#dict
 // dict([("a", 1)], b=2)  # {"a": 1, "b": 2}
-const dict: BuiltinImpl = (th, args, kwargs) => {
-  const d = dictFromArgs(args, kwargs);
-  th.charge(d.size);
-  return d;
-};
+const dict: BuiltinImpl = (_th, args, kwargs) => dictFromArgs(args, kwargs);
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#dir
 // dir([])[:2]  # ["append", "clear"]
@@ -429,9 +278,13 @@ const enumerate: BuiltinImpl = (th, args, kwargs) => {
   wantIterable('enumerate', '1', it);
   const start = args.length > 1 ? asInt32('enumerate', '2', args[1]!) : 0;
   const elems = iterableToArray(th, it);
-  th.charge(3 * elems.length);
-  const out = new Array<Value>(elems.length);
-  for (let i = 0; i < elems.length; i++) out[i] = new Tuple([start + i, elems[i]!]);
+  const n = elems.length;
+  th.charge(n * (OBJECT_BYTES + 3 * SLOT_BYTES));
+  const out = new Array<Value>(n);
+  for (let i = 0; i < n; i++) {
+    if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
+    out[i] = new Tuple([start + i, elems[i]!]);
+  }
   return new List(out);
 };
 
@@ -667,8 +520,17 @@ const sorted: BuiltinImpl = (th, args, kwargs) => {
   } finally {
     unlock(it);
   }
+  // The sorted copy; and a comparison per element and level of the merge.
+  const n = values.length;
+  chargeElements(th, n);
+  if (n > RUN) return incremental('sorted', sortedList(values, keys, reverse));
+  th.work(n * Math.log2(n + 1));
   return new List(stableSort(values, keys, reverse));
 };
+
+function* sortedList(values: Value[], keys: Value[], reverse: boolean): Generator<undefined, Value, undefined> {
+  return new List(yield* sortPieces(values, keys, reverse));
+}
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#tuple
 // tuple([1, 2])  # (1, 2)
@@ -703,9 +565,10 @@ const zip: BuiltinImpl = (th, args, kwargs) => {
   let rows = Infinity;
   for (const s of seqs) rows = Math.min(rows, s.length);
   checkSize(rows, 'list');
-  th.charge(rows * (cols + 1));
+  th.charge(rows * (OBJECT_BYTES + (cols + 1) * SLOT_BYTES));
   const out = new Array<Value>(rows);
   for (let r = 0; r < rows; r++) {
+    if ((r & 0xfff) === 0) chargeSteps(Math.min(0x1000, rows - r) * (1 + cols / 8));
     const t = new Array<Value>(cols);
     for (let c = 0; c < cols; c++) {
       const s = seqs[c]!;

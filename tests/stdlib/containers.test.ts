@@ -32,6 +32,7 @@ const th: ThreadContext = {
   charge(n: number) {
     charged += n;
   },
+  work() {},
   call(): Value {
     throw new Error('unused');
   },

@@ -13,6 +13,7 @@ const th: ThreadContext = {
   name: 't',
   print() {},
   charge() {},
+  work() {},
   call() {
     throw new Error('unexpected call');
   },

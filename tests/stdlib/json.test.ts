@@ -33,6 +33,7 @@ const th: ThreadContext = {
   charge(n: number) {
     charged += n;
   },
+  work() {},
   call() {
     throw new Error('unexpected call');
   },

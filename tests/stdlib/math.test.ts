@@ -12,6 +12,7 @@ const th: ThreadContext = {
   name: 't',
   print() {},
   charge() {},
+  work() {},
   call() {
     throw new Error('unexpected call');
   },

@@ -30,6 +30,7 @@ const th: ThreadContext = {
   name: 't',
   print() {},
   charge() {},
+  work() {},
   call() {
     throw new Error('unexpected call');
   },

@@ -30,6 +30,7 @@ const th: ThreadContext = {
   name: 't',
   print() {},
   charge() {},
+  work() {},
   call(fn: Value, args: Value[], kwargs?: KwArgs | null) {
     if (fn instanceof Builtin) return fn.impl(th, args, kwargs ?? null, fn.recv) as Value;
     throw new Error('unexpected call');

@@ -40,6 +40,7 @@ function thread(): FakeThread {
     charge(n: number) {
       th.charged += n;
     },
+    work() {},
     call(fn: Value, args: Value[], kwargs?: KwArgs | null): Value {
       if (!(fn instanceof Builtin)) throw new Error('fake thread calls builtins only');
       const r = fn.impl(th, args, kwargs ?? null, fn.recv);

@@ -10,8 +10,8 @@
  */
 import { EvalError } from '../errors.js';
 import { checkMutable } from './list.js';
-import { allocation } from './allocation.js';
-import { reprInto } from './repr.js';
+import { chargeBytes, chargeSteps, ENTRY_BYTES } from './budget.js';
+import { reprElems, reprEntries } from './repr.js';
 import { Float, StarValue, typeName, type Value } from './value.js';
 
 let nextId = 1;
@@ -72,10 +72,21 @@ export function keyPart(v: Value): string {
 /** Most entries a dict or set may hold (a JS Map holds at most 2^24). */
 export const MAX_ENTRIES = 2 ** 24 - 1;
 
-/** Charges one entry to the allocation budget every 1024 and refuses to grow past MAX_ENTRIES. */
+/**
+ * Before a new entry: refuses to grow past MAX_ENTRIES, and charges entries as the table doubles
+ * (when `size` is 0 or a power of two, the next `max(size, 4)` entries: their bytes and the new
+ * table's, and a step each for hashing and inserting), so a dict costs what it holds, amortised,
+ * with one test per insertion.
+ */
 function growCheck(size: number, type: string): void {
-  if (size >= MAX_ENTRIES) throw new EvalError(`allocation budget exceeded: a ${type} may hold at most ${MAX_ENTRIES} entries`, 'budget');
-  if ((size & 0x3ff) === 0) allocation.charge(1024);
+  if ((size & (size - 1)) === 0) {
+    if (size >= MAX_ENTRIES) throw new EvalError(`allocation budget exceeded: a ${type} may hold at most ${MAX_ENTRIES} entries`, 'budget');
+    const n = size < 4 ? 4 : size;
+    chargeBytes(2 * n * ENTRY_BYTES);
+    chargeSteps(n);
+  } else if (size >= MAX_ENTRIES) {
+    throw new EvalError(`allocation budget exceeded: a ${type} may hold at most ${MAX_ENTRIES} entries`, 'budget');
+  }
 }
 
 /** A mutable, insertion-ordered hash map. */
@@ -172,14 +183,7 @@ export class Dict extends StarValue {
     }
     seen.add(this);
     out.push('{');
-    let first = true;
-    for (const [k, v] of this.entries()) {
-      if (!first) out.push(', ');
-      first = false;
-      reprInto(k, out, seen);
-      out.push(': ');
-      reprInto(v, out, seen);
-    }
+    reprEntries(this.entries(), out, seen);
     out.push('}');
     seen.delete(this);
   }
@@ -232,12 +236,7 @@ export class StarSet extends StarValue {
   }
   repr(out: string[], seen: Set<StarValue>): void {
     out.push('set([');
-    let first = true;
-    for (const v of this.map.values()) {
-      if (!first) out.push(', ');
-      first = false;
-      reprInto(v, out, seen);
-    }
+    reprElems(this.elems(), out, seen);
     out.push('])');
   }
 }

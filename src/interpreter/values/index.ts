@@ -9,7 +9,24 @@ export * from './dict.js';
 export * from './range.js';
 export * from './function.js';
 export * from './repr.js';
+export { reprPieces, isBig as printsIncrementally } from './repr-pieces.js';
 export * from './ops.js';
 export * from './unpack-args.js';
 export { percentFormat } from './percent-format.js';
-export { MAX_ELEMENTS, checkSize } from './allocation.js';
+export {
+  MAX_ELEMENTS,
+  checkSize,
+  chargeBytes,
+  chargeSteps,
+  chargeCopy,
+  chargeText,
+  chargeScan,
+  growthBytes,
+  SLOT_BYTES,
+  OBJECT_BYTES,
+  ENTRY_BYTES,
+  BYTES_PER_STEP,
+  COPIES_PER_STEP,
+  STEP_CHUNK,
+} from './budget.js';
+export { incremental } from './job.js';

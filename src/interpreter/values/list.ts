@@ -4,8 +4,9 @@
  */
 import { EvalError } from '../errors.js';
 import { StarValue, type Value } from './value.js';
-import { reprInto } from './repr.js';
+import { reprElems } from './repr.js';
 import { keyPart } from './dict.js';
+import { chargeSteps } from './budget.js';
 
 /** Throws the reference's error for mutating a frozen or iterated container. */
 export function checkMutable(v: { frozen: boolean; itercount: number; type: string }, verb = 'insert into'): void {
@@ -37,10 +38,7 @@ export class List extends StarValue {
     }
     seen.add(this);
     out.push('[');
-    for (let i = 0; i < this.elems.length; i++) {
-      if (i > 0) out.push(', ');
-      reprInto(this.elems[i]!, out, seen);
-    }
+    reprElems(this.elems, out, seen);
     out.push(']');
     seen.delete(this);
   }
@@ -64,14 +62,12 @@ export class Tuple extends StarValue {
   }
   repr(out: string[], seen: Set<StarValue>): void {
     out.push('(');
-    for (let i = 0; i < this.elems.length; i++) {
-      if (i > 0) out.push(', ');
-      reprInto(this.elems[i]!, out, seen);
-    }
+    reprElems(this.elems, out, seen);
     if (this.elems.length === 1) out.push(',');
     out.push(')');
   }
   override hashKey(): unknown {
+    chargeSteps(this.elems.length);
     let k = `\u0100t${this.elems.length}(`;
     for (const e of this.elems) k += keyPart(e) + ',';
     return k;

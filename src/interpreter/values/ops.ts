@@ -3,6 +3,11 @@
  * unary operators, indexing, slicing, attribute access, `len` and iteration. The compiler emits
  * inline fast paths for the commonest cases (small-int arithmetic, list indexing) and calls these
  * functions for everything else. Error messages follow go.starlark.net's wording.
+ *
+ * Budgets: an operator whose cost grows with its operands charges the running thread through the
+ * meter (budget.ts): the bytes of the value it builds, before building it, and its work, before or
+ * while doing it (loops over large values charge every 4096 elements, so a deadline is observed
+ * within the operation). Operations on small values cost a counter increment at most.
  */
 import { EvalError } from '../errors.js';
 import { Dict, StarSet } from './dict.js';
@@ -31,6 +36,20 @@ import { Range } from './range.js';
 import { repr, str } from './repr.js';
 import { Bytes, Float, isInt, StarValue, truth, typeName, type Value } from './value.js';
 import { percentFormat } from './percent-format.js';
+import {
+  chargeBytes,
+  chargeCopy,
+  chargeScan,
+  chargeSteps,
+  chargeText,
+  checkSize,
+  COPIES_PER_STEP,
+  ENTRY_BYTES,
+  MAX_ELEMENTS,
+  OBJECT_BYTES,
+  SLOT_BYTES,
+} from './budget.js';
+export { checkSize, MAX_ELEMENTS };
 
 // ---------------------------------------------------------------------------------------------
 // Method tables: the stdlib registers the methods of the built-in types here (the interpreter never
@@ -84,6 +103,7 @@ export function equals(x: Value, y: Value, depth = 0): boolean {
   }
   if (x instanceof Dict) {
     if (!(y instanceof Dict) || x.size !== y.size) return false;
+    chargeSteps(x.size);
     for (const [k, v] of x.map) {
       const w = y.map.get(k);
       if (w === undefined || !equals(v, w, depth + 1)) return false;
@@ -92,17 +112,33 @@ export function equals(x: Value, y: Value, depth = 0): boolean {
   }
   if (x instanceof StarSet) {
     if (!(y instanceof StarSet) || x.size !== y.size) return false;
+    chargeSteps(x.size);
     for (const k of x.map.keys()) if (!y.map.has(k)) return false;
     return true;
   }
-  if (x instanceof Bytes) return y instanceof Bytes && x.s === y.s;
+  if (x instanceof Bytes) {
+    if (!(y instanceof Bytes)) return false;
+    if (x.s.length > 4096) chargeScan(x.s.length);
+    return x.s === y.s;
+  }
   if (x.equals) return x.equals(y);
   return false;
 }
 
+/** Elements compared between two charges of work (a power of two, for the mask below). */
+const PIECE = 4096;
+
 function seqEquals(a: readonly Value[], b: readonly Value[], depth: number): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!equals(a[i]!, b[i]!, depth + 1)) return false;
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) {
+    if ((i & (PIECE - 1)) === PIECE - 1) chargeSteps(PIECE);
+    if (!equals(a[i]!, b[i]!, depth + 1)) {
+      chargeSteps(i & (PIECE - 1));
+      return false;
+    }
+  }
+  chargeSteps(n & (PIECE - 1));
   return true;
 }
 
@@ -142,6 +178,7 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
 function compareSeq(a: readonly Value[], b: readonly Value[], op: string, depth: number): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
+    if ((i & (PIECE - 1)) === PIECE - 1) chargeSteps(PIECE);
     const x = a[i]!;
     const y = b[i]!;
     // Fast paths for the common element types; otherwise the reference's equal-then-compare.
@@ -151,6 +188,7 @@ function compareSeq(a: readonly Value[], b: readonly Value[], op: string, depth:
     }
     if (!equals(x, y, depth + 1)) return compare(x, y, op, depth + 1);
   }
+  chargeSteps(n & (PIECE - 1));
   return a.length - b.length;
 }
 
@@ -196,9 +234,7 @@ function toNumber(v: Value): number | undefined {
   return undefined;
 }
 
-import { allocation, checkSize, MAX_ELEMENTS } from './allocation.js';
-export { allocation, checkSize, MAX_ELEMENTS };
-
+/** The count of a repetition `seq * n` of a sequence of `unit` elements (0 if n <= 0); checks its size. */
 function repeatCount(n: Int, unit: number): number {
   if (typeof n === 'bigint') {
     if (n < 0n) return 0;
@@ -207,8 +243,18 @@ function repeatCount(n: Int, unit: number): number {
   if (n <= 0) return 0;
   const total = n * unit;
   if (total > MAX_ELEMENTS) throw new EvalError(`excessive repeat (${n} * ${unit} elements)`);
-  allocation.charge(total);
   return n;
+}
+
+/** Elements copied between two charges of work by the copying loops below. */
+const COPY_PIECE = PIECE * COPIES_PER_STEP;
+
+/** `a.concat(b)`, charged: the new array's slots, and the copying. */
+function concatCharged(a: readonly Value[], b: readonly Value[]): Value[] {
+  const n = a.length + b.length;
+  chargeCopy(n);
+  chargeBytes(OBJECT_BYTES);
+  return a.concat(b);
 }
 
 /** `x + y` */
@@ -218,10 +264,10 @@ export function add(x: Value, y: Value): Value {
     if (y instanceof Float) return new Float(intToFloat(x) + y.v);
   } else if (typeof x === 'string') {
     if (typeof y === 'string') {
-      if (x.length + y.length > 1 << 20) {
-        checkSize(x.length + y.length, 'string');
-        allocation.charge(x.length + y.length);
-      }
+      // V8 concatenates by reference (a cons string, flattened later by whatever reads it).
+      const n = x.length + y.length;
+      if (n > 1 << 20) checkSize(n, 'string');
+      chargeBytes(n < 16 ? n + 16 : OBJECT_BYTES);
       return x + y;
     }
   } else if (x instanceof Float) {
@@ -230,13 +276,19 @@ export function add(x: Value, y: Value): Value {
   } else if (x instanceof List) {
     if (y instanceof List) {
       checkSize(x.elems.length + y.elems.length, 'list');
-      allocation.charge(x.elems.length + y.elems.length);
-      return new List(x.elems.concat(y.elems));
+      return new List(concatCharged(x.elems, y.elems));
     }
   } else if (x instanceof Tuple) {
-    if (y instanceof Tuple) return new Tuple(x.elems.concat(y.elems));
+    if (y instanceof Tuple) {
+      checkSize(x.elems.length + y.elems.length, 'tuple');
+      return new Tuple(concatCharged(x.elems, y.elems));
+    }
   } else if (x instanceof Bytes) {
-    if (y instanceof Bytes) return new Bytes(x.s + y.s);
+    if (y instanceof Bytes) {
+      checkSize(x.s.length + y.s.length, 'bytes');
+      chargeBytes(2 * OBJECT_BYTES);
+      return new Bytes(x.s + y.s);
+    }
   }
   throw unknownBinary('+', x, y);
 }
@@ -250,6 +302,7 @@ export function sub(x: Value, y: Value): Value {
     const b = toNumber(y);
     if (b !== undefined) return new Float(x.v - b);
   } else if (x instanceof StarSet && y instanceof StarSet) {
+    chargeSetOp(x.size);
     const r = new StarSet();
     for (const [k, v] of x.map) if (!y.map.has(k)) r.map.set(k, v);
     return r;
@@ -260,13 +313,30 @@ export function sub(x: Value, y: Value): Value {
 function repeatSeq(seq: Value, n: Int): Value | undefined {
   if (typeof seq === 'string') {
     const c = repeatCount(n, seq.length);
+    // V8 builds the repetition by reference; the text is written when something reads it.
+    chargeText(c * seq.length);
     return seq.repeat(c);
   }
-  if (seq instanceof Bytes) return new Bytes(seq.s.repeat(repeatCount(n, seq.s.length)));
+  if (seq instanceof Bytes) {
+    const c = repeatCount(n, seq.s.length);
+    chargeText(c * seq.s.length);
+    return new Bytes(seq.s.repeat(c));
+  }
   if (seq instanceof List || seq instanceof Tuple) {
     const c = repeatCount(n, seq.elems.length);
+    const elems = seq.elems;
+    const k = elems.length;
+    const total = c * k;
+    let charged = 0;
+    chargeBytes(total * SLOT_BYTES + OBJECT_BYTES);
     const out: Value[] = [];
-    for (let i = 0; i < c; i++) for (const e of seq.elems) out.push(e);
+    for (let i = 0; i < c; i++) {
+      if (out.length >= charged) {
+        chargeSteps(PIECE);
+        charged += COPY_PIECE;
+      }
+      for (let j = 0; j < k; j++) out.push(elems[j]!);
+    }
     return seq instanceof List ? new List(out) : new Tuple(out);
   }
   return undefined;
@@ -312,7 +382,7 @@ export function floorDiv(x: Value, y: Value): Value {
   throw unknownBinary('//', x, y);
 }
 
-/** `x % y`: int/float modulo, or string/bytes formatting. */
+/** `x % y`: int/float modulo, or string formatting. */
 export function mod(x: Value, y: Value): Value {
   if (isInt(x) && isInt(y)) return intMod(x, y);
   if (typeof x === 'string') return percentFormat(x, y);
@@ -327,7 +397,14 @@ export function mod(x: Value, y: Value): Value {
   throw unknownBinary('%', x, y);
 }
 
+/** Charges a set or dict operation that visits `n` entries and may copy them into a new one. */
+function chargeSetOp(n: number): void {
+  chargeBytes(n * ENTRY_BYTES + OBJECT_BYTES);
+  chargeSteps(n);
+}
+
 function setOp(op: string, x: StarSet, y: StarSet): StarSet {
+  chargeSetOp(x.size + y.size);
   const r = new StarSet();
   switch (op) {
     case '|':
@@ -363,6 +440,7 @@ export function bitwise(op: '|' | '&' | '^' | '<<' | '>>', x: Value, y: Value): 
   }
   if (x instanceof StarSet && y instanceof StarSet && op !== '<<' && op !== '>>') return setOp(op, x, y);
   if (op === '|' && x instanceof Dict && y instanceof Dict) {
+    chargeSetOp(x.size + y.size);
     const r = new Dict();
     for (const [k, v] of x.entries()) r.set(k, v);
     for (const [k, v] of y.entries()) r.set(k, v);
@@ -373,17 +451,16 @@ export function bitwise(op: '|' | '&' | '^' | '<<' | '>>', x: Value, y: Value): 
 
 /** `x in y` */
 export function contains(y: Value, x: Value): boolean {
-  if (y instanceof List || y instanceof Tuple) {
-    for (const e of y.elems) if (equals(e, x)) return true;
-    return false;
-  }
+  if (y instanceof List || y instanceof Tuple) return indexOfValue(y.elems, x, 0, y.elems.length) >= 0;
   if (y instanceof Dict) return y.has(x);
   if (y instanceof StarSet) return y.has(x);
   if (typeof y === 'string') {
     if (typeof x !== 'string') throw new EvalError(`'in <string>' requires string as left operand, not ${typeName(x)}`);
+    if (y.length > 4096) chargeScan(y.length);
     return y.includes(x);
   }
   if (y instanceof Bytes) {
+    if (y.s.length > 4096) chargeScan(y.s.length);
     if (x instanceof Bytes) return y.s.includes(x.s);
     if (isInt(x)) {
       if (typeof x !== 'number' || x < 0 || x > 255) throw new EvalError(`int in bytes: ${str(x)} out of range`);
@@ -405,6 +482,26 @@ export function contains(y: Value, x: Value): boolean {
     return i >= 0 && i < r.length;
   }
   throw unknownBinary('in', x, y);
+}
+
+/**
+ * The first index in [start, end) of an element equal to `x`, or -1: `x in list`, `list.index`,
+ * `list.remove`. Charges one step per element compared.
+ */
+export function indexOfValue(elems: readonly Value[], x: Value, start: number, end: number): number {
+  let charged = start;
+  for (let i = start; i < end; i++) {
+    if (i - charged === PIECE) {
+      chargeSteps(PIECE);
+      charged = i;
+    }
+    if (equals(elems[i]!, x)) {
+      chargeSteps(i - charged);
+      return i;
+    }
+  }
+  chargeSteps(end - charged);
+  return -1;
 }
 
 /** Evaluates any binary operator except `and`/`or`. */
@@ -534,6 +631,8 @@ export function sliceIndices(n: number, lo: Value, hi: Value, stepv: Value): [nu
 }
 
 function sliceArray<T>(a: readonly T[] | string, start: number, stop: number, step: number): T[] {
+  const n = step > 0 ? (stop > start ? Math.ceil((stop - start) / step) : 0) : start > stop ? Math.ceil((start - stop) / -step) : 0;
+  chargeCopy(n);
   const out: T[] = [];
   if (step > 0) for (let i = start; i < stop; i += step) out.push(a[i] as T);
   else for (let i = start; i > stop; i += step) out.push(a[i] as T);
@@ -545,12 +644,28 @@ export function slice(x: Value, lo: Value, hi: Value, step: Value): Value {
   if (typeof x === 'string' || x instanceof Bytes) {
     const s = typeof x === 'string' ? x : x.s;
     const [a, b, k] = sliceIndices(s.length, lo, hi, step);
-    const r = k === 1 ? (a < b ? s.slice(a, b) : '') : sliceArray<string>(s, a, b, k).join('');
+    // A contiguous slice is a reference into the string in V8; a stepped one is new text.
+    let r: string;
+    if (k === 1) {
+      chargeBytes(OBJECT_BYTES);
+      r = a < b ? s.slice(a, b) : '';
+    } else {
+      const parts = sliceArray<string>(s, a, b, k);
+      chargeText(parts.length);
+      r = parts.join('');
+    }
     return typeof x === 'string' ? r : new Bytes(r);
   }
   if (x instanceof List || x instanceof Tuple) {
     const [a, b, k] = sliceIndices(x.elems.length, lo, hi, step);
-    const r = k === 1 ? x.elems.slice(a, Math.max(a, b)) : sliceArray(x.elems, a, b, k);
+    let r: Value[];
+    if (k === 1) {
+      chargeCopy(Math.max(0, b - a));
+      r = x.elems.slice(a, Math.max(a, b));
+    } else {
+      r = sliceArray(x.elems, a, b, k);
+    }
+    chargeBytes(OBJECT_BYTES);
     return x instanceof List ? new List(r) : new Tuple(r);
   }
   if (x instanceof Range) {
@@ -632,10 +747,29 @@ export function setAttr(x: Value, name: string, v: Value): void {
 export function iterElems(v: Value): readonly Value[] | Range {
   if (v instanceof List || v instanceof Tuple) return v.elems;
   if (v instanceof Range) return v;
-  if (v instanceof Dict) return v.keys();
-  if (v instanceof StarSet) return v.elems();
-  if (v instanceof StarValue && v.iterate) return [...v.iterate()];
+  if (v instanceof Dict) {
+    chargeCopy(v.size);
+    return v.keys();
+  }
+  if (v instanceof StarSet) {
+    chargeCopy(v.size);
+    return v.elems();
+  }
+  if (v instanceof StarValue && v.iterate) return materialize(v.iterate(), typeName(v));
   throw new EvalError(`${typeName(v)} value is not iterable`);
+}
+
+/** The elements of a lazily iterated value in an array, charged as they come and size-checked. */
+function materialize(it: Iterable<Value>, what: string): Value[] {
+  const out: Value[] = [];
+  for (const x of it) {
+    if ((out.length & (PIECE - 1)) === 0) {
+      chargeCopy(PIECE);
+      checkSize(out.length + 1, what);
+    }
+    out.push(x);
+  }
+  return out;
 }
 
 /** Marks a container as being iterated (mutation fails until unlock). */
@@ -650,8 +784,8 @@ export function unlock(v: Value): void {
 export function toArray(v: Value): Value[] {
   const e = iterElems(v);
   checkSize(e.length, typeName(v));
+  chargeCopy(e.length);
   if (e instanceof Range) {
-    allocation.charge(e.length);
     const out = new Array<Value>(e.length);
     for (let i = 0; i < e.length; i++) out[i] = e.at(i);
     return out;

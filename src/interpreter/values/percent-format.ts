@@ -12,6 +12,7 @@ import { Dict } from './dict.js';
 import { floatToInt, intToString, type Int } from './int.js';
 import { Tuple } from './list.js';
 import { repr } from './repr.js';
+import { chargeText } from './budget.js';
 import { decodeRune, encodeRune, Float, formatFloat, isInt, typeName, type Value } from './value.js';
 
 /**
@@ -25,6 +26,8 @@ import { decodeRune, encodeRune, Float, formatFloat, isInt, typeName, type Value
 export function percentFormat(format: string, arg: Value): string {
   const tuple = arg instanceof Tuple ? arg : null;
   const nargs = tuple ? tuple.elems.length : 1;
+  // The operands' reprs charge themselves; this charges the literal text and the operands copied.
+  chargeText(format.length + (tuple ? tuple.elems.length * 8 : 8));
   let out = '';
   let index = 0;
   let pos = 0;

@@ -16,12 +16,14 @@
  * `undefined` is never a Starlark value; the compiler uses it for "unbound".
  */
 
+import { chargeText } from './budget.js';
+
 /** Any Starlark value. */
 export type Value = null | boolean | number | bigint | string | StarValue;
 
 /**
- * The host side of a running thread, as seen by builtins: printing, the allocation budget and calling
- * back into Starlark. Implemented by vm/thread.ts.
+ * The host side of a running thread, as seen by builtins: printing, the budgets (bytes and work) and
+ * calling back into Starlark. Implemented by vm/thread.ts.
  */
 export interface ThreadContext {
   /** Name of the thread, for diagnostics. */
@@ -29,10 +31,18 @@ export interface ThreadContext {
   /** Prints a line (the `print` builtin). */
   print(msg: string): void;
   /**
-   * Charges `n` units (roughly bytes or elements) against the allocation budget; throws an EvalError
-   * ("allocation budget exceeded") when it is spent. Call before building a large value.
+   * Charges `n` estimated bytes against the allocation budget and the heap guard; throws an EvalError
+   * of kind 'budget' ("allocation budget exceeded") when it is spent. Call before building a large
+   * value (estimates: 8 bytes per list slot, 1 per byte of text, 40 per dict entry; see budget.ts).
    */
   charge(n: number): void;
+  /**
+   * Charges `n` steps of work (about one per element compared, hashed or printed, per 8 elements
+   * copied, or per 16 bytes of text) against the step budget, and checks the step limit, the deadline
+   * and the signal; throws an EvalError of kind 'budget' or 'cancelled'. Call before doing the work,
+   * and in pieces (every `STEP_CHUNK` steps or so) while doing long work.
+   */
+  work(n: number): void;
   /** Calls a Starlark or builtin callable synchronously (for sorted(key=...), etc.). */
   call(fn: Value, args: Value[], kwargs?: KwArgs | null): Value;
   /** Embedder-owned per-thread storage (e.g. the workflow engine's run context). */
@@ -295,6 +305,7 @@ function hex2(n: number): string {
  * non-ASCII code points as themselves, invalid bytes as \xHH).
  */
 export function quoteString(s: string): string {
+  if (s.length > 1024) chargeText(s.length);
   let out = '"';
   let plain = 0;
   for (let i = 0; i < s.length; ) {

@@ -13,7 +13,7 @@ import { Dict, hashKey } from '../values/dict.js';
 import { Builtin, Function, TICK, type BuiltinImpl, type FunctionCode, type StarGenerator, type Yielded } from '../values/function.js';
 import { List, Tuple, EMPTY_TUPLE, checkMutable } from '../values/list.js';
 import { Range } from '../values/range.js';
-import { checkSize } from '../values/allocation.js';
+import { chargeBytes, chargeCopy, checkSize, growthBytes, SLOT_BYTES } from '../values/budget.js';
 import { repr } from '../values/repr.js';
 import { Float, Pending, StarValue, truth, typeName, type KwArgs, type Value } from '../values/value.js';
 import type { Thread } from './thread.js';
@@ -110,8 +110,11 @@ export function augmented(op: string, x: Value, y: Value): Value {
       }
       if (elems !== undefined) {
         checkMutable(x, 'apply += to');
-        const extra = elems instanceof Range ? ops.toArray(elems) : elems.slice();
-        for (const e of extra) x.elems.push(e);
+        checkSize(x.elems.length + elems.length, 'list');
+        const extra = elems instanceof Range ? ops.toArray(elems) : elems === x.elems ? elems.slice() : elems;
+        chargeCopy(extra.length);
+        chargeBytes(growthBytes(x.elems.length, extra.length));
+        for (let i = 0; i < extra.length; i++) x.elems.push(extra[i]!);
         return x;
       }
     }
@@ -119,6 +122,7 @@ export function augmented(op: string, x: Value, y: Value): Value {
   }
   if (op === '|' && x instanceof Dict && y instanceof Dict) {
     checkMutable(x, 'apply |= to');
+    chargeCopy(y.size);
     for (const [k, v] of y.entries()) x.set(k, v);
     return x;
   }
@@ -169,11 +173,16 @@ export function dictLiteral(kv: Value[]): Dict {
   return d;
 }
 
-/** Appends to a comprehension's result list, charging the allocation budget. */
-export function push(th: Thread, l: List, v: Value): void {
-  if ((l.elems.length & 0x3ff) === 0) {
-    th.charge(1024);
-    checkSize(l.elems.length + 1024, 'list');
+/**
+ * Appends to a comprehension's result list. The list is charged as it doubles (when its length is 0
+ * or a power of two, the slots of the next `max(length, 8)` elements and the reallocation of its
+ * backing store), so it costs what it holds, amortised, with one test per element.
+ */
+export function push(_th: Thread, l: List, v: Value): void {
+  const n = l.elems.length;
+  if ((n & (n - 1)) === 0) {
+    chargeBytes((n < 8 ? 8 : 3 * n) * SLOT_BYTES);
+    checkSize(2 * n, 'list');
   }
   l.elems.push(v);
 }
@@ -273,7 +282,8 @@ export function callMethod(th: Thread, impl: BuiltinImpl, name: string, recv: Va
   }
 }
 
-function builtinFrame(e: unknown, name: string): EvalError {
+/** `e` as an EvalError whose innermost frame names the builtin `name` (unless it already has frames). */
+export function builtinFrame(e: unknown, name: string): EvalError {
   const err = toEvalError(e);
   if (err.frames.length === 0) err.frames.push({ name });
   return err;
@@ -308,6 +318,7 @@ export function spreadArgs(pos: Value[], star: Value): Value[] {
     throw err;
   }
   const elems = e instanceof Range ? ops.toArray(star) : e;
+  chargeCopy(pos.length + elems.length);
   return pos.concat(elems);
 }
 
@@ -315,6 +326,7 @@ export function spreadArgs(pos: Value[], star: Value): Value[] {
 export function spreadKwargs(kw: KwArgs | null, starstar: Value): KwArgs {
   if (!(starstar instanceof Dict)) throw new EvalError(`argument after ** must be a mapping, not ${typeName(starstar)}`);
   const out: KwArgs = kw ? kw.slice() : [];
+  chargeCopy(3 * starstar.size);
   for (const [k, v] of starstar.entries()) {
     if (typeof k !== 'string') throw new EvalError(`keywords must be strings, not ${typeName(k)}`);
     out.push([k, v]); // a name given twice is reported by the callee's binding, as in the reference
@@ -350,7 +362,10 @@ export function bindArgs(f: Function, args: readonly Value[], kw: KwArgs | null)
     throw new EvalError(`function ${name} accepts ${optional ? 'at most ' : ''}${plural(np, 'positional argument')} (${args.length} given)`);
   }
   for (let i = 0; i < Math.min(np, args.length); i++) out[i] = args[i];
-  if (varargsSlot >= 0) out[varargsSlot] = args.length > np ? new Tuple(args.slice(np)) : EMPTY_TUPLE;
+  if (varargsSlot >= 0) {
+    if (args.length > np) chargeCopy(args.length - np);
+    out[varargsSlot] = args.length > np ? new Tuple(args.slice(np)) : EMPTY_TUPLE;
+  }
   let kwargsDict: Dict | null = null;
   if (kwargsSlot >= 0) out[kwargsSlot] = kwargsDict = new Dict();
   if (kw !== null) {

@@ -19,8 +19,12 @@ import {
   type BuiltinImpl,
   type KwArgs,
   type Value,
+  chargeSteps,
+  ENTRY_BYTES,
+  OBJECT_BYTES,
+  SLOT_BYTES,
 } from '../../interpreter/values/index.js';
-import { isIterable, prefixError } from './list.js';
+import { chargeElements, isIterable, prefixError } from './list.js';
 
 /**
  * Inserts into `d` the pairs of the optional positional argument (a dict, or an iterable of
@@ -32,12 +36,14 @@ function updateDict(d: Dict, updates: readonly Value[], kwargs: KwArgs | null): 
   if (updates.length === 1) {
     const u = updates[0]!;
     if (u instanceof Dict) {
+      chargeSteps(u.size);
       for (const [k, v] of u.entries()) d.set(k, v);
     } else {
       if (!isIterable(u)) throw new EvalError(`got ${typeName(u)}, want iterable`);
       const elems = iterElems(u);
       const n = elems instanceof Range ? elems.length : elems.length;
       for (let i = 0; i < n; i++) {
+        if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
         const pair = elems instanceof Range ? elems.at(i) : elems[i]!;
         if (!isIterable(pair)) {
           throw new EvalError(`dictionary update sequence element #${i} is not iterable (${typeName(pair)})`);
@@ -125,7 +131,9 @@ const get: BuiltinImpl = (_th, args, kwargs, recv) => {
 const items: BuiltinImpl = (th, args, kwargs, recv) => {
   unpackPositional('items', args, kwargs, 0);
   const d = recvDict(recv);
-  th.charge(3 * d.size);
+  // Each item: a slot in the list, a tuple, and the pair array that entries() makes on the way.
+  th.charge(d.size * (3 * SLOT_BYTES + 2 * OBJECT_BYTES) + OBJECT_BYTES);
+  th.work(d.size / 2);
   return new List(d.entries().map(([k, v]) => new Tuple([k, v])));
 };
 
@@ -134,7 +142,7 @@ const items: BuiltinImpl = (th, args, kwargs, recv) => {
 const keys: BuiltinImpl = (th, args, kwargs, recv) => {
   unpackPositional('keys', args, kwargs, 0);
   const d = recvDict(recv);
-  th.charge(d.size);
+  chargeElements(th, d.size);
   return new List(d.keys());
 };
 
@@ -202,7 +210,7 @@ const update: BuiltinImpl = (_th, args, kwargs, recv) => {
 const values: BuiltinImpl = (th, args, kwargs, recv) => {
   unpackPositional('values', args, kwargs, 0);
   const d = recvDict(recv);
-  th.charge(d.size);
+  chargeElements(th, d.size);
   return new List(d.values());
 };
 

@@ -28,6 +28,12 @@ import {
   type ThreadContext,
   type Value,
   checkSize,
+  chargeSteps,
+  COPIES_PER_STEP,
+  growthBytes,
+  indexOfValue,
+  OBJECT_BYTES,
+  SLOT_BYTES,
 } from '../../interpreter/values/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -51,19 +57,27 @@ export function isCallable(v: Value): boolean {
 }
 
 /**
- * A fresh JS array of the elements of iterable `v`, charged to the thread's allocation budget.
+ * Charges building a list or tuple of `n` elements copied from elsewhere: its bytes (8 per slot,
+ * plus the object) and its work (a step per 8 elements).
+ */
+export function chargeElements(th: ThreadContext, n: number): void {
+  th.charge(n * SLOT_BYTES + OBJECT_BYTES);
+  th.work(n / COPIES_PER_STEP);
+}
+
+/**
+ * A fresh JS array of the elements of iterable `v`, charged to the thread's budgets.
  * The caller has checked `isIterable(v)`.
  */
 export function iterableToArray(th: ThreadContext, v: Value): Value[] {
   const e = iterElems(v);
   checkSize(e.length, 'list');
+  chargeElements(th, e.length);
   if (e instanceof Range) {
-    th.charge(e.length);
     const out = new Array<Value>(e.length);
     for (let i = 0; i < e.length; i++) out[i] = e.at(i);
     return out;
   }
-  th.charge(e.length);
   return e.slice();
 }
 
@@ -162,7 +176,7 @@ const append: BuiltinImpl = (th, args, kwargs, recv) => {
   unpackPositional('append', args, kwargs, 1);
   const l = recvList(recv);
   if (l.frozen || l.itercount > 0) mutationError('append', l, 'append to');
-  th.charge(1);
+  th.charge(growthBytes(l.elems.length, 1));
   checkSize(l.elems.length + 1, 'list');
   l.elems.push(args[0]!);
   return null;
@@ -188,11 +202,11 @@ const extend: BuiltinImpl = (th, args, kwargs, recv) => {
   if (l.frozen || l.itercount > 0) mutationError('extend', l, 'extend');
   const e = iterElems(it);
   checkSize(l.elems.length + e.length, 'list');
+  th.charge(growthBytes(l.elems.length, e.length));
+  th.work(e.length / COPIES_PER_STEP);
   if (e instanceof Range) {
-    th.charge(e.length);
     for (let i = 0; i < e.length; i++) l.elems.push(e.at(i));
   } else {
-    th.charge(e.length);
     // Copy first: `x.extend(x)` must not see its own growth.
     const src = e === l.elems ? e.slice() : e;
     for (let i = 0; i < src.length; i++) l.elems.push(src[i]!);
@@ -207,11 +221,13 @@ const index: BuiltinImpl = (_th, args, kwargs, recv) => {
   const l = recvList(recv);
   const [start, end] = sliceBounds('index', args[1], args[2], l.elems.length);
   const x = args[0]!;
+  let i: number;
   try {
-    for (let i = start; i < end && i < l.elems.length; i++) if (equals(l.elems[i]!, x)) return i;
+    i = indexOfValue(l.elems, x, start, Math.min(end, l.elems.length));
   } catch (e) {
     throw prefixError('index', e);
   }
+  if (i >= 0) return i;
   throw new EvalError('index: value not in list');
 };
 
@@ -222,9 +238,10 @@ const insert: BuiltinImpl = (th, args, kwargs, recv) => {
   const l = recvList(recv);
   let i = asInt32('insert', '1', args[0]!);
   if (l.frozen || l.itercount > 0) mutationError('insert', l, 'insert into');
-  th.charge(1);
+  th.charge(growthBytes(l.elems.length, 1));
   checkSize(l.elems.length + 1, 'list');
   const n = l.elems.length;
+  chargeSteps(n / COPIES_PER_STEP); // the elements after the insertion point move
   if (i < 0) i += n;
   if (i >= n) l.elems.push(args[1]!);
   else l.elems.splice(i < 0 ? 0 : i, 0, args[1]!);
@@ -242,6 +259,7 @@ const pop: BuiltinImpl = (_th, args, kwargs, recv) => {
   if (i < 0 || i >= n) throw new EvalError(`pop: ${outOfRange(orig, n, 'list')}`);
   if (l.frozen || l.itercount > 0) mutationError('pop', l, 'pop from');
   if (i === n - 1) return l.elems.pop()!;
+  chargeSteps((n - i) / COPIES_PER_STEP);
   return l.elems.splice(i, 1)[0]!;
 };
 
@@ -254,16 +272,12 @@ const remove: BuiltinImpl = (_th, args, kwargs, recv) => {
   const x = args[0]!;
   let found = -1;
   try {
-    for (let i = 0; i < l.elems.length; i++) {
-      if (equals(l.elems[i]!, x)) {
-        found = i;
-        break;
-      }
-    }
+    found = indexOfValue(l.elems, x, 0, l.elems.length);
   } catch (e) {
     throw prefixError('remove', e);
   }
   if (found >= 0) {
+    chargeSteps((l.elems.length - found) / COPIES_PER_STEP);
     l.elems.splice(found, 1);
     return null;
   }

@@ -10,6 +10,7 @@ import {
   defineMethods,
   hashKey,
   iterElems,
+  length,
   lock,
   Range,
   StarSet,
@@ -19,6 +20,10 @@ import {
   type BuiltinImpl,
   type KwArgs,
   type Value,
+  chargeBytes,
+  chargeSteps,
+  ENTRY_BYTES,
+  OBJECT_BYTES,
 } from '../../interpreter/values/index.js';
 import { isIterable, mutationError, prefixError, wantIterable } from './list.js';
 
@@ -26,16 +31,26 @@ function recvSet(recv: Value): StarSet {
   return recv as StarSet;
 }
 
-/** Calls `f` on each element of iterable `v` (iterated sets and lists are locked meanwhile). */
+/**
+ * Calls `f` on each element of iterable `v`, charging a step per element (every 4096); iterated
+ * sets and lists are locked meanwhile.
+ */
 function forEachElem(v: Value, f: (x: Value) => void): void {
   const e = iterElems(v);
+  const n = e.length;
   if (e instanceof Range) {
-    for (let i = 0; i < e.length; i++) f(e.at(i));
+    for (let i = 0; i < n; i++) {
+      if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
+      f(e.at(i));
+    }
     return;
   }
   lock(v);
   try {
-    for (let i = 0; i < e.length; i++) f(e[i]!);
+    for (let i = 0; i < n; i++) {
+      if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i));
+      f(e[i]!);
+    }
   } finally {
     unlock(v);
   }
@@ -44,6 +59,7 @@ function forEachElem(v: Value, f: (x: Value) => void): void {
 /** The elements of iterable `v` as a map from hash key to value (first occurrence wins). */
 function keyed(v: Value): Map<unknown, Value> {
   if (v instanceof StarSet) return v.map;
+  chargeBytes(length(v) * ENTRY_BYTES + OBJECT_BYTES);
   const m = new Map<unknown, Value>();
   forEachElem(v, (x) => {
     const k = hashKey(x);
@@ -73,6 +89,8 @@ function addAll(name: string, s: StarSet, args: Value[], kwargs: KwArgs | null):
 }
 
 function copyOf(s: StarSet): StarSet {
+  chargeBytes(s.size * ENTRY_BYTES + OBJECT_BYTES);
+  chargeSteps(s.size);
   const r = new StarSet();
   for (const [k, v] of s.map) r.map.set(k, v);
   return r;
@@ -84,7 +102,7 @@ const add: BuiltinImpl = (th, args, kwargs, recv) => {
   unpackPositional('add', args, kwargs, 1);
   const s = recvSet(recv);
   if (s.frozen || s.itercount > 0) mutationError('add', s, 'insert into');
-  th.charge(1);
+  th.charge(ENTRY_BYTES);
   try {
     s.add(args[0]!);
   } catch (e) {
@@ -163,6 +181,7 @@ const issubset: BuiltinImpl = (_th, args, kwargs, recv) => {
   } catch (e) {
     throw prefixError('issubset', e);
   }
+  chargeSteps(s.size);
   for (const k of s.map.keys()) if (!m.has(k)) return false;
   return true;
 };
@@ -223,6 +242,8 @@ const symmetric_difference: BuiltinImpl = (_th, args, kwargs, recv) => {
   } catch (e) {
     throw prefixError('symmetric_difference', e);
   }
+  chargeBytes((s.size + m.size) * ENTRY_BYTES + OBJECT_BYTES);
+  chargeSteps(s.size + m.size);
   const r = new StarSet();
   for (const [k, v] of s.map) if (!m.has(k)) r.map.set(k, v);
   for (const [k, v] of m) if (!s.map.has(k)) r.map.set(k, v);
@@ -231,9 +252,8 @@ const symmetric_difference: BuiltinImpl = (_th, args, kwargs, recv) => {
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#set·union
 // set([1, 2]).union([2, 3], (4,))  # set([1, 2, 3, 4])
-const union: BuiltinImpl = (th, args, kwargs, recv) => {
+const union: BuiltinImpl = (_th, args, kwargs, recv) => {
   const r = copyOf(recvSet(recv));
-  th.charge(r.size);
   addAll('union', r, args, kwargs);
   return r;
 };

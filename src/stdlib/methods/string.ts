@@ -32,7 +32,20 @@ import {
   type KwArgs,
   type ThreadContext,
   type Value,
+  BYTES_PER_STEP,
+  checkSize,
+  incremental,
+  chargeBytes,
+  chargeScan,
+  chargeSteps,
+  chargeText,
+  OBJECT_BYTES,
+  SLOT_BYTES,
 } from '../../interpreter/values/index.js';
+import { countPieces, joinPieces, replaceAllPieces, splitPieces } from './string-pieces.js';
+
+/** Strings up to this size are processed in one go (one native call), without an incremental job. */
+const SMALL = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
 // Iterable views: "abc".elems(), .elem_ords(), .codepoints(), .codepoint_ords()
@@ -140,9 +153,17 @@ function decodeLastRune(s: string, end: number): [number, number] {
   return start + n === end ? [r, n] : [0xfffd, 1];
 }
 
+/** Bytes a loop over code points goes through between two charges of work (a step per 4 bytes). */
+const RUNE_PIECE = 1 << 14;
+
 /** Calls f(rune, byteIndex, byteLength) for each code point of s (invalid bytes as U+FFFD). */
 function forEachRune(s: string, f: (r: number, i: number, n: number) => boolean | void): void {
+  let charged = 0;
   for (let i = 0; i < s.length; ) {
+    if (i >= charged) {
+      chargeSteps(RUNE_PIECE / 4);
+      charged = i + RUNE_PIECE;
+    }
     const c = s.charCodeAt(i);
     const [r, n] = c < 0x80 ? [c, 1] : decodeRune(s, i);
     if (f(r, i, n) === false) return;
@@ -267,6 +288,7 @@ function isCasedRune(r: number): boolean {
 
 /** Go's strings.Map(f, s): each code point mapped; invalid bytes are written as U+FFFD. */
 function mapRunes(s: string, f: (r: number) => number): string {
+  chargeText(s.length);
   let out = '';
   forEachRune(s, (r) => {
     out += encodeRune(f(r));
@@ -275,11 +297,17 @@ function mapRunes(s: string, f: (r: number) => number): string {
 }
 
 function lowerString(s: string): string {
-  return isAscii(s) ? s.toLowerCase() : mapRunes(s, lowerRune);
+  chargeScan(s.length);
+  if (!isAscii(s)) return mapRunes(s, lowerRune);
+  chargeText(s.length);
+  return s.toLowerCase();
 }
 
 function upperString(s: string): string {
-  return isAscii(s) ? s.toUpperCase() : mapRunes(s, upperRune);
+  chargeScan(s.length);
+  if (!isAscii(s)) return mapRunes(s, upperRune);
+  chargeText(s.length);
+  return s.toUpperCase();
 }
 
 function isCasedString(s: string): boolean {
@@ -373,6 +401,7 @@ function recvString(recv: Value): string {
 
 /** Go's strings.Count: non-overlapping occurrences; an empty sub counts code points plus one. */
 function countSub(s: string, sub: string): number {
+  chargeScan(s.length);
   if (sub.length === 0) return runeCount(s) + 1;
   let n = 0;
   for (let i = s.indexOf(sub); i >= 0; i = s.indexOf(sub, i + sub.length)) n++;
@@ -386,6 +415,7 @@ function splitN(s: string, sep: string, n: number): string[] {
   while (out.length < n - 1) {
     const j = s.indexOf(sep, start);
     if (j < 0) break;
+    chargeBytes(SLOT_BYTES + OBJECT_BYTES);
     out.push(s.slice(start, j));
     start = j + sep.length;
   }
@@ -406,6 +436,7 @@ function splitSpace(s: string, max: number): string[] {
     if (isSpaceRune(r)) {
       if (start >= 0) {
         if (max >= 0 && res.length === max) return false; // let this field run to the end
+        chargeBytes(SLOT_BYTES + OBJECT_BYTES);
         res.push(s.slice(start, i));
         start = -1;
       }
@@ -422,11 +453,13 @@ function splitSpace(s: string, max: number): string[] {
 function rsplitSpace(s: string, max: number): string[] {
   const res: string[] = [];
   let end = -1;
+  chargeSteps(s.length / 4);
   for (let i = s.length; i > 0; ) {
     const [r, n] = decodeLastRune(s, i);
     if (isSpaceRune(r)) {
       if (end >= 0) {
         if (res.length === max) break; // let this field run to the start
+        chargeBytes(SLOT_BYTES + OBJECT_BYTES);
         res.push(s.slice(i, end));
         end = -1;
       }
@@ -441,6 +474,7 @@ function rsplitSpace(s: string, max: number): string[] {
 
 /** Trims code points satisfying `pred` from the chosen ends of s (Go's TrimFunc and friends). */
 function trimFunc(s: string, pred: (r: number) => boolean, left: boolean, right: boolean): string {
+  chargeScan(s.length);
   let i = 0;
   let j = s.length;
   if (left) {
@@ -475,15 +509,20 @@ function cutsetPredicate(cutset: string): (r: number) => boolean {
   return (r) => runes.has(r);
 }
 
-/** Go's strings.Replace(s, old, new, n) (n < 0: all). An empty `old` matches before each code point. */
+/**
+ * Go's strings.Replace(s, old, new, n) (n < 0: all) by a loop over the matches: for an empty `old`
+ * (which matches before each code point) and for a limited count. Charges its result and work.
+ */
 function replaceN(s: string, old: string, repl: string, n: number): string {
   if (old === repl || n === 0) return s;
   const m = countSub(s, old);
   if (m === 0) return s;
   if (n < 0 || m < n) n = m;
-  let out = '';
+  chargeText(s.length + n * (repl.length - old.length));
+  const out: string[] = [];
   let start = 0;
   for (let k = 0; k < n; k++) {
+    if ((k & 0xfff) === 0xfff) chargeBytes(0x1000 * 2 * SLOT_BYTES);
     let j = start;
     if (old.length === 0) {
       if (k > 0) {
@@ -493,10 +532,18 @@ function replaceN(s: string, old: string, repl: string, n: number): string {
     } else {
       j = s.indexOf(old, start);
     }
-    out += s.slice(start, j) + repl;
+    out.push(s.slice(start, j), repl);
     start = j + old.length;
   }
-  return out + s.slice(start);
+  out.push(s.slice(start));
+  return out.join('');
+}
+
+/** All occurrences of non-empty `old` replaced: the result's bytes are charged before it is built. */
+function* replaceAll(s: string, old: string, repl: string): Generator<undefined, Value, undefined> {
+  const m = repl.length > old.length ? yield* countPieces(s, old) : 0;
+  chargeBytes(s.length + m * (repl.length - old.length));
+  return yield* replaceAllPieces(s, old, repl);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,6 +689,7 @@ function findImpl(name: string, allowMissing: boolean, last: boolean): BuiltinIm
       [start, end] = indices(name, args[1], args[2], s.length);
       slice = start < end ? s.slice(start, end) : '';
     }
+    chargeScan(slice.length);
     const i = last ? slice.lastIndexOf(sub) : slice.indexOf(sub);
     if (i < 0) {
       if (!allowMissing) throw new EvalError(`${name}: substring not found`);
@@ -701,6 +749,7 @@ function partitionImpl(name: 'partition' | 'rpartition'): BuiltinImpl {
     const s = recvString(recv);
     const sep = strArg(name, 1, args[0]!);
     if (sep === '') throw new EvalError(`${name}: empty separator`);
+    chargeScan(s.length);
     const i = name === 'partition' ? s.indexOf(sep) : s.lastIndexOf(sep);
     if (i < 0) return name === 'partition' ? new Tuple([s, '', '']) : new Tuple(['', '', s]);
     return new Tuple([s.slice(0, i), sep, s.slice(i + sep.length)]);
@@ -721,19 +770,34 @@ function splitImpl(name: 'split' | 'rsplit'): BuiltinImpl {
       else res = rsplitSpace(s, maxsplit);
     } else if (typeof sepv === 'string') {
       if (sepv === '') throw new EvalError('split: empty separator');
-      if (maxsplit < 0) res = s.split(sepv);
-      else if (name === 'split') res = splitN(s, sepv, maxsplit + 1);
-      else {
-        res = s.split(sepv);
-        const excess = res.length - maxsplit;
-        if (excess > 0) res = [res.slice(0, excess).join(sepv), ...res.slice(excess)];
+      if (maxsplit < 0 || name === 'rsplit') {
+        if (s.length > SMALL) return incremental(name, splitList(name, s, sepv, maxsplit));
+        chargeScan(s.length);
+        res = rsplitTail(s.split(sepv), sepv, maxsplit);
+        chargeBytes(res.length * (SLOT_BYTES + OBJECT_BYTES));
+      } else {
+        res = splitN(s, sepv, maxsplit + 1);
       }
     } else {
       throw new EvalError(`split: got ${typeName(sepv)} for separator, want string`);
     }
-    th.charge(res.length);
+    th.charge(OBJECT_BYTES);
     return new List(res);
   };
+}
+
+/** `rsplit` with a maxsplit: the fields of a full split, the leading ones joined back. */
+function rsplitTail(res: string[], sep: string, maxsplit: number): string[] {
+  if (maxsplit < 0) return res;
+  const excess = res.length - maxsplit;
+  return excess > 0 ? [res.slice(0, excess).join(sep), ...res.slice(excess)] : res;
+}
+
+/** `s.split(sep)` (or rsplit with a maxsplit) of a large string, window by window. */
+function* splitList(name: string, s: string, sep: string, maxsplit: number): Generator<undefined, Value, undefined> {
+  const fields = yield* splitPieces(s, sep);
+  checkSize(fields.length, 'list');
+  return new List(name === 'rsplit' ? rsplitTail(fields, sep, maxsplit) : fields);
 }
 
 /** removeprefix, removesuffix. */
@@ -755,6 +819,7 @@ export const stringMethods: Record<string, BuiltinImpl> = {
   // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·capitalize
   // Example: "hElLo, wOrLd!".capitalize() == "Hello, world!"
   capitalize: nullary('capitalize', (s) => {
+    chargeText(2 * s.length);
     if (isAscii(s)) return s.length === 0 ? s : s[0]!.toUpperCase() + s.slice(1).toLowerCase();
     let out = '';
     forEachRune(s, (r, i) => {
@@ -800,8 +865,11 @@ export const stringMethods: Record<string, BuiltinImpl> = {
   // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·format
   // Example: "a{x}b{y}c{}".format(1, x=2, y=3) == "a2b3c1"
   format: (th: ThreadContext, args, kwargs, recv) => {
-    const out = formatString(recvString(recv), args, kwargs);
-    if (out.length > 1 << 16) th.charge(out.length);
+    const format = recvString(recv);
+    chargeText(format.length);
+    const out = formatString(format, args, kwargs);
+    // The operands' reprs charged themselves; this charges the result's text.
+    th.charge(out.length);
     return out;
   },
 
@@ -870,13 +938,19 @@ export const stringMethods: Record<string, BuiltinImpl> = {
     const parts = new Array<string>(n);
     let size = sep.length * Math.max(0, n - 1);
     for (let i = 0; i < n; i++) {
+      if ((i & 0xfff) === 0) chargeSteps(Math.min(0x1000, n - i) / 4);
       const x = elems instanceof Range ? elems.at(i) : elems[i]!;
       if (typeof x !== 'string') throw new EvalError(`join: in list, want string, got ${typeName(x)}`);
       parts[i] = x;
       size += x.length;
     }
-    if (size > 1 << 16) th.charge(size);
-    return parts.join(sep);
+    checkSize(size, 'string');
+    th.charge(size + n * SLOT_BYTES);
+    if (size <= SMALL && n <= SMALL) {
+      chargeSteps(size / BYTES_PER_STEP);
+      return parts.join(sep);
+    }
+    return incremental('join', joinPieces(parts, sep, size));
   },
 
   // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·lower
@@ -907,14 +981,16 @@ export const stringMethods: Record<string, BuiltinImpl> = {
     const old = strArg('replace', 1, args[0]!);
     const repl = strArg('replace', 2, args[1]!);
     const count = args.length > 2 ? intArg('replace', 3, args[2]!) : -1;
-    if (repl.length > old.length) {
-      // Budget the worst case before building: every match grows the string.
-      const m = countSub(s, old);
-      const k = count < 0 ? m : Math.min(m, count);
-      const size = s.length + k * (repl.length - old.length);
-      if (size > 1 << 16) th.charge(size);
+    if (old === repl || count === 0) return s;
+    if (old.length === 0 || count > 0) return replaceN(s, old, repl, count);
+    if (s.length <= SMALL) {
+      const pieces = s.split(old);
+      if (pieces.length === 1) return s;
+      th.charge(s.length + (pieces.length - 1) * (repl.length - old.length));
+      chargeSteps((2 * s.length) / BYTES_PER_STEP);
+      return pieces.join(repl);
     }
-    return replaceN(s, old, repl, count);
+    return incremental('replace', replaceAll(s, old, repl));
   },
 
   // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·rfind
@@ -949,7 +1025,9 @@ export const stringMethods: Record<string, BuiltinImpl> = {
     const keepends = args.length > 0 ? boolArg('splitlines', 1, args[0]!) : false;
     // Only "\n" ends a line (the reference's TODO: CRLF), and a final "\n" starts no new line.
     const lines: string[] = [];
+    chargeScan(s.length);
     for (let start = 0; start < s.length; ) {
+      if ((lines.length & 0xfff) === 0) chargeBytes(0x1000 * (SLOT_BYTES + OBJECT_BYTES));
       const j = s.indexOf('\n', start);
       if (j < 0) {
         lines.push(s.slice(start));
@@ -958,7 +1036,7 @@ export const stringMethods: Record<string, BuiltinImpl> = {
       lines.push(s.slice(start, keepends ? j + 1 : j));
       start = j + 1;
     }
-    th.charge(lines.length);
+    th.charge(OBJECT_BYTES);
     return new List(lines);
   },
 
@@ -973,6 +1051,7 @@ export const stringMethods: Record<string, BuiltinImpl> = {
   // https://github.com/google/starlark-go/blob/master/doc/spec.md#string·title
   // Example: "hElLo, WoRlD!".title() == "Hello, World!"
   title: nullary('title', (s) => {
+    chargeText(4 * s.length);
     if (isAscii(s)) {
       let out = '';
       let prevCased = false;
