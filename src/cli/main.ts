@@ -67,10 +67,11 @@ function addProgressOptions(cmd: Command): Command {
 const RUN_EXIT_CODES = `
 Exit status:
   0    the run completed (its result is on stdout)
-  1    the run failed, was cancelled or blocked (or its outcome could not be recorded)
+  1    the run failed, was cancelled or blocked, or the script does not load (a parse error)
   2    bad usage (unknown option, no such file or run, bad input)
   3    resume --workflow FILE: the steps to reuse do not replay against FILE
-  4    did not finish: the run is left unfinished (a task never settled, or ended the process)
+  4    did not finish: the run is left unfinished in the database (a task never settled or
+       ended the process, or this process could not record the run's progress)
   130  interrupted (Ctrl-C): the run is left unfinished in the database`;
 
 /** True for the engine's `UsageError` (bad run id, unknown step...), without importing the engine. */

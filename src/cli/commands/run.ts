@@ -1,7 +1,8 @@
 /**
  * This file defines `larkflow run FILE`: start a workflow run, show its progress on stderr (the first
  * line names the run id), and print its result as JSON on stdout. Exit 0 when it completes, 1 when it
- * fails (with the Starlark traceback and the task's error), is cancelled or blocks, 2 for bad usage.
+ * fails (with the Starlark traceback and the task's error), is cancelled or blocks, 2 for bad usage,
+ * 4 when it is left unfinished (see main.ts's help), 130 when interrupted.
  * `--no-cache` runs every task (no cache look-ups, nothing stored); `--refresh-cache` runs every
  * cacheable task and stores its fresh result.
  */
@@ -168,7 +169,7 @@ export async function driveRun(engine: Engine, io: CliIo, start: () => RunHandle
           `\`larkflow worker --until-idle\` finishes it`,
         { runId, error: outcome.error },
       );
-      return 1;
+      return EXIT_UNFINISHED;
     }
     if (!options.quiet || outcome.status !== 'completed') {
       if (json) say('outcome', `run ${runId} ${outcome.status}`, { runId, status: outcome.status, elapsedMs, ...(outcome.error ? { error: outcome.error } : {}) });
