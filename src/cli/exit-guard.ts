@@ -35,6 +35,8 @@ export interface Commitment {
    * reports and returns `EXIT_UNFINISHED`.
    */
   abandon?(): void;
+  /** Said only when no other commitment is (a command's own, before it knows what it will run). */
+  readonly fallback?: boolean;
 }
 
 /** Where the guard writes, and how to flush buffered output first. */
@@ -124,7 +126,8 @@ export class ExitGuard {
 
   private describeAll(reason: GuardReason): string {
     const parts: string[] = [];
-    for (const c of this.commitments) {
+    const specific = [...this.commitments].filter((c) => !c.fallback);
+    for (const c of specific.length > 0 ? specific : this.commitments) {
       try {
         parts.push(c.describe(reason));
       } catch (e) {

@@ -74,6 +74,23 @@ Exit status:
        ended the process, or this process could not record the run's progress)
   130  interrupted (Ctrl-C): the run is left unfinished in the database`;
 
+/**
+ * Runs an engine-driving command's action under the exit guard from its first step: a tasks module
+ * that ends the process while it is imported must not leave exit status 0 either.
+ */
+async function guarded(command: string, action: () => Promise<void>): Promise<void> {
+  const release = exitGuard.commit({
+    fallback: true,
+    describe: (reason) =>
+      `${command} did not finish: ${reason === 'exit' ? 'the process is exiting before it did (did the tasks module call process.exit()?)' : 'nothing is left that could finish it'}`,
+  });
+  try {
+    await action();
+  } finally {
+    release();
+  }
+}
+
 /** True for the engine's `UsageError` (bad run id, unknown step...), without importing the engine. */
 function isUsageError(e: unknown): boolean {
   return e instanceof Error && (e.name === 'UsageError' || (e as { code?: unknown }).code === 'usage');
@@ -95,10 +112,12 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       ),
     ),
     { tasks: true },
-  ).addHelpText('after', RUN_EXIT_CODES).action(async (file: string, inputs: string[], opts: Record<string, unknown>) => {
-    const { runCommand } = await import('./commands/run.js');
-    setExit(await runCommand(file, inputs, opts, io));
-  });
+  ).addHelpText('after', RUN_EXIT_CODES).action((file: string, inputs: string[], opts: Record<string, unknown>) =>
+    guarded('larkflow run', async () => {
+      const { runCommand } = await import('./commands/run.js');
+      setExit(await runCommand(file, inputs, opts, io));
+    }),
+  );
 
   addEngineOptions(
     program
@@ -190,10 +209,12 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
       ),
     ),
     { tasks: true },
-  ).addHelpText('after', RUN_EXIT_CODES).action(async (run: string, opts: Record<string, unknown>) => {
-    const { resumeCommand } = await import('./commands/resume.js');
-    setExit(await resumeCommand(run, opts, io));
-  });
+  ).addHelpText('after', RUN_EXIT_CODES).action((run: string, opts: Record<string, unknown>) =>
+    guarded('larkflow resume', async () => {
+      const { resumeCommand } = await import('./commands/resume.js');
+      setExit(await resumeCommand(run, opts, io));
+    }),
+  );
 
   addEngineOptions(
     program
@@ -221,10 +242,12 @@ Exit status with --until-idle:
      or its outcome could not be recorded; each is named on stderr
   2  bad usage (no database, bad option)
   4  did not finish: a run could not go on in this process (a task never settled, or ended the process)`,
-  ).action(async (opts: Record<string, unknown>) => {
-    const { workerCommand } = await import('./commands/worker.js');
-    setExit(await workerCommand(opts, io));
-  });
+  ).action((opts: Record<string, unknown>) =>
+    guarded('larkflow worker', async () => {
+      const { workerCommand } = await import('./commands/worker.js');
+      setExit(await workerCommand(opts, io));
+    }),
+  );
 
   const database = program.command('db').description('look after the run database');
   addEngineOptions(
@@ -308,12 +331,14 @@ export async function main(
       .option('--tasks <file>', 'with --workflows: a JS/ESM module whose exported functions are registered as tasks'),
   ).addHelpText('after', '\nExit status: 0 every test passed, 1 a test failed (or none was found), 2 bad usage, 4 with --workflows: the\nprocess was ended before every test had run (a task called process.exit).').action(async (files: string[], opts: Record<string, unknown>) => {
     if (opts.workflows) {
-      const { runWorkflowTestsCommand } = await import('./commands/test-workflows.js');
-      exitCode = await runWorkflowTestsCommand(
-        files,
-        { env: opts.env as string[], ...(typeof opts.filter === 'string' ? { filter: opts.filter } : {}), ...(typeof opts.tasks === 'string' ? { tasks: opts.tasks } : {}) },
-        (s) => io.out(s + '\n'),
-      );
+      await guarded('larkflow test --workflows', async () => {
+        const { runWorkflowTestsCommand } = await import('./commands/test-workflows.js');
+        exitCode = await runWorkflowTestsCommand(
+          files,
+          { env: opts.env as string[], ...(typeof opts.filter === 'string' ? { filter: opts.filter } : {}), ...(typeof opts.tasks === 'string' ? { tasks: opts.tasks } : {}) },
+          (s) => io.out(s + '\n'),
+        );
+      });
       return;
     }
     const { report, ok } = runChunkedTests(files, dialectOptions(opts), (s) => io.out(s + '\n'));

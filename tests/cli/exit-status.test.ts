@@ -96,6 +96,17 @@ describe('a run that cannot finish does not exit 0', () => {
     expect(lines.at(-1)!.details![0]).toMatch(/^waiting on task slow/);
   });
 
+  it('a tasks module that ends the process while it is imported: exit 4, not 0', () => {
+    const t = fresh();
+    t.file('wf.star', WAITS);
+    t.file('t.mjs', 'process.exit(0);\nexport function slow() { return 1; }\n');
+    const r = larkflow(t.dir, 'run', 'wf.star', '--tasks', 't.mjs', '--db', t.db);
+    expect(r.code, r.err).toBe(4);
+    expect(r.err).toContain('larkflow run did not finish: the process is exiting before it did');
+    const w = larkflow(t.dir, 'worker', '--until-idle', '--tasks', 't.mjs', '--db', t.db);
+    expect(w.code).not.toBe(0);
+  });
+
   it('a stray process.exit(0) after a failed run keeps exit status 1', () => {
     const t = fresh();
     t.file('wf.star', 'boom = task("boom")\n\n@workflow()\ndef main():\n    return boom()\n');
