@@ -41,6 +41,7 @@ import {
   type ThreadContext,
   type Value,
   incremental,
+  checkIntDigits,
   chargeBytes,
   chargeSteps,
   OBJECT_BYTES,
@@ -1079,7 +1080,10 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
           }
           if (!/^-?\d+$/.test(num)) fail(`invalid number: ${num}`);
           chargeSteps(num.length / JSON_BYTES_PER_STEP);
-          if (num.length > 64) th.charge(num.length);
+          if (num.length > 64) {
+            checkIntDigits(num.length, 10);
+            th.charge(num.length);
+          }
           return num.length <= 15 ? Number(num) || 0 : normBig(BigInt(num));
         }
     }

@@ -47,6 +47,7 @@ import {
   type ThreadContext,
   type Value,
   checkSize,
+  checkIntDigits,
   chargeSteps,
   incremental,
   OBJECT_BYTES,
@@ -123,6 +124,8 @@ function parseDigits(s: string, base: number): Int | undefined {
   for (let i = 0; i < s.length; i++) if (digitValue(s.charCodeAt(i)) >= base) return undefined;
   // Fast path: the value certainly fits in 53 bits.
   if (s.length * Math.log2(base) < 52) return parseInt(s, base);
+  checkIntDigits(s.length, base);
+  chargeSteps(s.length);
   switch (base) {
     case 10:
       return normBig(BigInt(s));

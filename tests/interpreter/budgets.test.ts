@@ -89,6 +89,15 @@ describe('expensive builtins charge the budgets (issue 9 §1)', () => {
     expect(run('x = [(i * 7919) % 1000003 for i in range(1000000)]\n', new Thread({ maxSteps: 1_100_000 })).get('x')).toBeInstanceOf(List);
   });
 
+  it('ints are capped at 2^20 bits, so no single int operation runs for seconds', () => {
+    const t0 = performance.now();
+    const e = errorOf(() => run('def f():\n    x = 3\n    for i in range(40):\n        x = x * x\n    return x\ny = f()\n'));
+    expect([e.kind, e.message]).toEqual(['budget', 'int too large: more than 1048576 bits']);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(errorOf(() => run('y = int("9" * 400000)\n')).message).toBe('int too large: more than 1048576 bits');
+    expect(run('y = len(str(int("9" * 300000)))\n').get('y')).toBe(300000);
+  });
+
   // Each script repeats one expensive operation until stopped; a deadline 150 ms after the start must
   // stop it within a generous second, in the middle of an operation if need be.
   const EXPENSIVE: [string, string, string][] = [

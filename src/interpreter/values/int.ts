@@ -2,6 +2,12 @@
  * This file defines int arithmetic. An int is a JS number while |x| <= 2^53-1 and a bigint beyond;
  * every result is normalised back to that form, so results are identical to pure BigInt arithmetic
  * (checked by a property test). The fast paths are plain number operations guarded by a range check.
+ *
+ * An int may have at most MAX_INT_BITS bits: V8's multiplication, division and decimal conversion of
+ * big ints take time that grows faster than their size (squaring a 2^27-bit int takes seconds, with
+ * no way to check a budget inside), so, as lists are capped in elements, ints are capped in bits,
+ * which keeps every single int operation within tens of milliseconds. Python caps int/str
+ * conversions for the same reason (sys.set_int_max_str_digits).
  */
 import { EvalError } from '../errors.js';
 
@@ -12,9 +18,32 @@ const MIN = -MAX;
 const BMAX = BigInt(MAX);
 const BMIN = -BMAX;
 
-/** Normalises a bigint: back to a number when it is in the safe range. */
+/** Most bits an int may have (2^20: about 315,000 decimal digits). */
+export const MAX_INT_BITS = 2 ** 20;
+/** 2^MAX_INT_BITS, and 2^(MAX_INT_BITS / 2), made on first use. */
+let intLimit: bigint | undefined;
+let halfLimit: bigint | undefined;
+
+function intTooLarge(): EvalError {
+  return new EvalError(`int too large: more than ${MAX_INT_BITS} bits`, 'budget');
+}
+
+/** Normalises a bigint: back to a number when it is in the safe range; checks its size. */
 export function normBig(b: bigint): Int {
-  return b >= BMIN && b <= BMAX ? Number(b) : b;
+  if (b >= BMIN && b <= BMAX) return Number(b);
+  const limit = (intLimit ??= 1n << BigInt(MAX_INT_BITS));
+  if (b >= limit || b <= -limit) throw intTooLarge();
+  return b;
+}
+
+/** Throws the budget error if an int written with `digits` digits in `base` could exceed MAX_INT_BITS. */
+export function checkIntDigits(digits: number, base: number): void {
+  if (digits * Math.log2(base) > MAX_INT_BITS + 64) throw intTooLarge();
+}
+
+/** Bits of |x| for a bigint at least 2^(MAX_INT_BITS / 2) in magnitude (linear, but rare). */
+function bitLength(x: bigint): number {
+  return (x < 0n ? -x : x).toString(16).length * 4;
 }
 
 export function big(x: Int): bigint {
@@ -42,7 +71,12 @@ export function intMul(x: Int, y: Int): Int {
     const r = x * y;
     if (r <= MAX && r >= MIN) return r === 0 ? 0 : r; // no -0
   }
-  return normBig(big(x) * big(y));
+  const bx = big(x);
+  const by = big(y);
+  // Refuse a product over the cap before computing it (its cost grows faster than its size).
+  const half = (halfLimit ??= 1n << BigInt(MAX_INT_BITS / 2));
+  if ((bx >= half || bx <= -half || by >= half || by <= -half) && bitLength(bx) + bitLength(by) > MAX_INT_BITS + 8) throw intTooLarge();
+  return normBig(bx * by);
 }
 
 export function intNeg(x: Int): Int {

@@ -363,7 +363,8 @@ export function bindArgs(f: Function, args: readonly Value[], kw: KwArgs | null)
   }
   for (let i = 0; i < Math.min(np, args.length); i++) out[i] = args[i];
   if (varargsSlot >= 0) {
-    if (args.length > np) chargeCopy(args.length - np);
+    // Only `f(*big)` makes a long tuple here (and spreadArgs charged building its arguments once).
+    if (args.length - np > 64) chargeCopy(args.length - np);
     out[varargsSlot] = args.length > np ? new Tuple(args.slice(np)) : EMPTY_TUPLE;
   }
   let kwargsDict: Dict | null = null;

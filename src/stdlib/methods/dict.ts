@@ -20,7 +20,6 @@ import {
   type KwArgs,
   type Value,
   chargeSteps,
-  ENTRY_BYTES,
   OBJECT_BYTES,
   SLOT_BYTES,
 } from '../../interpreter/values/index.js';

@@ -12,7 +12,6 @@ import {
   checkMutable,
   defineMethods,
   Dict,
-  equals,
   Function as StarFunction,
   iterElems,
   List,
