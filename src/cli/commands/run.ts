@@ -33,7 +33,11 @@ export function parseInputs(input: string | undefined, pairs: readonly string[])
       throw new CliError(`--input is not valid JSON: ${(e as Error).message}`);
     }
     if (Array.isArray(v)) args.push(...(v as unknown[]));
-    else if (v !== null && typeof v === 'object') Object.assign(kwargs, v);
+    else if (v !== null && typeof v === 'object') {
+      // Own properties as data, so a "__proto__" key stays a key (and is refused by the engine)
+      // rather than silently replacing the object's prototype.
+      for (const [k, x] of Object.entries(v as Record<string, unknown>)) Object.defineProperty(kwargs, k, { value: x, enumerable: true, writable: true, configurable: true });
+    }
     else throw new CliError(`--input must be a JSON object (keyword arguments) or array (positional arguments), not ${v === null ? 'null' : typeof v}`);
   }
   for (const p of pairs) {
