@@ -984,7 +984,8 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         const lit = s.slice(i, j);
         i = j;
         const r = safe ? lit.slice(1, -1) : unquote(lit);
-        chargeSteps(lit.length / JSON_BYTES_PER_STEP);
+        // A short string's work is the step its container charges for it.
+        if (lit.length > 256) chargeSteps(lit.length / JSON_BYTES_PER_STEP);
         chargeBytes(safe ? OBJECT_BYTES : r.length + OBJECT_BYTES);
         return r;
       }
@@ -1013,7 +1014,7 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         b = next();
         if (b !== 0x5d) {
           for (;;) {
-            chargeBytes(SLOT_BYTES);
+            if ((elems.length & 1023) === 1023) chargeBytes(1024 * SLOT_BYTES);
             elems.push(parse());
             b = next();
             if (b !== 0x2c) {
@@ -1026,7 +1027,7 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
         i++;
         depth--;
         chargeSteps(elems.length);
-        chargeBytes(OBJECT_BYTES);
+        chargeBytes((elems.length & 1023) * SLOT_BYTES + OBJECT_BYTES);
         return new List(elems);
       }
       case 0x7b: {
@@ -1079,9 +1080,9 @@ export function decodeJSON(th: ThreadContext, s: string, dflt?: Value): Value {
             return new Float(f);
           }
           if (!/^-?\d+$/.test(num)) fail(`invalid number: ${num}`);
-          chargeSteps(num.length / JSON_BYTES_PER_STEP);
           if (num.length > 64) {
             checkIntDigits(num.length, 10);
+            chargeSteps(num.length / JSON_BYTES_PER_STEP);
             th.charge(num.length);
           }
           return num.length <= 15 ? Number(num) || 0 : normBig(BigInt(num));

@@ -134,11 +134,12 @@ function seqEquals(a: readonly Value[], b: readonly Value[], depth: number): boo
   for (let i = 0; i < n; i++) {
     if ((i & (PIECE - 1)) === PIECE - 1) chargeSteps(PIECE);
     if (!equals(a[i]!, b[i]!, depth + 1)) {
-      chargeSteps(i & (PIECE - 1));
+      if (i > 16) chargeSteps(i & (PIECE - 1));
       return false;
     }
   }
-  chargeSteps(n & (PIECE - 1));
+  // A short sequence costs the step of the operation that compares it.
+  if (n > 16) chargeSteps(n & (PIECE - 1));
   return true;
 }
 
@@ -188,7 +189,7 @@ function compareSeq(a: readonly Value[], b: readonly Value[], op: string, depth:
     }
     if (!equals(x, y, depth + 1)) return compare(x, y, op, depth + 1);
   }
-  chargeSteps(n & (PIECE - 1));
+  if (n > 16) chargeSteps(n & (PIECE - 1));
   return a.length - b.length;
 }
 

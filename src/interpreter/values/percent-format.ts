@@ -26,8 +26,8 @@ import { decodeRune, encodeRune, Float, formatFloat, isInt, typeName, type Value
 export function percentFormat(format: string, arg: Value): string {
   const tuple = arg instanceof Tuple ? arg : null;
   const nargs = tuple ? tuple.elems.length : 1;
-  // The operands' reprs charge themselves; this charges the literal text and the operands copied.
-  chargeText(format.length + (tuple ? tuple.elems.length * 8 : 8));
+  // The operands' reprs charge themselves; this charges the literal text of a long format.
+  if (format.length > 256) chargeText(format.length);
   let out = '';
   let index = 0;
   let pos = 0;
