@@ -61,11 +61,12 @@ const CHARGE_CHUNK = 1 << 16;
 const JSON_BYTES_PER_STEP = 4;
 
 /**
- * An output buffer that charges the thread as it grows: the text's bytes (and the pieces' slots), and
- * the work of producing it.
+ * An output buffer that charges the thread as it grows: the text's bytes, and the work of producing
+ * it. Every CHARGE_CHUNK bytes its pieces are joined into one chunk, so the final join is short.
  */
 class Out {
   private parts: string[] = [];
+  private readonly chunks: string[] = [];
   private uncharged = 0;
   length = 0;
   constructor(private readonly th: ThreadContext) {}
@@ -81,11 +82,13 @@ class Out {
       this.uncharged = 0;
       this.th.charge(n);
       this.th.work(n / JSON_BYTES_PER_STEP);
+      this.chunks.push(this.parts.join(''));
+      this.parts = [];
     }
   }
   toString(): string {
     this.flush();
-    return this.parts.join('');
+    return this.chunks.length === 1 ? this.chunks[0]! : this.chunks.join('');
   }
 }
 
