@@ -5,7 +5,7 @@
  * can no longer append to its history.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -123,5 +123,22 @@ describe('run ownership by lease', () => {
       expect(store.claimRun('nope', 'w4', 1000)).toEqual({ ok: false, reason: 'missing' });
       store.close();
     }
+  });
+
+  it('regression: an empty (or garbage) pid file left beside the database hides no run (ownership is in the database now)', async () => {
+    const db = join(dir, 'empty-lock.db');
+    const a = Engine.open({ db });
+    a.registerTask('never', () => new Promise(() => {}));
+    const h = a.start({ source: { name: 'o.star', text: NEVER } });
+    await a.close();
+    // What a disk-full write or a kill between truncate and write left with pid-file ownership.
+    mkdirSync(join(dir, 'locks'), { recursive: true });
+    writeFileSync(join(dir, 'locks', `${h.runId}.pid`), '');
+    const b = Engine.open({ db });
+    b.registerTask('never', () => 'done');
+    expect(b.recover()).toEqual([h.runId]);
+    await b.whenIdle();
+    expect(await b.result(h.runId)).toMatchObject({ status: 'completed', result: 'done' });
+    await b.close();
   });
 });
