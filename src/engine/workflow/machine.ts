@@ -33,7 +33,7 @@ import {
   type FileOptions,
 } from '../../interpreter/index.js';
 import { digestOf } from '../../util/hash.js';
-import { Prng } from '../../util/prng.js';
+import { GoRand, Prng } from '../../util/prng.js';
 import type { Command } from '../core/commands.js';
 import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStarted } from '../core/events.js';
 import type { Json } from '../core/json.js';
@@ -204,6 +204,8 @@ export class WorkflowMachine implements WorkflowHost {
   private coroutines = 0;
   private clock = 0;
   private prng: Prng;
+  /** After `random.seed(<int>)`: Go's seeded source, which random() and randint() then draw from. */
+  private goRand: GoRand | null = null;
   private root: Coroutine | null = null;
   private rootOutcome: Settled | null = null;
   private phase: 'idle' | 'running' | 'exiting' | 'done' = 'idle';
@@ -307,13 +309,17 @@ export class WorkflowMachine implements WorkflowHost {
     return this.clock;
   }
   random(): number {
-    return this.prng.next();
+    return this.goRand ? this.goRand.float64() : this.prng.next();
   }
   randint(lo: number, hi: number): number {
+    // The Go worker's randint(a, b) is a + rand.Intn(b - a + 1).
+    if (this.goRand) return lo + Number(this.goRand.intn(BigInt(hi) - BigInt(lo) + 1n));
     return this.prng.int(lo, hi);
   }
-  seed(s: string): void {
-    this.prng = new Prng(`seed:${s}`);
+  seed(s: string | bigint): void {
+    // An int seed gives Go's rand.NewSource(seed) sequence; uuids keep drawing from our own PRNG.
+    this.prng = new Prng(`seed:${typeof s === 'bigint' ? String(s) : s}`);
+    this.goRand = typeof s === 'bigint' ? new GoRand(s) : null;
   }
   uuidBytes(): Uint8Array {
     return this.prng.bytes(16);

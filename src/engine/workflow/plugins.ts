@@ -63,6 +63,7 @@ import {
   awaitFuture,
   makeBatchRun,
   parseDuration,
+  seedOf,
   siteOf,
   workflowBuiltin,
   type HostRequest,
@@ -246,7 +247,7 @@ function randomModule(ref: HostRef): Module {
   return mod('random', {
     seed: new Builtin('seed', (th, args, kwargs) => {
       const [s] = unpackArgs('seed', args, kwargs, ['seed']);
-      hostOf(th, ref, 'random.seed').seed(repr(s!));
+      hostOf(th, ref, 'random.seed').seed(seedOf(s!));
       return null;
     }),
     randint: new Builtin('randint', (th, args, kwargs) => {

@@ -51,7 +51,8 @@ export interface WorkflowHost {
   now(): number;
   random(): number;
   randint(lo: number, hi: number): number;
-  seed(s: string): void;
+  /** Reseeds: an int (as bigint) switches to Go's seeded source (util/prng.ts GoRand). */
+  seed(s: string | bigint): void;
   uuidBytes(): Uint8Array;
   /** Starts `fn(*args, **kwargs)` concurrently; returns its future. */
   spawn(fn: Value, args: Value[], kwargs: KwArgs | null, site: CallSite): Future;
@@ -533,10 +534,18 @@ const randomModule = mod('random', {
   }),
   seed: new Builtin('seed', (th, args, kwargs) => {
     const [s] = unpackArgs('seed', args, kwargs, ['n']);
-    hostOf(th, 'random.seed').seed(repr(s!));
+    hostOf(th, 'random.seed').seed(seedOf(s!));
     return null;
   }),
 });
+
+/** A `random.seed` argument for the host: an int64 as a bigint, anything else by its repr. */
+export function seedOf(s: Value): string | bigint {
+  if (!isInt(s)) return repr(s);
+  const n = BigInt(s as number | bigint);
+  if (n !== BigInt.asIntN(64, n)) throw new EvalError(`seed: ${n} is out of range (a seed is a 64-bit int)`);
+  return n;
+}
 
 const progressModule = mod('progress', {
   report: new Builtin('report', (th, args, kwargs) => {

@@ -49,25 +49,25 @@ export class Dataclass extends StarValue {
   get names(): string[] {
     return [...this.attrs.keys()].sort();
   }
+  /** Always true, even with no fields: the reference worker's dataclass is a struct-like value. */
   override truth(): boolean {
-    return this.attrs.size > 0;
+    return true;
   }
   override freeze(): void {
     if (this.frozen) return;
     this.frozen = true;
     for (const v of this.attrs.values()) if (v !== null && typeof v === 'object') v.freeze();
   }
-  /** `<dataclass {a: 1, b: "x"}>`, as the reference worker prints it. */
+  /** `<dataclass {__codec__: "dataclass", a: 1, b: "x"}>`, as the reference worker prints it. */
   repr(out: string[], seen: Set<StarValue>): void {
     if (seen.has(this)) {
       out.push('<dataclass ...>');
       return;
     }
     seen.add(this);
-    out.push('<dataclass {');
-    this.names.forEach((n, i) => {
-      if (i > 0) out.push(', ');
-      out.push(n, ': ');
+    out.push(`<dataclass {__codec__: "${DATACLASS_CODEC}"`);
+    this.names.forEach((n) => {
+      out.push(', ', n, ': ');
       reprInto(this.attrs.get(n)!, out, seen);
     });
     out.push('}>');
