@@ -1,7 +1,7 @@
 /**
  * Unit tests of the list, dict and set methods (src/stdlib/methods/{list,dict,set}.ts), called
  * through `getAttr` as the evaluator calls them. Error messages are pinned to go.starlark.net's
- * wording, except that frozen/iterated containers name their own type where Go says "hash table".
+ * wording, including "hash table" for a frozen or iterated dict or set.
  */
 import { describe, expect, it } from 'vitest';
 import { EvalError } from '../../src/interpreter/errors.js';
@@ -221,7 +221,7 @@ describe('dict methods', () => {
     expect(repr(d)).toBe('{"a": 1, "b": None, "c": 2}');
     frozen(d);
     expect(m(d, 'setdefault', ['a', 9])).toBe(1); // no change, no error
-    expect(fails(d, 'setdefault', ['d', 1])).toBe('setdefault: cannot insert into frozen dict');
+    expect(fails(d, 'setdefault', ['d', 1])).toBe('setdefault: cannot insert into frozen hash table');
   });
   it('update', () => {
     const d = dict(['a', 1]);
@@ -234,7 +234,7 @@ describe('dict methods', () => {
     expect(fails(d, 'update', [list(list(1))])).toBe('update: dictionary update sequence element #0 has length 1, want 2');
     expect(fails(d, 'update', [list('ab')])).toBe('update: dictionary update sequence element #0 is not iterable (string)');
     frozen(d);
-    expect(fails(d, 'update', [dict(['a', 8])])).toBe('update: cannot insert into frozen dict');
+    expect(fails(d, 'update', [dict(['a', 8])])).toBe('update: cannot insert into frozen hash table');
     expect(m(d, 'update', [list()])).toBe(null); // nothing inserted, no error
   });
   it('clear and mutation guards', () => {
@@ -242,15 +242,15 @@ describe('dict methods', () => {
     m(d, 'clear');
     expect(repr(d)).toBe('{}');
     const f = frozen(dict(['a', 1]));
-    expect(fails(f, 'clear')).toBe('clear: cannot clear frozen dict');
-    expect(fails(f, 'pop', ['a'])).toBe('pop: cannot delete from frozen dict');
-    expect(fails(f, 'pop', ['zz', 0])).toBe('pop: cannot delete from frozen dict');
-    expect(fails(f, 'popitem')).toBe('popitem: cannot delete from frozen dict');
+    expect(fails(f, 'clear')).toBe('clear: cannot clear frozen hash table');
+    expect(fails(f, 'pop', ['a'])).toBe('pop: cannot delete from frozen hash table');
+    expect(fails(f, 'pop', ['zz', 0])).toBe('pop: cannot delete from frozen hash table');
+    expect(fails(f, 'popitem')).toBe('popitem: cannot delete from frozen hash table');
     const it = dict([1, 1], [2, 1]);
-    expect(failsDuring(it, 'pop', [1])).toBe('pop: cannot delete from dict during iteration');
-    expect(failsDuring(it, 'setdefault', [3])).toBe('setdefault: cannot insert into dict during iteration');
-    expect(failsDuring(it, 'update', [dict([3, 3])])).toBe('update: cannot insert into dict during iteration');
-    expect(failsDuring(it, 'clear')).toBe('clear: cannot clear dict during iteration');
+    expect(failsDuring(it, 'pop', [1])).toBe('pop: cannot delete from hash table during iteration');
+    expect(failsDuring(it, 'setdefault', [3])).toBe('setdefault: cannot insert into hash table during iteration');
+    expect(failsDuring(it, 'update', [dict([3, 3])])).toBe('update: cannot insert into hash table during iteration');
+    expect(failsDuring(it, 'clear')).toBe('clear: cannot clear hash table during iteration');
   });
   it('dictFromArgs', () => {
     expect(repr(dictFromArgs([list(tuple('a', 0), tuple('b', 1), tuple('a', 2))], null))).toBe('{"a": 2, "b": 1}');
@@ -284,20 +284,20 @@ describe('set methods', () => {
   });
   it('refuses to mutate frozen or iterated sets, even for no-ops', () => {
     const f = frozen(set(1, 2, 3));
-    expect(fails(f, 'add', [1])).toBe('add: cannot insert into frozen set');
-    expect(fails(f, 'add', [5])).toBe('add: cannot insert into frozen set');
-    expect(fails(f, 'discard', [9])).toBe('discard: cannot delete from frozen set');
-    expect(fails(f, 'remove', [9])).toBe('remove: cannot delete from frozen set');
-    expect(fails(f, 'pop')).toBe('pop: cannot delete from frozen set');
-    expect(fails(f, 'clear')).toBe('clear: cannot clear frozen set');
-    expect(fails(f, 'update', [list(1)])).toBe('update: cannot insert into frozen set');
+    expect(fails(f, 'add', [1])).toBe('add: cannot insert into frozen hash table');
+    expect(fails(f, 'add', [5])).toBe('add: cannot insert into frozen hash table');
+    expect(fails(f, 'discard', [9])).toBe('discard: cannot delete from frozen hash table');
+    expect(fails(f, 'remove', [9])).toBe('remove: cannot delete from frozen hash table');
+    expect(fails(f, 'pop')).toBe('pop: cannot delete from frozen hash table');
+    expect(fails(f, 'clear')).toBe('clear: cannot clear frozen hash table');
+    expect(fails(f, 'update', [list(1)])).toBe('update: cannot insert into frozen hash table');
     expect(m(frozen(set()), 'clear')).toBe(null); // empty: nothing to clear
     expect(m(f, 'union', [list(4)]) instanceof StarSet).toBe(true); // a new set
     const it = set(1, 2);
-    expect(failsDuring(it, 'add', [4])).toBe('add: cannot insert into set during iteration');
-    expect(failsDuring(it, 'discard', [2])).toBe('discard: cannot delete from set during iteration');
+    expect(failsDuring(it, 'add', [4])).toBe('add: cannot insert into hash table during iteration');
+    expect(failsDuring(it, 'discard', [2])).toBe('discard: cannot delete from hash table during iteration');
     const u = set(1);
-    expect(fails(u, 'update', [u])).toBe('update: cannot insert into set during iteration');
+    expect(fails(u, 'update', [u])).toBe('update: cannot insert into hash table during iteration');
   });
   it('union and update take any number of iterables', () => {
     const x = set(1, 2, 3);

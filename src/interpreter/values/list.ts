@@ -8,10 +8,17 @@ import { reprElems } from './repr.js';
 import { keyPart } from './dict.js';
 import { chargeSteps } from './budget.js';
 
-/** Throws the reference's error for mutating a frozen or iterated container. */
+/**
+ * Throws the reference's error for mutating a frozen or iterated container. As in go.starlark.net,
+ * a dict or set is named by its representation ("cannot insert into frozen hash table").
+ */
 export function checkMutable(v: { frozen: boolean; itercount: number; type: string }, verb = 'insert into'): void {
-  if (v.frozen) throw new EvalError(`cannot ${verb} frozen ${v.type}`);
-  if (v.itercount > 0) throw new EvalError(`cannot ${verb} ${v.type} during iteration`);
+  if (v.frozen) throw new EvalError(`cannot ${verb} frozen ${containerNoun(v.type)}`);
+  if (v.itercount > 0) throw new EvalError(`cannot ${verb} ${containerNoun(v.type)} during iteration`);
+}
+
+function containerNoun(type: string): string {
+  return type === 'dict' || type === 'set' ? 'hash table' : type;
 }
 
 export class List extends StarValue {

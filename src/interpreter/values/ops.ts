@@ -235,15 +235,18 @@ function toNumber(v: Value): number | undefined {
   return undefined;
 }
 
-/** The count of a repetition `seq * n` of a sequence of `unit` elements (0 if n <= 0); checks its size. */
-function repeatCount(n: Int, unit: number): number {
-  if (typeof n === 'bigint') {
-    if (n < 0n) return 0;
-    throw new EvalError('excessive repeat (' + n.toString() + ' * ' + unit + ' elements)');
-  }
+/**
+ * The count of a repetition `seq * n` of a sequence of `unit` elements (0 if n <= 0); checks its size.
+ * As in go.starlark.net, a count outside int32 is "too large" (unless the sequence is empty), and the
+ * excessive-repeat error names the operands in source order (`countFirst` for `n * seq`).
+ */
+function repeatCount(n: Int, unit: number, countFirst: boolean): number {
+  if (unit === 0) return 0;
+  if (typeof n === 'bigint' || n > 0x7fffffff || n < -0x80000000) throw new EvalError(`repeat count ${n.toString()} too large`);
   if (n <= 0) return 0;
-  const total = n * unit;
-  if (total > MAX_ELEMENTS) throw new EvalError(`excessive repeat (${n} * ${unit} elements)`);
+  if (n * unit > MAX_ELEMENTS) {
+    throw new EvalError(`excessive repeat (${countFirst ? `${n} * ${unit}` : `${unit} * ${n}`} elements)`);
+  }
   return n;
 }
 
@@ -311,20 +314,20 @@ export function sub(x: Value, y: Value): Value {
   throw unknownBinary('-', x, y);
 }
 
-function repeatSeq(seq: Value, n: Int): Value | undefined {
+function repeatSeq(seq: Value, n: Int, countFirst: boolean): Value | undefined {
   if (typeof seq === 'string') {
-    const c = repeatCount(n, seq.length);
+    const c = repeatCount(n, seq.length, countFirst);
     // V8 builds the repetition by reference; the text is written when something reads it.
     chargeText(c * seq.length);
     return seq.repeat(c);
   }
   if (seq instanceof Bytes) {
-    const c = repeatCount(n, seq.s.length);
+    const c = repeatCount(n, seq.s.length, countFirst);
     chargeText(c * seq.s.length);
     return new Bytes(seq.s.repeat(c));
   }
   if (seq instanceof List || seq instanceof Tuple) {
-    const c = repeatCount(n, seq.elems.length);
+    const c = repeatCount(n, seq.elems.length, countFirst);
     const elems = seq.elems;
     const k = elems.length;
     const total = c * k;
@@ -348,13 +351,13 @@ export function mul(x: Value, y: Value): Value {
   if (isInt(x)) {
     if (isInt(y)) return intMul(x, y);
     if (y instanceof Float) return new Float(intToFloat(x) * y.v);
-    const r = repeatSeq(y, x);
+    const r = repeatSeq(y, x, true);
     if (r !== undefined) return r;
   } else if (x instanceof Float) {
     const b = toNumber(y);
     if (b !== undefined) return new Float(x.v * b);
   } else if (isInt(y)) {
-    const r = repeatSeq(x, y);
+    const r = repeatSeq(x, y, false);
     if (r !== undefined) return r;
   }
   throw unknownBinary('*', x, y);
@@ -618,17 +621,19 @@ export function setIndex(x: Value, i: Value, v: Value): void {
 export function sliceIndices(n: number, lo: Value, hi: Value, stepv: Value): [number, number, number] {
   let step = 1;
   if (stepv !== null) {
-    step = toIndex(stepv, 'slice step');
+    step = toIndex(stepv, 'invalid slice step');
     if (step === 0) throw new EvalError('zero is not a valid slice step');
   }
-  const clamp = (v: Value, dflt: number, min: number, max: number): number => {
+  const clamp = (v: Value, dflt: number, min: number, max: number, what: string): number => {
     if (v === null) return dflt;
-    let k = toIndex(v, 'slice index');
+    let k = toIndex(v, what);
     if (k < 0) k += n;
     return k < min ? min : k > max ? max : k;
   };
-  if (step > 0) return [clamp(lo, 0, 0, n), clamp(hi, n, 0, n), step];
-  return [clamp(lo, n - 1, -1, n - 1), clamp(hi, -1, -1, n - 1), step];
+  const S = 'invalid start index';
+  const E = 'invalid end index';
+  if (step > 0) return [clamp(lo, 0, 0, n, S), clamp(hi, n, 0, n, E), step];
+  return [clamp(lo, n - 1, -1, n - 1, S), clamp(hi, -1, -1, n - 1, E), step];
 }
 
 function sliceArray<T>(a: readonly T[] | string, start: number, stop: number, step: number): T[] {
@@ -797,9 +802,12 @@ export function toArray(v: Value): Value[] {
 /** The closest candidate within a small edit distance, for "did you mean" hints. */
 export function suggest(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
-  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
+  // go.starlark.net's spell.Nearest: case and underscores are ignored, up to 50% typos allowed.
+  const fold = (s: string): string => s.replace(/_/g, '').toLowerCase();
+  const x = fold(name);
+  let bestD = Math.floor((x.length + 1) / 2);
   for (const c of candidates) {
-    const d = editDistance(name.toLowerCase(), c.toLowerCase());
+    const d = editDistance(x, fold(c));
     if (d < bestD) {
       bestD = d;
       best = c;

@@ -376,7 +376,7 @@ export function bindArgs(f: Function, args: readonly Value[], kw: KwArgs | null)
       if (slot < 0) for (let i = kwonlyStart; i < kwonlyStart + nk; i++) if (code.params[i] === k) slot = i;
       if (slot < 0) {
         if (kwargsDict) {
-          if (kwargsDict.has(k)) throw new EvalError(`function ${name} got multiple values for parameter ${k}`);
+          if (kwargsDict.has(k)) throw new EvalError(`function ${name} got multiple values for parameter "${k}"`);
           kwargsDict.set(k, v);
           continue;
         }
@@ -384,7 +384,7 @@ export function bindArgs(f: Function, args: readonly Value[], kw: KwArgs | null)
         const hint = ops.suggest(k, names);
         throw new EvalError(`function ${name} got an unexpected keyword argument ${k}${hint ? ` (did you mean ${hint}?)` : ''}`);
       }
-      if (out[slot] !== undefined) throw new EvalError(`function ${name} got multiple values for parameter ${k}`);
+      if (out[slot] !== undefined) throw new EvalError(`function ${name} got multiple values for parameter "${k}"`);
       out[slot] = v;
     }
   }
