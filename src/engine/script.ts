@@ -22,7 +22,12 @@ function toPosix(p: string): string {
   return p.split(sep).join('/');
 }
 
-/** Collects a workflow file and the files it loads (relative paths, POSIX separators). */
+/**
+ * Collects a workflow file and the files it loads. Paths are relative to the workflow root (the
+ * directory of the main file), with POSIX separators; a file loaded from above the root keeps its
+ * `..` segments ("../lib/x.star"), so the stored bundle resolves the same loads in recovery and replay.
+ * @throws UsageError for a file that cannot be read, or a `//` load that leaves the root
+ */
 export function collectScript(file: string): StoredScript {
   const root = dirname(resolve(file));
   const mainRel = toPosix(relative(root, resolve(file)));
@@ -51,7 +56,13 @@ export function collectScript(file: string): StoredScript {
       if (s.kind === 'LoadStmt') {
         const m = s.module.value;
         if (m.startsWith('@')) continue; // library modules
-        visit(resolveLoad(rel, m));
+        let target: string;
+        try {
+          target = resolveLoad(rel, m, root);
+        } catch (e) {
+          throw new UsageError(`${rel}: ${(e as Error).message}`);
+        }
+        visit(target);
       }
     }
   };

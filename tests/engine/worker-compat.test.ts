@@ -4,8 +4,13 @@
  * truth and str, a plain def run as a workflow, and `random.seed(n)` giving Go's math/rand sequence.
  */
 import { join } from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
+import { MemoryEventStore, VirtualClock, collectScript, fromFiles, type RunStarted } from '../../src/engine/index.js';
+import { loadWorkflowModule, resolveLoad } from '../../src/engine/workflow/machine.js';
+import { workflowPredeclared } from '../../src/engine/workflow/surface.js';
+import { drive, testEngine } from './helpers.js';
 import { GoRand } from '../../src/util/prng.js';
 import { runWorkflowTests } from '../../src/testing/workflow-tests.js';
 
@@ -34,5 +39,61 @@ describe('dataclass as the Go worker has it', () => {
     const r = await runWorkflowTests([join(DIR, 'dataclass_test.star')], { out: () => {} });
     expect(r.failed, r.report).toBe(0);
     expect(r.results.map((x) => x.test)).toEqual(expect.arrayContaining(['test_dataclass_is_true_even_without_fields', 'test_dataclass_str_shows_the_codec']));
+  });
+});
+
+const APP = join(DIR, 'loadpaths', 'app');
+
+describe('load() paths as the Go worker resolves them', () => {
+  it('resolveLoad: relative to the loading file with .. kept above the root, // from the root, / as is', () => {
+    expect(resolveLoad('main.star', '../lib/math.star')).toBe('../lib/math.star');
+    expect(resolveLoad('../lib/a.star', 'b.star')).toBe('../lib/b.star');
+    expect(resolveLoad('../lib/a.star', '../../x/b.star')).toBe('../../x/b.star');
+    expect(resolveLoad('steps/more.star', '../../lib/math.star')).toBe('../lib/math.star');
+    expect(resolveLoad('steps/more.star', '//lib/m.star')).toBe('lib/m.star');
+    expect(resolveLoad('../far/away.star', '//lib/m.star')).toBe('lib/m.star');
+    expect(resolveLoad('a/b.star', './c/../d.star')).toBe('a/d.star');
+    expect(resolveLoad('main.star', '/abs/m.star')).toBe('/abs/m.star');
+    expect(() => resolveLoad('main.star', '//../lib/m.star', '/w')).toThrow('cannot load //../lib/m.star: ../lib/m.star is outside the workflow root /w');
+  });
+
+  it('load_paths_test.star passes (.., // and a path through a subdirectory)', async () => {
+    const r = await runWorkflowTests([join(DIR, 'load_paths_test.star')], { out: () => {} });
+    expect(r.failed, r.report).toBe(0);
+    expect(r.passed).toBe(1);
+  });
+
+  it('collects files above the workflow root into the bundle under ../ keys', () => {
+    const s = collectScript(join(APP, 'main.star'));
+    expect(s.bundle.main).toBe('main.star');
+    expect(s.files.map((f) => f.path)).toEqual(['main.star', '../lib/math.star', 'steps/more.star']);
+  });
+
+  it('a // load that leaves the root is a usage error naming the path and the root', () => {
+    expect(() => collectScript(join(APP, 'escape.star'))).toThrow(`escape.star: cannot load //../lib/math.star: ../lib/math.star is outside the workflow root ${APP}`);
+    const bundle = fromFiles('escape.star', new Map([['escape.star', 'load("//../lib/math.star", "double")\n']])).bundle;
+    expect(() => loadWorkflowModule(bundle, workflowPredeclared({ current: null }))).toThrow('../lib/math.star is outside the workflow root (the directory of escape.star)');
+  });
+
+  it('runs a workflow that loads from a parent directory, and recovers it from the stored script alone', async () => {
+    const store = new MemoryEventStore();
+    // The first engine's close() must not close the store the second one goes on with.
+    const kept = new Proxy(store, {
+      get: (t, p) => (p === 'close' ? () => {} : typeof Reflect.get(t, p) === 'function' ? (Reflect.get(t, p) as (...a: unknown[]) => unknown).bind(t) : Reflect.get(t, p)),
+    });
+    const clock1 = new VirtualClock();
+    const t1 = testEngine(kept, clock1);
+    const first = t1.engine.start({ file: join(APP, 'main.star'), args: [20], runId: 'r1' });
+    first.result.catch(() => {});
+    for (let k = 0; k < 20; k++) await tick(); // the run now waits on its sleep; the process stops
+    await t1.engine.close();
+    expect(store.getRun('r1')!.status).toBe('running');
+    const started = store.history('r1')[0] as RunStarted;
+    expect(store.getScript(started.scriptDigest)!.map((f) => f.path)).toContain('../lib/math.star');
+    const t2 = testEngine(store, new VirtualClock(clock1.now()));
+    expect(t2.engine.recover()).toEqual(['r1']);
+    await drive(t2);
+    expect(await t2.engine.result('r1')).toMatchObject({ status: 'completed', result: 41 });
+    expect(t2.engine.replay('r1')).toMatchObject({ ok: true });
   });
 });

@@ -162,7 +162,7 @@ export function loadWorkflowModule(
           if (lib) return lib;
         }
         if (m.startsWith('@')) throw new EvalError(`cannot load ${m}: no such library module`);
-        return run(resolveLoad(path, m));
+        return run(resolveLoad(path, m, `(the directory of ${bundle.main})`));
       },
     });
     const program = compileProgram(new Source(path, text), predeclared, WORKFLOW_FILE_OPTIONS);
@@ -178,17 +178,34 @@ export function loadWorkflowModule(
   return run(bundle.main) as Map<string, Value>;
 }
 
-/** Resolves a load() path relative to the loading file (POSIX-style). */
-export function resolveLoad(from: string, module: string): string {
-  if (module.startsWith('/')) return module;
-  const dir = from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : '';
-  const parts = (dir ? dir + '/' + module : module).split('/');
+/**
+ * Resolves a load() path to a bundle key (POSIX-style, relative to the workflow root, the directory
+ * of the main file), as the Go worker resolves them:
+ *
+ *   "lib/x.star", "../lib/x.star"   relative to the loading file; `..` may leave the root (such
+ *                                   files are stored in the bundle as "../lib/x.star")
+ *   "//lib/x.star"                  relative to the workflow root; it must stay inside it
+ *   "/abs/x.star"                   as is
+ *
+ * @param root how errors name the workflow root
+ * @throws EvalError for a `//` path that leaves the root, naming the path and the root
+ */
+export function resolveLoad(from: string, module: string, root = 'the workflow root'): string {
+  const rooted = module.startsWith('//');
+  if (module.startsWith('/') && !rooted) return module;
+  const absolute = !rooted && from.startsWith('/');
+  const dir = rooted ? '' : from.includes('/') ? from.slice(0, from.lastIndexOf('/')) : '';
+  const body = rooted ? module.slice(2) : module;
   const out: string[] = [];
-  for (const p of parts) {
-    if (p === '..') out.pop();
-    else if (p !== '.' && p !== '') out.push(p);
+  for (const p of (dir ? dir + '/' + body : body).split('/')) {
+    if (p === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!absolute) out.push('..');
+    } else if (p !== '.' && p !== '') out.push(p);
   }
-  return (from.startsWith('/') ? '/' : '') + out.join('/');
+  const path = out.join('/');
+  if (rooted && out[0] === '..') throw new EvalError(`cannot load ${module}: ${path} is outside the workflow root ${root}`);
+  return (absolute ? '/' : '') + path;
 }
 
 export class WorkflowMachine implements WorkflowHost {
