@@ -237,9 +237,10 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
     'after',
     `
 Exit status with --until-idle:
-  0  every unfinished run it took has ended (completed, failed or cancelled) and is recorded
-  1  a run was left unfinished (missing tasks, held by another worker, a blob or the database failed)
-     or its outcome could not be recorded; each is named on stderr
+  0  every unfinished run it took has ended (completed, failed or cancelled) and is recorded; runs
+     another live worker holds are named on stderr and left to it
+  1  a run was left unfinished (missing tasks, a blob or the database failed) or its outcome could
+     not be recorded; each is named on stderr
   2  bad usage (no database, bad option)
   4  did not finish: a run could not go on in this process (a task never settled, or ended the process)`,
   ).action((opts: Record<string, unknown>) =>

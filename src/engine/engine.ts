@@ -1279,7 +1279,19 @@ export class Engine {
         } catch {
           return;
         }
-        if (!rec || rec.status === 'running') return;
+        if (rec && rec.status === 'running') {
+          // Still running: fine while a live worker holds it; if that worker went away, say so.
+          let lease: ReturnType<EventStore['leaseOf']>;
+          try {
+            lease = this.store.leaseOf(runId);
+          } catch {
+            return;
+          }
+          if (lease && lease.owner !== null && lease.leaseUntil > lease.now && !holderIsGone(lease)) return;
+          this.unfollow(key);
+          reject(new UsageError(`run ${runId} is not finished and its worker ${lease?.owner ?? ''} went away: recover() it (or run larkflow worker)`));
+          return;
+        }
         this.unfollow(key);
         this.result(runId).then(resolve, reject);
       }, this.pollIntervalMs);

@@ -64,7 +64,7 @@ describe('two workers recovering the same crashed runs (uses dist/)', () => {
       const [a, b] = await Promise.all([worker(db, tasks, log), worker(db, tasks, log)]);
       for (const w of [a, b]) {
         expect(w.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/); // no JS stack trace
-        expect([0, 1]).toContain(w.code);
+        expect(w.code).toBe(0); // a run the other worker drives is waited for, not a failure
       }
       const lines = readFileSync(log, 'utf8').trim().split('\n');
       const byWorkers = lines.filter((l) => l.includes(' worker-')).map((l) => l.split(' ')[0]!);

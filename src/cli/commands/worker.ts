@@ -7,8 +7,9 @@
  * keeps looking for new unfinished runs every second until SIGINT/SIGTERM.
  *
  * With `--until-idle` the exit status says whether the database's unfinished runs were finished:
- * 0 every run it took ended (completed, failed or cancelled) and was recorded; 1 a run was left
- * unfinished (an issue above) or its outcome could not be recorded; 2 bad usage; 4 a run could not
+ * 0 every run it took ended (completed, failed or cancelled) and was recorded (runs another live
+ * worker holds are named and left to it); 1 a run was left unfinished (an issue above: missing
+ * tasks, a missing blob, a database that refuses writes) or its outcome could not be recorded; 2 bad usage; 4 a run could not
  * go on in this process (a task that never settles, or one that ended the process).
  */
 import type { Engine, RecoveryIssue } from '../../engine/index.js';
@@ -58,12 +59,19 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
   // Process warnings (the engine's "cannot recover run X: ...") are worker lines, not Node's.
   const stopWarnings = exitGuard.onWarning((text) => io.err(workerLine(text)));
   const printedIssues = new Map<string, string>();
+  /** Runs another live worker holds: named, and not counted as left unfinished by this worker. */
+  const leftToOthers = new Set<string>();
   const printIssues = (): void => {
     for (const [id, issue] of issuesOf(engine)) {
       if (printedIssues.get(id) === issue.message) continue;
       printedIssues.set(id, issue.message);
-      tally.unfinished.add(id);
       io.err(workerLine(issue.message));
+      // A run another live worker drives is that worker's to finish, not a failure of this one.
+      if (issue.reason === 'owned') {
+        leftToOthers.add(id);
+        continue;
+      }
+      tally.unfinished.add(id);
     }
   };
   const watch = (ids: readonly string[]): void => {
@@ -112,6 +120,7 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
       printIssues(); // issues found while it worked (a blob that could not be fetched)
       // Whatever the reports said, the database decides what is finished.
       for (const id of [...watched.keys(), ...printedIssues.keys()]) {
+        if (leftToOthers.has(id)) continue;
         let status: string | undefined;
         try {
           status = engine.store.getRun(id)?.status;
