@@ -24,7 +24,7 @@ import { Bytes, Float, utf8Decode, utf8Encode, type Value } from '../values/valu
 import type { ModuleCode, Runtime } from '../vm/runtime.js';
 
 /** Bump when the shape of generated code changes (cached programs are keyed by it). */
-export const COMPILER_VERSION = 3;
+export const COMPILER_VERSION = 4;
 
 /** A compiled module, ready to be instantiated with predeclared values. */
 export interface Program {
@@ -51,7 +51,7 @@ export type ModuleFunction = (
 const RT_NAMES = [
   'add', 'sub', 'mul', 'mod', 'floorDiv', 'div', 'bitwise', 'contains', 'unary', 'lt', 'gt', 'le', 'ge', 'eq', 'ne',
   'isTrue', 'index', 'setIndex', 'slice', 'getAttr', 'setAttr', 'iterElems', 'lock', 'unlock', 'augmented',
-  'unboundLocal', 'unboundGlobal', 'unpack', 'dictLiteral', 'push', 'makeFunction', 'enter', 'frame',
+  'unboundLocal', 'unboundGlobal', 'unpack', 'dictPut', 'push', 'makeFunction', 'enter', 'frame',
   'callBuiltin', 'callMethod', 'method', 'callGen', 'bindArgs', 'spreadArgs', 'spreadKwargs', 'tick', 'load', 'loadMember',
   'List', 'Tuple', 'Dict', 'Range', 'Function', 'Builtin', 'Pending', 'EMPTY_TUPLE',
 ] as const;
@@ -437,6 +437,13 @@ class ModuleCompiler {
     return `${fn}(${x}, (${t} = ${this.expr(y)}, $p = ${pos}, ${t}))`;
   }
 
+  /** `x, y` as two call arguments, with the error position set after both are evaluated. */
+  private withPosValue(x: ast.Expr, y: ast.Expr, pos: number): string {
+    if (this.isSimple(y)) return `${this.expr(x)}, ($p = ${pos}, ${this.expr(y)})`;
+    const t = this.temp();
+    return `${this.expr(x)}, (${t} = ${this.expr(y)}, $p = ${pos}, ${t})`;
+  }
+
   private binaryCall(op: string, x: string, y: string): string {
     switch (op) {
       case '+': return `$add(${x}, ${y})`;
@@ -476,8 +483,11 @@ class ModuleCompiler {
         return e.elems.length === 0 ? '$EMPTY_TUPLE' : `new $Tuple([${e.elems.map((x) => this.expr(x)).join(', ')}])`;
       case 'DictExpr': {
         if (e.entries.length === 0) return 'new $Dict()';
-        const parts = e.entries.map((en) => `${this.expr(en.key)}, ${this.expr(en.value)}`);
-        return `($p = ${e.span.start}, $dictLiteral([${parts.join(', ')}]))`;
+        // Each entry is inserted once its key and value are evaluated, an error (unhashable or
+        // duplicate key) being reported at its colon, as in go.starlark.net.
+        let d = 'new $Dict()';
+        for (const en of e.entries) d = `$dictPut(${d}, ${this.withPosValue(en.key, en.value, en.colon)})`;
+        return d;
       }
       case 'CondExpr':
         return `($isTrue(${this.expr(e.cond)}) ? ${this.expr(e.then)} : ${this.expr(e.els)})`;

@@ -381,7 +381,6 @@ class Resolver {
       case 'TupleExpr':
       case 'ListExpr': {
         const what = lhs.kind === 'TupleExpr' ? 'tuple' : 'list';
-        if (lhs.elems.length === 0) this.error(lhs.span.start, `can't assign to ${what === 'tuple' ? '()' : '[]'}`);
         if (isAugmented) this.error(lhs.span.start, `can't use ${what} expression in augmented assignment`);
         for (const e of lhs.elems) this.assign(e, isAugmented);
         break;

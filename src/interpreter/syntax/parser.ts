@@ -269,9 +269,8 @@ class StarlarkParser extends chevrotain.EmbeddedActionsParser {
       case 'TupleExpr':
       case 'ListExpr': {
         const what = e.kind === 'TupleExpr' ? 'tuple' : 'list';
-        if (e.elems.length === 0) {
-          this.deferred.push({ offset: e.span.start, message: `can't assign to ${what === 'tuple' ? '()' : '[]'}` });
-        } else if (augmented) {
+        // An empty target is valid, as in go.starlark.net: `() = ()` checks that the value is empty.
+        if (augmented) {
           this.deferred.push({ offset: e.span.start, message: `can't use ${what} expression in augmented assignment` });
         }
         for (const x of e.elems) this.checkTarget(x, augmented);

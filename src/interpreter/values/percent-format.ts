@@ -105,7 +105,8 @@ export function percentFormat(format: string, arg: Value): string {
     pos++;
     index++;
   }
-  if (index < nargs) throw new EvalError('too many arguments for format string');
+  // A mapping operand may hold keys the format does not use (go.starlark.net, and Python).
+  if (index < nargs && !(arg instanceof Dict)) throw new EvalError('too many arguments for format string');
   return out;
 }
 

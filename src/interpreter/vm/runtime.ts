@@ -161,15 +161,14 @@ export function unpack(v: Value, n: number): readonly Value[] {
   return elems;
 }
 
-/** A dict literal: keys and values alternate; duplicate keys are an error, as in the reference. */
-export function dictLiteral(kv: Value[]): Dict {
-  const d = new Dict();
-  for (let i = 0; i < kv.length; i += 2) {
-    const k = kv[i]!;
-    const hk = hashKey(k);
-    if (d.map.has(hk)) throw new EvalError(`duplicate key: ${repr(k)}`);
-    d.set(k, kv[i + 1]!);
-  }
+/**
+ * One entry of a dict literal `{k: v, ...}`, inserted as soon as it is evaluated (the compiler sets
+ * the error position to the entry's colon). As in go.starlark.net, a key already present is an error.
+ */
+export function dictPut(d: Dict, k: Value, v: Value): Dict {
+  const hk = hashKey(k);
+  if (d.map.has(hk)) throw new EvalError(`duplicate key: ${repr(k)}`);
+  d.set(k, v);
   return d;
 }
 
@@ -461,7 +460,7 @@ export const runtime = {
   unboundLocal,
   unboundGlobal,
   unpack,
-  dictLiteral,
+  dictPut,
   push,
   makeFunction,
   posMaskOf,
