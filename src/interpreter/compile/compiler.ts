@@ -24,7 +24,7 @@ import { Bytes, Float, utf8Decode, utf8Encode, type Value } from '../values/valu
 import type { ModuleCode, Runtime } from '../vm/runtime.js';
 
 /** Bump when the shape of generated code changes (cached programs are keyed by it). */
-export const COMPILER_VERSION = 4;
+export const COMPILER_VERSION = 5;
 
 /** A compiled module, ready to be instantiated with predeclared values. */
 export interface Program {
@@ -641,9 +641,19 @@ class ModuleCompiler {
       }
     }
     let args = `[${pos.join(', ')}]`;
-    if (star) args = `$spreadArgs(${args}, ${star})`;
     let kwargs = kw.length > 0 ? `[${kw.join(', ')}]` : 'null';
-    if (starstar) kwargs = `$spreadKwargs(${kwargs}, ${starstar})`;
+    if (star || starstar) {
+      // As in go.starlark.net, *args and **kwargs are evaluated after the other arguments, and
+      // **kwargs is spread (and checked) before *args.
+      const a = this.temp();
+      const k = this.temp();
+      const s = star ? this.temp() : '';
+      const ss = starstar ? this.temp() : '';
+      const prefix = `${a} = ${args}, ${k} = ${kwargs}` + (star ? `, ${s} = ${star}` : '') + (starstar ? `, ${ss} = ${starstar}` : '');
+      const spreadKw = starstar ? `${k} = $spreadKwargs(${k}, ${ss}), ` : '';
+      args = `(${prefix}, $p = ${e.lparen}, ${spreadKw}${star ? `$spreadArgs(${a}, ${s})` : a})`;
+      kwargs = k;
+    }
     return this.callValue(fn, [], null, e.lparen, args, kwargs);
   }
 
