@@ -97,3 +97,42 @@ describe('load() paths as the Go worker resolves them', () => {
     expect(t2.engine.replay('r1')).toMatchObject({ ok: true });
   });
 });
+
+describe('os.environ at a module top level', () => {
+  const source = (osFrom: string): string =>
+    [
+      osFrom,
+      'MODE = os.environ.get("MODE", "none")',
+      'SEEN = sorted(os.environ.keys())',
+      'ENV = os.environ  # frozen with the globals; the run goes on with its own mutable copy',
+      '',
+      '@workflow()',
+      'def main():',
+      '    os.environ["LATER"] = "x"',
+      '    return [MODE, SEEN, os.environ["LATER"], "LATER" in ENV, ENV.get("MODE")]',
+    ].join('\n');
+
+  for (const [label, osFrom] of [
+    ['the @plugin os', 'load("@plugin", "os")'],
+    ['the predeclared os', ''],
+  ] as const) {
+    it(`${label}: the run's environment during a run, an empty dict when only listing workflows`, async () => {
+      const t = testEngine();
+      const text = source(osFrom);
+      expect(t.engine.workflowNames(fromFiles('env.star', new Map([['env.star', text]])).bundle)).toEqual(['main']);
+      const h = t.engine.start({ source: { name: 'env.star', text }, env: { MODE: 'fast', OTHER: '1' } });
+      await drive(t);
+      expect(await h.result).toMatchObject({ status: 'completed', result: ['fast', ['MODE', 'OTHER'], 'x', false, 'fast'] });
+      expect(t.engine.replay(h.runId)).toMatchObject({ ok: true });
+      const h2 = t.engine.start({ source: { name: 'env.star', text } });
+      await drive(t);
+      expect(await h2.result).toMatchObject({ status: 'completed', result: ['none', [], 'x', false, null] });
+    });
+  }
+
+  it('environ_top_level_test.star passes', async () => {
+    const r = await runWorkflowTests([join(DIR, 'environ_top_level_test.star')], { env: { LARKFLOW_TEST_ENV: 'yes' }, out: () => {} });
+    expect(r.failed, r.report).toBe(0);
+    expect(r.passed).toBe(1);
+  });
+});

@@ -392,6 +392,11 @@ export class WorkflowMachine implements WorkflowHost {
     let wf: Value | undefined;
     try {
       this.globals = loadWorkflowModule(this.bundle, this.predeclared, this.hostRef);
+      // Top-level code may keep `os.environ` in a global, and a module's globals are frozen once it
+      // has loaded: the run goes on with its own mutable copy (top-level changes included).
+      const live = new Dict();
+      for (const [k, v] of this.env.entries()) live.set(k, v);
+      this.env = live;
       for (const v of this.globals.values()) {
         if (v instanceof TaskStub) {
           this.declaredTasks.set(v.taskName, v);

@@ -7,7 +7,8 @@
  *               environment has STARLARK_TIME=unix:<seconds> sees its clock start at that time
  *   concurrent  run(fn, *args, **kwargs), new_callable(fn, ...), batch_run(callables, max_concurrency=0)
  *   random      seed(n), randint(a, b), random()          uuid   uuid4() (.hex, .urn, str())
- *   os          environ (the run's environment, a mutable dict)
+ *   os          environ (the run's environment, a mutable dict; at a file's top level too, and an
+ *               empty dict when the file is loaded outside a run, to list its workflows)
  *   json        dumps(obj) (compact, keys sorted), loads(s) (with the dataclass codec)
  *   hashlib     blake2b_hex(data, digest_size=)          atexit  register(fn, ...), unregister(fn)
  *   progress    report(message)                          test    equal, not_equal, true, false
@@ -65,6 +66,7 @@ import {
   parseDuration,
   seedOf,
   siteOf,
+  unboundEnviron,
   workflowBuiltin,
   type HostRequest,
   type TaskOptions,
@@ -120,6 +122,8 @@ class RunBoundModule extends StarValue {
     readonly ref: HostRef,
     readonly members: (h: WorkflowHost) => Record<string, Value>,
     readonly names: readonly string[],
+    /** The members that work with no run (a file loaded only to list its workflows). */
+    readonly unbound?: () => Record<string, Value>,
   ) {
     super();
   }
@@ -132,8 +136,10 @@ class RunBoundModule extends StarValue {
   override getAttr(name: string): Value | undefined {
     if (!this.names.includes(name)) return undefined;
     const h = this.ref.current;
-    if (!h) throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
-    return this.members(h)[name];
+    if (h) return this.members(h)[name];
+    const members = this.unbound?.();
+    if (members && name in members) return members[name];
+    throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
   }
   override attrNames(): string[] {
     return [...this.names].sort();
@@ -554,7 +560,7 @@ export function pluginModules(ref: HostRef): Map<string, Value> {
     ['concurrent', concurrentModule(ref)],
     ['random', randomModule(ref)],
     ['uuid', uuidModule(ref)],
-    ['os', new RunBoundModule('os', ref, (h) => ({ environ: h.env }), ['environ'])],
+    ['os', new RunBoundModule('os', ref, (h) => ({ environ: h.env }), ['environ'], unboundEnviron)],
     ['json', jsonModule],
     ['hashlib', hashlibModule],
     ['atexit', atexitModule(ref)],

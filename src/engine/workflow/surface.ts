@@ -568,12 +568,16 @@ const atexitModule = mod('atexit', {
   }),
 });
 
-/** `os.environ` and `ctx` differ per run: these are looked up through the host on access. */
+/**
+ * `os.environ` and `ctx` differ per run: these are looked up through the host on access. With no
+ * run (a file loaded only to list its workflows), `unbound` gives the members that still work.
+ */
 class HostBound extends StarValue {
   constructor(
     readonly moduleName: string,
     readonly get: (h: WorkflowHost) => Record<string, Value>,
     readonly hostRef: { current: WorkflowHost | null },
+    readonly unbound?: () => Record<string, Value>,
   ) {
     super();
   }
@@ -585,13 +589,24 @@ class HostBound extends StarValue {
   }
   override getAttr(name: string): Value | undefined {
     const h = this.hostRef.current;
-    if (!h) throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
-    return this.get(h)[name];
+    if (h) return this.get(h)[name];
+    const members = this.unbound?.();
+    if (members && name in members) return members[name];
+    throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
   }
   override attrNames(): string[] {
     const h = this.hostRef.current;
-    return h ? Object.keys(this.get(h)).sort() : [];
+    return Object.keys(h ? this.get(h) : (this.unbound?.() ?? {})).sort();
   }
+}
+
+/**
+ * `os.environ` when a file is loaded outside a run (to list or check its workflows, before the run
+ * starts): an empty dict, so a top-level read such as `os.environ.get("X", "default")` loads. In a
+ * run, top-level code sees the run's environment, recorded in RunStarted, so replay sees it too.
+ */
+export function unboundEnviron(): Record<string, Value> {
+  return { environ: new Dict() };
 }
 
 /**
@@ -612,7 +627,7 @@ export function workflowPredeclared(hostRef: { current: WorkflowHost | null }): 
     ['random', randomModule],
     ['progress', progressModule],
     ['atexit', atexitModule],
-    ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef)],
+    ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef, unboundEnviron)],
     ['ctx', new HostBound('ctx', (h) => (h.ctx instanceof Struct ? Object.fromEntries(h.ctx.names.map((n, i) => [n, (h.ctx as Struct).values[i]!])) : {}), hostRef)],
     ['struct', new Builtin('struct', (_th, args, kwargs) => {
       if (args.length > 0) throw new EvalError('struct: unexpected positional arguments');
