@@ -10,6 +10,7 @@
  * the function's result.
  */
 import type { Source } from '../../lexer/source.js';
+import { EvalError } from '../errors.js';
 import { identityKey } from './dict.js';
 import { StarValue, type KwArgs, type Pending, type ThreadContext, type Value } from './value.js';
 
@@ -140,7 +141,8 @@ export class Module extends StarValue {
   override freeze(): void {
     for (const v of this.members.values()) if (v !== null && typeof v === 'object') v.freeze();
   }
+  /** As in go.starlark.net's starlarkstruct.Module, a module is not hashable. */
   override hashKey(): unknown {
-    return identityKey(this);
+    throw new EvalError(`unhashable: ${this.type}`);
   }
 }

@@ -76,7 +76,9 @@ const MAX_DEPTH = 1000;
 
 /** `x == y` */
 export function equals(x: Value, y: Value, depth = 0): boolean {
-  if (x === y) return true; // identical values are equal, NaN included (as in the reference)
+  // Identical values are equal, NaN included (as in the reference), except that a container is
+  // compared element by element, so a cyclic one fails with the reference's recursion error.
+  if (x === y && !(x instanceof List || x instanceof Tuple || x instanceof Dict)) return true;
   switch (typeof x) {
     case 'string':
     case 'boolean':
@@ -122,7 +124,7 @@ export function equals(x: Value, y: Value, depth = 0): boolean {
     return x.s === y.s;
   }
   if (x.equals) return x.equals(y);
-  return false;
+  return x === y;
 }
 
 /** Elements compared between two charges of work (a power of two, for the mask below). */

@@ -69,7 +69,7 @@ export function ge(x: Value, y: Value): boolean {
   return ops.compare(x, y, '>=') >= 0;
 }
 export function eq(x: Value, y: Value): boolean {
-  if (x === y) return true;
+  if (x === y) return typeof x !== 'object' || ops.equals(x, y); // a cyclic container fails
   const tx = typeof x;
   if (tx !== 'object' && tx === typeof y) return false;
   return ops.equals(x, y);
