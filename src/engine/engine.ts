@@ -1242,16 +1242,9 @@ export class Engine {
       this.checkIdle();
       return;
     }
-    // Give the lease up, so that a recover() (here or elsewhere) may take the run at once.
-    if (!this.closed) {
-      try {
-        this.store.releaseLeases(this.workerId, [{ runId: run.runId, owner: this.workerId, epoch: run.epoch }]);
-      } catch {
-        // the lease runs out on its own
-      }
-    }
     // Another writer appended to the history (e.g. `larkflow cancel` from another process): rebuild
-    // the run from its history here and go on; the caller's result promise follows the rebuilt run.
+    // the run from its history here and go on (the lease is still this engine's, so the claim
+    // succeeds); the caller's result promise follows the rebuilt run, or the worker that has it.
     if (!this.closed && e instanceof StoreError && /moved on/.test(e.message)) {
       try {
         const rebuilt = this.recoverRun(run.runId);
@@ -1259,8 +1252,26 @@ export class Engine {
           rebuilt.result.then(run.resolve, run.reject);
           return;
         }
+        if (this.recoveryIssues.get(run.runId)?.reason === 'owned') {
+          this.follow(run);
+          this.checkIdle();
+          return;
+        }
+        const recovering = this.recovering.get(run.runId);
+        if (recovering) {
+          recovering.then(() => this.result(run.runId)).then(run.resolve, run.reject);
+          return;
+        }
       } catch {
         // fall through: report the original failure
+      }
+    }
+    // Give the lease up, so that a recover() (here or elsewhere) may take the run at once.
+    if (!this.closed) {
+      try {
+        this.store.releaseLeases(this.workerId, [{ runId: run.runId, owner: this.workerId, epoch: run.epoch }]);
+      } catch {
+        // the lease runs out on its own
       }
     }
     const msg = e instanceof Error ? e.message : String(e);
