@@ -177,6 +177,18 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
   throw new EvalError(`${typeName(x)} ${op} ${typeName(y)} not implemented`);
 }
 
+/**
+ * `x < y` and friends on two sets: subset and superset tests, proper for `<` and `>`, as in
+ * go.starlark.net (sets are only partially ordered, so `compare` does not order them).
+ */
+export function setCompare(op: '<' | '>' | '<=' | '>=', x: StarSet, y: StarSet): boolean {
+  const [small, big] = op === '<' || op === '<=' ? [x, y] : [y, x];
+  if (small.size > big.size || ((op === '<' || op === '>') && small.size === big.size)) return false;
+  chargeSteps(small.size);
+  for (const k of small.map.keys()) if (!big.map.has(k)) return false;
+  return true;
+}
+
 /** Lexicographic order of two sequences (lists or tuples), as the reference compares them. */
 function compareSeq(a: readonly Value[], b: readonly Value[], op: string, depth: number): number {
   const n = Math.min(a.length, b.length);
@@ -212,6 +224,9 @@ export function compareOp(op: '==' | '!=' | '<' | '>' | '<=' | '>=', x: Value, y
       return equals(x, y);
     case '!=':
       return !equals(x, y);
+  }
+  if (x instanceof StarSet && y instanceof StarSet) return setCompare(op, x, y);
+  switch (op) {
     case '<':
       return compare(x, y, op) < 0;
     case '>':

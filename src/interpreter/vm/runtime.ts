@@ -9,7 +9,7 @@
 import type { Source } from '../../lexer/source.js';
 import { EvalError, InternalError, StarlarkError } from '../errors.js';
 import * as ops from '../values/ops.js';
-import { Dict, hashKey } from '../values/dict.js';
+import { Dict, StarSet, hashKey } from '../values/dict.js';
 import { Builtin, Function, TICK, type BuiltinImpl, type FunctionCode, type StarGenerator, type Yielded } from '../values/function.js';
 import { List, Tuple, EMPTY_TUPLE, checkMutable } from '../values/list.js';
 import { Range } from '../values/range.js';
@@ -54,18 +54,22 @@ export function floorDiv(x: Value, y: Value): Value {
 }
 export function lt(x: Value, y: Value): boolean {
   if (typeof x === 'number' && typeof y === 'number') return x < y;
+  if (x instanceof StarSet && y instanceof StarSet) return ops.setCompare('<', x, y);
   return ops.compare(x, y, '<') < 0;
 }
 export function gt(x: Value, y: Value): boolean {
   if (typeof x === 'number' && typeof y === 'number') return x > y;
+  if (x instanceof StarSet && y instanceof StarSet) return ops.setCompare('>', x, y);
   return ops.compare(x, y, '>') > 0;
 }
 export function le(x: Value, y: Value): boolean {
   if (typeof x === 'number' && typeof y === 'number') return x <= y;
+  if (x instanceof StarSet && y instanceof StarSet) return ops.setCompare('<=', x, y);
   return ops.compare(x, y, '<=') <= 0;
 }
 export function ge(x: Value, y: Value): boolean {
   if (typeof x === 'number' && typeof y === 'number') return x >= y;
+  if (x instanceof StarSet && y instanceof StarSet) return ops.setCompare('>=', x, y);
   return ops.compare(x, y, '>=') >= 0;
 }
 export function eq(x: Value, y: Value): boolean {
