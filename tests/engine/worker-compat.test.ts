@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
-import { MemoryEventStore, VirtualClock, collectScript, fromFiles, type RunStarted } from '../../src/engine/index.js';
-import { loadWorkflowModule, resolveLoad } from '../../src/engine/workflow/machine.js';
+import { MemoryEventStore, VirtualClock, collectScript, fromFiles, type HistoryEvent, type Json, type RunStarted } from '../../src/engine/index.js';
+import { WorkflowMachine, loadWorkflowModule, resolveLoad, workflowEntry } from '../../src/engine/workflow/machine.js';
 import { workflowPredeclared } from '../../src/engine/workflow/surface.js';
+import { replayHistory } from '../../src/engine/workflow/replay.js';
 import { drive, testEngine } from './helpers.js';
 import { GoRand } from '../../src/util/prng.js';
 import { runWorkflowTests } from '../../src/testing/workflow-tests.js';
@@ -134,5 +135,63 @@ describe('os.environ at a module top level', () => {
     const r = await runWorkflowTests([join(DIR, 'environ_top_level_test.star')], { env: { LARKFLOW_TEST_ENV: 'yes' }, out: () => {} });
     expect(r.failed, r.report).toBe(0);
     expect(r.passed).toBe(1);
+  });
+});
+
+describe('a plain top-level def runs as a workflow when named', () => {
+  const text = [
+    'def helper(x):',
+    '    return x * 10',
+    '',
+    'def main(x, y = 2):',
+    '    time.sleep(1)',
+    '    return helper(x) + y',
+    '',
+    '@workflow()',
+    'def parent():',
+    '    return main(4, y = 3)',
+    '',
+    'LIMIT = 3',
+  ].join('\n');
+  const bundle = fromFiles('plain.star', new Map([['plain.star', text]])).bundle;
+  const started = (workflow: string, args: Json[] = []): RunStarted => ({
+    kind: 'RunStarted', seq: 1, at: 1000, runId: 'r', workflow, file: 'plain.star', scriptDigest: 'd', args, kwargs: {}, env: {}, seed: 's', attempt: 1,
+  });
+
+  it('the machine runs `main` (no decorator) with its arguments', () => {
+    const m = new WorkflowMachine(bundle);
+    const first = m.activate(started('main', [5]));
+    expect(first).toMatchObject([{ kind: 'StartTimer', stepId: 'sleep#1', durationMs: 1000 }]);
+    expect(m.activate({ kind: 'TimerFired', seq: 3, at: 2000, stepId: 'sleep#1' } as HistoryEvent)).toEqual([{ kind: 'CompleteRun', result: 52 }]);
+  });
+
+  it('a name that is not a function fails the run with a clear error', () => {
+    const m = new WorkflowMachine(bundle);
+    expect(m.activate(started('LIMIT'))).toMatchObject([{ kind: 'FailRun', error: { message: 'LIMIT in plain.star is a int, not a function to run as a workflow' } }]);
+    const m2 = new WorkflowMachine(bundle);
+    expect(m2.activate(started('nope'))).toMatchObject([{ kind: 'FailRun', error: { message: 'no workflow named nope in plain.star (workflows: parent)' } }]);
+  });
+
+  it('workflowEntry finds @workflow() functions and plain defs, nothing else', () => {
+    const globals = loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
+    expect(workflowEntry(globals, 'parent')?.name).toBe('parent');
+    expect(workflowEntry(globals, 'main')?.name).toBe('main');
+    expect(workflowEntry(globals, 'LIMIT')).toBeUndefined();
+    expect(workflowEntry(globals, 'time')).toBeUndefined();
+  });
+
+  it('replay of a plain-def run checks it as it checks a @workflow() run', () => {
+    const history: HistoryEvent[] = [
+      started('main', [1]),
+      { kind: 'TimerStarted', seq: 2, at: 1000, stepId: 'sleep#1', durationMs: 1000, fireAt: 2000, callSite: { file: 'plain.star', line: 6, column: 15 } } as HistoryEvent,
+      { kind: 'TimerFired', seq: 3, at: 2000, stepId: 'sleep#1' } as HistoryEvent,
+      { kind: 'RunCompleted', seq: 4, at: 2000, result: 12 } as HistoryEvent,
+    ];
+    const ok = replayHistory(new WorkflowMachine(bundle), history);
+    expect(ok.mismatch).toBeUndefined();
+    const wrongResult = history.map((e) => (e.kind === 'RunCompleted' ? { ...e, result: 13 } : e));
+    expect(replayHistory(new WorkflowMachine(bundle), wrongResult).mismatch).toBeDefined();
+    const changed = history.map((e) => (e.kind === 'TimerStarted' ? { ...e, durationMs: 2000 } : e));
+    expect(replayHistory(new WorkflowMachine(bundle), changed).mismatch?.message).toMatch(/nondeterminism at step sleep#1/);
   });
 });

@@ -25,6 +25,7 @@ import {
   compileProgram,
   startCall,
   startProgram,
+  typeName,
   utf8Decode,
   utf8Encode,
   type KwArgs,
@@ -176,6 +177,18 @@ export function loadWorkflowModule(
     return out.value;
   };
   return run(bundle.main) as Map<string, Value>;
+}
+
+/**
+ * The function a run of workflow `name` calls: a `@workflow()` function of the main file, or, as
+ * the Go worker runs any function by name, a plain top-level def. Undefined if `name` is neither
+ * (so a check "is this a workflow I can start" is `workflowEntry(globals, name) !== undefined`).
+ */
+export function workflowEntry(globals: ReadonlyMap<string, Value>, name: string): Function | undefined {
+  const v = globals.get(name);
+  if (v instanceof WorkflowFn) return v.fn;
+  if (v instanceof Function) return v;
+  return undefined;
 }
 
 /**
@@ -389,7 +402,7 @@ export class WorkflowMachine implements WorkflowHost {
       ['inputs', inputs],
       ['args', new Tuple(args)],
     ]);
-    let wf: Value | undefined;
+    let wf: Function | undefined;
     try {
       this.globals = loadWorkflowModule(this.bundle, this.predeclared, this.hostRef);
       // Top-level code may keep `os.environ` in a global, and a module's globals are frozen once it
@@ -403,13 +416,14 @@ export class WorkflowMachine implements WorkflowHost {
           if (v.body) this.starlarkTasks.set(v.taskName, v.body);
         }
       }
-      wf = this.globals.get(e.workflow);
-      if (!(wf instanceof WorkflowFn)) {
-        const names = [...this.globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
+      wf = workflowEntry(this.globals, e.workflow);
+      if (!wf) {
+        const v = this.globals.get(e.workflow);
+        const names = [...this.globals].filter(([, x]) => x instanceof WorkflowFn).map(([k]) => k);
         throw new EvalError(
-          wf === undefined
+          v === undefined
             ? `no workflow named ${e.workflow} in ${this.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`
-            : `${e.workflow} in ${this.bundle.main} is not a @workflow() function`,
+            : `${e.workflow} in ${this.bundle.main} is a ${typeName(v)}, not a function to run as a workflow`,
         );
       }
     } catch (err) {
@@ -417,7 +431,7 @@ export class WorkflowMachine implements WorkflowHost {
       this.finish();
       return;
     }
-    this.root = this.newCoroutine(wf.fn, args, kwargs.length ? kwargs : null, e.workflow);
+    this.root = this.newCoroutine(wf, args, kwargs.length ? kwargs : null, e.workflow);
   }
 
   /**
