@@ -3,7 +3,7 @@
  * errors with tracebacks, budgets (steps, depth, allocation, cancellation) and the sandbox.
  */
 import { describe, expect, it } from 'vitest';
-import { struct } from '../../src/stdlib/index.js';
+import { makeAssertModule, struct } from '../../src/stdlib/index.js';
 import {
   EvalError,
   ParseError,
@@ -123,11 +123,30 @@ describe('budgets', () => {
   it('limits call depth with a clean Starlark error', () => {
     const th = new Thread({ maxCallDepth: 200 });
     const e = errorOf(() => run('def f(n):\n    return f(n + 1)\nf(0)\n', { recursion: true }, th)) as EvalError;
-    expect(e.message).toBe('call stack depth limit exceeded (200 frames)');
+    expect(e.message).toBe('Starlark stack overflow (call stack deeper than 200 frames)');
+    expect(e.kind).toBe('eval');
   });
 
   it('deep recursion within the default limit works', () => {
-    expect(run('def f(n):\n    return f(n - 1) + 1 if n else 0\nr = f(900)\n', { recursion: true }).get('r')).toBe(900);
+    expect(run('def f(n):\n    return f(n - 1) + 1 if n else 0\nr = f(1900)\n', { recursion: true }).get('r')).toBe(1900);
+    expect(new Thread().maxCallDepth).toBe(2000);
+  });
+
+  it('turns an exhausted host stack into a clean Starlark stack overflow, and the thread goes on', () => {
+    const th = new Thread({ maxCallDepth: 1e9, print: () => {} });
+    const text =
+      'def runaway(n):\n    return runaway(n + 1)\n' +
+      'def depth(n):\n    return depth(n - 1) + 1 if n else 0\n' +
+      'def catch():\n    for i in range(3):\n        assert.fails(lambda: runaway(0), "^Starlark stack overflow")\n    return depth(100)\n' +
+      'r = catch()\nrunaway(0)\n';
+    const assertMod = makeAssertModule((msg) => {
+      throw new Error(msg);
+    });
+    const predeclared = new Map<string, Value>([['assert', assertMod]]);
+    const e = errorOf(() => execFile(th, new Source('t.star', text), predeclared, { recursion: true })) as EvalError;
+    expect(e.message).toBe('Starlark stack overflow (the host stack is exhausted)');
+    expect(e.kind).toBe('eval');
+    expect(th.stack.length).toBe(0);
   });
 
   it('fails fast on huge allocations instead of exhausting memory', () => {

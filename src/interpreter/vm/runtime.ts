@@ -225,7 +225,8 @@ export function enter(th: Thread, code: FunctionCode, recursionAllowed: boolean)
 
   const stack = th.stack;
   if (stack.length >= th.maxCallDepth) {
-    throw new EvalError(`call stack depth limit exceeded (${th.maxCallDepth} frames)`, 'budget');
+    // go.starlark.net's wording; an ordinary evaluation error, so assert.fails can catch it.
+    throw new EvalError(`Starlark stack overflow (call stack deeper than ${th.maxCallDepth} frames)`);
   }
   if (!recursionAllowed) {
     for (let i = stack.length - 1; i >= 0; i--) {
@@ -255,8 +256,11 @@ export function toEvalError(e: unknown): EvalError {
     const err = new EvalError(e.message, e.kind, { cause: e });
     return err;
   }
-  if (e instanceof RangeError && /call stack/i.test(e.message)) {
-    return new EvalError('Starlark call stack exhausted (too deep recursion)', 'budget', { cause: e });
+  // The host's stack ran out before maxCallDepth was reached (calls nest on the JS stack). With
+  // little stack left even compiling a regular expression fails (a SyntaxError that says so), so
+  // this test uses plain string search.
+  if (e instanceof Error && e.message.includes('Maximum call stack size exceeded')) {
+    return new EvalError('Starlark stack overflow (the host stack is exhausted)', 'eval', { cause: e });
   }
   if (e instanceof RangeError && /Invalid (string|array) length/i.test(e.message)) {
     return new EvalError('allocation budget exceeded: value too large', 'budget', { cause: e });

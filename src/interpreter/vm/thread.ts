@@ -44,7 +44,11 @@ export interface ThreadOptions {
    * of kind 'budget' ("too many steps"). @default Infinity
    */
   readonly maxSteps?: number;
-  /** Maximum depth of nested Starlark calls. @default 1000 */
+  /**
+   * Maximum depth of nested Starlark calls; a deeper call fails with "Starlark stack overflow". Calls
+   * nest on the JS stack, which (at Node's default size) holds about 2,500 frames of a simple
+   * recursive function; if it runs out first, the error is the same. @default 2000
+   */
   readonly maxCallDepth?: number;
   /**
    * A hard cap on the bytes the script allocates in total over its whole run, counted as estimated
@@ -144,7 +148,7 @@ export class Thread implements ThreadContext, MeterSink {
   constructor(options: ThreadOptions = {}) {
     this.name = options.name ?? 'main';
     this.maxSteps = this.stepsLimit = options.maxSteps ?? Infinity;
-    this.maxCallDepth = options.maxCallDepth ?? 1000;
+    this.maxCallDepth = options.maxCallDepth ?? 2000;
     this.maxBytes = this.bytesLimit = options.maxAllocations ?? Infinity;
     this.signal = options.signal;
     this.printHook = options.print ?? ((msg) => process.stdout.write(msg + '\n'));
@@ -330,6 +334,9 @@ export class Thread implements ThreadContext, MeterSink {
    */
   call(fn: Value, args: Value[], kwargs: KwArgs | null = null): Value {
     const savedOffset = this.callerOffset;
+    // A host stack overflow may skip a frame's `finally` that pops its entry; a caller that goes
+    // on after the error (assert.fails) must see the call stack as it was.
+    const savedDepth = this.stack.length;
     try {
       // Fast path: a Starlark function whose parameters take the positional arguments directly.
       const gen =
@@ -339,6 +346,7 @@ export class Thread implements ThreadContext, MeterSink {
       return this.runSync(gen, 'a builtin callback');
     } finally {
       this.callerOffset = savedOffset;
+      this.stack.length = savedDepth;
     }
   }
 
