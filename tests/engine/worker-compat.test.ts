@@ -131,6 +131,15 @@ describe('os.environ at a module top level', () => {
     });
   }
 
+  it('a file loaded outside a run shows the HostRef env (what the run will start with) at its top level', () => {
+    for (const osFrom of ['load("@plugin", "os")', '']) {
+      const bundle = fromFiles('env.star', new Map([['env.star', `${osFrom}\nMODE = os.environ["MODE"]\n`]])).bundle;
+      const env = { MODE: 'fast' };
+      expect(loadWorkflowModule(bundle, workflowPredeclared({ current: null, env }), { current: null, env }).get('MODE')).toBe('fast');
+      expect(() => loadWorkflowModule(bundle, workflowPredeclared({ current: null }))).toThrow(/MODE/);
+    }
+  });
+
   it('environ_top_level_test.star passes', async () => {
     const r = await runWorkflowTests([join(DIR, 'environ_top_level_test.star')], { env: { LARKFLOW_TEST_ENV: 'yes' }, out: () => {} });
     expect(r.failed, r.report).toBe(0);

@@ -48,6 +48,7 @@ import {
   TaskStub,
   WorkflowFn,
   workflowPredeclared,
+  type HostRef,
   type HostRequest,
   type WorkflowHost,
 } from './surface.js';
@@ -107,7 +108,7 @@ export interface StarlarkTaskBody {
  * Library modules a workflow file may load by name (e.g. `load("@plugin", "time")`), given the host
  * reference of the run. Returns the module's members, or undefined if the name is not a library.
  */
-export type LibraryResolver = (module: string, hostRef: { current: WorkflowHost | null }) => ReadonlyMap<string, Value> | undefined;
+export type LibraryResolver = (module: string, hostRef: HostRef) => ReadonlyMap<string, Value> | undefined;
 
 const libraryResolvers: LibraryResolver[] = [];
 
@@ -133,12 +134,14 @@ function dataModule(path: string, text: string): Map<string, Value> | undefined 
 
 /**
  * Loads a workflow module: compiles the bundle's main file (and the files it loads) and runs its top
- * level. Tasks and workflows are declared there; nothing may block at top level.
+ * level. Tasks and workflows are declared there; nothing may block at top level. `hostRef` is the
+ * run's (in a run) or, to list or check workflows, `{ current: null, env }` with the environment
+ * the `@plugin` os module shows (the predeclared `os` takes its own from `workflowPredeclared`).
  */
 export function loadWorkflowModule(
   bundle: ScriptBundle,
   predeclared: ReadonlyMap<string, Value>,
-  hostRef: { current: WorkflowHost | null } = { current: null },
+  hostRef: HostRef = { current: null },
 ): Map<string, Value> {
   const modules = new Map<string, Map<string, Value>>();
   const loading = new Set<string>();

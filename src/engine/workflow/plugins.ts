@@ -7,6 +7,7 @@
  *               environment has STARLARK_TIME=unix:<seconds> sees its clock start at that time
  *   concurrent  run(fn, *args, **kwargs), new_callable(fn, ...), batch_run(callables, max_concurrency=0)
  *   random      seed(n), randint(a, b), random()          uuid   uuid4() (.hex, .urn, str())
+ *               (after seed(<int>), Go's math/rand sequence for that seed, as the Go worker gives)
  *   os          environ (the run's environment, a mutable dict; at a file's top level too, and an
  *               empty dict when the file is loaded outside a run, to list its workflows)
  *   json        dumps(obj) (compact, keys sorted), loads(s) (with the dataclass codec)
@@ -68,6 +69,7 @@ import {
   siteOf,
   unboundEnviron,
   workflowBuiltin,
+  type HostRef,
   type HostRequest,
   type TaskOptions,
   type WorkflowHost,
@@ -77,7 +79,6 @@ export { pluginPredeclared, Dataclass, CallableObject, decodeCodecs } from './pl
 export { BatchFuture };
 export { blake2b, blake2bHex } from './plugins/blake2b.js';
 
-type HostRef = { current: WorkflowHost | null };
 
 /** The name of the task `request.do` schedules (registered by `registerPluginTasks`). */
 export const REQUEST_TASK = 'request.do';
@@ -123,7 +124,7 @@ class RunBoundModule extends StarValue {
     readonly members: (h: WorkflowHost) => Record<string, Value>,
     readonly names: readonly string[],
     /** The members that work with no run (a file loaded only to list its workflows). */
-    readonly unbound?: () => Record<string, Value>,
+    readonly unbound?: (ref: HostRef) => Record<string, Value>,
   ) {
     super();
   }
@@ -137,7 +138,7 @@ class RunBoundModule extends StarValue {
     if (!this.names.includes(name)) return undefined;
     const h = this.ref.current;
     if (h) return this.members(h)[name];
-    const members = this.unbound?.();
+    const members = this.unbound?.(this.ref);
     if (members && name in members) return members[name];
     throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
   }

@@ -67,6 +67,17 @@ export interface WorkflowHost {
 
 export const HOST_KEY = 'larkflow.workflow.host';
 
+/**
+ * Where the builtins find the run being executed: `current` is set by the machine before it runs
+ * Starlark code. Outside a run (a file loaded to list or check its workflows), `env` is what
+ * `os.environ` shows at the top level: give the environment the run will start with, so that the
+ * check sees what the run's own top level will see. @default env: {}
+ */
+export interface HostRef {
+  current: WorkflowHost | null;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 function hostOf(th: ThreadContext, what: string): WorkflowHost {
   const h = th.locals.get(HOST_KEY) as WorkflowHost | undefined;
   if (!h) throw new EvalError(`${what} can only be used while a workflow runs (not at the top level of a file)`);
@@ -576,8 +587,8 @@ class HostBound extends StarValue {
   constructor(
     readonly moduleName: string,
     readonly get: (h: WorkflowHost) => Record<string, Value>,
-    readonly hostRef: { current: WorkflowHost | null },
-    readonly unbound?: () => Record<string, Value>,
+    readonly hostRef: HostRef,
+    readonly unbound?: (ref: HostRef) => Record<string, Value>,
   ) {
     super();
   }
@@ -590,30 +601,33 @@ class HostBound extends StarValue {
   override getAttr(name: string): Value | undefined {
     const h = this.hostRef.current;
     if (h) return this.get(h)[name];
-    const members = this.unbound?.();
+    const members = this.unbound?.(this.hostRef);
     if (members && name in members) return members[name];
     throw new EvalError(`${this.moduleName}.${name} can only be used while a workflow runs`);
   }
   override attrNames(): string[] {
     const h = this.hostRef.current;
-    return Object.keys(h ? this.get(h) : (this.unbound?.() ?? {})).sort();
+    return Object.keys(h ? this.get(h) : (this.unbound?.(this.hostRef) ?? {})).sort();
   }
 }
 
 /**
  * `os.environ` when a file is loaded outside a run (to list or check its workflows, before the run
- * starts): an empty dict, so a top-level read such as `os.environ.get("X", "default")` loads. In a
- * run, top-level code sees the run's environment, recorded in RunStarted, so replay sees it too.
+ * starts): a dict of `ref.env` (empty if not given), so a top-level read such as
+ * `os.environ.get("X", "default")` loads. In a run, top-level code sees the run's environment,
+ * recorded in RunStarted, so replay sees it too.
  */
-export function unboundEnviron(): Record<string, Value> {
-  return { environ: new Dict() };
+export function unboundEnviron(ref: HostRef): Record<string, Value> {
+  const environ = new Dict();
+  for (const [k, v] of Object.entries(ref.env ?? {})) environ.set(utf8Encode(k), utf8Encode(v));
+  return { environ };
 }
 
 /**
  * The names predeclared in workflow files. `hostRef` points at the host of the run being executed
  * (set by the machine before it runs Starlark code), for the attribute-style modules.
  */
-export function workflowPredeclared(hostRef: { current: WorkflowHost | null }): Map<string, Value> {
+export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
   return new Map<string, Value>([
     ...pluginPredeclared(),
     ['task', taskBuiltin],
