@@ -24,11 +24,11 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { errorInfo, WorkflowMachine, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { errorInfo, RUN_FEATURES, WorkflowMachine, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { WorkflowFn } from './workflow/surface.js';
-import { loadWorkflowModule } from './workflow/machine.js';
+import { loadWorkflowModule, workflowEntry } from './workflow/machine.js';
 import { workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
 import {
@@ -415,16 +415,20 @@ export class Engine {
         ? fromFiles(opts.source.name, new Map([[opts.source.name, opts.source.text], ...Object.entries(opts.source.files ?? {})]))
         : undefined;
     if (!script) throw new UsageError('start: give a workflow file or source');
-    const globals = loadWorkflowModule(script.bundle, workflowPredeclared({ current: null }));
+    // The module's top level sees the environment the run starts with (os.environ).
+    const hostRef = { current: null, ...(opts.env ? { env: opts.env } : {}) };
+    const globals = loadWorkflowModule(script.bundle, workflowPredeclared(hostRef), hostRef);
     const names = [...globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
     const workflow = opts.workflow ?? this.defaultWorkflow(script.bundle, names);
-    if (!names.includes(workflow)) {
+    // A plain top-level def runs as a workflow when named, as the Go worker runs any function.
+    const entry = workflowEntry(globals, workflow);
+    if (!entry) {
       throw new UsageError(`no workflow named ${workflow} in ${script.bundle.main}${names.length ? ` (workflows: ${names.join(', ')})` : ' (mark one with @workflow())'}`);
     }
     // Inputs that the workflow function cannot take are a usage error, before anything is recorded.
     try {
       bindArgs(
-        (globals.get(workflow) as WorkflowFn).fn,
+        entry,
         (opts.args ?? []).map((a, i) => fromHistory(toJsonArg(a, `input ${i + 1}`))),
         Object.entries(opts.kwargs ?? {}).map(([k, v]) => [utf8Encode(k), fromHistory(toJsonArg(v, `input ${k}`))] as [string, Value]),
       );
@@ -474,10 +478,14 @@ export class Engine {
     throw new UsageError(`${bundle.main} defines several workflows (${names.join(', ')}): choose one with --workflow NAME`);
   }
 
-  /** Names of the @workflow() functions of a script. */
-  workflowNames(bundle: ScriptBundle): string[] {
-    const globals = loadWorkflowModule(bundle, workflowPredeclared({ current: null }));
-    return [...globals].filter(([, v]) => v instanceof WorkflowFn).map(([k]) => k);
+  /**
+   * Names of the @workflow() functions of a script, and `also` if it names a plain top-level def
+   * (which runs as a workflow when named); `env` is what `os.environ` shows at the top level.
+   */
+  workflowNames(bundle: ScriptBundle, also?: string, env?: Readonly<Record<string, string>>): string[] {
+    const hostRef = { current: null, ...(env ? { env } : {}) };
+    const globals = loadWorkflowModule(bundle, workflowPredeclared(hostRef), hostRef);
+    return [...globals].filter(([k, v]) => v instanceof WorkflowFn || (also !== undefined && k === also && workflowEntry(globals, k) !== undefined)).map(([k]) => k);
   }
 
   private startRun(
@@ -519,6 +527,7 @@ export class Engine {
       ...(extra.cacheMode && extra.cacheMode !== 'use' ? { cacheMode: extra.cacheMode } : {}),
       ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
       ...(Object.keys(budgets).length > 0 ? { budgets } : {}),
+      features: RUN_FEATURES,
     };
     const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
     const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1, budgets);
@@ -1825,7 +1834,7 @@ export class Engine {
     const files = fixed ? fixed.files : this.store.getScript(started.scriptDigest);
     if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
     if (fixed) {
-      const names = this.workflowNames(fixed.bundle);
+      const names = this.workflowNames(fixed.bundle, started.workflow, started.env);
       if (!names.includes(started.workflow)) {
         throw new UsageError(`${options.file} has no workflow ${started.workflow}, the workflow of run ${runId}${names.length ? ` (it has ${names.join(', ')})` : ''}`);
       }

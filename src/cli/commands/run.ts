@@ -79,7 +79,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   try {
     const { collectScript } = await import('../../engine/index.js');
     // Check the workflow name before a run is recorded: a typo is a usage error, not a failed run.
-    const names = engine.workflowNames(collectScript(file).bundle);
+    const names = engine.workflowNames(collectScript(file).bundle, opts.workflow, env);
     if (opts.workflow !== undefined && !names.includes(opts.workflow)) {
       throw new CliError(`${file} has no workflow named ${opts.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }

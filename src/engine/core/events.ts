@@ -87,6 +87,11 @@ export interface RunStarted extends Base {
   readonly cacheMode?: 'refresh' | 'off';
   /** Steps that must not come from the cache (a resumed run's first step). */
   readonly noCacheSteps?: readonly string[];
+  /**
+   * Behaviours the run was started with (workflow/machine.ts RUN_FEATURES): a history without one
+   * replays the behaviour from before it.
+   */
+  readonly features?: readonly string[];
   /** Budgets of the workflow's code given for this run (the engine's defaults otherwise). */
   readonly budgets?: { readonly maxSteps?: number; readonly maxMs?: number; readonly maxBytes?: number };
 }

@@ -71,6 +71,14 @@ export interface WorkflowBudgets {
 /** The budgets a workflow gets when none are given. */
 export const DEFAULT_WORKFLOW_BUDGETS: Required<Omit<WorkflowBudgets, 'maxBytes'>> & Pick<WorkflowBudgets, 'maxBytes'> = { maxSteps: 100_000_000, maxMs: 60_000 };
 
+/**
+ * Behaviours a run records in `RunStarted.features` when it starts, so that a history recorded
+ * before a behaviour changed replays with the old one. `go-seeded-random`: `random.seed(<int>)`
+ * switches to Go's math/rand sequence (as the Go worker).
+ */
+export const FEATURE_GO_SEEDED_RANDOM = 'go-seeded-random';
+export const RUN_FEATURES: readonly string[] = [FEATURE_GO_SEEDED_RANDOM];
+
 /** How far an activation got: done with its commands, or paused at the end of a time slice. */
 export type ActivationProgress = { readonly done: true; readonly commands: Command[] } | { readonly done: false };
 
@@ -237,6 +245,8 @@ export class WorkflowMachine implements WorkflowHost {
   private coroutines = 0;
   private clock = 0;
   private prng: Prng;
+  /** Behaviours of the run (RunStarted.features): what its history was recorded with. */
+  private features: ReadonlySet<string> = new Set();
   /** After `random.seed(<int>)`: Go's seeded source, which random() and randint() then draw from. */
   private goRand: GoRand | null = null;
   private root: Coroutine | null = null;
@@ -352,7 +362,8 @@ export class WorkflowMachine implements WorkflowHost {
   seed(s: string | bigint): void {
     // An int seed gives Go's rand.NewSource(seed) sequence; uuids keep drawing from our own PRNG.
     this.prng = new Prng(`seed:${typeof s === 'bigint' ? String(s) : s}`);
-    this.goRand = typeof s === 'bigint' ? new GoRand(s) : null;
+    // Runs recorded before this behaviour (no 'go-seeded-random' feature) replay as they ran.
+    this.goRand = typeof s === 'bigint' && this.features.has(FEATURE_GO_SEEDED_RANDOM) ? new GoRand(s) : null;
   }
   uuidBytes(): Uint8Array {
     return this.prng.bytes(16);
@@ -389,6 +400,7 @@ export class WorkflowMachine implements WorkflowHost {
   private begin(e: RunStarted): void {
     if (this.phase !== 'idle') throw new EvalError('internal error: RunStarted delivered twice');
     this.phase = 'running';
+    this.features = new Set(e.features ?? []);
     this.prng = new Prng(e.seed);
     this.hostRef.current = this;
     this.env = new Dict();
