@@ -26,7 +26,8 @@ export { printFile, printExpr } from './interpreter/syntax/index.js';
 export type * as ast from './interpreter/syntax/ast.js';
 
 // The standard library modules and value conversion between JS and Starlark.
-export { universe, json, math, struct, moduleBuiltin, Struct, toJSON, fromJSON, makeAssertModule, freezeBuiltin } from './stdlib/index.js';
+export { universe, json, math, time, struct, moduleBuiltin, Struct, toJSON, fromJSON, makeAssertModule, freezeBuiltin } from './stdlib/index.js';
+export { TimeDuration, Time, TIME_NOW_LOCAL, type TimeNowFn } from './stdlib/index.js';
 
 // Chunked Starlark test files (`larkflow test`).
 export { runChunkedFile, splitChunks, formatChunkedResults, type ChunkedFileResult, type ChunkResult, type ChunkFailure, type ChunkedTestOptions } from './testing/chunked.js';

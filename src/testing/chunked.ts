@@ -8,7 +8,8 @@
  *     must fail with an error reported at that line whose message matches REGEXP.
  *   - `option:NAME` anywhere in a chunk turns on dialect option NAME.
  *   - `load("assert.star", "assert")` gives the assert module (and `freeze`); `load("json.star",
- *     "json")` and `load("math.star", "math")` give those library modules. `struct` and `module` are
+ *     "json")`, `load("math.star", "math")` and `load("time.star", "time")` give those library
+ *     modules (time without a clock: `time.now()` fails). `struct` and `module` are
  *     predeclared.
  *
  * A chunk passes when it has no failed assertion, no unexpected error and no missing expected error.
@@ -26,7 +27,7 @@ import {
   type Globals,
   type Value,
 } from '../interpreter/index.js';
-import { freezeBuiltin, json, makeAssertModule, math, moduleBuiltin, struct } from '../stdlib/index.js';
+import { freezeBuiltin, json, makeAssertModule, math, moduleBuiltin, struct, time } from '../stdlib/index.js';
 import { compileGoRegexp } from '../stdlib/assert.js';
 
 /** One problem found in a chunk, located by file line. */
@@ -151,6 +152,7 @@ function runChunk(file: string, text: string, startLine: number, opts: ChunkedTe
     'assert.star': assertMembers,
     'json.star': new Map<string, Value>([['json', json]]),
     'math.star': new Map<string, Value>([['math', math]]),
+    'time.star': new Map<string, Value>([['time', time]]),
   };
   thread = new Thread({
     name: file,
