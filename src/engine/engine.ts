@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { EvalError, SLICE_END, Thread, bindArgs, startCall, utf8Encode, type Value } from '../interpreter/index.js';
+import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
 import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
@@ -24,12 +24,10 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { errorInfo, RUN_FEATURES, WorkflowMachine, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { replayHistory } from './workflow/replay.js';
-import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
-import { WorkflowFn } from './workflow/surface.js';
-import { loadWorkflowModule, workflowEntry } from './workflow/machine.js';
-import { workflowPredeclared } from './workflow/surface.js';
+import { fromHistory, historyToJs, jsToHistory } from './workflow/convert.js';
+import { WorkflowFn, workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
 import {
   DEFAULT_BLOB_THRESHOLD_BYTES,
@@ -50,6 +48,7 @@ import {
 } from './cache/index.js';
 import { dirname, join } from 'node:path';
 import { LeaseKeeper, holderIsGone, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
+import { starlarkExecutor } from './executors/starlark-executor.js';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {
@@ -864,7 +863,7 @@ export class Engine {
     if (c.executor === 'starlark') {
       const body = run.machine.starlarkTasks.get(c.task);
       if (!body) return `no Starlark body for task ${c.task}`;
-      return this.starlarkExecutor(run);
+      return starlarkExecutor(run.machine.starlarkTasks, { maxSteps: 100_000_000, maxMs: 60_000, ...this.budgets }, this.sliceMs);
     }
     const ex = this.executors.get(c.executor);
     if (!ex) return `unknown executor ${JSON.stringify(c.executor)} for task ${c.task} (known: ${[...this.executors.keys(), 'starlark'].join(', ')})`;
@@ -874,70 +873,6 @@ export class Engine {
         : `task ${c.task} has no implementation: register it (engine.registerTask(${JSON.stringify(c.task)}, fn), or larkflow run --tasks FILE exporting ${c.task}), or declare it with command=[...]`;
     }
     return ex;
-  }
-
-  /**
-   * Runs `@task` bodies in process, on a Starlark thread of their own (no tasks inside tasks), in
-   * time slices (the event loop turns between them) and within the budgets: steps and bytes as
-   * for workflow code, wall-clock time `maxMs` or the task's timeout if shorter; a cancel aborts
-   * the thread at its next check.
-   */
-  private starlarkExecutor(run: LiveRun): Executor {
-    const aborts = new Map<string, AbortController>();
-    const budgets = { maxSteps: 100_000_000, maxMs: 60_000, ...this.budgets };
-    return {
-      name: 'starlark',
-      canRun: (task) => run.machine.starlarkTasks.has(task),
-      cancel: (id) => aborts.get(id)?.abort(new Error('the attempt was cancelled')),
-      submit: (req) => {
-        const abort = new AbortController();
-        aborts.set(req.idempotencyKey, abort);
-        const onRunAbort = (): void => abort.abort(req.signal.reason);
-        req.signal.addEventListener('abort', onRunAbort, { once: true });
-        const done = (async (): Promise<TaskOutcome> => {
-          const fn = run.machine.starlarkTasks.get(req.task)!;
-          const ms = Math.min(budgets.maxMs, req.timeoutMs ?? Infinity);
-          const thread = new Thread({
-            name: req.task,
-            print: () => {},
-            maxSteps: budgets.maxSteps,
-            ...(budgets.maxBytes !== undefined ? { maxAllocations: budgets.maxBytes } : {}),
-            deadline: performance.now() + ms,
-            signal: abort.signal,
-          });
-          try {
-            const args = req.args.map(fromHistory);
-            const kwargs = Object.entries(req.kwargs).map(([k, x]) => [utf8Encode(k), fromHistory(x)] as [string, Value]);
-            thread.sliceUntil = performance.now() + this.sliceMs;
-            let out = startCall(thread, fn, args, kwargs.length > 0 ? kwargs : null);
-            while (!out.done) {
-              if (out.pending !== SLICE_END) throw new EvalError(`task ${req.task} waited for the host; a @task body cannot call tasks or sleep`);
-              await new Promise((r) => setImmediate(r));
-              thread.sliceUntil = performance.now() + this.sliceMs;
-              out = thread.resume(null);
-            }
-            return { ok: true, value: toHistory(out.value, `the result of task ${req.task}`) };
-          } catch (e) {
-            const err = e instanceof EvalError ? e : new EvalError(String(e));
-            const budget = err.kind === 'budget';
-            if (thread.suspended) thread.abandon();
-            return {
-              ok: false,
-              error: {
-                kind: budget ? 'budget' : err.kind === 'cancelled' ? 'cancelled' : 'starlark',
-                message: budget ? `task ${req.task} exceeded its budget (steps ${budgets.maxSteps}, ${ms} ms${budgets.maxBytes !== undefined ? `, ${budgets.maxBytes} bytes` : ''}): ${err.message}` : err.message,
-                details: err.backtrace(),
-                retryable: !budget && err.kind !== 'cancelled',
-              },
-            };
-          } finally {
-            aborts.delete(req.idempotencyKey);
-            req.signal.removeEventListener('abort', onRunAbort);
-          }
-        })();
-        return { id: req.idempotencyKey, done };
-      },
-    };
   }
 
   /** Starts the work an appended event calls for. */
