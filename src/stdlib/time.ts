@@ -12,9 +12,10 @@
  * output depend on the machine it ran on). Instants parsed with a numeric offset keep that fixed
  * offset.
  *
- * Not yet provided: the arithmetic operators (time ± duration, time - time, duration ± duration,
- * duration * int, duration / duration, duration // duration). The interpreter's operators
- * (values/ops.ts) have no hook through which a library type can take part; see the module's issue.
+ * Arithmetic (through the interpreter's `StarValue.binary` hook), as Go's: duration ± duration,
+ * duration * int (either side), duration / duration (a float), duration / int and duration // int
+ * (durations), duration // duration (an int), time ± duration (a time in the same zone), and
+ * time - time (a duration). Durations wrap at 64 bits as Go's do.
  */
 import { EvalError } from '../interpreter/errors.js';
 import {
@@ -27,6 +28,8 @@ import {
   unpackArgs,
   utf8Decode,
   utf8Encode,
+  isInt,
+  type BinaryOperator,
   type KwArgs,
   type ThreadContext,
   type Value,
@@ -103,6 +106,43 @@ export class Duration extends StarValue {
   override attrNames(): string[] {
     return ['hours', 'microseconds', 'milliseconds', 'minutes', 'nanoseconds', 'seconds'];
   }
+  override binary(op: BinaryOperator, y: Value, side: 'left' | 'right'): Value | undefined {
+    const d = this.ns;
+    if (y instanceof Duration) {
+      // Both durations: this is the left operand (the left one is asked first).
+      switch (op) {
+        case '+':
+          return new Duration(BigInt.asIntN(64, d + y.ns));
+        case '-':
+          return new Duration(BigInt.asIntN(64, d - y.ns));
+        case '/':
+          if (y.ns === 0n) throw new EvalError('division by zero');
+          return new Float(Number(d) / Number(y.ns));
+        case '//':
+          if (y.ns === 0n) throw new EvalError('division by zero');
+          return normBig(floorDivBig(d, y.ns));
+        default:
+          return undefined;
+      }
+    }
+    if (isInt(y)) {
+      const n = BigInt(y as number | bigint);
+      if (op === '*') return new Duration(BigInt.asIntN(64, d * n));
+      if (side === 'left' && (op === '/' || op === '//')) {
+        if (n === 0n) throw new EvalError('division by zero');
+        return new Duration(BigInt.asIntN(64, op === '/' ? d / n : floorDivBig(d, n)));
+      }
+      return undefined;
+    }
+    if (y instanceof Time && op === '+') return y.plus(d);
+    return undefined;
+  }
+}
+
+/** Floor division of bigints (toward negative infinity), as Starlark's `//`. */
+function floorDivBig(a: bigint, b: bigint): bigint {
+  const q = a / b;
+  return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q;
 }
 
 /** d in whole units plus the remainder as a fraction, as Go's Duration.Hours/Minutes/Seconds. */
@@ -291,6 +331,26 @@ export class Time extends StarValue {
     const o = y as Time;
     if (this.sec !== o.sec) return this.sec < o.sec ? -1 : 1;
     return this.nsec < o.nsec ? -1 : this.nsec > o.nsec ? 1 : 0;
+  }
+  /** Nanoseconds since the epoch. */
+  unixNano(): bigint {
+    return BigInt(this.sec) * SEC + BigInt(this.nsec);
+  }
+  /** This instant moved by `d` nanoseconds, in the same zone. */
+  plus(d: bigint): Time {
+    const t = timeFromUnixNano(this.unixNano() + d);
+    if (!Number.isSafeInteger(t.sec)) throw new EvalError('time: date out of range');
+    return new Time(t.sec, t.nsec, this.zone);
+  }
+  override binary(op: BinaryOperator, y: Value, side: 'left' | 'right'): Value | undefined {
+    if (side !== 'left') return undefined; // duration + time is the duration's
+    if (y instanceof Duration) {
+      if (op === '+') return this.plus(y.ns);
+      if (op === '-') return this.plus(-y.ns);
+      return undefined;
+    }
+    if (y instanceof Time && op === '-') return new Duration(BigInt.asIntN(64, this.unixNano() - y.unixNano()));
+    return undefined;
   }
   /** The fields in this time's zone. */
   civil(): Civil {

@@ -34,7 +34,7 @@ import {
 import { checkMutable, List, Tuple } from './list.js';
 import { Range } from './range.js';
 import { repr, str } from './repr.js';
-import { Bytes, Float, isInt, StarValue, truth, typeName, type Value } from './value.js';
+import { Bytes, Float, isInt, StarValue, truth, typeName, type BinaryOperator, type Value } from './value.js';
 import { percentFormat } from './percent-format.js';
 import {
   chargeBytes,
@@ -245,6 +245,19 @@ function unknownBinary(op: string, x: Value, y: Value): EvalError {
   return new EvalError(`unknown binary op: ${typeName(x)} ${op} ${typeName(y)}`);
 }
 
+/** A library type's operator (`StarValue.binary`, left operand first), or the unknown-op error. */
+function libraryBinary(op: BinaryOperator, x: Value, y: Value): Value {
+  if (x instanceof StarValue && x.binary) {
+    const r = x.binary(op, y, 'left');
+    if (r !== undefined) return r;
+  }
+  if (y instanceof StarValue && y.binary) {
+    const r = y.binary(op, x, 'right');
+    if (r !== undefined) return r;
+  }
+  throw unknownBinary(op, x, y);
+}
+
 function toNumber(v: Value): number | undefined {
   if (typeof v === 'number') return v;
   if (v instanceof Float) return v.v;
@@ -311,7 +324,7 @@ export function add(x: Value, y: Value): Value {
       return new Bytes(x.s + y.s);
     }
   }
-  throw unknownBinary('+', x, y);
+  return libraryBinary('+', x, y);
 }
 
 /** `x - y` */
@@ -328,7 +341,7 @@ export function sub(x: Value, y: Value): Value {
     for (const [k, v] of x.map) if (!y.map.has(k)) r.map.set(k, v);
     return r;
   }
-  throw unknownBinary('-', x, y);
+  return libraryBinary('-', x, y);
 }
 
 function repeatSeq(seq: Value, n: Int, countFirst: boolean): Value | undefined {
@@ -377,7 +390,7 @@ export function mul(x: Value, y: Value): Value {
     const r = repeatSeq(x, y, false);
     if (r !== undefined) return r;
   }
-  throw unknownBinary('*', x, y);
+  return libraryBinary('*', x, y);
 }
 
 /** `x / y` (always a float) */
@@ -388,7 +401,7 @@ export function div(x: Value, y: Value): Value {
     if (b === 0) throw new EvalError('floating-point division by zero');
     return new Float(a / b);
   }
-  throw unknownBinary('/', x, y);
+  return libraryBinary('/', x, y);
 }
 
 /** `x // y` */
@@ -400,7 +413,7 @@ export function floorDiv(x: Value, y: Value): Value {
     if (b === 0) throw new EvalError('floored division by zero');
     return new Float(Math.floor(a / b));
   }
-  throw unknownBinary('//', x, y);
+  return libraryBinary('//', x, y);
 }
 
 /** `x % y`: int/float modulo, or string formatting. */
@@ -415,7 +428,7 @@ export function mod(x: Value, y: Value): Value {
     if (r !== 0 && r < 0 !== b < 0) r += b;
     return new Float(r);
   }
-  throw unknownBinary('%', x, y);
+  return libraryBinary('%', x, y);
 }
 
 /** Charges a set or dict operation that visits `n` entries and may copy them into a new one. */

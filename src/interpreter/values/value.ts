@@ -55,6 +55,9 @@ export interface ThreadContext {
 export type KwArgs = [string, Value][];
 
 /** Base class of every non-primitive Starlark value. */
+/** The arithmetic operators a library type may implement (`StarValue.binary`). */
+export type BinaryOperator = '+' | '-' | '*' | '/' | '//' | '%';
+
 export abstract class StarValue {
   /** The Starlark type name, as `type(x)` returns it. */
   abstract get type(): string;
@@ -79,6 +82,12 @@ export abstract class StarValue {
   setAttr?(name: string, v: Value): void;
   /** `x == y` for a value of the same type (default: identity). */
   equals?(y: Value): boolean;
+  /**
+   * A binary operator (`+ - * / // %`) with this value on the given side, for library types (e.g.
+   * `time.duration`): the result, or undefined if this type does not take part (the operator then
+   * fails with "unknown binary op"). Consulted only after the built-in types' cases.
+   */
+  binary?(op: BinaryOperator, other: Value, side: 'left' | 'right'): Value | undefined;
   /** Ordering against a value of the same type (Comparable); absent means unordered. */
   compareTo?(y: Value): number;
   /** `len(x)` (Sequence/Mapping); absent means "has no len". */
