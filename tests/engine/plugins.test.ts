@@ -179,9 +179,14 @@ describe('plugin errors', () => {
     expect(r.result.error!.message).toMatch(/STARLARK_TIME: invalid value "2024-01-01": want unix:<seconds>/);
   });
 
-  it('execute_workflow names an unknown workflow', async () => {
-    const r = await runSource('load("@plugin", "workflow")\ndef helper():\n    pass\ndef test_x():\n    workflow.execute_workflow("helper")\n', 'test_x');
-    expect(r.result.error!.message).toMatch(/no @workflow\(\) named helper in this script \(helper is a function; mark it with @workflow\(\)\)/);
+  it('execute_workflow runs a plain top-level def as a child workflow (as the Go worker), and names an unknown one', async () => {
+    const ok = await runSource('load("@plugin", "workflow")\ndef helper(x):\n    return x * 2\ndef test_x():\n    return workflow.execute_workflow("helper", 21)\n', 'test_x');
+    expect(ok.result.error).toBeUndefined();
+    expect(ok.result.result).toBe(42);
+    const r = await runSource('load("@plugin", "workflow")\nhelper = 3\ndef test_x():\n    workflow.execute_workflow("helper")\n', 'test_x');
+    expect(r.result.error!.message).toMatch(/no workflow named helper in this script \(helper is a int, not a function\)/);
+    const u = await runSource('load("@plugin", "workflow")\ndef test_x():\n    workflow.execute_workflow("nowhere")\n', 'test_x');
+    expect(u.result.error!.message).toMatch(/no workflow named nowhere in this script/);
   });
 
   it('execute_activity of an unregistered task fails with what to do', async () => {

@@ -542,10 +542,12 @@ function workflowNamed(host: WorkflowHost, name: string): WorkflowFn {
   const globals = (host as unknown as { globals?: Map<string, Value> | null }).globals;
   const v = globals?.get(name);
   if (v instanceof WorkflowFn) return v;
+  // As the Go worker, any top-level function of the script runs as a (child) workflow.
+  if (v instanceof Function && v.name === name) return new WorkflowFn(v);
   if (globals) {
     const names = [...globals].filter(([, x]) => x instanceof WorkflowFn).map(([k]) => k);
     throw new EvalError(
-      `execute_workflow: no @workflow() named ${name} in this script${v !== undefined ? ` (${name} is a ${typeName(v)}; mark it with @workflow())` : names.length ? ` (workflows: ${names.join(', ')})` : ''}`,
+      `execute_workflow: no workflow named ${name} in this script${v !== undefined ? ` (${name} is a ${typeName(v)}, not a function)` : names.length ? ` (workflows: ${names.join(', ')})` : ''}`,
     );
   }
   throw new EvalError(`execute_workflow: cannot find workflow ${name}`);
