@@ -24,7 +24,7 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory } from './workflow/convert.js';
 import { WorkflowFn, workflowPredeclared } from './workflow/surface.js';
@@ -47,7 +47,7 @@ import {
   type CacheIndex,
 } from './cache/index.js';
 import { dirname, join } from 'node:path';
-import { LeaseKeeper, holderIsGone, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
+import { LeaseKeeper, holderIsGone, leaseIsHeld, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
 import { starlarkExecutor } from './executors/starlark-executor.js';
 
 /** Options of `Engine.open`. */
@@ -280,8 +280,9 @@ export class Engine {
       blobs === undefined ? new MemoryBlobStore() : typeof blobs === 'string' ? (blobs.startsWith('s3://') ? new S3BlobStore({ url: blobs }) : new FsBlobStore({ root: blobs })) : blobs;
     this.blobThreshold = options.blobThresholdBytes ?? DEFAULT_BLOB_THRESHOLD_BYTES;
     this.printHook = options.print ?? ((runId, message) => process.stderr.write(`[${runId}] ${message}\n`));
-    this.budgets = { ...(options.budgets ? checkBudgets(options.budgets) : {}) };
-    this.sliceMs = options.budgets?.sliceMs ?? 20;
+    const { sliceMs, ...budgets } = options.budgets ? checkBudgets(options.budgets) : {};
+    this.budgets = budgets;
+    this.sliceMs = sliceMs ?? 20;
     this.workerId = newWorkerId();
     this.leaseMs = options.leaseMs ?? 15_000;
     if (!(this.leaseMs > 0 && Number.isFinite(this.leaseMs))) throw new UsageError(`leaseMs must be a positive number of milliseconds, not ${options.leaseMs}`);
@@ -314,6 +315,8 @@ export class Engine {
   private readonly leases: LeaseKeeper;
   /** Recoveries waiting for blobs, by run id (`result()` waits for them). */
   private readonly recovering = new Map<string, Promise<void>>();
+  /** Numbers the waits on other workers' runs (keys of `followed`). */
+  private followSeq = 0;
   /** Runs another worker drives now, whose results this engine's callers still await. */
   private readonly followed = new Map<string, { timer: NodeJS.Timeout; reject: (e: Error) => void }>();
 
@@ -506,9 +509,7 @@ export class Engine {
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
     // The run's effective budgets are recorded, so recovery and replay apply the same ones.
-    const { sliceMs: _slice, ...engineBudgets } = this.budgets as WorkflowBudgets & { sliceMs?: number };
-    void _slice;
-    const budgets: WorkflowBudgets = { ...engineBudgets, ...extra.budgets };
+    const budgets: WorkflowBudgets = { ...this.budgets, ...extra.budgets };
     const first: Omit<RunStarted, 'seq'> = {
       kind: 'RunStarted',
       at: this.clock.now(),
@@ -863,7 +864,7 @@ export class Engine {
     if (c.executor === 'starlark') {
       const body = run.machine.starlarkTasks.get(c.task);
       if (!body) return `no Starlark body for task ${c.task}`;
-      return starlarkExecutor(run.machine.starlarkTasks, { maxSteps: 100_000_000, maxMs: 60_000, ...this.budgets }, this.sliceMs);
+      return starlarkExecutor(run.machine.starlarkTasks, { ...DEFAULT_WORKFLOW_BUDGETS, ...this.budgets }, this.sliceMs);
     }
     const ex = this.executors.get(c.executor);
     if (!ex) return `unknown executor ${JSON.stringify(c.executor)} for task ${c.task} (known: ${[...this.executors.keys(), 'starlark'].join(', ')})`;
@@ -1226,7 +1227,7 @@ export class Engine {
   /** The result of a run another worker drives, when it ends (the store is polled). */
   private awaitRemote(runId: string): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
-      const key = `${runId}\u0000${Math.random()}`;
+      const key = `${runId}\u0000${++this.followSeq}`;
       const timer = setInterval(() => {
         let rec: RunRecord | undefined;
         try {
@@ -1242,7 +1243,7 @@ export class Engine {
           } catch {
             return;
           }
-          if (lease && lease.owner !== null && lease.leaseUntil > lease.now && !holderIsGone(lease)) return;
+          if (leaseIsHeld(lease)) return;
           this.unfollow(key);
           reject(new UsageError(`run ${runId} is not finished and its worker ${lease?.owner ?? ''} went away: recover() it (or run larkflow worker)`));
           return;
@@ -1256,19 +1257,7 @@ export class Engine {
 
   /** Settles a dropped run's result when the worker that took it over ends it. */
   private follow(run: LiveRun): void {
-    const check = (): void => {
-      let rec: RunRecord | undefined;
-      try {
-        rec = this.store.getRun(run.runId);
-      } catch {
-        return; // try again at the next tick
-      }
-      if (!rec || rec.status === 'running') return;
-      this.unfollow(run.runId);
-      this.result(run.runId).then(run.resolve, run.reject);
-    };
-    const timer = setInterval(check, this.pollIntervalMs);
-    this.followed.set(run.runId, { timer, reject: run.reject });
+    this.awaitRemote(run.runId).then(run.resolve, run.reject);
   }
 
   private unfollow(runId: string): void {
@@ -1308,7 +1297,7 @@ export class Engine {
     if (!rec) throw new UsageError(`no run ${runId}`);
     if (rec.status === 'running') {
       const lease = this.store.leaseOf(runId);
-      if (!lease || lease.owner === null || lease.leaseUntil <= lease.now || holderIsGone(lease)) {
+      if (!leaseIsHeld(lease)) {
         const issue = this.recoveryIssues.get(runId);
         throw new UsageError(`run ${runId} is not finished and no worker is running it${issue ? ` (${issue.message})` : ''}: recover() it (or run larkflow worker)`);
       }

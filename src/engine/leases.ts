@@ -45,6 +45,11 @@ export function holderIsGone(holder: LeaseHolder): boolean {
   return !processIsAlive(pid);
 }
 
+/** True if a live worker holds the lease: an owner, a lease not run out, and not gone. */
+export function leaseIsHeld(lease: LeaseHolder | undefined): boolean {
+  return lease !== undefined && lease.owner !== null && lease.leaseUntil > lease.now && !holderIsGone(lease);
+}
+
 /** True if `pid` is a live process (not exited, not a zombie). */
 export function processIsAlive(pid: number): boolean {
   try {
