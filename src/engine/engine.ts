@@ -14,10 +14,10 @@ import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/inde
 import { digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
 import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
-import type { ErrorInfo, HistoryEvent, NewEvent, RunStarted, TaskCompleted } from './core/events.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
-import type { Clock, EventStore, Executor, RunRecord, ScriptFile, TaskOutcome } from './core/ports.js';
+import type { Clock, EventStore, Executor, RunRecord, ScriptFile, SubmittedJob, TaskOutcome } from './core/ports.js';
 import { retryDelay } from './core/retry.js';
 import { foldHistory, type RunState } from './core/state.js';
 import { RealClock } from './clock.js';
@@ -25,7 +25,7 @@ import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type Regis
 import { MemoryEventStore, openSqliteStore } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
 import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
-import { replayHistory } from './workflow/replay.js';
+import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory } from './workflow/convert.js';
 import { WorkflowFn, workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
@@ -123,6 +123,11 @@ export interface StartOptions {
   readonly cache?: CacheMode;
   /** Budgets of this run's workflow code, over the engine's (recorded, so recovery and replay use them). */
   readonly budgets?: WorkflowBudgets;
+  /**
+   * Where the run's tasks go unless they name an executor (`larkflow run --executor k8s`): the
+   * executor must be one of the engine's `executors`. Recorded; child runs inherit it.
+   */
+  readonly remote?: RemoteDefaults;
 }
 
 /** How a run uses the task cache. */
@@ -178,6 +183,8 @@ interface StepRuntime {
   attemptInFlight?: boolean;
   /** The cache key, when the task is cacheable and the run uses the cache. */
   cacheKey?: string;
+  /** Remote jobs recorded for the step's attempts (AttemptSubmitted), by attempt number. */
+  submitted?: Map<number, SubmittedJob>;
 }
 
 interface LiveRun {
@@ -206,6 +213,8 @@ interface LiveRun {
   /** Activations to process after the current commit (cache hits, reused steps, unknown tasks). */
   readonly followUps: NewEvent[][];
   busy: boolean;
+  /** The run's remote execution defaults (RunStarted.remote). */
+  remote?: RemoteDefaults;
 }
 
 /** Receives a run's events as they are committed, with the run's id. */
@@ -454,6 +463,7 @@ export class Engine {
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}),
       ...(opts.budgets !== undefined ? { budgets: checkBudgets(opts.budgets) } : {}),
+      ...(opts.remote !== undefined ? { remote: this.checkRemote(opts.remote) } : {}),
     };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
     // The blobs are stored before the run's first event refers to them.
@@ -505,6 +515,7 @@ export class Engine {
       cacheMode?: CacheMode;
       noCacheSteps?: readonly string[];
       budgets?: WorkflowBudgets;
+      remote?: RemoteDefaults;
     } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
@@ -527,12 +538,14 @@ export class Engine {
       ...(extra.cacheMode && extra.cacheMode !== 'use' ? { cacheMode: extra.cacheMode } : {}),
       ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
       ...(Object.keys(budgets).length > 0 ? { budgets } : {}),
+      ...(extra.remote ? { remote: extra.remote } : {}),
       features: RUN_FEATURES,
     };
     const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
     const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1, budgets);
     run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
+    if (extra.remote) run.remote = extra.remote;
     run.cacheMode = extra.cacheMode ?? 'use';
     for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
     this.emit(runId, [started]);
@@ -644,6 +657,11 @@ export class Engine {
     const toAppend: NewEvent[] = [...batch];
     const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
     if (!activation) return undefined;
+    // Bookkeeping (a remote attempt's job id) is recorded without waking the workflow.
+    if (!committed && !ACTIVATION_KINDS.has(activation.kind)) {
+      this.appendAndApply(run, toAppend);
+      return undefined;
+    }
     const live = this.liveValues.get(activation);
     const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
     const failed = (e: unknown): Command[] => [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
@@ -738,6 +756,8 @@ export class Engine {
   private commandEvents(run: LiveRun, c: ReturnType<WorkflowMachine['activate']>[number], at: number): NewEvent[] {
     switch (c.kind) {
       case 'ScheduleTask': {
+        // A task that names no executor goes where the run's remote defaults say.
+        if (c.executorDefaulted && run.remote && c.executor === 'local') c = { ...c, executor: run.remote.executor };
         const scheduled: NewEvent = {
           kind: 'TaskScheduled',
           at,
@@ -752,6 +772,8 @@ export class Engine {
           retry: c.retry,
           ...(c.timeoutMs !== undefined ? { timeoutMs: c.timeoutMs } : {}),
           ...(c.overallTimeoutMs !== undefined ? { overallTimeoutMs: c.overallTimeoutMs } : {}),
+          ...(c.reference !== undefined ? { reference: c.reference } : {}),
+          ...(c.resources !== undefined ? { resources: c.resources } : {}),
         };
         run.steps.set(c.stepId, { cmd: c, attempt: 1 });
         const key = c.cache && run.cacheMode !== 'off' ? this.cacheKeyOf(run, c) : undefined;
@@ -917,7 +939,7 @@ export class Engine {
       }
       case 'ChildRunStarted': {
         if (!this.store.getRun(e.childRunId)) {
-          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId } });
+          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId }, ...(run.remote ? { remote: run.remote } : {}) });
         }
         return;
       }
@@ -956,6 +978,14 @@ export class Engine {
       env: run.env,
       ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
       signal: run.abort.signal,
+      ...(st.cmd.reference !== undefined ? { reference: st.cmd.reference } : {}),
+      ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
+      ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
+      onSubmitted: (job: SubmittedJob) => {
+        if (run.finished || this.closed || st.attempt !== attempt) return;
+        (st.submitted ??= new Map()).set(attempt, job);
+        this.activate(run, null, [{ kind: 'AttemptSubmitted', at: this.clock.now(), stepId, attempt, ...job }]);
+      },
     });
     st.handleId = handle.id;
     st.attemptInFlight = true;
@@ -1550,6 +1580,7 @@ export class Engine {
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
     const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env, epoch, started.budgets);
     run.lastSeq = history[history.length - 1]!.seq;
+    if (started.remote) run.remote = started.remote;
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
     const { pending, mismatch } = replayHistory(run.machine, history);
@@ -1563,9 +1594,13 @@ export class Engine {
     for (const e of history) {
       if (e.kind === 'TaskScheduled') {
         run.steps.set(e.stepId, {
-          cmd: { kind: 'ScheduleTask', stepId: e.stepId, task: e.task, args: e.args, kwargs: e.kwargs, argsDigest: e.argsDigest, callSite: e.callSite, inputsFrom: e.inputsFrom, executor: e.executor, retry: e.retry, ...(e.timeoutMs !== undefined ? { timeoutMs: e.timeoutMs } : {}), ...(e.overallTimeoutMs !== undefined ? { overallTimeoutMs: e.overallTimeoutMs } : {}), ...(this.commandOf(run, e.task) ? { command: this.commandOf(run, e.task)! } : {}) },
+          cmd: { kind: 'ScheduleTask', stepId: e.stepId, task: e.task, args: e.args, kwargs: e.kwargs, argsDigest: e.argsDigest, callSite: e.callSite, inputsFrom: e.inputsFrom, executor: e.executor, retry: e.retry, ...(e.timeoutMs !== undefined ? { timeoutMs: e.timeoutMs } : {}), ...(e.overallTimeoutMs !== undefined ? { overallTimeoutMs: e.overallTimeoutMs } : {}), ...(e.reference !== undefined ? { reference: e.reference } : {}), ...(e.resources !== undefined ? { resources: e.resources } : {}), ...(this.commandOf(run, e.task) ? { command: this.commandOf(run, e.task)! } : {}) },
           attempt: 1,
         });
+      }
+      if (e.kind === 'AttemptSubmitted') {
+        const st = run.steps.get(e.stepId);
+        if (st) (st.submitted ??= new Map()).set(e.attempt, { executor: e.executor, submissionId: e.submissionId, backendId: e.backendId, ...(e.backendUid ? { backendUid: e.backendUid } : {}) });
       }
       if (e.kind === 'TaskScheduled' && e.cacheKey) run.steps.get(e.stepId)!.cacheKey = e.cacheKey;
       if (e.kind === 'ChildRunStarted') run.children.set(e.stepId, e.childRunId);
@@ -1840,6 +1875,7 @@ export class Engine {
         reuse,
         ...(from ? { noCacheSteps: [from] } : {}),
         ...(options.cache !== undefined ? { cacheMode: options.cache } : {}),
+        ...(started.remote ? { remote: started.remote } : {}),
       },
     );
   }
@@ -1885,6 +1921,14 @@ export class Engine {
   whenIdle(): Promise<void> {
     if (this.live.size === 0 && this.pendingIo === 0) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  /** Remote defaults must name an executor this engine has. */
+  private checkRemote(remote: RemoteDefaults): RemoteDefaults {
+    if (!this.executors.has(remote.executor)) {
+      throw new UsageError(`unknown executor ${JSON.stringify(remote.executor)} for the run's tasks (this engine has: ${[...this.executors.keys()].join(', ')}; pass it in EngineOptions.executors)`);
+    }
+    return remote;
   }
 
   private checkIdle(): void {

@@ -94,6 +94,25 @@ export interface RunStarted extends Base {
   readonly features?: readonly string[];
   /** Budgets of the workflow's code given for this run (the engine's defaults otherwise). */
   readonly budgets?: { readonly maxSteps?: number; readonly maxMs?: number; readonly maxBytes?: number };
+  /** Where the run's tasks go by default (`larkflow run --executor k8s ...`); child runs inherit it. */
+  readonly remote?: RemoteDefaults;
+}
+
+/**
+ * A run's remote execution defaults: the executor its tasks use unless they name one, and what a
+ * worker needs to reach that executor again after a restart.
+ */
+export interface RemoteDefaults {
+  /** The executor name ("k8s", "subprocess"). */
+  readonly executor: string;
+  /** Default container image. */
+  readonly image?: string;
+  /** Default Kubernetes namespace. */
+  readonly namespace?: string;
+  /** Where task inputs and results go: a directory or s3://bucket/prefix. */
+  readonly storage?: string;
+  /** The code bundle (file sync) the tasks unpack: its sha256 and URL. */
+  readonly bundle?: { readonly sha256: string; readonly url: string };
 }
 
 /** A call of a task, as the workflow made it: what both ScheduleTask and TaskScheduled carry. */
@@ -111,6 +130,29 @@ export interface TaskCall {
   readonly timeoutMs?: number;
   /** Time allowed from scheduling to the step's end, across attempts and retry waits. */
   readonly overallTimeoutMs?: number;
+  /** For remote tasks: the function a runner calls ("module:function", "tasks.mjs#train"). */
+  readonly reference?: string;
+  /** For remote tasks: resources and placement from `config = KubernetesTask(...)`. */
+  readonly resources?: TaskResources;
+}
+
+/** CPU, memory, accelerators and placement of a remote task (`KubernetesTask(...)`). */
+export interface TaskResources {
+  /** Container image. */
+  readonly image?: string;
+  /** Kubernetes CPU quantity ("500m", "4"). */
+  readonly cpu?: string;
+  /** Kubernetes memory quantity ("512Mi", "16Gi"). */
+  readonly memory?: string;
+  /** Number of GPUs (`nvidia.com/gpu`). */
+  readonly gpu?: number;
+  /** More environment variables for the container. */
+  readonly env?: { readonly [name: string]: string };
+  readonly nodeSelector?: { readonly [name: string]: string };
+  readonly serviceAccount?: string;
+  readonly namespace?: string;
+  /** Which task runner the container runs: "python" (default) or "node". */
+  readonly runner?: string;
 }
 
 export interface TaskScheduled extends Base, TaskCall {
@@ -129,6 +171,23 @@ export interface AttemptStarted extends Base {
   readonly idempotencyKey: string;
   /** Where the attempt's logs are (a file path or URI), if any. */
   readonly logs?: string;
+}
+
+/**
+ * A remote attempt's job, as soon as the backend named it: recovery re-attaches to this job instead
+ * of submitting another. Bookkeeping: replay skips it.
+ */
+export interface AttemptSubmitted extends Base {
+  readonly kind: 'AttemptSubmitted';
+  readonly stepId: string;
+  readonly attempt: number;
+  /** The backend kind ("k8s", "subprocess"). */
+  readonly executor: string;
+  /** Deterministic, from run, step and attempt. */
+  readonly submissionId: string;
+  /** The backend's id: "namespace/name" of a Job, a pid... */
+  readonly backendId: string;
+  readonly backendUid?: string;
 }
 
 export interface AttemptFailed extends Base {
@@ -238,6 +297,7 @@ export type HistoryEvent =
   | RunStarted
   | TaskScheduled
   | AttemptStarted
+  | AttemptSubmitted
   | AttemptFailed
   | RetryScheduled
   | TaskCompleted

@@ -3,7 +3,7 @@
  * world. Adapters implement them (store/ for EventStore, executors/ for Executor, the driver for
  * Clock). The core never imports an adapter, `node:fs`, `better-sqlite3` or `node:child_process`.
  */
-import type { ErrorInfo, HistoryEvent, NewEvent, RunStatus } from './events.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, RunStatus, TaskResources } from './events.js';
 import type { Json } from './json.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -130,6 +130,23 @@ export interface TaskRequest {
   readonly timeoutMs?: number;
   /** Aborted when the run is cancelled (or the attempt times out). */
   readonly signal: AbortSignal;
+  /** Remote tasks: the function a runner calls ("module:function", "tasks.mjs#train"). */
+  readonly reference?: string;
+  /** Remote tasks: resources from `config = KubernetesTask(...)`. */
+  readonly resources?: TaskResources;
+  /** Remote tasks: the job recorded for this attempt before a restart (re-attach to it). */
+  readonly submitted?: SubmittedJob;
+  /** Remote tasks: called once the backend has named the attempt's job (the engine records it). */
+  readonly onSubmitted?: (job: SubmittedJob) => void;
+}
+
+/** A remote attempt's job, as history records it (AttemptSubmitted). */
+export interface SubmittedJob {
+  /** The backend kind ("k8s", "subprocess"). */
+  readonly executor: string;
+  readonly submissionId: string;
+  readonly backendId: string;
+  readonly backendUid?: string;
 }
 
 /** The outcome of an attempt. */

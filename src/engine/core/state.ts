@@ -4,7 +4,7 @@
  * its result immutable (immer): `foldHistory(events)` equals folding `applyEvent` one event at a time.
  */
 import { produce, type Draft } from 'immer';
-import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStatus } from './events.js';
+import type { ArgOrigin, CallSite, ErrorInfo, HistoryEvent, RunStatus, TaskResources } from './events.js';
 import type { Json } from './json.js';
 
 /** Where a step stands. `cancelled`: the run was cancelled while the step had not ended. */
@@ -18,6 +18,8 @@ export interface AttemptState {
   readonly endedAt?: number;
   readonly logs?: string;
   readonly error?: ErrorInfo;
+  /** A remote attempt's job (AttemptSubmitted). */
+  readonly job?: { readonly executor: string; readonly submissionId: string; readonly backendId: string; readonly backendUid?: string };
 }
 
 export interface StepState {
@@ -31,6 +33,8 @@ export interface StepState {
   readonly callSite?: CallSite;
   readonly inputsFrom: readonly ArgOrigin[];
   readonly argsDigest?: string;
+  /** A remote task's resources (`config = KubernetesTask(...)`). */
+  readonly resources?: TaskResources;
   readonly attempts: readonly AttemptState[];
   readonly result?: Json;
   readonly source?: 'executed' | 'cache' | 'reused';
@@ -99,6 +103,7 @@ function apply(s: S, e: HistoryEvent): void {
         callSite: e.callSite as Draft<CallSite>,
         inputsFrom: [...e.inputsFrom],
         argsDigest: e.argsDigest,
+        ...(e.resources ? { resources: e.resources as Draft<TaskResources> } : {}),
         attempts: [],
       };
       return;
@@ -108,6 +113,11 @@ function apply(s: S, e: HistoryEvent): void {
       st.status = 'running';
       delete st.fireAt;
       st.attempts.push({ attempt: e.attempt, executor: e.executor, handle: e.handle, startedAt: e.at, ...(e.logs ? { logs: e.logs } : {}) });
+      return;
+    }
+    case 'AttemptSubmitted': {
+      const a = step(s, e.stepId)?.attempts.find((x) => x.attempt === e.attempt);
+      if (a) a.job = { executor: e.executor, submissionId: e.submissionId, backendId: e.backendId, ...(e.backendUid ? { backendUid: e.backendUid } : {}) };
       return;
     }
     case 'AttemptFailed': {

@@ -76,22 +76,9 @@ export interface LogChunk {
 
 export type CancelResult = 'requested' | 'already-terminal' | 'not-found';
 
-/** CPU, memory, accelerators and placement of a task, from `KubernetesTask(...)` or the run's defaults. */
-export interface TaskResources {
-  /** Container image. */
-  readonly image?: string;
-  /** Kubernetes CPU quantity ("500m", "4") or a number of cores. */
-  readonly cpu?: string;
-  /** Kubernetes memory quantity ("512Mi", "16Gi"). */
-  readonly memory?: string;
-  /** Number of GPUs (`nvidia.com/gpu`). */
-  readonly gpu?: number;
-  /** More environment variables for the container. */
-  readonly env?: Readonly<Record<string, string>>;
-  readonly nodeSelector?: Readonly<Record<string, string>>;
-  readonly serviceAccount?: string;
-  readonly namespace?: string;
-}
+/** CPU, memory, accelerators and placement of a task (recorded with TaskScheduled). */
+export type { TaskResources } from '../core/events.js';
+import type { TaskResources } from '../core/events.js';
 
 /**
  * One attempt as an adapter receives it: everything needed to start the job, nothing secret on a

@@ -773,6 +773,9 @@ export class WorkflowMachine implements WorkflowHost {
       ...(o.overallTimeoutMs !== undefined ? { overallTimeoutMs: o.overallTimeoutMs } : {}),
       ...(o.command ? { command: o.command } : {}),
       ...(o.cache ? { cache: { version: o.cacheVersion, ttlMs: o.cacheTtlMs } } : {}),
+      ...(o.reference !== undefined ? { reference: o.reference } : {}),
+      ...(o.resources !== undefined ? { resources: o.resources } : {}),
+      ...(!o.executorExplicit && !o.command && o.executor === 'local' ? { executorDefaulted: true } : {}),
     });
     return stepId;
   }

@@ -31,7 +31,8 @@ import {
   type Value,
 } from '../../interpreter/index.js';
 import { Struct } from '../../stdlib/index.js';
-import type { CallSite, RetryPolicy } from '../core/events.js';
+import type { CallSite, RetryPolicy, TaskResources } from '../core/events.js';
+import { TaskConfigValue, kubernetesTaskBuiltin } from './task-config.js';
 import { pluginPredeclared } from './plugins/predeclared.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +196,12 @@ export interface TaskOptions {
    */
   readonly code?: readonly string[];
   readonly executor: string;
+  /** The task named its executor (`executor = ...`); otherwise the run's remote default may take it. */
+  readonly executorExplicit?: boolean;
+  /** For remote tasks, `function = "module:function"`: what the runner calls. */
+  readonly reference?: string;
+  /** For remote tasks, `config = KubernetesTask(...)`. */
+  readonly resources?: TaskResources;
   readonly cache: boolean;
   readonly cacheVersion: string;
   readonly cacheTtlMs: number;
@@ -231,12 +238,23 @@ export class TaskStub extends Builtin {
 }
 
 function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean): { name?: string; options: TaskOptions } {
-  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor, overallTimeout, code] = unpackArgs(
+  const [name, command, retries, retry, timeout, cache, cacheVersion, cacheTtl, executor, overallTimeout, code, config, fn] = unpackArgs(
     'task',
     args,
     kwargs,
-    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?', 'overall_timeout?', 'code?'],
+    ['name?', 'command?', 'retries?', 'retry?', 'timeout?', 'cache?', 'cache_version?', 'cache_ttl?', 'executor?', 'overall_timeout?', 'code?', 'config?', 'function?'],
   );
+  if (config !== undefined && config !== null && !(config instanceof TaskConfigValue)) {
+    throw new EvalError(`task: config must be a KubernetesTask(...), not ${typeName(config)}`);
+  }
+  let reference: string | undefined;
+  if (fn !== undefined && fn !== null) {
+    if (typeof fn !== 'string') throw new EvalError(`task: function must be a string such as "package.module:function" or "tasks.mjs#train", not ${typeName(fn)}`);
+    reference = utf8Decode(fn);
+    if (!/^[^\s:#]+(:[A-Za-z_][A-Za-z0-9_.]*|#[A-Za-z_$][A-Za-z0-9_$]*)$/.test(reference)) {
+      throw new EvalError(`task: function ${JSON.stringify(reference)} must be "package.module:function" (Python) or "file.mjs#export" (Node)`);
+    }
+  }
   let policy = DEFAULT_RETRY;
   if (retry !== undefined && retry !== null) {
     if (!(retry instanceof RetryPolicyValue)) throw new EvalError(`task: retry must be a RetryPolicy(...), not ${typeName(retry)}`);
@@ -283,6 +301,9 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
       ...(argv ? { command: argv } : {}),
       ...(codePaths ? { code: codePaths } : {}),
       executor: str(executor, 'executor') ?? (argv ? 'process' : 'local'),
+      executorExplicit: executor !== undefined && executor !== null,
+      ...(reference !== undefined ? { reference } : {}),
+      ...(config instanceof TaskConfigValue ? { resources: config.resources } : {}),
       cache: cache === true,
       cacheVersion: str(cacheVersion, 'cache_version') ?? '',
       cacheTtlMs: cacheTtl !== undefined && cacheTtl !== null ? parseDuration(cacheTtl, 'task: cache_ttl') : DEFAULT_CACHE_TTL_MS,
@@ -300,6 +321,11 @@ export const taskBuiltin = new Builtin('task', (_th, args, kwargs) => {
   return new Builtin('task.decorator', (_th2, dargs) => {
     const fn = dargs[0];
     if (!(fn instanceof Function) || dargs.length !== 1) throw new EvalError('@task(...) must decorate a def');
+    if (options.executorExplicit && !options.command && options.executor !== 'starlark') {
+      throw new EvalError(
+        `not supported yet: running a Starlark @task body on executor ${JSON.stringify(options.executor)}; declare the remote function instead: task("${fn.name}", executor = ${JSON.stringify(options.executor)}, function = "module:function", config = ...)`,
+      );
+    }
     return new TaskStub(fn.name, { ...options, executor: options.command ? options.executor : 'starlark' }, fn);
   });
 });
@@ -636,6 +662,7 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['new_callable', newCallableBuiltin],
     ['batch_run', batchRunBuiltin],
     ['RetryPolicy', retryPolicyBuiltin],
+    ['KubernetesTask', kubernetesTaskBuiltin],
     ['time', timeModule],
     ['uuid', uuidModule],
     ['random', randomModule],
