@@ -109,7 +109,7 @@ export function dbPath(opts: EngineCliOptions): string {
  * being created.
  * @throws CliError for a missing database or a bad tasks module; StoreError for a broken database
  */
-export async function openEngine(opts: EngineCliOptions, { mustExist = false } = {}): Promise<Engine> {
+export async function openEngine(opts: EngineCliOptions, { mustExist = false, remote = false } = {}): Promise<Engine> {
   const db = dbPath(opts);
   if (mustExist && !existsSync(db)) {
     throw new CliError(`no database at ${db} (no runs yet?); pass --db PATH to use another one`);
@@ -122,6 +122,14 @@ export async function openEngine(opts: EngineCliOptions, { mustExist = false } =
   // The module file's digest versions its tasks, so editing a helper the tasks call (not only the
   // task functions themselves) changes their cache keys: no stale cached results.
   if (tasks) engine.registerTasks(tasks, { version: tasksVersion(opts.tasks!) });
+  if (remote) {
+    // The executors unfinished runs recorded (`run --executor k8s`), so recovery re-attaches to their jobs.
+    const { addRecordedRemoteExecutors } = await import('./remote.js');
+    await addRecordedRemoteExecutors(engine, { dbDir: dirname(db), ...(blobs !== undefined ? { storage: blobs } : {}) }, {
+      ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}),
+      taskNames: Object.keys(tasks ?? {}),
+    });
+  }
   return engine;
 }
 

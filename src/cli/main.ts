@@ -14,6 +14,8 @@ import { evalExpression, evalFile } from './commands/eval.js';
 import { runChunkedTests } from './commands/test.js';
 import { addCacheOptions, addEngineOptions, type CliIo } from './engine-options.js';
 import { exitGuard } from './exit-guard.js';
+import { addRemoteOptions } from './remote.js';
+import { registerRunnerCommands } from './commands/runner.js';
 import { BufferedOutput } from './output.js';
 // The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
 // their actions, so that `larkflow eval` starts fast.
@@ -101,14 +103,14 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
   addEngineOptions(
     addCacheOptions(
       addProgressOptions(
-        program
+        addRemoteOptions(program
           .command('run')
           .description('run a workflow to completion: progress on stderr, the result as JSON on stdout')
           .argument('<file>', 'the workflow .star file')
           .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
           .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
           .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
-          .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect),
+          .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect)),
       ),
     ),
     { tasks: true },
@@ -250,6 +252,21 @@ Exit status with --until-idle:
     }),
   );
 
+  addEngineOptions(
+    program
+      .command('logs')
+      .description("print a task attempt's logs from wherever they are: the local attempt directory, or the remote job (pod logs)")
+      .argument('<run>', 'the run id')
+      .argument('[step]', 'the step id (default: the run\'s last step that ran an attempt)')
+      .option('--attempt <n>', 'the attempt (default: the last)')
+      .option('--follow', 'keep printing new output until the attempt ends'),
+  ).action((run: string, step: string | undefined, opts: Record<string, unknown>) =>
+    guarded('larkflow logs', async () => {
+      const { logsCommand } = await import('./commands/logs.js');
+      setExit(await logsCommand(run, step, opts, io));
+    }),
+  );
+
   const database = program.command('db').description('look after the run database');
   addEngineOptions(
     database
@@ -349,6 +366,12 @@ export async function main(
 
   addEngineCommands(program, io, (code) => {
     exitCode = code;
+  });
+  registerRunnerCommands(program, {
+    setExit: (code) => {
+      exitCode = code;
+    },
+    exitWhenDone: isMain(),
   });
 
   try {

@@ -402,6 +402,23 @@ export class Engine {
   }
 
   /** Subscribes to the events of one run (or of every run with '*'); returns an unsubscribe function. */
+  /**
+   * Adds an executor (a `RemoteExecutor` for Kubernetes, say) that tasks name with `executor = ...`
+   * or that runs take by default (`StartOptions.remote`). Replaces one of the same name.
+   */
+  addExecutor(executor: Executor): this {
+    if (executor.name === 'local' || executor.name === 'process' || executor.name === 'starlark') {
+      throw new UsageError(`executor name ${JSON.stringify(executor.name)} is reserved for a built-in executor`);
+    }
+    this.executors.set(executor.name, executor);
+    return this;
+  }
+
+  /** The executor of a name, if this engine has one. */
+  executor(name: string): Executor | undefined {
+    return this.executors.get(name);
+  }
+
   subscribe(runId: string, listener: Listener): () => void {
     let set = this.listeners.get(runId);
     if (!set) this.listeners.set(runId, (set = new Set()));
@@ -1923,6 +1940,12 @@ export class Engine {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
+  /** Closes the executors added beside the built-in ones (close starts synchronously: no cancel follows). */
+  private closeExtraExecutors(): Promise<unknown> {
+    const extra = [...this.executors.values()].filter((e) => e !== this.functions && e !== this.processes);
+    return Promise.all(extra.map((e) => e.close?.()));
+  }
+
   /** Remote defaults must name an executor this engine has. */
   private checkRemote(remote: RemoteDefaults): RemoteDefaults {
     if (!this.executors.has(remote.executor)) {
@@ -1951,6 +1974,9 @@ export class Engine {
     if (this.poller) clearInterval(this.poller);
     this.leases.stop([]);
     retireWorkerId(this.workerId);
+    // Remote jobs outlive the engine: stop waiting for them without cancelling them.
+    const remotes = this.closeExtraExecutors();
+    void remotes.catch(() => undefined);
     for (const run of this.live.values()) {
       run.finished = true;
       if (!run.abort.signal.aborted) run.abort.abort(new Error('engine abandoned'));
@@ -1969,6 +1995,8 @@ export class Engine {
     // Give the leases up at once: another worker may take the runs without waiting for them to run out.
     this.leases.stop(this.heldRuns());
     retireWorkerId(this.workerId);
+    // Remote jobs outlive the engine: stop waiting for them without cancelling them (recovery re-attaches).
+    const remotes = this.closeExtraExecutors();
     for (const run of this.live.values()) {
       if (!run.abort.signal.aborted) run.abort.abort(new Error('engine closed'));
       for (const c of run.timers.values()) c();
@@ -1983,6 +2011,7 @@ export class Engine {
     }
     this.checkIdle();
     await this.processes.close?.();
+    await remotes.catch(() => undefined);
     this.store.close();
     this.cacheIndex?.close();
     await this.blobs.close?.();

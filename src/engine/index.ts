@@ -9,7 +9,7 @@ export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunR
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';
-export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult } from './core/ports.js';
+export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult, SubmittedJob } from './core/ports.js';
 export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorError, UsageError } from './core/errors.js';
 export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
 export { retryDelay } from './core/retry.js';
@@ -33,3 +33,24 @@ export { replayHistory } from './workflow/replay.js';
 export { collectScript, fromFiles } from './script.js';
 export { registerPluginTasks, pluginPredeclared, Dataclass } from './workflow/plugins.js';
 export * from './cache/index.js';
+export { RemoteExecutor, type RemoteExecutorOptions, type AttemptStorage, type CodeBundle as RemoteCodeBundle } from './attempts/remote-executor.js';
+export {
+  AdapterError,
+  IO_ENV,
+  TERMINAL_PHASES,
+  attemptLabels,
+  submissionIdOf,
+  type AdapterErrorCategory,
+  type AttemptRef,
+  type CallOptions,
+  type CancelResult,
+  type ExecutionHandle,
+  type ExecutorAdapter,
+  type LaunchSpec,
+  type LogChunk,
+  type LookupHints,
+  type Phase,
+  type StatusReport,
+  type TaskInputDoc,
+  type TaskResultDoc,
+} from './executors/contract.js';

@@ -11,6 +11,7 @@
  * status is 3.
  */
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { RunStarted } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, openEngine, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
@@ -39,6 +40,14 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
   try {
     runId = resolveRunId(engine, runId);
     const state = engine.state(runId);
+    const first = engine.history(runId)[0] as RunStarted | undefined;
+    if (first?.remote) {
+      // The resumed run's tasks go where the original's went.
+      const { addRemoteExecutor } = await import('../remote.js');
+      const { dbPath, storageOf } = await import('../engine-options.js');
+      const storage = await storageOf(opts.storage);
+      await addRemoteExecutor(engine, first.remote, { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) }, { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks, taskNames: engine.functions.taskNames() } : {}), workflowFile: file ?? first.file });
+    }
     let fromStep = opts.from;
     if (fromStep !== undefined && !state.order.includes(fromStep)) {
       // `--from train` names the first occurrence of a task.

@@ -7,6 +7,7 @@
  * cacheable task and stores its fresh result.
  */
 import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Engine, RunHandle, RunResult } from '../../engine/index.js';
 import { CliError } from '../errors.js';
 import { cacheModeOf, closeQuietly, exitCodeOf, openEngine, renderOutcome, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
@@ -14,8 +15,9 @@ import { exactJson } from '../json-out.js';
 import { EXIT_UNFINISHED, exitGuard } from '../exit-guard.js';
 import { ProgressPrinter, type LogFormat } from '../progress.js';
 import { describeUnfinished } from '../unfinished.js';
+import type { RemoteCliOptions } from '../remote.js';
 
-export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
+export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions, RemoteCliOptions {
   readonly workflow?: string;
   readonly input?: string;
   readonly env?: readonly string[];
@@ -78,12 +80,20 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   const engine = await openEngine(opts);
   try {
     const { collectScript } = await import('../../engine/index.js');
+    const { addRemoteExecutor, remoteDefaultsOf } = await import('../remote.js');
+    const { dbPath, storageOf } = await import('../engine-options.js');
+    const places = { dbDir: dirname(dbPath(opts)), ...(opts.storage !== undefined ? { storage: (await storageOf(opts.storage))! } : {}) };
+    const remote = await remoteDefaultsOf(opts, file, places);
+    if (remote) {
+      const tasks = opts.tasks !== undefined ? Object.keys(await (await import('../engine-options.js')).loadTasks(opts.tasks)) : [];
+      await addRemoteExecutor(engine, remote, places, { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}), taskNames: tasks, workflowFile: file });
+    }
     // Check the workflow name before a run is recorded: a typo is a usage error, not a failed run.
     const names = engine.workflowNames(collectScript(file).bundle, opts.workflow, env);
     if (opts.workflow !== undefined && !names.includes(opts.workflow)) {
       throw new CliError(`${file} has no workflow named ${opts.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}) }), opts);
+    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}) }), opts);
   } finally {
     await closeQuietly(engine);
   }

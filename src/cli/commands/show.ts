@@ -18,6 +18,15 @@ function mark(s: StepState): string {
   return '';
 }
 
+/** A remote task's resources in one line: `image=ml:1 cpu=4 memory=16Gi gpu=1 namespace=ml`. */
+function resourcesText(r: NonNullable<StepState['resources']>): string {
+  const parts: string[] = [];
+  for (const k of ['image', 'cpu', 'memory', 'gpu', 'namespace', 'serviceAccount', 'runner'] as const) if (r[k] !== undefined) parts.push(`${k}=${String(r[k])}`);
+  if (r.nodeSelector) parts.push(`nodeSelector=${Object.entries(r.nodeSelector).map(([k, v]) => `${k}:${v}`).join(',')}`);
+  if (r.env) parts.push(`env=${Object.keys(r.env).join(',')}`);
+  return parts.join(' ');
+}
+
 function stepLines(s: StepState, now: number, width: number): string[] {
   const out: string[] = [];
   const took = s.endedAt !== undefined ? duration(s.endedAt - s.scheduledAt) : s.status === 'completed' ? '-' : `${duration(now - s.scheduledAt)} so far`;
@@ -27,12 +36,13 @@ function stepLines(s: StepState, now: number, width: number): string[] {
   out.push(`${s.stepId.padEnd(width)}  ${(s.status + mark(s)).padEnd(20)}  ${what}  ${took}${attempts}${site ? `  at ${site}` : ''}`);
   if (s.inputsFrom.length > 0) out.push(`  inputs from: ${s.inputsFrom.map((o) => `${o.step} (arg ${o.arg})`).join(', ')}`);
   if (s.childRunId) out.push(`  child run: ${s.childRunId}`);
+  if (s.resources) out.push(`  resources: ${resourcesText(s.resources)}`);
   if (s.status === 'waiting' && s.fireAt !== undefined) out.push(`  fires at ${iso(s.fireAt)}`);
   if (s.status === 'retrying' && s.fireAt !== undefined) out.push(`  next attempt at ${iso(s.fireAt)}`);
   for (const a of s.attempts) {
     const end = a.endedAt !== undefined ? duration(a.endedAt - a.startedAt) : 'running';
     const outcome = a.error ? `failed: [${a.error.kind}] ${a.error.message}` : a.endedAt !== undefined ? 'ok' : '';
-    out.push(`  attempt ${a.attempt}  ${a.executor}  ${end}${outcome ? '  ' + outcome : ''}${a.logs ? `  logs ${a.logs}` : ''}`);
+    out.push(`  attempt ${a.attempt}  ${a.executor}  ${end}${outcome ? '  ' + outcome : ''}${a.logs ? `  logs ${a.logs}` : ''}${a.job ? `  job ${a.job.backendId}` : ''}`);
   }
   if (s.status === 'completed' && s.result !== undefined) out.push(`  result: ${brief(s.result, 100)}`);
   if (s.status === 'failed' && s.error) {

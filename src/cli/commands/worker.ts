@@ -53,7 +53,7 @@ function issuesOf(engine: Engine): Map<string, RecoveryIssue> {
 
 export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<number> {
   // --until-idle finishes what a database holds: a missing one is a mistake, not an empty queue.
-  const engine = await openEngine(opts, opts.untilIdle ? { mustExist: true } : {});
+  const engine = await openEngine(opts, { mustExist: opts.untilIdle === true, remote: true });
   const tally: Tally = { ended: new Set(), unfinished: new Set() };
   const watched = new Map<string, Promise<void>>();
   // Process warnings (the engine's "cannot recover run X: ...") are worker lines, not Node's.

@@ -28,6 +28,7 @@ import {
   type ExecutionHandle,
   type ExecutorAdapter,
   type LaunchSpec,
+  type LookupHints,
   type StatusReport,
   type TaskInputDoc,
   type TaskResources,
@@ -75,6 +76,8 @@ export interface RemoteExecutorOptions {
   readonly unreachableLimitMs?: number;
   /** How long to wait for a cancelled job to reach a terminal phase. @default 30000 */
   readonly cancelWaitMs?: number;
+  /** Time past a task's timeout before the engine itself cancels the job. @default 60000 */
+  readonly timeoutGraceMs?: number;
   /** Remove a job's backend records once its outcome is read. @default false (the TTL removes it) */
   readonly cleanup?: boolean;
 }
@@ -116,10 +119,17 @@ export class RemoteExecutor implements Executor {
     const onAbort = (): void => controller.abort(req.signal.reason);
     if (req.signal.aborted) controller.abort(req.signal.reason);
     else req.signal.addEventListener('abort', onAbort, { once: true });
+    // The backend enforces the attempt's timeout (activeDeadlineSeconds); this is the backstop for a
+    // backend that does not, measured from submission with a grace for scheduling.
+    const backstop =
+      req.timeoutMs !== undefined && Number.isFinite(req.timeoutMs) && req.timeoutMs > 0
+        ? setTimeout(() => controller.abort(new DOMException(`task ${req.task} timed out after ${req.timeoutMs} ms`, 'TimeoutError')), req.timeoutMs + (this.options.timeoutGraceMs ?? 60_000))
+        : undefined;
     const entry: InFlight = { controller, done: Promise.resolve(null as unknown as TaskOutcome) };
     const done = this.runAttempt(req, controller.signal, entry)
       .catch((e: unknown): TaskOutcome => ({ ok: false, error: describeFailure(e) }))
       .finally(() => {
+        if (backstop) clearTimeout(backstop);
         req.signal.removeEventListener('abort', onAbort);
         this.inFlight.delete(id);
       });
@@ -174,7 +184,9 @@ export class RemoteExecutor implements Executor {
     const { storage, adapter } = this.options;
     if (signal.aborted) return aborted(req, signal.reason);
     // Re-attach to the job history recorded, or find one a crashed engine submitted.
-    let handle = req.submitted ?? (await this.withRetries(() => adapter.lookup(ref, { signal }), signal));
+    const ns = req.resources?.namespace ?? this.options.defaults?.namespace;
+    const hints: LookupHints = { signal, task: req.task, ...(ns !== undefined ? { namespace: ns } : {}) };
+    let handle = req.submitted ?? (await this.withRetries(() => adapter.lookup(ref, hints), signal));
     if (!handle) {
       const reference = req.reference ?? this.options.referenceOf?.(req.task) ?? req.task;
       const input: TaskInputDoc = { version: 1, task: reference, args: req.args, kwargs: req.kwargs, runId: req.runId, stepId: req.stepId, attempt: req.attempt };

@@ -101,6 +101,14 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** Hints for `lookup` beyond the AttemptRef: an adapter may use them to find the job with fewer calls. */
+export interface LookupHints extends CallOptions {
+  /** The task name (the submission id's readable prefix). */
+  readonly task?: string;
+  /** The namespace the task's resources named. */
+  readonly namespace?: string;
+}
+
 /** A backend that runs task attempts as jobs that outlive the engine's process. */
 export interface ExecutorAdapter {
   /** The adapter's kind, recorded in history: "k8s", "subprocess", "ray", ... */
@@ -108,7 +116,7 @@ export interface ExecutorAdapter {
   /** Idempotent: the same AttemptRef yields the same handle and starts at most one job. */
   submit(spec: LaunchSpec, attempt: AttemptRef, opts?: CallOptions): Promise<ExecutionHandle>;
   /** The job of an attempt, found by its submission id (after a crash), or null. */
-  lookup(attempt: AttemptRef, opts?: CallOptions): Promise<ExecutionHandle | null>;
+  lookup(attempt: AttemptRef, opts?: LookupHints): Promise<ExecutionHandle | null>;
   status(h: ExecutionHandle, opts?: CallOptions): Promise<StatusReport>;
   /** Idempotent; does not wait (follow with status to observe CANCELLED). */
   cancel(h: ExecutionHandle): Promise<CancelResult>;
