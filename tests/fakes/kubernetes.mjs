@@ -1153,6 +1153,7 @@ export class FakeKubernetes {
     const url = new URL(req.url ?? '/', 'http://x');
     this.journal.push({ method: 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), status: 200, time: Date.now() });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
     const rv = q.get('resourceVersion');
     if (rv !== null && rv !== '' && rv !== '0' && Number(rv) < this.rv) {
       res.write(`${JSON.stringify({ type: 'ERROR', object: status(410, `too old resource version: ${rv} (${this.rv})`, 'Expired') })}\n`);

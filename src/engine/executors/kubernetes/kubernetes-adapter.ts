@@ -50,6 +50,7 @@ import {
   type ExecutorAdapter,
   type LaunchSpec,
   type LogChunk,
+  type LookupHints,
   type StatusReport,
 } from '../contract.js';
 import { attemptLabels } from '../contract.js';
@@ -82,19 +83,13 @@ export interface KubernetesAdapterOptions {
   readonly random?: () => number;
 }
 
-/** Options of `lookup`: hints beyond the contract's AttemptRef. */
-export interface KubernetesLookupOptions extends CallOptions {
-  /**
-   * Namespace to look in, when the task's resources named one. @default the adapter's namespace
-   */
-  readonly namespace?: string;
-  /**
-   * The task name, when known: the Job is then read by its deterministic name (one GET). Without
-   * it, the Jobs are listed by the attempt's run/step/attempt labels and matched by the name's
-   * attempt hash.
-   */
-  readonly task?: string;
-}
+/**
+ * Options of `lookup` (the contract's LookupHints). `namespace`: where to look, when the task's
+ * resources named one (default: the adapter's namespace). `task`: when known, the Job is read by its
+ * deterministic name (one GET); without it, the namespace's Jobs are listed by the attempt's
+ * run/step/attempt labels and matched by the name's attempt hash.
+ */
+export type KubernetesLookupOptions = LookupHints;
 
 /** Options of `wait`. */
 export interface KubernetesWaitOptions extends CallOptions {
