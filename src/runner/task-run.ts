@@ -283,9 +283,11 @@ function unsafePath(path: string): string | undefined {
  * @throws RunnerError 'bundle' for an archive that is not a tar.gz or holds an unsafe entry
  */
 export async function unpackBundle(bytes: Uint8Array, target: string): Promise<void> {
-  const file = join(dirname(target), `.larkflow-bundle-${process.pid}-${Date.now()}.tar.gz`);
-  await writeFile(file, bytes);
+  // The archive goes to a temporary directory of its own: the target's parent may not be writable.
+  const scratch = await mkdtemp(join(tmpdir(), 'larkflow-bundle-'));
+  const file = join(scratch, 'bundle.tar.gz');
   try {
+    await writeFile(file, bytes);
     const problems: string[] = [];
     let entries = 0;
     try {
@@ -314,7 +316,7 @@ export async function unpackBundle(bytes: Uint8Array, target: string): Promise<v
       throw new RunnerError(`cannot unpack the code bundle into ${target}: ${messageOf(e)}`, 'bundle');
     }
   } finally {
-    await rm(file, { force: true });
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 

@@ -313,7 +313,8 @@ def _exception_message(e):
 
 
 def _dump(doc):
-    return json.dumps(doc, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    # ASCII with escapes: a string with a lone surrogate still makes valid JSON.
+    return json.dumps(doc, allow_nan=False, ensure_ascii=True).encode("ascii")
 
 
 def run(env):

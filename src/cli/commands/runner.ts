@@ -80,7 +80,7 @@ Exit status:
     .argument('<language>', 'python')
     .action((language: string, _opts: unknown, cmd: Command) => {
       if (language !== 'python') {
-        const e = new Error(`larkflow runner-path: unknown runner ${JSON.stringify(language)}; expected "python" (the Node runner is "larkflow task-run")`);
+        const e = new Error(`runner-path: unknown runner ${JSON.stringify(language)}; expected "python" (the Node runner is "larkflow task-run")`);
         (e as Error & { code?: string }).code = 'usage';
         throw e;
       }

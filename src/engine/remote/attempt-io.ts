@@ -229,7 +229,9 @@ async function atomicWrite(path: string, data: string | Uint8Array): Promise<voi
 
 function fsError(what: string, e: unknown): AttemptIOError {
   const code = (e as NodeJS.ErrnoException).code;
-  const reason: AttemptIOErrorReason = code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'refused' : code === 'ENOSPC' || code === 'EIO' || code === 'EMFILE' || code === 'ENFILE' ? 'unavailable' : 'refused';
+  // Out of space, I/O errors, too many open files: may pass. Permissions, a read-only disk, a file
+  // where a folder should be: will not.
+  const reason: AttemptIOErrorReason = code === 'ENOSPC' || code === 'EIO' || code === 'EMFILE' || code === 'ENFILE' || code === 'EBUSY' || code === 'EAGAIN' ? 'unavailable' : 'refused';
   return new AttemptIOError(`${what}: ${e instanceof Error ? e.message : String(e)}`, reason, { cause: e });
 }
 
