@@ -281,7 +281,7 @@ describe('KubernetesAdapter against the fake kube-apiserver', () => {
     expect(del[0]?.query).toMatchObject({ propagationPolicy: 'Background' });
     expect(del[0]?.warning).toBeUndefined();
     expect(await a.status(h)).toMatchObject({ phase: 'CANCELLED' });
-    expect(await a.cancel(h)).toBe('requested');
+    expect(await a.cancel(h)).toBe('already-terminal');
     expect(fake.journal.filter((e) => e.method === 'DELETE')).toHaveLength(1);
     await until('the process to end', () => alive(pid), (x) => !x);
   });

@@ -488,7 +488,8 @@ export class KubernetesAdapter implements ExecutorAdapter {
     this.ensureOpen('cancel');
     const { namespace, name } = parseBackendId(h);
     const what = `delete job ${namespace}/${name}`;
-    const gone = (): CancelResult => (this.cancelled.has(h.backendId) ? 'requested' : 'not-found');
+    // A Job we deleted is CANCELLED, a terminal phase; one gone otherwise is not found.
+    const gone = (): CancelResult => (this.cancelled.has(h.backendId) ? 'already-terminal' : 'not-found');
     for (let round = 0; round < 5; round++) {
       const job = await this.readJob(namespace, name);
       if (job === null) return gone();
@@ -518,7 +519,7 @@ export class KubernetesAdapter implements ExecutorAdapter {
         );
         return 'requested';
       } catch (e) {
-        if (e instanceof AdapterError && e.category === 'not-found') return 'requested';
+        if (e instanceof AdapterError && e.category === 'not-found') return known ? 'already-terminal' : 'requested';
         if (!known) this.cancelled.delete(h.backendId);
         if (e instanceof AdapterError && e.category === 'conflict') continue; // changed since read: look again
         throw e;
