@@ -123,6 +123,12 @@ describe('packWorkflowDir', () => {
     expect((await packWorkflowDir(join(repo, 'wf'))).files).toEqual(['new_untracked.py', 'tasks.py']);
   });
 
+  it('in a git work tree that ignores the whole directory: what is there', async () => {
+    const repo = tree({ '.gitignore': 'scratch/\n', 'scratch/wf/a.py': 'a', 'scratch/wf/node_modules/x.js': 'x' });
+    git(repo, 'init', '-q');
+    expect((await packWorkflowDir(join(repo, 'scratch', 'wf'))).files).toEqual(['a.py']);
+  });
+
   it('writes long and non-ASCII paths (PAX) that read back', async () => {
     const long = `${'d'.repeat(120)}/${'f'.repeat(120)}.py`;
     const dir = tree({ [long]: 'long', 'ünï/cödé.py': 'u' });

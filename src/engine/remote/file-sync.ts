@@ -5,7 +5,7 @@
  *
  * What goes in: when the directory is inside a git work tree, the files git tracks plus the
  * untracked files it does not ignore (`git ls-files -co --exclude-standard`), under the directory
- * only; otherwise every file under it. Never `.git` or `.larkflow` (the engine's own state, which
+ * only; otherwise (or when git lists nothing there: an ignored directory) every file under it. Never `.git` or `.larkflow` (the engine's own state, which
  * holds bundles), and `node_modules` only where git tracks it. Submodules (gitlinks) are left out.
  * A symlink to a file is stored as that file's content; a symlink to a directory, or a dangling
  * one, is an error. Only regular files are entries (no directory or link entries), so an unpacker
@@ -68,7 +68,8 @@ export async function packWorkflowDir(dir: string, options: PackOptions = {}): P
   if (!rootStat.isDirectory()) throw new FileSyncError(`cannot pack ${root}: not a directory`);
 
   const listed = options.useGit === false ? undefined : await gitFiles(root);
-  const candidates = listed ?? (await walk(root));
+  // Git sees nothing (the directory is ignored as a whole, or empty): pack what is there.
+  const candidates = listed !== undefined && listed.length > 0 ? listed : await walk(root);
   const unique = [...new Set(candidates)].filter((p) => p !== '' && !p.split('/').some((part) => ALWAYS_SKIPPED.has(part)));
   // Sorted by UTF-8 bytes: the same order everywhere, whatever the locale.
   unique.sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
