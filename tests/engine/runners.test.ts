@@ -344,7 +344,7 @@ describe('runner-path', () => {
     const r = await run(process.execPath, [NODE_CLI, 'runner-path', 'python'], {}, tmp);
     expect(r.stdout).toBe(PYTHON_RUNNERS + '\n');
     // The path works: python3 finds the runner package there.
-    const py = spawnSync('python3', ['-c', 'import larkflow_runner, sys; sys.stdout.write(larkflow_runner.__file__)'], { env: { ...process.env, PYTHONPATH: r.stdout.trim() }, encoding: 'utf8' });
+    const py = spawnSync('python3', ['-c', 'import larkflow_runner, sys; sys.stdout.write(larkflow_runner.__file__)'], { env: { ...process.env, PYTHONPATH: r.stdout.trim(), PYTHONDONTWRITEBYTECODE: '1' }, encoding: 'utf8' });
     expect(py.stdout).toBe(join(PYTHON_RUNNERS, 'larkflow_runner', '__init__.py'));
   });
 
