@@ -7,10 +7,18 @@
  * now.
  *
  * Determinism: scripts get no clock and no host time zone. `now()` works only when the embedder puts
- * a clock in the thread's locals under {@link TIME_NOW_LOCAL}; otherwise it fails. The only named
- * locations are "UTC" and "Local", and "Local" means UTC here (the host's zone would make a script's
- * output depend on the machine it ran on). Instants parsed with a numeric offset keep that fixed
- * offset.
+ * a clock in the thread's locals under {@link TIME_NOW_LOCAL}; otherwise it fails. "Local" means UTC
+ * here (the host's zone would make a script's output depend on the machine it ran on).
+ *
+ * Locations: "" and "UTC" are UTC; any other name is an IANA zone ("Asia/Tokyo", "US/Eastern"),
+ * spelled as in the tz database. Its offsets come from the ICU built into Node
+ * (`Intl.DateTimeFormat` with an explicit `timeZone`, never the host's zone or the TZ variable), so
+ * they follow the tz database version of the Node build; its abbreviations are the tz database's, as
+ * Go prints them ("JST", "CEST", "+04"), from a table of every zone's abbreviations since 1970
+ * (before 1970 an offset the table does not name prints in the numeric form, and the time before a
+ * zone's first transition is "LMT"). A civil time that a transition skips or repeats resolves as in
+ * Go's time.Date (see timeFromCivil). Instants parsed with an offset the location does not have at
+ * that instant keep that fixed offset.
  *
  * Arithmetic (through the interpreter's `StarValue.binary` hook), as Go's: duration ± duration,
  * duration * int (either side), duration / duration (a float), duration / int and duration // int
@@ -241,21 +249,194 @@ export function parseDuration(input: string): bigint {
 // ---------------------------------------------------------------------------------------------
 // Instants
 
-/** A time zone: a name (may be empty) and a fixed offset east of UTC in seconds. */
-interface Zone {
-  readonly name: string;
+/** The offset east of UTC in seconds and the abbreviation (Go's zone name) in effect at an instant. */
+interface ZoneInfo {
+  readonly abbr: string;
   readonly offset: number;
 }
 
-const UTC: Zone = { name: 'UTC', offset: 0 };
+/**
+ * A location, as Go's *time.Location: UTC, a fixed zone (a parsed offset), or an IANA zone whose
+ * offsets come from the ICU built into Node (`Intl.DateTimeFormat` with `timeZone`), never from the
+ * host's zone or the TZ variable.
+ */
+export abstract class Zone {
+  /** The location's name: "UTC", an IANA name such as "Asia/Tokyo", or a fixed zone's abbreviation. */
+  abstract readonly name: string;
+  /** The zone in effect at `sec` seconds since the epoch. */
+  abstract lookup(sec: number): ZoneInfo;
+  /**
+   * The offset of the zone named `abbr` (e.g. "EDT") around `sec`, as Go's Location.lookupName: a zone
+   * with that name in effect at the time, else any zone of the location with that name.
+   */
+  lookupName(_abbr: string, _sec: number): number | undefined {
+    return undefined;
+  }
+}
+
+/** A zone with one offset and abbreviation; an empty abbreviation prints as the offset (-0700). */
+class FixedZone extends Zone {
+  private readonly info: ZoneInfo;
+  constructor(readonly name: string, offset: number) {
+    super();
+    this.info = { abbr: name, offset };
+  }
+  lookup(): ZoneInfo {
+    return this.info;
+  }
+}
+
+const UTC: Zone = new FixedZone('UTC', 0);
+
+/** The range of a JS Date, in seconds. */
+const DATE_MIN_SEC = -8.64e12;
+const DATE_MAX_SEC = 8.64e12;
+/** Seconds in 400 Gregorian years, after which the calendar (and a zone's rules) repeat. */
+const SEC_400Y = 146097 * 86400;
 
 /**
- * The location named `loc`: "" and "UTC" are UTC; "Local" is also UTC, because a script must not
- * see the host's zone. Any other name is refused (this module has no time zone database).
+ * An IANA zone. The offset at an instant comes from ICU ("GMT-04:56:02" as `longOffset`); the
+ * abbreviation is the tz database's, as Go prints it, from {@link ZONE_ABBRS} (ICU's own short names
+ * are CLDR's, which differ: "GMT+9" for JST, "GST" for Dubai's "+04"). Before the zone's first
+ * transition the abbreviation is "LMT" (local mean time), as in the tz database.
+ */
+class IanaZone extends Zone {
+  private readonly fmt: Intl.DateTimeFormat;
+  private firstTransition: number | undefined;
+  /** Abbreviation entries since 1970: offset, abbreviation ("" for the numeric form), in use before. */
+  private readonly abbrs: readonly AbbrEntry[];
+  constructor(readonly name: string, readonly id: string) {
+    super();
+    this.fmt = new Intl.DateTimeFormat('en-US', { timeZone: id, timeZoneName: 'longOffset' });
+    this.abbrs = zoneAbbrs(name) ?? zoneAbbrs(id) ?? [];
+  }
+  /** The offset at `sec`, in seconds. */
+  offsetAt(sec: number): number {
+    if (sec < DATE_MIN_SEC) sec = DATE_MIN_SEC;
+    // Past the range of Date, the zone's rules (and the calendar) repeat every 400 years.
+    if (sec > DATE_MAX_SEC) sec -= Math.ceil((sec - DATE_MAX_SEC) / SEC_400Y) * SEC_400Y;
+    const part = this.fmt.formatToParts(sec * 1000).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
+    const m = /^GMT(?:([+-])(\d\d):(\d\d)(?::(\d\d))?)?$/.exec(part);
+    if (!m?.[1]) return 0;
+    const abs = +m[2]! * 3600 + +m[3]! * 60 + +(m[4] ?? 0);
+    return m[1] === '-' ? -abs : abs;
+  }
+  /** The first instant whose offset differs from the zone's earliest (local mean time); -Infinity if none. */
+  private first(): number {
+    if (this.firstTransition === undefined) {
+      const lmt = this.offsetAt(DATE_MIN_SEC);
+      let hi = [-2.5e9, -1e9, 0, 1e9, 2e9].find((s) => this.offsetAt(s) !== lmt);
+      if (hi === undefined) this.firstTransition = -Infinity;
+      else {
+        let lo = DATE_MIN_SEC; // offsetAt(lo) === lmt, offsetAt(hi) !== lmt
+        while (hi - lo > 1) {
+          const mid = Math.floor((lo + hi) / 2);
+          if (this.offsetAt(mid) === lmt) lo = mid;
+          else hi = mid;
+        }
+        this.firstTransition = hi;
+      }
+    }
+    return this.firstTransition;
+  }
+  lookup(sec: number): ZoneInfo {
+    const offset = this.offsetAt(sec);
+    return { offset, abbr: this.abbrFor(offset, sec) };
+  }
+  private abbrFor(offset: number, sec: number): string {
+    for (const e of this.abbrs) {
+      if (e.offset === offset && sec < e.until) return e.abbr || numericAbbr(offset);
+    }
+    const first = this.first();
+    if (sec < first && first < 0) return 'LMT'; // a zone whose history starts after 1970 has no LMT
+    return numericAbbr(offset);
+  }
+  override lookupName(abbr: string, sec: number): number | undefined {
+    const candidates = this.abbrs.filter((e) => e.abbr === abbr).map((e) => e.offset);
+    const numeric = /^([+-])(\d\d)(\d\d)?(\d\d)?$/.exec(abbr);
+    if (numeric) {
+      // A numeric name ("+04") is the zone's if it names the offset it spells there at that time.
+      const off = (numeric[1] === '-' ? -1 : 1) * (+numeric[2]! * 3600 + +(numeric[3] ?? 0) * 60 + +(numeric[4] ?? 0));
+      if (this.lookup(sec - off).abbr === abbr) return off;
+    }
+    if (abbr === 'LMT' && this.first() !== -Infinity) candidates.push(this.offsetAt(DATE_MIN_SEC));
+    for (const off of candidates) if (this.lookup(sec - off).abbr === abbr) return this.offsetAt(sec - off);
+    return candidates[0];
+  }
+}
+
+/** The tz database's form of an unnamed offset: "+04", "+0530", "-0330". */
+function numericAbbr(offset: number): string {
+  const a = Math.abs(offset);
+  const mm = Math.floor(a / 60) % 60;
+  const ss = a % 60;
+  let s = (offset < 0 ? '-' : '+') + pad(Math.floor(a / 3600), 2);
+  if (mm || ss) s += pad(mm, 2);
+  if (ss) s += pad(ss, 2);
+  return s;
+}
+
+interface AbbrEntry {
+  readonly offset: number;
+  readonly abbr: string;
+  readonly until: number;
+}
+
+let abbrTable: Map<string, AbbrEntry[]> | undefined;
+
+/** The abbreviation entries of the zone named `name` in {@link ZONE_ABBRS}. */
+function zoneAbbrs(name: string): AbbrEntry[] | undefined {
+  if (!abbrTable) {
+    abbrTable = new Map();
+    for (const row of ZONE_ABBRS) {
+      const [names, list] = row.split('|') as [string, string];
+      const entries = list.split(',').map((e) => {
+        const m = /^(-?[0-9a-z]+)=([^<]*)(?:<(-?[0-9a-z]+))?$/.exec(e)!;
+        return { offset: parseInt(m[1]!, 36), abbr: m[2]!, until: m[3] === undefined ? Infinity : parseInt(m[3], 36) };
+      });
+      for (const n of names.split(' ')) abbrTable.set(n, entries);
+    }
+  }
+  return abbrTable.get(name);
+}
+
+const zoneCache = new Map<string, Zone>();
+let canonicalZones: Set<string> | undefined;
+let aliasZones: Set<string> | undefined;
+
+/**
+ * The IANA zone named `name` (case as in the tz database), or undefined. A name is known if ICU
+ * knows it and it is spelled as one of ICU's canonical names, as a tz database alias in
+ * {@link ZONE_ALIASES}, or as the name ICU resolves it to.
+ */
+function ianaZone(name: string): Zone | undefined {
+  const cached = zoneCache.get(name);
+  if (cached) return cached;
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(name) || name.includes('//') || name.endsWith('/')) return undefined;
+  let id: string;
+  try {
+    id = new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+  canonicalZones ??= new Set(Intl.supportedValuesOf('timeZone'));
+  aliasZones ??= new Set(ZONE_ALIASES.trim().split(/\s+/));
+  if (id !== name && !canonicalZones.has(name) && !aliasZones.has(name)) return undefined;
+  const zone = new IanaZone(name, id);
+  zoneCache.set(name, zone);
+  return zone;
+}
+
+/**
+ * The location named `loc`, as Go's time.LoadLocation: "" and "UTC" are UTC; "Local" is also UTC,
+ * because a script must not see the host's zone; any other name is an IANA zone ("Asia/Tokyo").
  */
 function loadLocation(fnName: string, loc: string): Zone {
   if (loc === '' || loc === 'UTC' || loc === 'Local') return UTC;
-  throw new EvalError(`${fnName}: unknown time zone ${utf8Decode(loc)} (only "UTC" and "Local", which is UTC, are available)`);
+  if (loc.includes('..') || loc[0] === '/' || loc[0] === '\\') throw new EvalError(`${fnName}: time: invalid location name`);
+  const zone = ianaZone(utf8Decode(loc));
+  if (!zone) throw new EvalError(`${fnName}: unknown time zone ${utf8Decode(loc)}`);
+  return zone;
 }
 
 /** The days since 1970-01-01 of a proleptic Gregorian date; month 1..12, any day. */
@@ -352,9 +533,14 @@ export class Time extends StarValue {
     if (y instanceof Time && op === '-') return new Duration(BigInt.asIntN(64, this.unixNano() - y.unixNano()));
     return undefined;
   }
+  private info: ZoneInfo | undefined;
+  /** The offset and abbreviation of this time's zone at this instant. */
+  zoneInfo(): ZoneInfo {
+    return (this.info ??= this.zone.lookup(this.sec));
+  }
   /** The fields in this time's zone. */
   civil(): Civil {
-    const local = this.sec + this.zone.offset;
+    const local = this.sec + this.zoneInfo().offset;
     const days = floorDiv(local, 86400);
     const secOfDay = local - days * 86400;
     const [year, month, day] = civilFromDays(days);
@@ -410,6 +596,13 @@ const ZERO_TIME_SEC = daysFromCivil(1, 1, 1) * 86400;
 /**
  * The instant of a civil date in `zone`, normalising out-of-range fields as Go's time.Date does
  * (month 13 is January of the next year, second 60 is the next minute, and so on).
+ *
+ * Around a transition of the zone's offset, as Go's time.Date: with L the civil time read as if it
+ * were UTC, the offset o1 in effect at the instant L gives a first guess L - o1, and the result is
+ * L - o2 where o2 is the offset in effect at L - o1. So a civil time in a gap (it never happened) or
+ * in an overlap (it happened twice) resolves by where the transition falls in UTC: in New York,
+ * 2024-03-10 02:30 is 01:30 EST and 2024-11-03 01:30 is the first one, EDT; in Berlin,
+ * 2024-03-31 02:30 is 03:30 CEST and 2024-10-27 02:30 is the second one, CET.
  */
 function timeFromCivil(year: number, month: number, day: number, hour: number, min: number, sec: number, nsec: number, zone: Zone): Time {
   const m0 = month - 1;
@@ -418,8 +611,9 @@ function timeFromCivil(year: number, month: number, day: number, hour: number, m
   sec += floorDiv(nsec, 1e9);
   nsec -= floorDiv(nsec, 1e9) * 1e9;
   const days = daysFromCivil(year, month, 1) + day - 1;
-  const total = days * 86400 + hour * 3600 + min * 60 + sec - zone.offset;
-  if (!Number.isSafeInteger(total)) throw new EvalError('time: date out of range');
+  const local = days * 86400 + hour * 3600 + min * 60 + sec;
+  if (!Number.isSafeInteger(local)) throw new EvalError('time: date out of range');
+  const total = local - zone.lookup(local - zone.lookup(local).offset).offset;
   return new Time(total, nsec, zone);
 }
 
@@ -508,6 +702,7 @@ function formatOffset(off: number, code: string): string {
 /** Go's Time.Format for the layout elements listed in STD_CODES and fractional seconds. */
 export function formatTime(t: Time, layout: string): string {
   const c = t.civil();
+  const zi = t.zoneInfo();
   let out = '';
   for (const tok of tokenize(layout)) {
     if (tok.kind === 'lit') {
@@ -529,7 +724,7 @@ export function formatTime(t: Time, layout: string): string {
       case 'Jan': out += LONG_MONTHS[c.month - 1]!.slice(0, 3); break;
       case 'Monday': out += LONG_DAYS[c.weekday]; break;
       case 'Mon': out += LONG_DAYS[c.weekday]!.slice(0, 3); break;
-      case 'MST': out += t.zone.name !== '' ? t.zone.name : formatOffset(t.zone.offset, '-0700'); break;
+      case 'MST': out += zi.abbr !== '' ? zi.abbr : formatOffset(zi.offset, '-0700'); break;
       case '2006': out += c.year < 0 ? `-${pad(-c.year, 4)}` : pad(c.year, 4); break;
       case '06': out += pad(((c.year % 100) + 100) % 100, 2); break;
       case '002': out += pad(c.yday, 3); break;
@@ -548,7 +743,7 @@ export function formatTime(t: Time, layout: string): string {
       case '5': out += c.second; break;
       case 'PM': out += c.hour >= 12 ? 'PM' : 'AM'; break;
       case 'pm': out += c.hour >= 12 ? 'pm' : 'am'; break;
-      default: out += formatOffset(t.zone.offset, tok.code);
+      default: out += formatOffset(zi.offset, tok.code);
     }
   }
   return out;
@@ -574,6 +769,7 @@ export function parseTime(value: string, layout: string, zone: Zone): Time {
   let pm: boolean | undefined;
   let offset: number | undefined;
   let zoneName = '';
+  let utc = false; // "Z" or "UTC" was read
   let s = value;
   const num = (lo: number, hi: number, elem: string): number => {
     const m = new RegExp(`^\\d{${lo},${hi}}`).exec(s);
@@ -631,11 +827,15 @@ export function parseTime(value: string, layout: string, zone: Zone): Time {
         break;
       }
       case 'MST': {
-        const m = /^[A-Z]{3,5}/.exec(s);
-        if (!m) throw cannot(s, code);
-        zoneName = m[0];
-        s = s.slice(m[0].length);
-        if (zoneName === 'UTC' || zoneName === 'GMT') offset = 0;
+        if (s.startsWith('UTC')) {
+          utc = true;
+          s = s.slice(3);
+          break;
+        }
+        const n = zoneNameLength(s);
+        if (n === 0) throw cannot(s, code);
+        zoneName = s.slice(0, n);
+        s = s.slice(n);
         break;
       }
       case '2006': {
@@ -703,8 +903,7 @@ export function parseTime(value: string, layout: string, zone: Zone): Time {
         // Offsets: -07, -0700, -07:00, -070000, -07:00:00 and the Z forms.
         if (code.startsWith('Z') && s[0] === 'Z') {
           s = s.slice(1);
-          offset = 0;
-          zoneName = 'UTC';
+          utc = true;
           break;
         }
         const body = code.slice(1);
@@ -729,13 +928,48 @@ export function parseTime(value: string, layout: string, zone: Zone): Time {
   }
   const dim = daysFromCivil(month === 12 ? year + 1 : year, month === 12 ? 1 : month + 1, 1) - daysFromCivil(year, month, 1);
   if (day < 1 || day > dim) throw range('day');
-  let z = zone;
+  if (utc) return timeFromCivil(year, month, day, hour, min, sec, nsec, UTC);
   if (offset !== undefined) {
-    z = offset === 0 && (zoneName === 'UTC' || zoneName === 'GMT' || zoneName === '') ? UTC : { name: zoneName, offset };
-  } else if (zoneName !== '') {
-    z = { name: zoneName, offset: zone.name === zoneName ? zone.offset : 0 };
+    // As Go: the location's own zone if it has this offset (and name) at that instant, else a fixed zone.
+    const t = timeFromCivil(year, month, day, hour, min, sec, nsec, UTC);
+    const at = t.sec - offset;
+    const zi = zone.lookup(at);
+    const z = zi.offset === offset && (zoneName === '' || zi.abbr === zoneName) ? zone : new FixedZone(zoneName, offset);
+    return new Time(at, t.nsec, z);
   }
-  return timeFromCivil(year, month, day, hour, min, sec, nsec, z);
+  if (zoneName !== '') {
+    // As Go: a name the location uses gives its offset; any other name gives a fixed zone of offset
+    // zero, or of h hours for "GMT+h", whose clock then reads h hours ahead (Go keeps the instant read
+    // as UTC: "10:00 GMT+3" is 13:00 +0300).
+    const t = timeFromCivil(year, month, day, hour, min, sec, nsec, UTC);
+    const off = zone.lookupName(zoneName, t.sec);
+    if (off !== undefined) return new Time(t.sec - off, t.nsec, zone);
+    const gmt = /^GMT([+-]\d+)$/.exec(zoneName);
+    return new Time(t.sec, t.nsec, new FixedZone(zoneName, gmt ? parseInt(gmt[1]!, 10) * 3600 : 0));
+  }
+  return timeFromCivil(year, month, day, hour, min, sec, nsec, zone);
+}
+
+/**
+ * The length of the zone abbreviation at the start of `s`, as Go's parseTimeZone: "ChST" and
+ * "MeST"; "GMT" with an optional signed hour ("GMT+3"); a signed hour offset ("+03", "-0330"); or
+ * three to five upper-case letters (four must end in T or be WITA; five must end in T). 0 if none.
+ */
+function zoneNameLength(s: string): number {
+  if (s.length < 3) return 0;
+  if (s.startsWith('ChST') || s.startsWith('MeST')) return 4;
+  const signed = (v: string): number => {
+    const m = /^[+-](\d+)/.exec(v);
+    return m && parseInt(m[1]!, 10) <= 23 ? m[0].length : 0;
+  };
+  if (s.startsWith('GMT')) return 3 + (s.length > 3 ? signed(s.slice(3)) : 0);
+  if (s[0] === '+' || s[0] === '-') return signed(s);
+  let n = 0;
+  while (n < 6 && n < s.length && s[n]! >= 'A' && s[n]! <= 'Z') n++;
+  if (n === 3) return 3;
+  if (n === 4 && (s[3] === 'T' || s.startsWith('WITA'))) return 4;
+  if (n === 5 && s[4] === 'T') return 5;
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -786,7 +1020,7 @@ const timeBuiltin = new Builtin('time', (_th: ThreadContext, args: Value[], kwar
 const isValidTimezone = new Builtin('is_valid_timezone', (_th: ThreadContext, args: Value[], kwargs: KwArgs | null) => {
   const [loc] = unpackArgs('is_valid_timezone', args, kwargs, ['loc']);
   const name = strArg('is_valid_timezone', 'loc', loc, '');
-  return name === '' || name === 'UTC' || name === 'Local';
+  return name === '' || name === 'UTC' || name === 'Local' || ianaZone(utf8Decode(name)) !== undefined;
 });
 
 const RFC3339 = '2006-01-02T15:04:05Z07:00';
@@ -831,3 +1065,155 @@ export const time: Module = new Module(
     ['hour', new Duration(HOUR)],
   ]),
 );
+
+// ---------------------------------------------------------------------------------------------
+// Time zone data
+
+/**
+ * The tz database's abbreviations of each IANA zone since 1970, as Go prints them (generated from
+ * tzdata 2025b through Go's time package). A row is `names|entries`; an entry `offset=abbr<until`
+ * (offset in seconds, base 36) names the zone at that offset before `until` (seconds since the
+ * epoch, base 36; no `<until` is "ever since"); an empty abbr is the numeric form ("+04"). An offset
+ * no entry names prints in the numeric form. Zones are looked up by the name given, then by ICU's
+ * canonical name.
+ */
+const ZONE_ABBRS = [
+  'Africa/Abidjan Africa/Accra Africa/Bamako Africa/Banjul Africa/Bissau Africa/Conakry Africa/Dakar Africa/Freetown Africa/Lome Africa/Nouakchott Africa/Ouagadougou America/Danmarkshavn Atlantic/Reykjavik Atlantic/St_Helena Etc/GMT+0 Etc/GMT Etc/GMT-0 Etc/GMT0 Etc/Greenwich GMT+0 GMT GMT-0 GMT0 Greenwich|0=GMT',
+  'Africa/Addis_Ababa Africa/Asmera Africa/Dar_es_Salaam Africa/Djibouti Africa/Kampala Africa/Mogadishu Africa/Nairobi Indian/Antananarivo Indian/Comoro Indian/Mayotte|8c0=EAT',
+  'Africa/Algiers|0=WET,2s0=WEST<42lp80,2s0=CET<5drxc0,2s0=WEST<5wuyo0,2s0=CET,5k0=CEST',
+  'Africa/Bangui Africa/Brazzaville Africa/Douala Africa/Kinshasa Africa/Lagos Africa/Libreville Africa/Luanda Africa/Malabo Africa/Niamey Africa/Porto-Novo|2s0=WAT',
+  'Africa/Blantyre Africa/Bujumbura Africa/Gaborone Africa/Harare Africa/Kigali Africa/Lubumbashi Africa/Lusaka Africa/Maputo|5k0=CAT',
+  'Africa/Cairo Asia/Beirut Asia/Nicosia Europe/Athens Europe/Bucharest Europe/Helsinki Europe/Mariehamn Europe/Sofia|5k0=EET,8c0=EEST',
+  'Africa/Ceuta|0=WET,2s0=WEST<7eveo0,2s0=CET,5k0=CEST',
+  'Africa/Johannesburg Africa/Maseru Africa/Mbabane|5k0=SAST',
+  'Africa/Juba Africa/Khartoum|5k0=CAT,8c0=CAST<fodfs0,8c0=EAT',
+  'Africa/Monrovia|-226=MMT,0=GMT',
+  'Africa/Ndjamena|2s0=WAT,5k0=WAST',
+  'Africa/Sao_Tome|0=GMT,2s0=WAT',
+  'Africa/Tripoli|2s0=CET,5k0=EET<6e3980,5k0=CEST<am3h80,5k0=EET<e833w0,5k0=CEST<ehhx40,5k0=EET<mkeao0,5k0=CEST<mv76o0,5k0=EET',
+  'Africa/Tunis Arctic/Longyearbyen Europe/Amsterdam Europe/Andorra Europe/Belgrade Europe/Berlin Europe/Bratislava Europe/Brussels Europe/Budapest Europe/Busingen Europe/Copenhagen Europe/Gibraltar Europe/Ljubljana Europe/Luxembourg Europe/Madrid Europe/Malta Europe/Monaco Europe/Oslo Europe/Paris Europe/Podgorica Europe/Prague Europe/Rome Europe/San_Marino Europe/Sarajevo Europe/Skopje Europe/Stockholm Europe/Tirane Europe/Vaduz Europe/Vatican Europe/Vienna Europe/Warsaw Europe/Zagreb Europe/Zurich|2s0=CET,5k0=CEST',
+  'Africa/Windhoek|2s0=WAT,5k0=SAST<ajtx40,5k0=CAT',
+  'America/Adak|-uk0=BST,-rs0=BDT<77ss00,-rs0=AHST<79e140,-rs0=HST,-p00=HDT',
+  'America/Anchorage|-rs0=AHST,-p00=AHDT<77sp80,-p00=YST<79dyc0,-p00=AKST,-m80=AKDT',
+  'America/Anguilla America/Antigua America/Aruba America/Blanc-Sablon America/Curacao America/Dominica America/Grenada America/Guadeloupe America/Kralendijk America/Lower_Princes America/Marigot America/Miquelon America/Montserrat America/Port_of_Spain America/Puerto_Rico America/St_Barthelemy America/St_Kitts America/St_Lucia America/St_Thomas America/St_Vincent America/Tortola|-b40=AST',
+  'America/Bahia_Banderas|-jg0=MST,-go0=MDT<lb57g0,-go0=CST,-dw0=CDT',
+  'America/Barbados America/Glace_Bay America/Halifax America/Martinique America/Moncton America/Thule Atlantic/Bermuda|-b40=AST,-8c0=ADT',
+  'America/Belize America/Chicago America/Costa_Rica America/El_Salvador America/Guatemala America/Matamoros America/Mexico_City America/Monterrey America/Tegucigalpa America/Winnipeg|-go0=CST,-dw0=CDT',
+  'America/Boise America/Denver America/Edmonton America/Hermosillo America/Mazatlan|-jg0=MST,-go0=MDT',
+  'America/Cambridge_Bay|-jg0=MST,-go0=MDT<fkgjk0,-go0=CST<gb3vo0,-go0=MDT,-dw0=CDT<g36jg0,-dw0=EST',
+  'America/Cancun|-go0=CST,-dw0=EST<dphfk0,-dw0=CDT<eincs0,-dw0=EST<ex1so0,-dw0=CDT<nj3280,-dw0=EST,-b40=EDT',
+  'America/Cayman America/Coral_Harbour America/Panama|-dw0=EST',
+  'America/Chihuahua America/Ojinaga|-jg0=MST,-go0=CST<eqxno0,-go0=MDT<rkk3k0,-go0=CST,-dw0=CDT',
+  'America/Ciudad_Juarez|-jg0=MST,-go0=CST<eqxno0,-go0=MDT<rkk3k0,-go0=CST<rreh00,-go0=MDT,-dw0=CDT',
+  'America/Creston America/Phoenix|-jg0=MST',
+  'America/Dawson|-p00=YST,-m80=PST,-jg0=PDT<qj3vg0,-jg0=MST',
+  'America/Dawson_Creek|-m80=PST,-jg0=PDT<1e0p00,-jg0=MST',
+  'America/Detroit America/Indiana/Vevay America/Indianapolis America/Jamaica America/Nassau America/New_York America/Port-au-Prince America/Toronto|-dw0=EST,-b40=EDT',
+  'America/Fort_Nelson|-m80=PST,-jg0=PDT<nkw140,-jg0=MST',
+  'America/Goose_Bay|-b40=AST,-8c0=ADT,-5k0=ADDT',
+  'America/Grand_Turk|-dw0=EST,-b40=EDT<nkvss0,-b40=AST<p5ezg0,-b40=EDT',
+  'America/Havana|-dw0=CST,-b40=CDT',
+  'America/Indiana/Knox|-go0=CST,-dw0=CDT<bdxy40,-dw0=EST<ix3240,-dw0=CDT',
+  'America/Indiana/Marengo America/Louisville|-dw0=EST<23fcs0,-dw0=CDT<2ijss0,-dw0=EST,-b40=EDT',
+  'America/Indiana/Petersburg|-go0=CST,-dw0=CDT<432zg0,-dw0=EST<ix3240,-dw0=CDT<jqyzg0,-dw0=EST,-b40=EDT',
+  'America/Indiana/Tell_City|-go0=CST,-dw0=EST<ix3240,-dw0=CDT,-b40=EDT',
+  'America/Indiana/Vincennes|-go0=CST,-dw0=EST<ix3240,-dw0=CDT<jqyzg0,-dw0=EST,-b40=EDT',
+  'America/Indiana/Winamac|-go0=CST,-dw0=EST<ix3240,-dw0=CDT<jqywo0,-dw0=EST,-b40=EDT',
+  'America/Inuvik|-m80=PST,-jg0=PDT<54j7k0,-jg0=MST,-go0=MDT',
+  'America/Iqaluit|-go0=CST,-dw0=EST<fsdq80,-dw0=CDT<g36jg0,-dw0=EST,-b40=EDT',
+  'America/Juneau|-p00=YST<79dyc0,-p00=AKST,-m80=PST<5dweg0,-m80=YDT<5n9fs0,-m80=PST<7h5qk0,-m80=AKDT,-jg0=PDT',
+  'America/Kentucky/Monticello|-go0=CST,-dw0=CDT<g36jg0,-dw0=EST,-b40=EDT',
+  'America/Los_Angeles America/Tijuana America/Vancouver|-m80=PST,-jg0=PDT',
+  'America/Managua|-go0=CST,-dw0=EST<4t08o0,-dw0=CDT<bhceg0,-dw0=EST<iepvc0,-dw0=CDT',
+  'America/Menominee|-go0=CST,-dw0=EST<1qgos0,-dw0=CDT',
+  'America/Merida|-go0=CST,-dw0=EST<dphfk0,-dw0=CDT',
+  'America/Metlakatla|-p00=AKST,-m80=PST<o3z580,-m80=AKDT<phnyg0,-m80=PST<po5d80,-m80=AKDT,-jg0=PDT',
+  'America/Nome|-uk0=BST,-rs0=BDT,-p00=YST<79dyc0,-p00=AKST,-m80=AKDT',
+  'America/North_Dakota/Beulah|-jg0=MST,-go0=MDT<lbi8w0,-go0=CST,-dw0=CDT',
+  'America/North_Dakota/Center|-jg0=MST,-go0=MDT<bwo3k0,-go0=CST,-dw0=CDT',
+  'America/North_Dakota/New_Salem|-jg0=MST,-go0=MDT<hncu80,-go0=CST,-dw0=CDT',
+  'America/Rankin_Inlet|-go0=CST,-dw0=CDT<g36jg0,-dw0=EST<gb3sw0,-dw0=CDT',
+  'America/Regina|-go0=CST',
+  'America/Resolute|-go0=CST,-dw0=CDT<g36jg0,-dw0=EST<gb3sw0,-dw0=CDT<j7vy40,-dw0=EST<jeqbk0,-dw0=CDT',
+  'America/Santo_Domingo|-dw0=EST,-b40=AST',
+  'America/Sitka|-p00=YST<79dyc0,-p00=AKST,-m80=PST<7h5qk0,-m80=AKDT,-jg0=PDT',
+  'America/St_Johns|-9q0=NST,-6y0=NDT,-460=NDDT',
+  'America/Swift_Current|-jg0=MST,-go0=CST',
+  'America/Whitehorse|-m80=PST,-jg0=PDT<qj3vg0,-jg0=MST',
+  'America/Yakutat|-p00=YST<79dyc0,-p00=AKST,-m80=YDT<7h5qk0,-m80=AKDT',
+  'Antarctica/Macquarie Australia/Brisbane Australia/Hobart Australia/Lindeman Australia/Melbourne Australia/Sydney|rs0=AEST,uk0=AEDT',
+  'Antarctica/McMurdo Pacific/Auckland|xc0=NZST,1040=NZDT',
+  'Antarctica/Rothera Antarctica/Vostok|0=-00',
+  'Antarctica/Troll|0=-00<ibruo0',
+  'Asia/Amman|5k0=EET,8c0=EEST<rkfmg0',
+  'Asia/Calcutta|fa0=IST',
+  'Asia/Damascus|5k0=EET,8c0=EEST<rkfjo0',
+  'Asia/Famagusta|5k0=EET,8c0=EEST<od5jo0,8c0=<p64g40,8c0=EEST',
+  'Asia/Gaza Asia/Hebron|5k0=IST<dkh140,5k0=EET,8c0=IDT<dpcyg0,8c0=EEST',
+  'Asia/Hong_Kong|m80=HKT,p00=HKST',
+  'Asia/Jakarta|jg0=WIB',
+  'Asia/Jayapura|p00=WIT',
+  'Asia/Jerusalem|5k0=IST,8c0=IDT',
+  'Asia/Karachi|dw0=<n33g0,dw0=PKT,go0=PKST',
+  'Asia/Macau Asia/Shanghai Asia/Taipei|m80=CST,p00=CDT',
+  'Asia/Makassar|m80=WITA',
+  'Asia/Manila|m80=PST,p00=PDT',
+  'Asia/Pontianak|jg0=WIB,m80=WITA',
+  'Asia/Pyongyang|nm0=KST,p00=KST',
+  'Asia/Seoul|p00=KST,rs0=KDT',
+  'Asia/Tokyo|p00=JST',
+  'Atlantic/Azores|0=<bzwaw0,0=WET<c8qqs0,2s0=WEST',
+  'Atlantic/Canary Atlantic/Faeroe Atlantic/Madeira WET|0=WET,2s0=WEST',
+  'Australia/Adelaide Australia/Broken_Hill|qe0=ACST,t60=ACDT',
+  'Australia/Darwin|qe0=ACST',
+  'Australia/Lord_Howe|rs0=AEST',
+  'Australia/Perth|m80=AWST,p00=AWDT',
+  'Europe/Chisinau|5k0=EET,8c0=MSK<am73s0,8c0=EEST,b40=MSD',
+  'Europe/Dublin|0=GMT,2s0=IST',
+  'Europe/Guernsey Europe/Isle_of_Man Europe/Jersey Europe/London|0=GMT,2s0=BST',
+  'Europe/Istanbul|5k0=EET,8c0=EEST<4fid00,8c0=<7zg2k0,8c0=EEST<od3p00',
+  'Europe/Kaliningrad|5k0=EET,8c0=MSK<a1bbw0,8c0=EEST<liow00,b40=MSD',
+  'Europe/Kiev|5k0=EET,8c0=MSK<ap2t40,8c0=EEST,b40=MSD',
+  'Europe/Kirov|8c0=MSK,b40=<a1b940,b40=MSD<b34fw0,b40=<blufs0,b40=MSD<liot80,b40=MSK',
+  'Europe/Lisbon|0=WET,2s0=CET<3rwlc0,2s0=WEST<bv7pg0,2s0=CET<dp3xg0,2s0=WEST,5k0=CEST',
+  'Europe/Minsk|5k0=EET,8c0=MSK<b34fw0,8c0=EEST<liow00,b40=MSD',
+  'Europe/Moscow|5k0=EET,8c0=MSK<b34fw0,8c0=EEST<bi8yo0,8c0=MSK,b40=MSD<liot80,b40=MSK',
+  'Europe/Riga Europe/Tallinn|5k0=EET,8c0=MSK<a1bbw0,8c0=EEST,b40=MSD',
+  'Europe/Simferopol|5k0=EET,8c0=MSK<blulc0,8c0=EEST<cwnp80,8c0=MSK<e7u040,8c0=EEST<ne0t40,8c0=MSK,b40=MSD<n382o0,b40=MSK',
+  'Europe/Vilnius|2s0=CET,5k0=EET<eqk2s0,5k0=CEST<fkg040,5k0=EET,8c0=MSK<a1bbw0,8c0=EEST,b40=MSD',
+  'Europe/Volgograd|8c0=MSK,b40=<9il6g0,b40=MSD<b34fw0,b40=<blufs0,b40=MSD<liot80,b40=MSK<pha580',
+  'MET|2s0=MET,5k0=MEST',
+  'Pacific/Guam Pacific/Saipan|rs0=GST<g5z2w0,rs0=ChST,uk0=GDT',
+  'Pacific/Honolulu|-rs0=HST',
+  'Pacific/Midway Pacific/Pago_Pago|-uk0=SST',
+  'UTC|0=UTC',
+];
+
+/** The tz database names (links) that ICU knows but does not list among its canonical zones. */
+const ZONE_ALIASES = `
+Africa/Asmara Africa/Timbuktu America/Argentina/Buenos_Aires America/Argentina/Catamarca
+America/Argentina/ComodRivadavia America/Argentina/Cordoba America/Argentina/Jujuy
+America/Argentina/Mendoza America/Atikokan America/Atka America/Ensenada America/Fort_Wayne
+America/Indiana/Indianapolis America/Kentucky/Louisville America/Knox_IN America/Montreal
+America/Nipigon America/Nuuk America/Pangnirtung America/Porto_Acre America/Rainy_River
+America/Rosario America/Santa_Isabel America/Shiprock America/Thunder_Bay America/Virgin
+America/Yellowknife Antarctica/South_Pole Asia/Ashkhabad Asia/Choibalsan Asia/Chongqing
+Asia/Chungking Asia/Dacca Asia/Harbin Asia/Ho_Chi_Minh Asia/Istanbul Asia/Kashgar Asia/Kathmandu
+Asia/Kolkata Asia/Macao Asia/Tel_Aviv Asia/Thimbu Asia/Ujung_Pandang Asia/Ulan_Bator Asia/Yangon
+Atlantic/Faroe Atlantic/Jan_Mayen Australia/ACT Australia/Canberra Australia/Currie Australia/LHI
+Australia/NSW Australia/North Australia/Queensland Australia/South Australia/Tasmania
+Australia/Victoria Australia/West Australia/Yancowinna Brazil/Acre Brazil/DeNoronha Brazil/East
+Brazil/West CET CST6CDT Canada/Atlantic Canada/Central Canada/Eastern Canada/Mountain
+Canada/Newfoundland Canada/Pacific Canada/Saskatchewan Canada/Yukon Chile/Continental
+Chile/EasterIsland Cuba EET EST EST5EDT Egypt Eire Etc/GMT Etc/GMT+0 Etc/GMT+1 Etc/GMT+10
+Etc/GMT+11 Etc/GMT+12 Etc/GMT+2 Etc/GMT+3 Etc/GMT+4 Etc/GMT+5 Etc/GMT+6 Etc/GMT+7 Etc/GMT+8
+Etc/GMT+9 Etc/GMT-0 Etc/GMT-1 Etc/GMT-10 Etc/GMT-11 Etc/GMT-12 Etc/GMT-13 Etc/GMT-14 Etc/GMT-2
+Etc/GMT-3 Etc/GMT-4 Etc/GMT-5 Etc/GMT-6 Etc/GMT-7 Etc/GMT-8 Etc/GMT-9 Etc/GMT0 Etc/Greenwich
+Etc/UCT Etc/UTC Etc/Universal Etc/Zulu Europe/Belfast Europe/Kyiv Europe/Nicosia Europe/Tiraspol
+Europe/Uzhgorod Europe/Zaporozhye GB GB-Eire GMT GMT+0 GMT-0 GMT0 Greenwich HST Hongkong Iceland
+Iran Israel Jamaica Japan Kwajalein Libya MET MST MST7MDT Mexico/BajaNorte Mexico/BajaSur
+Mexico/General NZ NZ-CHAT Navajo PRC PST8PDT Pacific/Chuuk Pacific/Johnston Pacific/Kanton
+Pacific/Pohnpei Pacific/Samoa Pacific/Yap Poland Portugal ROC ROK Singapore Turkey UCT US/Alaska
+US/Aleutian US/Arizona US/Central US/East-Indiana US/Eastern US/Hawaii US/Indiana-Starke
+US/Michigan US/Mountain US/Pacific US/Samoa UTC Universal W-SU WET Zulu
+`;
