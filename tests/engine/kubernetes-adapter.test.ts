@@ -143,13 +143,24 @@ describe('KubernetesAdapter against the fake kube-apiserver', () => {
 
   it('retries 5xx and 429 before the create and makes one Job', async () => {
     fake.failNext(2, 503, { method: 'POST', retryAfterSeconds: 0 });
-    fake.failNext(1, 429, { method: 'POST', retryAfterSeconds: 0 });
+    fake.failNext(1, 429, { method: 'POST', retryAfterSeconds: 30 });
     const a = adapter();
     const r = ref();
+    const t0 = Date.now();
     const h = await a.submit(spec('process.exit(0)'), r);
+    expect(Date.now() - t0).toBeLessThan(1000); // Retry-After is capped at retries.maxMs
     expect(fake.journal.filter((e) => e.method === 'POST').map((e) => e.status)).toEqual([503, 503, 429, 201]);
     expect(fake.jobsCreated()).toEqual({ [`${NS}/${h.submissionId}`]: 1 });
     expect((await a.wait(h, { timeoutMs: 5000 })).phase).toBe('SUCCEEDED');
+  });
+
+  it('honours Retry-After on 429', async () => {
+    fake.failNext(1, 429, { method: 'GET', retryAfterSeconds: 1 });
+    const a = adapter({ retries: { attempts: 3, baseMs: 10, maxMs: 2000 } });
+    const t0 = Date.now();
+    expect((await a.status({ executor: 'k8s', submissionId: 'x', backendId: `${NS}/x` })).phase).toBe('LOST');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(fake.journal.map((e) => e.status)).toEqual([429, 404]);
   });
 
   it('adopts the Job when a 500 came after the create (ambiguous submit)', async () => {
@@ -379,5 +390,18 @@ describe('KubernetesAdapter against the fake kube-apiserver', () => {
     expect(await rejection(p)).toBeInstanceOf(AdapterError);
     expect(Date.now() - t0).toBeLessThan(500);
     expect((await rejection(a.lookup(ref()))).category).toBe('invalid');
+  });
+
+  it('close() during a backoff sleep ends the call without another request', async () => {
+    const a = adapter({ retries: { attempts: 5, baseMs: 1000, maxMs: 1000 } });
+    fake.failNext(1, 503, { method: 'GET', retryAfterSeconds: 0 });
+    const p = a.status({ executor: 'k8s', submissionId: 'x', backendId: `${NS}/x` });
+    await until('the 503', () => fake.journal.length, (n) => n === 1);
+    const t0 = Date.now();
+    a.close();
+    expect((await rejection(p)).category).toBe('invalid');
+    expect(Date.now() - t0).toBeLessThan(300);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fake.journal).toHaveLength(1);
   });
 });

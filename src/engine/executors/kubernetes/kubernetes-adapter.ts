@@ -305,8 +305,8 @@ export class KubernetesAdapter implements ExecutorAdapter {
 
   /** An API call with timeout and bounded retries of transient failures. Throws AdapterError. */
   private async call<T>(what: string, fn: (o: ConfigurationOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    this.ensureOpen(what);
     for (let i = 1; ; i++) {
+      this.ensureOpen(what); // also after a backoff sleep that close() cut short
       try {
         return await this.once(what, fn, signal);
       } catch (c) {
