@@ -32,7 +32,7 @@
  *      or unsafe (a document of kind "bundle" is written when possible), the result could not be written
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -267,7 +267,26 @@ async function prepareCode(env: NodeJS.ProcessEnv, tries: number, log: (line: st
     target = await realpath(await mkdtemp(join(tmpdir(), 'larkflow-code-')));
   }
   await unpackBundle(bytes, target);
+  await linkImageDependencies(target, process.cwd());
   return target;
+}
+
+/**
+ * The bundle replaces the image's code, not its installed packages: when the bundle brings no
+ * `node_modules`, the unpacked directory gets a link to the nearest `node_modules` above the image's
+ * working directory, so `import 'some-package'` in the bundle's code resolves as it did in the image.
+ */
+async function linkImageDependencies(target: string, imageDir: string): Promise<void> {
+  const here = join(target, 'node_modules');
+  if (await stat(here).then(() => true, () => false)) return;
+  for (let dir = imageDir; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules');
+    if (await stat(candidate).then((s) => s.isDirectory(), () => false)) {
+      await symlink(candidate, here, 'dir').catch(() => undefined);
+      return;
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
 
 /** A member path's problem, or undefined when it stays inside the target. */
