@@ -218,6 +218,8 @@ export const IO_ENV = {
   code: 'LARKFLOW_CODE_URL',
   /** Optional: the bundle's sha256, checked by the runner. */
   codeSha256: 'LARKFLOW_CODE_SHA256',
+  /** Optional: where the runner unpacks the bundle (default: a new temporary directory). */
+  codeDir: 'LARKFLOW_CODE_DIR',
 } as const;
 
 /**
