@@ -18,7 +18,9 @@
  * Then it runs the workflow engine benchmark, bench/engine.mjs (in a process of its own, with the
  * same --runs), and fails if that does. --no-engine skips it; --engine-only runs nothing else (but
  * the blob benchmark). Last comes the blob store benchmark, bench/blobs.mjs (S3 against s3rver vs
- * the local store, put/get throughput; its own process, same --runs); --no-blobs skips it.
+ * the local store, put/get throughput; its own process, same --runs), then the remote-task overhead
+ * benchmark, bench/remote.mjs (no-op tasks on the process, subprocess and k8s executors, the last on
+ * the fake Kubernetes API); --no-blobs skips both.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -172,6 +174,17 @@ function main() {
   if (opts.interpreter) interpreterBench(opts);
   if (opts.engine) engineBench(opts);
   if (opts.blobs) blobsBench(opts);
+  if (opts.blobs) remoteBench(opts);
+}
+
+/** The remote-task overhead benchmark (bench/remote.mjs: no-op tasks on the process, subprocess and k8s executors). */
+function remoteBench(opts) {
+  console.log();
+  const r = spawnSync(process.execPath, ['bench/remote.mjs', '--runs', String(opts.runs)], { cwd: ROOT, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.log(`bench: remote task benchmark ${r.error ? `could not run (${r.error.message})` : `FAILED (exit ${r.status ?? r.signal})`}`);
+    process.exitCode = 1;
+  }
 }
 
 /** The blob store benchmark (bench/blobs.mjs: S3 via s3rver vs the local store), in a process of its own. */
