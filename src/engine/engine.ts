@@ -1175,6 +1175,18 @@ export class Engine {
       // The code the command can reach (its script's work tree, or the task's code = [...]) and the
       // environment it gets: a change to either is a miss, never a stale hit.
       impl = processImplementationDigest(c.command, process.cwd(), { code: run.machine.declaredTasks.get(c.task)?.options.code, env: run.env });
+    } else if (c.executor !== 'local' && c.executor !== 'process') {
+      // A remote task: what it calls, the image it runs in, and the code bundle it unpacks (file
+      // sync); a JS task of this process also its function's digest. (An image tag that is rebuilt
+      // under the same name is not seen: use immutable tags, or bump cache_version.)
+      const image = c.resources?.image ?? run.remote?.image ?? '';
+      impl = digestOf({
+        remote: c.executor,
+        reference: c.reference ?? c.task,
+        image,
+        bundle: run.remote?.bundle?.sha256 ?? null,
+        local: this.functions.implementationDigestOf(c.task) ?? null,
+      });
     } else {
       impl = this.functions.implementationDigestOf(c.task) ?? `unregistered:${c.task}`;
     }

@@ -13,7 +13,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Engine, type HistoryEvent } from '../../src/engine/index.js';
 import { RemoteExecutor } from '../../src/engine/attempts/remote-executor.js';
 import { KubernetesAdapter } from '../../src/engine/executors/kubernetes/index.js';
-import { FsAttemptIO } from '../../src/engine/remote/attempt-io.js';
+import { FsAttemptIO, S3AttemptIO, type AttemptIO } from '../../src/engine/remote/attempt-io.js';
+import { packWorkflowDir } from '../../src/engine/remote/file-sync.js';
+import { S3rver, S3RVER_CREDENTIALS } from '../helpers/s3rver.js';
 import { FakeKubernetes } from '../fakes/kubernetes.mjs';
 
 const IMAGE = 'larkflow-test:1';
@@ -49,22 +51,23 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function k8sExecutor(): RemoteExecutor {
+function k8sExecutor(storage: AttemptIO = new FsAttemptIO(join(dir, 'io')), bundle?: { url: string; sha256: string }): RemoteExecutor {
   const kc = new KubeConfig();
   kc.loadFromOptions(fake.kubeConfigOptions('default'));
   return new RemoteExecutor({
     name: 'k8s',
     adapter: new KubernetesAdapter({ kubeConfig: kc, callTimeoutMs: 2000, retries: { attempts: 4, baseMs: 10, maxMs: 50 } }),
-    storage: new FsAttemptIO(join(dir, 'io')),
+    storage,
     defaults: { image: IMAGE },
+    ...(bundle ? { bundle } : {}),
     pollIntervalMs: 20,
     maxPollIntervalMs: 100,
     unreachableLimitMs: 5000,
   });
 }
 
-function open(): Engine {
-  const e = Engine.open({ db: join(dir, 'runs.db'), workDir: join(dir, 'attempts'), executors: [k8sExecutor()] });
+function open(executor: RemoteExecutor = k8sExecutor()): Engine {
+  const e = Engine.open({ db: join(dir, 'runs.db'), workDir: join(dir, 'attempts'), executors: [executor] });
   engines.push(e);
   return e;
 }
@@ -196,6 +199,63 @@ def main():
     expect(del.length).toBeGreaterThan(0);
     expect(del[0]!.query.propagationPolicy).toBe('Background');
     expect(fake.processes().filter((p) => !p.exited)).toHaveLength(0);
+  });
+});
+
+describe('remote tasks with S3 storage and code bundles', () => {
+  it('moves input and result through presigned S3 URLs (the job has no credentials)', async () => {
+    const server = await S3rver.start({ directory: join(dir, 's3rver'), bucket: 'tasks' });
+    try {
+      const io = new S3AttemptIO({ url: 's3://tasks/prod', endpoint: server.endpoint, credentials: S3RVER_CREDENTIALS });
+      const engine = open(k8sExecutor(io));
+      const src = 'double = task("double", executor = "k8s", function = "mltasks:double")\n\n@workflow()\ndef main(n):\n    return double(n)\n';
+      const h = engine.start({ source: { name: 'wf.star', text: src }, args: [2n ** 60n] });
+      const r = await h.result;
+      expect(r.error).toBeUndefined();
+      expect(r.result).toBe(2n ** 61n);
+      // The Job saw URLs, never credentials or arguments.
+      const sub = kinds(engine.history(h.runId), 'AttemptSubmitted')[0] as { submissionId: string };
+      const job = fake.job('default', sub.submissionId)!;
+      const envs = (job.spec as { template: { spec: { containers: { env: { name: string; value: string }[]; command: string[] }[] } } }).template.spec.containers[0]!;
+      const byName = Object.fromEntries(envs.env.map((e) => [e.name, e.value]));
+      expect(byName.LARKFLOW_INPUT_URL).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/tasks\/prod\/attempts\/.*X-Amz-Signature=/);
+      expect(byName.LARKFLOW_RESULT_URL).toMatch(/X-Amz-Signature=/);
+      // No credentials: no AWS_* variables; only the presigned URLs name the access key id (by design).
+      expect(Object.keys(byName).filter((k) => k.startsWith('AWS_'))).toEqual([]);
+      expect(Object.entries(byName).filter(([k, v]) => !k.endsWith('_URL') && v.includes('S3RVER'))).toEqual([]);
+      expect(envs.command.join(' ')).not.toContain(String(2n ** 60n));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the code bundle is part of the cache key: a code change is a miss, the same code a hit', async () => {
+    const io = new FsAttemptIO(join(dir, 'io'));
+    const src = 'double = task("double", executor = "k8s", function = "mltasks:double", cache = True)\n\n@workflow()\ndef main(n):\n    return double(n)\n';
+    const runWith = async (bundleDir: string): Promise<HistoryEvent[]> => {
+      const packed = await packWorkflowDir(bundleDir, { useGit: false });
+      const bundle = { sha256: packed.sha256, url: await io.putBundle(packed.sha256, packed.bytes) };
+      const engine = open(k8sExecutor(io, bundle));
+      const h = engine.start({ source: { name: 'wf.star', text: src }, args: [5], remote: { executor: 'k8s', bundle } });
+      const r = await h.result;
+      expect(r.status).toBe('completed');
+      const history = engine.history(h.runId);
+      await engine.close();
+      return history;
+    };
+    const v1 = join(dir, 'v1');
+    mkdirSync(v1);
+    writeFileSync(join(v1, 'mltasks.py'), 'def double(x):\n    return 2 * x\n');
+    const v2 = join(dir, 'v2');
+    mkdirSync(v2);
+    writeFileSync(join(v2, 'mltasks.py'), 'def double(x):\n    return 2 * x + 1000\n');
+    const a = await runWith(v1);
+    expect(a.at(-1)).toMatchObject({ kind: 'RunCompleted', result: 10 });
+    const b = await runWith(v1);
+    expect(b.find((e) => e.kind === 'TaskCompleted')).toMatchObject({ source: 'cache' });
+    const c = await runWith(v2);
+    expect(c.find((e) => e.kind === 'TaskCompleted')).toMatchObject({ source: 'executed' });
+    expect(c.at(-1)).toMatchObject({ kind: 'RunCompleted', result: 1010 });
   });
 });
 
