@@ -377,6 +377,15 @@ def run(env):
         return finish(_error_doc(base, "task", "importing %s failed: %s" % (task, _exception_message(e)), True, details), EXIT_TASK_FAILED)
 
     try:
+        pre_run(env)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        details = traceback.format_exc()
+        sys.stderr.write(details)
+        return finish(_error_doc(base, "session", "cannot set up the %s session: %s" % (env.get("LARKFLOW_SESSION"), _exception_message(e)), True, details), EXIT_TASK_FAILED)
+
+    try:
         value = fn(*args, **kwargs)
     except KeyboardInterrupt:
         raise
@@ -403,6 +412,43 @@ def run(env):
         log("cannot write the result: %s" % e)
         return EXIT_RUNNER_FAILED
     return EXIT_OK
+
+
+def pre_run(env):
+    """Sets up the task's compute session before the call, as Uniflow's ``pre_run`` does.
+
+    ``LARKFLOW_SESSION=ray``: ``ray.init()`` with the job's cluster (``RAY_ADDRESS`` when set, else
+    ``"auto"``). ``LARKFLOW_SESSION=spark``: a ``SparkSession`` from the builder (app name
+    ``LARKFLOW_SPARK_APP_NAME``), ``LARKFLOW_SPARK_PROPERTIES="k=v,..."`` applied. When the library is
+    not importable the task runs as plain Python (a message says so). Returns what it set up, or None.
+    """
+    session = (env.get("LARKFLOW_SESSION") or "").strip().lower()
+    if session == "":
+        return None
+    if session == "ray":
+        try:
+            import ray  # noqa: F401  (optional)
+        except ImportError:
+            log("ray is not importable here: the task runs as plain Python")
+            return None
+        if not ray.is_initialized():
+            ray.init(address=env.get("RAY_ADDRESS") or "auto")
+        return "ray"
+    if session == "spark":
+        try:
+            from pyspark.sql import SparkSession  # noqa: F401  (optional)
+        except ImportError:
+            log("pyspark is not importable here: the task runs as plain Python")
+            return None
+        builder = SparkSession.builder.appName(env.get("LARKFLOW_SPARK_APP_NAME") or "larkflow-task")
+        for pair in (env.get("LARKFLOW_SPARK_PROPERTIES") or "").split(","):
+            if "=" in pair:
+                key, value = pair.split("=", 1)
+                builder = builder.config(key.strip(), value.strip())
+        builder.getOrCreate()
+        return "spark"
+    log("unknown LARKFLOW_SESSION %r: no session set up" % session)
+    return None
 
 
 def main(argv=None):

@@ -153,6 +153,49 @@ export interface TaskResources {
   readonly namespace?: string;
   /** Which task runner the container runs: "python" (default) or "node". */
   readonly runner?: string;
+  /** A Ray task's cluster (`RayTask(...)`): sizes are Kubernetes quantities as written ("4", "16Gi"). */
+  readonly ray?: RayResources;
+  /** A Spark task's application (`SparkTask(...)`): Kubernetes quantities as written. */
+  readonly spark?: SparkResources;
+}
+
+/**
+ * `RayTask(...)` (Uniflow's field names): the head and worker groups of a fresh cluster per attempt
+ * (KubeRay), or the entrypoint's share of an existing cluster (the Ray Jobs API).
+ */
+export interface RayResources {
+  readonly headCpu?: string;
+  readonly headMemory?: string;
+  readonly headDisk?: string;
+  readonly headGpu?: number;
+  readonly headObjectStoreMemory?: string;
+  readonly workerCpu?: string;
+  readonly workerMemory?: string;
+  readonly workerDisk?: string;
+  readonly workerGpu?: number;
+  readonly workerObjectStoreMemory?: string;
+  readonly workerInstances?: number;
+  /** Ray Jobs API: `entrypoint_num_cpus`, `entrypoint_num_gpus`, `entrypoint_memory` (a quantity; bytes on the wire). */
+  readonly entrypointCpu?: number;
+  readonly entrypointGpu?: number;
+  readonly entrypointMemory?: string;
+  /** Ray's runtime_env (pip, env_vars, ...), passed through; the I/O variables are added to its env_vars. */
+  readonly runtimeEnv?: { readonly [key: string]: Json };
+}
+
+/** `SparkTask(...)` (Uniflow's field names): driver and executors of one application per attempt. */
+export interface SparkResources {
+  readonly driverCpu?: string;
+  readonly driverMemory?: string;
+  readonly driverDisk?: string;
+  readonly driverGpu?: number;
+  readonly executorCpu?: string;
+  readonly executorMemory?: string;
+  readonly executorDisk?: string;
+  readonly executorGpu?: number;
+  readonly executorInstances?: number;
+  /** More Spark properties ("spark.sql.shuffle.partitions": "64"). */
+  readonly conf?: { readonly [key: string]: string };
 }
 
 export interface TaskScheduled extends Base, TaskCall {

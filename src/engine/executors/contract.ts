@@ -220,6 +220,8 @@ export const IO_ENV = {
   codeSha256: 'LARKFLOW_CODE_SHA256',
   /** Optional: where the runner unpacks the bundle (default: a new temporary directory). */
   codeDir: 'LARKFLOW_CODE_DIR',
+  /** Optional: "ray" or "spark": the Python runner sets up that session before the call (Uniflow's pre_run). */
+  session: 'LARKFLOW_SESSION',
 } as const;
 
 /**
