@@ -32,7 +32,7 @@ import {
 } from '../../interpreter/index.js';
 import { Struct } from '../../stdlib/index.js';
 import type { CallSite, RetryPolicy, TaskResources } from '../core/events.js';
-import { TaskConfigValue, kubernetesTaskBuiltin } from './task-config.js';
+import { ComputeConfigValue, TaskConfigValue, executorForConfig, kubernetesTaskBuiltin, rayTaskBuiltin, sparkTaskBuiltin } from './task-config.js';
 import { pluginPredeclared } from './plugins/predeclared.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -300,8 +300,8 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
       ...(overallTimeout !== undefined && overallTimeout !== null ? { overallTimeoutMs: parseDuration(overallTimeout, 'task: overall_timeout') } : {}),
       ...(argv ? { command: argv } : {}),
       ...(codePaths ? { code: codePaths } : {}),
-      executor: str(executor, 'executor') ?? (argv ? 'process' : 'local'),
-      executorExplicit: executor !== undefined && executor !== null,
+      executor: (config instanceof TaskConfigValue ? executorForConfig(config, str(executor, 'executor')) : undefined) ?? str(executor, 'executor') ?? (argv ? 'process' : 'local'),
+      executorExplicit: (executor !== undefined && executor !== null) || config instanceof ComputeConfigValue,
       ...(reference !== undefined ? { reference } : {}),
       ...(config instanceof TaskConfigValue ? { resources: config.resources } : {}),
       cache: cache === true,
@@ -663,6 +663,8 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['batch_run', batchRunBuiltin],
     ['RetryPolicy', retryPolicyBuiltin],
     ['KubernetesTask', kubernetesTaskBuiltin],
+    ['RayTask', rayTaskBuiltin],
+    ['SparkTask', sparkTaskBuiltin],
     ['time', timeModule],
     ['uuid', uuidModule],
     ['random', randomModule],
