@@ -171,6 +171,10 @@ export function compare(x: Value, y: Value, op = '<', depth = 0): number {
     }
   } else if (x instanceof Bytes) {
     if (y instanceof Bytes) return x.s === y.s ? 0 : x.s < y.s ? -1 : 1;
+  } else if (x instanceof StarSet) {
+    // sorted, min and max order sets as go.starlark.net's "less" does: by proper subset (a partial
+    // order: sets neither of which contains the other count as equal here).
+    if (y instanceof StarSet) return setCompare('<', x, y) ? -1 : setCompare('<', y, x) ? 1 : 0;
   } else if (x instanceof StarValue && x.compareTo && y instanceof StarValue && y.type === x.type) {
     return x.compareTo(y);
   }
