@@ -27,7 +27,7 @@ import { collectScript, fromFiles, fromStored, type StoredScript } from './scrip
 import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory } from './workflow/convert.js';
-import { WorkflowFn, workflowPredeclared } from './workflow/surface.js';
+import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
 import {
   DEFAULT_BLOB_THRESHOLD_BYTES,
@@ -517,6 +517,49 @@ export class Engine {
     return [...globals].filter(([k, v]) => v instanceof WorkflowFn || (also !== undefined && k === also && workflowEntry(globals, k) !== undefined)).map(([k]) => k);
   }
 
+  /**
+   * The executors a workflow's tasks name (those of the main file and of every file it loads, with
+   * the run's remote default for tasks that name none), so an embedder or the CLI can set them up
+   * before the run starts.
+   */
+  declaredExecutors(bundle: ScriptBundle, env?: Readonly<Record<string, string>>, remote?: RemoteDefaults): string[] {
+    const hostRef = { current: null, ...(env ? { env } : {}) };
+    const modules = new Map<string, ReadonlyMap<string, Value>>();
+    loadWorkflowModule(bundle, workflowPredeclared(hostRef), hostRef, modules);
+    const out = new Set<string>();
+    for (const globals of modules.values()) {
+      for (const v of globals.values()) {
+        if (!(v instanceof TaskStub)) continue;
+        const o = v.options;
+        out.add(remote && !o.executorExplicit && !o.command && o.executor === 'local' ? remote.executor : o.executor);
+      }
+    }
+    if (remote) out.add(remote.executor);
+    return [...out];
+  }
+
+  /**
+   * The executors an unfinished run needs: its remote default, the executors of the tasks it has
+   * scheduled, and those its stored script declares.
+   */
+  executorsOfRun(runId: string): string[] {
+    const history = this.store.history(runId);
+    const first = history[0];
+    if (first?.kind !== 'RunStarted') return [];
+    const out = new Set<string>();
+    if (first.remote) out.add(first.remote.executor);
+    for (const e of history) if (e.kind === 'TaskScheduled') out.add(e.executor);
+    const files = this.store.getScript(first.scriptDigest);
+    if (files) {
+      try {
+        for (const x of this.declaredExecutors(fromStored(files), first.env, first.remote)) out.add(x);
+      } catch {
+        // A script that no longer loads is the recovery's to report.
+      }
+    }
+    return [...out];
+  }
+
   private startRun(
     script: StoredScript | { digest: string; bundle: ScriptBundle },
     workflow: string,
@@ -996,6 +1039,7 @@ export class Engine {
       ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
       signal: run.abort.signal,
       ...(st.cmd.reference !== undefined ? { reference: st.cmd.reference } : {}),
+      ...(run.remote ? { runDefaults: run.remote } : {}),
       ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
       ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
       onSubmitted: (job: SubmittedJob) => {

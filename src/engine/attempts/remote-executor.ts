@@ -156,7 +156,13 @@ export class RemoteExecutor implements Executor {
 
   /** The launch spec of an attempt (exported for `show` and tests). */
   launchSpec(req: TaskRequest, urls: { input: string; result: string }): LaunchSpec {
-    const res = { ...(this.options.defaults ?? {}), ...stripUndefined(req.resources ?? {}) };
+    const run = req.runDefaults;
+    const res = {
+      ...(this.options.defaults ?? {}),
+      ...(run?.image !== undefined ? { image: run.image } : {}),
+      ...(run?.namespace !== undefined ? { namespace: run.namespace } : {}),
+      ...stripUndefined(req.resources ?? {}),
+    };
     const runnerKind = req.resources?.runner ?? this.options.runnerOf?.(req.task) ?? this.options.defaultRunner ?? 'python';
     const runners = { ...DEFAULT_RUNNERS, ...(this.options.runners ?? {}) };
     const command = req.command ?? runners[runnerKind];
@@ -170,9 +176,10 @@ export class RemoteExecutor implements Executor {
       LARKFLOW_STEP_ID: req.stepId,
       LARKFLOW_ATTEMPT: String(req.attempt),
     };
-    if (this.options.bundle) {
-      env[IO_ENV.code] = this.options.bundle.url;
-      env[IO_ENV.codeSha256] = this.options.bundle.sha256;
+    const bundle = req.runDefaults?.bundle ?? this.options.bundle;
+    if (bundle) {
+      env[IO_ENV.code] = bundle.url;
+      env[IO_ENV.codeSha256] = bundle.sha256;
     }
     const { runner: _runner, ...resources } = res;
     void _runner;
@@ -184,7 +191,7 @@ export class RemoteExecutor implements Executor {
     const { storage, adapter } = this.options;
     if (signal.aborted) return aborted(req, signal.reason);
     // Re-attach to the job history recorded, or find one a crashed engine submitted.
-    const ns = req.resources?.namespace ?? this.options.defaults?.namespace;
+    const ns = req.resources?.namespace ?? req.runDefaults?.namespace ?? this.options.defaults?.namespace;
     const hints: LookupHints = { signal, task: req.task, ...(ns !== undefined ? { namespace: ns } : {}) };
     let handle = req.submitted ?? (await this.withRetries(() => adapter.lookup(ref, hints), signal));
     if (!handle) {

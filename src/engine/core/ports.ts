@@ -3,7 +3,7 @@
  * world. Adapters implement them (store/ for EventStore, executors/ for Executor, the driver for
  * Clock). The core never imports an adapter, `node:fs`, `better-sqlite3` or `node:child_process`.
  */
-import type { ErrorInfo, HistoryEvent, NewEvent, RunStatus, TaskResources } from './events.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStatus, TaskResources } from './events.js';
 import type { Json } from './json.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +134,8 @@ export interface TaskRequest {
   readonly reference?: string;
   /** Remote tasks: resources from `config = KubernetesTask(...)`. */
   readonly resources?: TaskResources;
+  /** Remote tasks: the run's remote defaults (`larkflow run --executor k8s --image ...`): image, namespace, code bundle. */
+  readonly runDefaults?: RemoteDefaults;
   /** Remote tasks: the job recorded for this attempt before a restart (re-attach to it). */
   readonly submitted?: SubmittedJob;
   /** Remote tasks: called once the backend has named the attempt's job (the engine records it). */

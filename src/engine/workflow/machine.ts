@@ -150,8 +150,9 @@ export function loadWorkflowModule(
   bundle: ScriptBundle,
   predeclared: ReadonlyMap<string, Value>,
   hostRef: HostRef = { current: null },
+  /** Receives every module the load graph holds (the main file's and those it loads), by path. */
+  modules: Map<string, ReadonlyMap<string, Value>> = new Map(),
 ): Map<string, Value> {
-  const modules = new Map<string, Map<string, Value>>();
   const loading = new Set<string>();
   const run = (path: string): ReadonlyMap<string, Value> => {
     const cached = modules.get(path);
