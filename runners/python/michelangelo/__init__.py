@@ -1,0 +1,1 @@
+"""larkflow's stdlib-only shim of Uber Michelangelo's ``michelangelo`` package (the Uniflow parts)."""

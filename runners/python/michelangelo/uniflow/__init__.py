@@ -1,0 +1,1 @@
+"""larkflow's shim of ``michelangelo.uniflow``: see ``michelangelo.uniflow.core``."""

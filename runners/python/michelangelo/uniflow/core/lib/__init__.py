@@ -1,0 +1,1 @@
+"""larkflow's shim of ``michelangelo.uniflow.core.lib``."""
