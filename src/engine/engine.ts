@@ -46,7 +46,8 @@ import {
   type BlobStore,
   type CacheIndex,
 } from './cache/index.js';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { localPythonExecutor, type LocalPythonOptions } from './attempts/local-python.js';
 import { LeaseKeeper, holderIsGone, leaseIsHeld, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
 import { starlarkExecutor } from './executors/starlark-executor.js';
 
@@ -62,6 +63,8 @@ export interface EngineOptions {
   readonly executors?: readonly Executor[];
   /** Where process tasks keep their attempt directories. @default ".larkflow/attempts" */
   readonly workDir?: string;
+  /** The interpreter of local Python tasks (executor "python"). @default LARKFLOW_PYTHON, else "python3" */
+  readonly python?: string;
   /** Maximum concurrent in-process task functions. @default 8 */
   readonly concurrency?: number;
   /** How often to look for events other processes appended to live runs (ms). @default 1000 */
@@ -128,6 +131,8 @@ export interface StartOptions {
    * executor must be one of the engine's `executors`. Recorded; child runs inherit it.
    */
   readonly remote?: RemoteDefaults;
+  /** For in-memory sources: the directory local Python tasks import their modules from. @default the file's directory */
+  readonly codeDir?: string;
 }
 
 /** How a run uses the task cache. */
@@ -215,6 +220,8 @@ interface LiveRun {
   busy: boolean;
   /** The run's remote execution defaults (RunStarted.remote). */
   remote?: RemoteDefaults;
+  /** The workflow file's directory (RunStarted.codeDir). */
+  codeDir?: string;
 }
 
 /** Receives a run's events as they are committed, with the run's id. */
@@ -240,6 +247,7 @@ export class Engine {
   readonly functions: FunctionExecutor;
   readonly processes: ProcessExecutor;
   private readonly executors = new Map<string, Executor>();
+  private readonly pythonOptions: LocalPythonOptions;
   private cacheIndex: CacheIndex | undefined;
   private readonly openCache: () => CacheIndex;
   /** The task cache's index (opened on first use, so a broken cache never blocks reading runs). */
@@ -271,6 +279,7 @@ export class Engine {
     const logDir = options.workDir ?? (onDiskDb ? '.larkflow/attempts' : undefined);
     this.functions = new FunctionExecutor({ concurrency: options.concurrency ?? 8, ...(logDir !== undefined ? { logDir } : {}) });
     this.processes = new ProcessExecutor({ workDir: options.workDir ?? '.larkflow/attempts' });
+    this.pythonOptions = { workRoot: dirname(resolve(options.workDir ?? '.larkflow/attempts')), ...(options.python !== undefined ? { python: options.python } : {}) };
     this.executors.set('local', this.functions);
     this.executors.set('process', this.processes);
     for (const e of options.executors ?? []) this.executors.set(e.name, e);
@@ -481,6 +490,7 @@ export class Engine {
       ...(opts.cache !== undefined ? { cacheMode: opts.cache } : {}),
       ...(opts.budgets !== undefined ? { budgets: checkBudgets(opts.budgets) } : {}),
       ...(opts.remote !== undefined ? { remote: this.checkRemote(opts.remote) } : {}),
+      ...(opts.file !== undefined ? { codeDir: dirname(resolve(opts.file)) } : opts.codeDir !== undefined ? { codeDir: resolve(opts.codeDir) } : {}),
     };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
     // The blobs are stored before the run's first event refers to them.
@@ -531,7 +541,7 @@ export class Engine {
       for (const v of globals.values()) {
         if (!(v instanceof TaskStub)) continue;
         const o = v.options;
-        out.add(remote && !o.executorExplicit && !o.command && o.executor === 'local' ? remote.executor : o.executor);
+        out.add(remote && !o.executorExplicit && !o.command && (o.executor === 'local' || o.executor === 'python') ? remote.executor : o.executor);
       }
     }
     if (remote) out.add(remote.executor);
@@ -576,6 +586,7 @@ export class Engine {
       noCacheSteps?: readonly string[];
       budgets?: WorkflowBudgets;
       remote?: RemoteDefaults;
+      codeDir?: string;
     } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
@@ -599,6 +610,7 @@ export class Engine {
       ...(extra.noCacheSteps && extra.noCacheSteps.length > 0 ? { noCacheSteps: extra.noCacheSteps } : {}),
       ...(Object.keys(budgets).length > 0 ? { budgets } : {}),
       ...(extra.remote ? { remote: extra.remote } : {}),
+      ...(extra.codeDir !== undefined ? { codeDir: extra.codeDir } : {}),
       features: RUN_FEATURES,
     };
     const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
@@ -606,6 +618,7 @@ export class Engine {
     run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
     if (extra.remote) run.remote = extra.remote;
+    if (extra.codeDir !== undefined) run.codeDir = extra.codeDir;
     run.cacheMode = extra.cacheMode ?? 'use';
     for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
     this.emit(runId, [started]);
@@ -817,7 +830,7 @@ export class Engine {
     switch (c.kind) {
       case 'ScheduleTask': {
         // A task that names no executor goes where the run's remote defaults say.
-        if (c.executorDefaulted && run.remote && c.executor === 'local') c = { ...c, executor: run.remote.executor };
+        if (c.executorDefaulted && run.remote && (c.executor === 'local' || c.executor === 'python')) c = { ...c, executor: run.remote.executor };
         const scheduled: NewEvent = {
           kind: 'TaskScheduled',
           at,
@@ -948,6 +961,8 @@ export class Engine {
       if (!body) return `no Starlark body for task ${c.task}`;
       return starlarkExecutor(run.machine.starlarkTasks, { ...DEFAULT_WORKFLOW_BUDGETS, ...this.budgets }, this.sliceMs);
     }
+    // Tasks with a Python function reference run locally unless routed elsewhere: made on first use.
+    if (c.executor === 'python' && !this.executors.has('python')) this.executors.set('python', localPythonExecutor(this.pythonOptions));
     const ex = this.executors.get(c.executor);
     if (!ex) return `unknown executor ${JSON.stringify(c.executor)} for task ${c.task} (known: ${[...this.executors.keys(), 'starlark'].join(', ')})`;
     if (!ex.canRun(c.task, c.command)) {
@@ -999,7 +1014,7 @@ export class Engine {
       }
       case 'ChildRunStarted': {
         if (!this.store.getRun(e.childRunId)) {
-          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId }, ...(run.remote ? { remote: run.remote } : {}) });
+          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId }, ...(run.remote ? { remote: run.remote } : {}), ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}) });
         }
         return;
       }
@@ -1040,6 +1055,7 @@ export class Engine {
       signal: run.abort.signal,
       ...(st.cmd.reference !== undefined ? { reference: st.cmd.reference } : {}),
       ...(run.remote ? { runDefaults: run.remote } : {}),
+      ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}),
       ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
       ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
       onSubmitted: (job: SubmittedJob) => {
@@ -1654,6 +1670,7 @@ export class Engine {
     const run = this.newLive(runId, { digest: started.scriptDigest, bundle: fromStored(files) }, started.parent, reuse, started.env, epoch, started.budgets);
     run.lastSeq = history[history.length - 1]!.seq;
     if (started.remote) run.remote = started.remote;
+    if (started.codeDir !== undefined) run.codeDir = started.codeDir;
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
     const { pending, mismatch } = replayHistory(run.machine, history);
@@ -1949,6 +1966,7 @@ export class Engine {
         ...(from ? { noCacheSteps: [from] } : {}),
         ...(options.cache !== undefined ? { cacheMode: options.cache } : {}),
         ...(started.remote ? { remote: started.remote } : {}),
+        ...(started.codeDir !== undefined ? { codeDir: started.codeDir } : {}),
       },
     );
   }

@@ -76,6 +76,8 @@ export interface RemoteExecutorOptions {
   readonly unreachableLimitMs?: number;
   /** How long to wait for a cancelled job to reach a terminal phase. @default 30000 */
   readonly cancelWaitMs?: number;
+  /** More environment for an attempt's job, computed from its request (the local Python executor's PYTHONPATH). */
+  readonly extraEnv?: (req: TaskRequest) => Readonly<Record<string, string>>;
   /** Time past a task's timeout before the engine itself cancels the job. @default 60000 */
   readonly timeoutGraceMs?: number;
   /** Remove a job's backend records once its outcome is read. @default false (the TTL removes it) */
@@ -168,6 +170,7 @@ export class RemoteExecutor implements Executor {
     const command = req.command ?? runners[runnerKind];
     if (!command) throw new AdapterError(`unknown runner ${JSON.stringify(runnerKind)} for task ${req.task} (known: ${Object.keys(runners).join(', ')})`, 'invalid');
     const env: Record<string, string> = {
+      ...(this.options.extraEnv?.(req) ?? {}),
       ...(req.env ?? {}),
       ...(res.env ?? {}),
       [IO_ENV.input]: urls.input,

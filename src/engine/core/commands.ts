@@ -12,7 +12,7 @@ export interface ScheduleTask extends TaskCall {
   readonly command?: readonly string[];
   /** Present when the task's results may be cached. */
   readonly cache?: { readonly version: string; readonly ttlMs: number };
-  /** The task did not name an executor: the run's default executor (RunStarted.remote) takes it. */
+  /** The task did not name an executor (it is "local", or "python" for a Python function reference): the run's default executor (RunStarted.remote) takes it. */
   readonly executorDefaulted?: boolean;
 }
 

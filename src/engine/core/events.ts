@@ -96,6 +96,8 @@ export interface RunStarted extends Base {
   readonly budgets?: { readonly maxSteps?: number; readonly maxMs?: number; readonly maxBytes?: number };
   /** Where the run's tasks go by default (`larkflow run --executor k8s ...`); child runs inherit it. */
   readonly remote?: RemoteDefaults;
+  /** The workflow file's directory, absolute: local Python tasks (executor "python") import their modules from it. */
+  readonly codeDir?: string;
 }
 
 /**

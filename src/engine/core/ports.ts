@@ -136,6 +136,8 @@ export interface TaskRequest {
   readonly resources?: TaskResources;
   /** Remote tasks: the run's remote defaults (`larkflow run --executor k8s --image ...`): image, namespace, code bundle. */
   readonly runDefaults?: RemoteDefaults;
+  /** The workflow file's directory (RunStarted.codeDir): where local Python tasks import their modules from. */
+  readonly codeDir?: string;
   /** Remote tasks: the job recorded for this attempt before a restart (re-attach to it). */
   readonly submitted?: SubmittedJob;
   /** Remote tasks: called once the backend has named the attempt's job (the engine records it). */

@@ -776,7 +776,7 @@ export class WorkflowMachine implements WorkflowHost {
       ...(o.cache ? { cache: { version: o.cacheVersion, ttlMs: o.cacheTtlMs } } : {}),
       ...(o.reference !== undefined ? { reference: o.reference } : {}),
       ...(o.resources !== undefined ? { resources: o.resources } : {}),
-      ...(!o.executorExplicit && !o.command && o.executor === 'local' ? { executorDefaulted: true } : {}),
+      ...(!o.executorExplicit && !o.command && (o.executor === 'local' || o.executor === 'python') ? { executorDefaulted: true } : {}),
     });
     return stepId;
   }

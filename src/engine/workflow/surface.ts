@@ -300,7 +300,10 @@ function parseTaskOptions(kwargs: KwArgs | null, args: Value[], hasName: boolean
       ...(overallTimeout !== undefined && overallTimeout !== null ? { overallTimeoutMs: parseDuration(overallTimeout, 'task: overall_timeout') } : {}),
       ...(argv ? { command: argv } : {}),
       ...(codePaths ? { code: codePaths } : {}),
-      executor: (config instanceof TaskConfigValue ? executorForConfig(config, str(executor, 'executor')) : undefined) ?? str(executor, 'executor') ?? (argv ? 'process' : 'local'),
+      executor:
+        (config instanceof TaskConfigValue ? executorForConfig(config, str(executor, 'executor')) : undefined) ??
+        str(executor, 'executor') ??
+        (argv ? 'process' : reference !== undefined && reference.includes(':') ? 'python' : 'local'),
       executorExplicit: (executor !== undefined && executor !== null) || config instanceof ComputeConfigValue,
       ...(reference !== undefined ? { reference } : {}),
       ...(config instanceof TaskConfigValue ? { resources: config.resources } : {}),
