@@ -59,6 +59,24 @@ describe('RayTask and SparkTask', () => {
     expect(l.executor).toBe('livy');
   });
 
+  it('with_overrides replaces the given options: alias names the step, config replaces the config', async () => {
+    const engine = Engine.open({ db: join(dir, `c${n++}.db`) });
+    try {
+      const src = 't = task("train", function = "pkg.train:main", config = RayTask(entrypoint_num_cpus = 1), retries = 1)\n\n@workflow()\ndef main():\n    big = t.with_overrides(alias = "train_big", config = RayTask(worker_instances = 2), retry_attempts = 3, cache_enabled = True, cache_version = "v2")\n    return big()\n';
+      const h = engine.start({ source: { name: 'wf.star', text: src } });
+      await h.result;
+      const e = engine.history(h.runId).find((x) => x.kind === 'TaskScheduled') as HistoryEvent & { kind: 'TaskScheduled' };
+      expect(e.task).toBe('train_big');
+      expect(e.reference).toBe('pkg.train:main');
+      expect(e.executor).toBe('kuberay');
+      expect(e.resources?.ray).toEqual({ workerInstances: 2 });
+      expect(e.retry.maxAttempts).toBe(4);
+      expect(e.cacheKey).toBeDefined();
+    } finally {
+      await engine.close();
+    }
+  });
+
   const refused: [string, RegExp][] = [
     ['task("t", executor = "ray", config = RayTask(worker_instances = 4))', /head\/worker sizing needs a fresh cluster.*kuberay/],
     ['task("t", config = RayTask(head_memory = "8GB"))', /RayTask: .*head_memory|RayTask: invalid memory quantity "8GB"/],

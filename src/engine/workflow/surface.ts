@@ -230,10 +230,56 @@ export class TaskStub extends Builtin {
   }
   override getAttr(name: string): Value | undefined {
     if (name === 'name') return utf8Encode(this.taskName);
+    if (name === 'with_overrides') return new Builtin('with_overrides', (_th, args, kwargs) => this.withOverrides(args, kwargs));
     return undefined;
   }
   override attrNames(): string[] {
-    return ['name'];
+    return ['name', 'with_overrides'];
+  }
+
+  /**
+   * Uniflow's `t.with_overrides(alias=..., config=..., retry_attempts=..., cache_enabled=...,
+   * cache_version=..., timeout=...)`: a copy of the task with the given options replaced (a new
+   * `config` replaces the old one whole, as Uniflow documents; options not given are kept, in local
+   * and remote runs alike).
+   */
+  private withOverrides(args: Value[], kwargs: KwArgs | null): TaskStub {
+    if (this.body) throw new EvalError(`with_overrides: task ${this.taskName} has a Starlark body; declare a new @task instead`);
+    const [alias, config, retryAttempts, cacheEnabled, cacheVersion, timeout] = unpackArgs('with_overrides', args, kwargs, [
+      'alias?',
+      'config?',
+      'retry_attempts?',
+      'cache_enabled?',
+      'cache_version?',
+      'timeout?',
+    ]);
+    let o: TaskOptions = this.options;
+    let name = this.taskName;
+    if (alias !== undefined && alias !== null) {
+      if (typeof alias !== 'string' || utf8Decode(alias) === '') throw new EvalError('with_overrides: alias must be a non-empty string');
+      name = utf8Decode(alias);
+      // The alias names the step; the function called stays the same.
+      if (o.reference === undefined && o.command === undefined) o = { ...o, reference: this.taskName };
+    }
+    if (config !== undefined && config !== null) {
+      if (!(config instanceof TaskConfigValue)) throw new EvalError(`with_overrides: config must be a KubernetesTask, RayTask or SparkTask, not ${typeName(config)}`);
+      const executor = executorForConfig(config, o.executorExplicit && !(config instanceof ComputeConfigValue) ? o.executor : undefined) ?? o.executor;
+      o = { ...o, resources: config.resources, executor, executorExplicit: o.executorExplicit || config instanceof ComputeConfigValue };
+    }
+    if (retryAttempts !== undefined && retryAttempts !== null) {
+      if (!isInt(retryAttempts) || Number(retryAttempts) < 0) throw new EvalError('with_overrides: retry_attempts must be a non-negative int');
+      o = { ...o, retry: { ...o.retry, maxAttempts: Number(retryAttempts) + 1 } };
+    }
+    if (cacheEnabled !== undefined && cacheEnabled !== null) {
+      if (typeof cacheEnabled !== 'boolean') throw new EvalError(`with_overrides: cache_enabled must be a bool, not ${typeName(cacheEnabled)}`);
+      o = { ...o, cache: cacheEnabled };
+    }
+    if (cacheVersion !== undefined && cacheVersion !== null) {
+      if (typeof cacheVersion !== 'string') throw new EvalError(`with_overrides: cache_version must be a string, not ${typeName(cacheVersion)}`);
+      o = { ...o, cacheVersion: utf8Decode(cacheVersion) };
+    }
+    if (timeout !== undefined && timeout !== null) o = { ...o, timeoutMs: parseDuration(timeout, 'with_overrides: timeout') };
+    return new TaskStub(name, o);
   }
 }
 
