@@ -625,6 +625,7 @@ export class LivyAdapter implements ExecutorAdapter {
       return gone(b.state, 'IdReused', `batch ${id} is now ${JSON.stringify(b.name)}, not ${name}: Livy forgot our batch (restarted?)`);
     }
     const phase = PHASE_OF[b.state];
+    if (LIVY_TERMINAL.has(b.state)) this.deadlines.delete(key);
     if (phase === 'SUCCEEDED') return { phase, rawState: b.state, exitCode: 0 };
     if (phase === 'FAILED' || (phase === 'CANCELLED' && !this.cancelled.has(key))) {
       const tail = logTail(b.log);
