@@ -241,6 +241,10 @@ describe('Livy adapter: sizes and the request', () => {
     const body = buildBatchRequest(spec('', { resources: { cpu: '500m', memory: '512Mi', gpu: 2 } }), ref());
     expect(body).toMatchObject({ driverCores: 1, driverMemory: '512m', file: DEFAULT_RUNNER_FILE, args: [] });
     expect(body.conf['spark.driver.resource.gpu.amount']).toBe('2');
+    expect(body.pyFiles).toBeUndefined();
+    const remote = buildBatchRequest(spec(''), ref(), { runnerFile: 's3a://b/larkflow_entry.py', pyFiles: ['s3a://b/larkflow_runner.zip'], proxyUser: 'wf' });
+    expect(remote).toMatchObject({ file: 's3a://b/larkflow_entry.py', pyFiles: ['s3a://b/larkflow_runner.zip'], proxyUser: 'wf' });
+    expect(remote.driverMemory).toBeUndefined();
   });
 
   it('an invalid size fails as invalid before anything is sent; the Node runner is unsupported', async () => {

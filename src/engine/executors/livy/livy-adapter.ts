@@ -6,13 +6,16 @@
  * What the batch runs: `file` is the runner's entry script (`runnerFile`, by default
  * `local:/opt/larkflow/runners/python/larkflow_entry.py`: the `local:` scheme tells Spark the file
  * is already on every node, i.e. baked into the Spark image at that path; point it at an `s3a://`,
- * `hdfs://` or `https://` copy of `runners/python/larkflow_entry.py` and its `larkflow_runner`
- * package otherwise). `spec.command` is not used: Spark starts the runner itself. `args` is empty:
+ * `hdfs://` or `https://` copy of `runners/python/larkflow_entry.py` otherwise, and ship the
+ * `larkflow_runner` package with it as a zip in `pyFiles`: Spark fetches only the file itself).
+ * `spec.command` is not used: Spark starts the runner itself. `args` is empty:
  * the attempt's input and result travel through storage, and their URLs, like all of `spec.env`,
  * go in the batch's `conf` as the driver's and executors' environment
  * (`spark.yarn.appMasterEnv.K`, `spark.kubernetes.driverEnv.K`, `spark.executorEnv.K`), with
  * `LARKFLOW_SESSION=spark` (the runner builds a SparkSession before the call when pyspark is
- * importable) and `LARKFLOW_SPARK_APP_NAME`. The Node runner cannot run on Spark: a task whose
+ * importable) and `LARKFLOW_SPARK_APP_NAME`. The `appMasterEnv` keys reach the driver in YARN
+ * cluster mode and `driverEnv` on Kubernetes; in client mode the driver runs inside Livy's
+ * spark-submit with Livy's environment, so Livy must use cluster deploy mode. The Node runner cannot run on Spark: a task whose
  * `resources.runner` is "node" is refused (unsupported). Note that Spark shows its environment in
  * its UI and redacts only keys matching `spark.redaction.regex`; presigned URLs are capabilities.
  *
@@ -112,6 +115,8 @@ export interface LivyAdapterOptions {
   readonly proxyUser?: string;
   /** YARN queue of every batch. */
   readonly queue?: string;
+  /** Livy `pyFiles` of every batch: e.g. a zip of `larkflow_runner/` when `runnerFile` is remote. */
+  readonly pyFiles?: readonly string[];
   /** Timeout of each HTTP call, in ms. @default 30000 */
   readonly callTimeoutMs?: number;
   readonly retries?: LivyRetryOptions;
@@ -130,6 +135,7 @@ export interface LivyBatchRequest {
   readonly file: string;
   readonly name: string;
   readonly args: readonly string[];
+  readonly pyFiles?: readonly string[];
   readonly proxyUser?: string;
   readonly queue?: string;
   readonly driverMemory?: string;
@@ -154,6 +160,7 @@ export interface LivyBatch {
 /** Options of `buildBatchRequest`. */
 export interface BatchRequestOptions {
   readonly runnerFile?: string;
+  readonly pyFiles?: readonly string[];
   readonly proxyUser?: string;
   readonly queue?: string;
 }
@@ -218,6 +225,7 @@ export function buildBatchRequest(spec: LaunchSpec, ref: AttemptRef, opts: Batch
     file: opts.runnerFile ?? DEFAULT_RUNNER_FILE,
     name,
     args: [],
+    ...(opts.pyFiles !== undefined && opts.pyFiles.length > 0 ? { pyFiles: [...opts.pyFiles] } : {}),
     ...(opts.proxyUser !== undefined ? { proxyUser: opts.proxyUser } : {}),
     ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
     ...(driverMemory !== undefined ? { driverMemory: sized('driver memory', () => sparkMemory(driverMemory)) } : {}),
@@ -346,6 +354,7 @@ export class LivyAdapter implements ExecutorAdapter {
   readonly runnerFile: string;
   private readonly proxyUser: string | undefined;
   private readonly queue: string | undefined;
+  private readonly pyFiles: readonly string[] | undefined;
   private readonly callTimeoutMs: number;
   private readonly attempts: number;
   private readonly baseMs: number;
@@ -376,6 +385,7 @@ export class LivyAdapter implements ExecutorAdapter {
     this.runnerFile = options.runnerFile ?? DEFAULT_RUNNER_FILE;
     this.proxyUser = options.proxyUser;
     this.queue = options.queue;
+    this.pyFiles = options.pyFiles;
     this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
     this.attempts = Math.max(1, Math.floor(options.retries?.attempts ?? 5));
     this.baseMs = Math.max(0, options.retries?.baseMs ?? 200);
@@ -540,6 +550,7 @@ export class LivyAdapter implements ExecutorAdapter {
     this.ensureOpen('submit');
     const body = buildBatchRequest(spec, attempt, {
       runnerFile: this.runnerFile,
+      ...(this.pyFiles !== undefined ? { pyFiles: this.pyFiles } : {}),
       ...(this.proxyUser !== undefined ? { proxyUser: this.proxyUser } : {}),
       ...(this.queue !== undefined ? { queue: this.queue } : {}),
     });
