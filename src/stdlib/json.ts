@@ -1172,6 +1172,9 @@ export function toJSON(v: Value): unknown {
       }
       if (x instanceof Bytes || x instanceof Module) throw new EvalError(`cannot convert ${x.type} to JSON`);
       if (x.iterate) return [...x.iterate()].map(conv);
+      // An opaque value that knows its own JSON form (a task's reference to a stored value).
+      const own = (x as { jsonValue?: () => unknown }).jsonValue;
+      if (typeof own === 'function') return own.call(x);
       if (x.attrNames && x.getAttr) {
         const entries: [string, unknown][] = [];
         for (const name of x.attrNames()) {

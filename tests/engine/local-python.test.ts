@@ -30,6 +30,21 @@ beforeEach(() => {
       '    with open(log, "a") as f:',
       '        f.write("ran\\n")',
       '    return ms',
+      'import dataclasses, enum',
+      '@dataclasses.dataclass',
+      'class Split:',
+      '    train: list',
+      '    test: list',
+      'class Color(enum.Enum):',
+      '    RED = 1',
+      'class Model:',
+      '    def __init__(self, w):',
+      '        self.w = w',
+      'def make():',
+      '    return {"split": Split([1, 2], [3]), "blob": b"\\x00\\xff", "color": Color.RED, "model": Model(7), "tags": {"a", "b"} - {"b"}}',
+      'def use(split, blob, color, model, tags):',
+      '    assert isinstance(split, Split) and isinstance(model, Model) and color is Color.RED',
+      '    return [split.train, len(blob), color.name, model.w, sorted(tags)]',
       '',
     ].join('\n'),
   );
@@ -83,6 +98,23 @@ def broken():
     const again = engine.start({ file, workflow: 'main', args: [21] });
     await again.result;
     expect(engine.history(again.runId).find((e: HistoryEvent) => e.kind === 'TaskCompleted')).toMatchObject({ source: 'cache' });
+  });
+
+  it('passes values between tasks as Uniflow does: codecs for dataclasses, bytes and enums, references for the rest', async () => {
+    const file = workflow(`
+make = task("make", function = "pytasks:make")
+use = task("use", function = "pytasks:use")
+
+@workflow()
+def main():
+    v = make()
+    # a dataclass is a dataclass value; the model is an opaque reference
+    return [v["split"].train, type(v["model"]), v["model"].type, use(v["split"], v["blob"], v["color"], v["model"], v["tags"])]
+`);
+    const engine = open();
+    const r = await engine.start({ file }).result;
+    expect(r.error).toBeUndefined();
+    expect(r.result).toEqual([[1, 2], 'ref', 'pytasks.Model', [[1, 2], 2, 'RED', 7, ['a']]]);
   });
 
   it('re-attaches to the running Python attempt after a crash: it runs once', async () => {

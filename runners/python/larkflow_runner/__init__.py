@@ -37,6 +37,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from . import codecs as _codecs
 import traceback
 import urllib.error
 import urllib.parse
@@ -377,6 +378,16 @@ def run(env):
         return finish(_error_doc(base, "task", "importing %s failed: %s" % (task, _exception_message(e)), True, details), EXIT_TASK_FAILED)
 
     try:
+        args = [_codecs.decode(a) for a in args]
+        kwargs = {k: _codecs.decode(v) for k, v in kwargs.items()}
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        details = traceback.format_exc()
+        sys.stderr.write(details)
+        return finish(_error_doc(base, "task", "cannot decode the task's arguments: %s" % _exception_message(e), False, details), EXIT_TASK_FAILED)
+
+    try:
         pre_run(env)
     except KeyboardInterrupt:
         raise
@@ -397,6 +408,12 @@ def run(env):
         sys.stderr.flush()
         return finish(_error_doc(base, "task", _exception_message(e), True, details), EXIT_TASK_FAILED)
 
+    try:
+        value = _codecs.encode(value, env.get("LARKFLOW_REF_DIR_URL"))
+    except _codecs.CodecError as e:
+        message = "the value %s returned cannot be passed on: %s" % (task, e)
+        log(message)
+        return finish(_error_doc(base, "task", message, False), EXIT_TASK_FAILED)
     result = dict(base)
     result["ok"] = True
     result["value"] = value

@@ -11,7 +11,7 @@
  * runner's own directory (the michelangelo.uniflow shim and larkflow module are there).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SubprocessAdapter } from '../executors/subprocess/index.js';
 import { FsAttemptIO } from '../remote/attempt-io.js';
@@ -51,6 +51,11 @@ export function localPythonExecutor(options: LocalPythonOptions): RemoteExecutor
     defaultRunner: 'python',
     pollIntervalMs: 10,
     maxPollIntervalMs: 200,
-    extraEnv: (req) => ({ PYTHONPATH: [req.codeDir, (runnerDir ??= pythonRunnerDir())].filter((d): d is string => d !== undefined).join(':'), PYTHONDONTWRITEBYTECODE: '1' }),
+    extraEnv: (req) => ({
+      PYTHONPATH: [req.codeDir, (runnerDir ??= pythonRunnerDir())].filter((d): d is string => d !== undefined).join(':'),
+      PYTHONDONTWRITEBYTECODE: '1',
+      // Where the runner stores values that are not JSON (DataFrames, models), passed on by reference.
+      LARKFLOW_REF_DIR_URL: `file://${resolve(options.workRoot, 'refs')}`,
+    }),
   });
 }

@@ -21,6 +21,8 @@ import {
   equals,
   reprInto,
   typeName,
+  utf8Decode,
+  utf8Encode,
   type KwArgs,
   type ThreadContext,
   type Value,
@@ -101,6 +103,50 @@ export class Dataclass extends StarValue {
   }
 }
 
+/** The codec of a value a task stored by reference (a DataFrame, a model): runners/python/larkflow_runner/codecs.py. */
+export const REF_CODEC = 'larkflow.ref';
+
+/**
+ * A value a task returned that is not JSON (a DataFrame, an array, a model), stored by the runner and
+ * passed by reference: a workflow can pass it to other tasks (which receive the original value) but
+ * cannot look inside; `.type` names what it is. Its JSON form (URL, sha256, format, type) is what
+ * history records, so a task's cache key covers the content's digest.
+ */
+export class OpaqueRef extends StarValue {
+  constructor(private readonly json: Readonly<Record<string, unknown>>) {
+    super();
+  }
+  get type(): string {
+    return 'ref';
+  }
+  repr(out: string[]): void {
+    out.push(`<ref ${String(this.json.type ?? 'value')} ${String(this.json.sha256 ?? '').slice(0, 12)}>`);
+  }
+  override truth(): boolean {
+    return true;
+  }
+  override hashKey(): unknown {
+    throw new EvalError('unhashable type: ref');
+  }
+  override getAttr(name: string): Value | undefined {
+    if (name === 'type') return utf8Encode(String(this.json.type ?? ''));
+    return undefined;
+  }
+  override attrNames(): string[] {
+    return ['type'];
+  }
+  override equals(y: Value): boolean {
+    return y instanceof OpaqueRef && y.json.sha256 === this.json.sha256 && y.json.url === this.json.url;
+  }
+  noSuchAttrMessage(name: string): string {
+    return `a ref (a ${String(this.json.type ?? 'value')} stored by a task) has no .${name}: pass it to another task, which receives the value itself`;
+  }
+  /** The JSON form, for history and the next task's arguments. */
+  jsonValue(): unknown {
+    return this.json;
+  }
+}
+
 /** `dataclass(**kwargs)` */
 export const dataclassBuiltin = new Builtin('dataclass', (_th, args, kwargs) => {
   if (args.length > 0) throw new EvalError('dataclass() takes no positional arguments');
@@ -124,6 +170,11 @@ export function decodeCodecs(v: Value): Value {
     for (const [k, e] of v.entries()) {
       const r = decodeCodecs(e);
       if (r !== e) v.set(k, r);
+    }
+    if (v.get('__codec__') === REF_CODEC) {
+      const json: Record<string, unknown> = {};
+      for (const [k, e] of v.entries()) if (typeof k === 'string') json[k] = typeof e === 'string' ? utf8Decode(e) : e;
+      return new OpaqueRef(json);
     }
     if (v.get('__codec__') === DATACLASS_CODEC) {
       const fields: [string, Value][] = [];
