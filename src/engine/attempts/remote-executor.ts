@@ -230,6 +230,8 @@ export class RemoteExecutor implements Executor {
     } catch (e) {
       readError = e;
     }
+    // A failure's log tail is read before cleanup removes the job (and, on some backends, its logs).
+    const tail = report.phase === 'FAILED' && !(doc && !doc.ok) ? await this.logTail(handle) : undefined;
     if (this.options.cleanup) await adapter.cleanup?.(handle).catch(() => undefined);
     switch (report.phase) {
       case 'SUCCEEDED':
@@ -239,7 +241,6 @@ export class RemoteExecutor implements Executor {
         return { ok: true, value: doc.value as Json };
       case 'FAILED': {
         if (doc && !doc.ok) return { ok: false, error: errorFromDoc(doc.error) };
-        const tail = await this.logTail(handle);
         if (report.reason === 'DeadlineExceeded') {
           return { ok: false, error: { kind: 'timeout', message: `task ${req.task} timed out: ${where} passed its deadline`, retryable: true, ...(tail ? { details: tail } : {}) } };
         }
