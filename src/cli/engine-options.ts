@@ -27,6 +27,9 @@ export interface EngineCliOptions {
   readonly synchronous?: 'NORMAL' | 'FULL';
   /** Where large results and inputs are stored: `s3://bucket/prefix` or a directory (blobs in DIR/blobs/). */
   readonly storage?: string;
+  /** Remote backends (run, worker, resume): the Ray dashboard and the Livy server. */
+  readonly rayAddress?: string;
+  readonly livyUrl?: string;
 }
 
 /** The parsed `--no-cache` (commander sets `cache: false`) and `--refresh-cache` options. */
@@ -125,10 +128,12 @@ export async function openEngine(opts: EngineCliOptions, { mustExist = false, re
   if (remote) {
     // The executors unfinished runs recorded (`run --executor k8s`), so recovery re-attaches to their jobs.
     const { addRecordedRemoteExecutors } = await import('./remote.js');
-    await addRecordedRemoteExecutors(engine, { dbDir: dirname(db), ...(blobs !== undefined ? { storage: blobs } : {}) }, {
-      ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}),
-      taskNames: Object.keys(tasks ?? {}),
-    });
+    await addRecordedRemoteExecutors(
+      engine,
+      { dbDir: dirname(db), ...(blobs !== undefined ? { storage: blobs } : {}) },
+      { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}), taskNames: Object.keys(tasks ?? {}) },
+      { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) },
+    );
   }
   return engine;
 }

@@ -207,7 +207,9 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
           .description('start a new run that reuses the results of a run\'s steps before STEP (default: its first failed step)')
           .argument('<run>', 'the run id')
           .option('--from <step>', 'the first step to run again (a step id like train#1, or a task name)')
-          .option('--workflow <file>', 'resume with this (fixed) workflow file instead of the run\'s stored script; the steps before STEP must replay against it'),
+          .option('--workflow <file>', 'resume with this (fixed) workflow file instead of the run\'s stored script; the steps before STEP must replay against it')
+          .option('--ray-address <url>', 'the Ray dashboard for ray tasks (default: RAY_ADDRESS)')
+          .option('--livy-url <url>', 'the Livy server for livy tasks (default: LIVY_URL)'),
       ),
     ),
     { tasks: true },
@@ -233,7 +235,9 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
     program
       .command('worker')
       .description('finish unfinished runs (after a crash, or cancelled elsewhere), then keep watching for more')
-      .option('--until-idle', 'exit when no unfinished run is left'),
+      .option('--until-idle', 'exit when no unfinished run is left')
+      .option('--ray-address <url>', 'the Ray dashboard for runs with ray tasks (default: RAY_ADDRESS)')
+      .option('--livy-url <url>', 'the Livy server for runs with livy tasks (default: LIVY_URL)'),
     { tasks: true },
   ).addHelpText(
     'after',
@@ -259,7 +263,9 @@ Exit status with --until-idle:
       .argument('<run>', 'the run id')
       .argument('[step]', 'the step id (default: the run\'s last step that ran an attempt)')
       .option('--attempt <n>', 'the attempt (default: the last)')
-      .option('--follow', 'keep printing new output until the attempt ends'),
+      .option('--follow', 'keep printing new output until the attempt ends')
+      .option('--ray-address <url>', 'the Ray dashboard of a ray attempt (default: RAY_ADDRESS)')
+      .option('--livy-url <url>', 'the Livy server of a livy attempt (default: LIVY_URL)'),
   ).action((run: string, step: string | undefined, opts: Record<string, unknown>) =>
     guarded('larkflow logs', async () => {
       const { logsCommand } = await import('./commands/logs.js');

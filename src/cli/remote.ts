@@ -11,15 +11,17 @@
  */
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
-import type { Engine, RemoteDefaults } from '../engine/index.js';
+import type { Engine, ExecutorAdapter, RemoteDefaults } from '../engine/index.js';
 import { CliError } from './errors.js';
 
 /** The executors `--executor` knows. */
-export const REMOTE_KINDS = ['k8s', 'subprocess'] as const;
+export const REMOTE_KINDS = ['k8s', 'subprocess', 'ray', 'kuberay', 'livy', 'spark'] as const;
 
 /** The parsed remote options. */
 export interface RemoteCliOptions {
   readonly executor?: string;
+  readonly rayAddress?: string;
+  readonly livyUrl?: string;
   readonly image?: string;
   readonly namespace?: string;
   readonly fileSync?: boolean;
@@ -30,6 +32,8 @@ export function addRemoteOptions(cmd: Command): Command {
   cmd.option('--executor <name>', `run the tasks that name no executor remotely: ${REMOTE_KINDS.join(' or ')} (the workflow itself stays in this process)`);
   cmd.option('--image <image>', 'default container image of remote tasks (KubernetesTask(image = ...) wins)');
   cmd.option('--namespace <ns>', 'default Kubernetes namespace of remote tasks (default: the kubeconfig context\'s, else "default")');
+  cmd.option('--ray-address <url>', 'the Ray dashboard of the cluster ray tasks go to (default: RAY_ADDRESS)');
+  cmd.option('--livy-url <url>', 'the Livy server livy tasks go to (default: LIVY_URL)');
   cmd.option('--file-sync', "pack the workflow's directory (git-tracked and untracked-not-ignored files) and unpack it over the image's code before each remote task");
   return cmd;
 }
@@ -100,57 +104,141 @@ export interface TaskSources {
   readonly workflowFile?: string;
 }
 
+/** Where the backends are, beyond KUBECONFIG: `--ray-address` / RAY_ADDRESS, `--livy-url` / LIVY_URL. */
+export interface BackendEndpoints {
+  readonly rayAddress?: string;
+  readonly livyUrl?: string;
+}
+
+/** The adapter of a backend kind (imported on demand: the Kubernetes client takes half a second to load). */
+async function adapterFor(kind: string, remote: RemoteDefaults | undefined, places: Places, sources: TaskSources, endpoints: BackendEndpoints): Promise<ExecutorAdapter> {
+  const namespace = remote?.namespace !== undefined ? { namespace: remote.namespace } : {};
+  const kube = async <T>(make: () => T): Promise<T> => {
+    try {
+      return make();
+    } catch (e) {
+      throw new CliError(`executor ${kind}: cannot load the Kubernetes configuration (set KUBECONFIG, or run in a cluster): ${(e as Error).message}`);
+    }
+  };
+  switch (kind) {
+    case 'k8s': {
+      const { KubernetesAdapter } = await import('../engine/executors/kubernetes/index.js');
+      return kube(() => new KubernetesAdapter(namespace));
+    }
+    case 'kuberay': {
+      const { KubeRayAdapter } = await import('../engine/executors/kuberay/index.js');
+      return kube(() => new KubeRayAdapter(namespace));
+    }
+    case 'spark': {
+      const { SparkOperatorAdapter } = await import('../engine/executors/spark-operator/index.js');
+      return kube(() => new SparkOperatorAdapter(namespace));
+    }
+    case 'subprocess': {
+      const { SubprocessAdapter } = await import('../engine/executors/subprocess/index.js');
+      return new SubprocessAdapter({ stateDir: join(places.dbDir, 'subprocess'), ...(sources.workflowFile ? { cwd: dirname(resolve(sources.workflowFile)) } : {}) });
+    }
+    case 'ray': {
+      const address = endpoints.rayAddress ?? process.env.RAY_ADDRESS;
+      if (!address) throw new CliError('executor ray needs the Ray dashboard address: set RAY_ADDRESS (http://head:8265) or pass --ray-address');
+      const { RayJobsAdapter } = await import('../engine/executors/ray/index.js');
+      try {
+        return new RayJobsAdapter({ address });
+      } catch (e) {
+        throw new CliError(`executor ray: ${(e as Error).message}`);
+      }
+    }
+    case 'livy': {
+      const url = endpoints.livyUrl ?? process.env.LIVY_URL;
+      if (!url) throw new CliError('executor livy needs the Livy server: set LIVY_URL (http://livy:8998) or pass --livy-url');
+      const { LivyAdapter } = await import('../engine/executors/livy/index.js');
+      try {
+        return new LivyAdapter({ url });
+      } catch (e) {
+        throw new CliError(`executor livy: ${(e as Error).message}`);
+      }
+    }
+    default:
+      throw new CliError(`executor ${JSON.stringify(kind)} is not one this larkflow knows (known: ${KNOWN_EXECUTORS.join(', ')})`);
+  }
+}
+
+/** Every remote executor the CLI can set up. */
+export const KNOWN_EXECUTORS = ['k8s', 'subprocess', 'ray', 'kuberay', 'livy', 'spark'] as const;
+
+/** Backends whose every attempt gets a fresh cluster or application: removed as soon as the attempt's outcome is read. */
+const FRESH_CLUSTER = new Set(['kuberay', 'spark']);
+
 /**
- * Adds to `engine` the executor that `remote` names (once per engine and name): a RemoteExecutor over
- * the backend's adapter, with task I/O at `remote.storage`.
+ * Adds to `engine` the executor named `kind` (once per engine and name): a RemoteExecutor over the
+ * backend's adapter, with task I/O at the run's storage (`remote.storage`, else `--storage`, else
+ * beside the database).
  */
-export async function addRemoteExecutor(engine: Engine, remote: RemoteDefaults, places: Places, sources: TaskSources = {}): Promise<void> {
-  if (engine.executor(remote.executor)) return;
+export async function addExecutorOfKind(
+  engine: Engine,
+  kind: string,
+  remote: RemoteDefaults | undefined,
+  places: Places,
+  sources: TaskSources = {},
+  endpoints: BackendEndpoints = {},
+): Promise<void> {
+  if (engine.executor(kind) || kind === 'local' || kind === 'process' || kind === 'starlark') return;
   const { RemoteExecutor } = await import('../engine/attempts/remote-executor.js');
   const { attemptIOFor } = await import('../engine/remote/attempt-io.js');
-  let adapter;
-  if (remote.executor === 'k8s') {
-    const { KubernetesAdapter } = await import('../engine/executors/kubernetes/index.js');
-    try {
-      adapter = new KubernetesAdapter({ ...(remote.namespace !== undefined ? { namespace: remote.namespace } : {}) });
-    } catch (e) {
-      throw new CliError(`--executor k8s: cannot load the Kubernetes configuration (set KUBECONFIG, or run in a cluster): ${(e as Error).message}`);
-    }
-  } else if (remote.executor === 'subprocess') {
-    const { SubprocessAdapter } = await import('../engine/executors/subprocess/index.js');
-    adapter = new SubprocessAdapter({ stateDir: join(places.dbDir, 'subprocess'), ...(sources.workflowFile ? { cwd: dirname(resolve(sources.workflowFile)) } : {}) });
-  } else {
-    throw new CliError(`run needs executor ${JSON.stringify(remote.executor)}, which this larkflow does not know (known: ${REMOTE_KINDS.join(', ')})`);
-  }
+  const adapter = await adapterFor(kind, remote, places, sources, endpoints);
   const names = new Set(sources.taskNames ?? []);
   const base = sources.workflowFile ? dirname(resolve(sources.workflowFile)) : process.cwd();
   const tasksRef = sources.tasksFile ? relative(base, resolve(sources.tasksFile)).split(sep).join('/') : undefined;
   engine.addExecutor(
     new RemoteExecutor({
-      name: remote.executor,
+      name: kind,
       adapter,
-      storage: attemptIOFor(remote.storage ?? ioLocation(places, undefined)),
-      defaults: { ...(remote.image !== undefined ? { image: remote.image } : {}), ...(remote.namespace !== undefined ? { namespace: remote.namespace } : {}) },
-      ...(remote.bundle ? { bundle: remote.bundle } : {}),
+      storage: attemptIOFor(remote?.storage ?? ioLocation(places, places.storage)),
+      ...(remote?.bundle ? { bundle: remote.bundle } : {}),
       referenceOf: (task) => (tasksRef && names.has(task) ? `${tasksRef.startsWith('.') ? '' : './'}${tasksRef}#${task}` : undefined),
       runnerOf: (task) => (names.has(task) ? 'node' : undefined),
+      ...(FRESH_CLUSTER.has(kind) ? { cleanup: true } : {}),
     }),
   );
 }
 
+/** Adds the executor that a run's remote defaults name. */
+export async function addRemoteExecutor(engine: Engine, remote: RemoteDefaults, places: Places, sources: TaskSources = {}, endpoints: BackendEndpoints = {}): Promise<void> {
+  await addExecutorOfKind(engine, remote.executor, remote, places, sources, endpoints);
+}
+
 /**
- * Adds the executors the unfinished runs of `engine`'s database recorded (RunStarted.remote), so
- * that recovery re-attaches to their jobs.
+ * Adds every executor in `names` that this larkflow knows and `engine` lacks. With `strict`, a
+ * backend that cannot be set up is a CliError; otherwise a warning (the task that needs it then
+ * fails, or recovery leaves its run, naming the executor).
  */
-export async function addRecordedRemoteExecutors(engine: Engine, places: Places, sources: TaskSources = {}): Promise<void> {
+export async function ensureExecutors(
+  engine: Engine,
+  names: readonly string[],
+  remote: RemoteDefaults | undefined,
+  places: Places,
+  sources: TaskSources,
+  endpoints: BackendEndpoints,
+  strict: boolean,
+): Promise<void> {
+  for (const name of names) {
+    if (!(KNOWN_EXECUTORS as readonly string[]).includes(name) || engine.executor(name)) continue;
+    try {
+      await addExecutorOfKind(engine, name, remote, places, sources, endpoints);
+    } catch (e) {
+      if (strict) throw e;
+      process.emitWarning(`larkflow: cannot set up executor ${name}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Adds the executors the unfinished runs of `engine`'s database need (their remote defaults, the
+ * executors of their scheduled and declared tasks), so that recovery re-attaches to their jobs.
+ */
+export async function addRecordedRemoteExecutors(engine: Engine, places: Places, sources: TaskSources = {}, endpoints: BackendEndpoints = {}): Promise<void> {
   for (const r of engine.runs({ status: 'running', limit: 100_000 })) {
     const first = engine.history(r.runId)[0];
-    if (first?.kind !== 'RunStarted' || !first.remote || engine.executor(first.remote.executor)) continue;
-    try {
-      await addRemoteExecutor(engine, first.remote, places, { ...sources, workflowFile: sources.workflowFile ?? first.file });
-    } catch (e) {
-      // The run is then left unfinished by recovery, which names the missing executor.
-      process.emitWarning(`larkflow: cannot set up executor ${first.remote.executor} for run ${r.runId}: ${(e as Error).message}`);
-    }
+    if (first?.kind !== 'RunStarted') continue;
+    await ensureExecutors(engine, engine.executorsOfRun(r.runId), first.remote, places, { ...sources, workflowFile: sources.workflowFile ?? first.file }, endpoints, false);
   }
 }

@@ -93,13 +93,19 @@ function attemptRunning(engine: Engine, runId: string, stepId: string, n: number
 async function remoteLogs(engine: Engine, runId: string, st: StepState, attempt: AttemptState, opts: LogsOptions, io: CliIo): Promise<number> {
   const job = attempt.job!;
   const first = engine.history(runId)[0] as RunStarted | undefined;
-  const remote = first?.remote ?? { executor: job.executor };
-  const { addRemoteExecutor } = await import('../remote.js');
+  const { addExecutorOfKind } = await import('../remote.js');
   const storage = await storageOf(opts.storage);
-  await addRemoteExecutor(engine, remote, { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) });
+  await addExecutorOfKind(
+    engine,
+    job.executor,
+    first?.remote,
+    { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) },
+    {},
+    { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) },
+  );
   const { RemoteExecutor } = await import('../../engine/attempts/remote-executor.js');
-  const ex = engine.executor(remote.executor);
-  if (!(ex instanceof RemoteExecutor)) throw new CliError(`executor ${remote.executor} of step ${st.stepId} is not a remote executor`);
+  const ex = engine.executor(job.executor);
+  if (!(ex instanceof RemoteExecutor)) throw new CliError(`executor ${job.executor} of step ${st.stepId} is not a remote executor`);
   const { TERMINAL_PHASES } = await import('../../engine/executors/contract.js');
   let cursor: string | undefined;
   for (;;) {

@@ -41,12 +41,21 @@ export async function resumeCommand(runId: string, opts: ResumeOptions, io: CliI
     runId = resolveRunId(engine, runId);
     const state = engine.state(runId);
     const first = engine.history(runId)[0] as RunStarted | undefined;
-    if (first?.remote) {
+    if (first) {
       // The resumed run's tasks go where the original's went.
-      const { addRemoteExecutor } = await import('../remote.js');
+      const { ensureExecutors } = await import('../remote.js');
       const { dbPath, storageOf } = await import('../engine-options.js');
       const storage = await storageOf(opts.storage);
-      await addRemoteExecutor(engine, first.remote, { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) }, { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks, taskNames: engine.functions.taskNames() } : {}), workflowFile: file ?? first.file });
+      const needed = file !== undefined ? engine.declaredExecutors((await import('../../engine/index.js')).collectScript(file).bundle, first.env, first.remote) : engine.executorsOfRun(runId);
+      await ensureExecutors(
+        engine,
+        needed,
+        first.remote,
+        { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) },
+        { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks, taskNames: engine.functions.taskNames() } : {}), workflowFile: file ?? first.file },
+        { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) },
+        true,
+      );
     }
     let fromStep = opts.from;
     if (fromStep !== undefined && !state.order.includes(fromStep)) {

@@ -80,13 +80,23 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   const engine = await openEngine(opts);
   try {
     const { collectScript } = await import('../../engine/index.js');
-    const { addRemoteExecutor, remoteDefaultsOf } = await import('../remote.js');
+    const { ensureExecutors, remoteDefaultsOf } = await import('../remote.js');
     const { dbPath, storageOf } = await import('../engine-options.js');
     const places = { dbDir: dirname(dbPath(opts)), ...(opts.storage !== undefined ? { storage: (await storageOf(opts.storage))! } : {}) };
     const remote = await remoteDefaultsOf(opts, file, places);
-    if (remote) {
+    // The remote executors the workflow's tasks name (and the run's default), set up before it starts.
+    const needed = engine.declaredExecutors(collectScript(file).bundle, env, remote);
+    if (needed.some((n) => n !== 'local' && n !== 'process' && n !== 'starlark')) {
       const tasks = opts.tasks !== undefined ? Object.keys(await (await import('../engine-options.js')).loadTasks(opts.tasks)) : [];
-      await addRemoteExecutor(engine, remote, places, { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}), taskNames: tasks, workflowFile: file });
+      await ensureExecutors(
+        engine,
+        needed,
+        remote,
+        places,
+        { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}), taskNames: tasks, workflowFile: file },
+        { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) },
+        true,
+      );
     }
     // Check the workflow name before a run is recorded: a typo is a usage error, not a failed run.
     const names = engine.workflowNames(collectScript(file).bundle, opts.workflow, env);
