@@ -121,6 +121,14 @@ describe('fake Ray Jobs API', () => {
     const pid = fake.processes().find((p) => p.submissionId === 's')?.pid ?? -1;
     expect(pid).toBeGreaterThan(0);
     expect(liveInGroup(pid)).toEqual([]); // the whole group, the background sleep too
+    // a background process that ignores SIGTERM gets SIGKILL stopGraceMs later
+    await call('POST', '/api/jobs/', { entrypoint: `sh -c 'trap "" TERM; sleep 30' & sleep 30`, submission_id: 't' });
+    await until(() => details('t'), (d) => d.status === 'RUNNING');
+    const tpid = fake.processes().find((p) => p.submissionId === 't')?.pid ?? -1;
+    await until(async () => liveInGroup(tpid).length, (n) => n >= 3);
+    await call('POST', '/api/jobs/t/stop');
+    await until(() => details('t'), (d) => d.status === 'STOPPED');
+    await until(async () => liveInGroup(tpid), (l) => l.length === 0, 2000);
   });
 
   it('auth: 401 without a token, 403 with a wrong one', async () => {

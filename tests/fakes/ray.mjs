@@ -17,8 +17,9 @@
  * - `GET    /api/jobs/{id}/logs` → `{logs}`: the whole driver log (stdout and stderr interleaved),
  *   `""` while PENDING.
  * - `POST   /api/jobs/{id}/stop` → `{stopped: true}` when the job is not terminal (a PENDING job is
- *   STOPPED at once; a RUNNING one gets SIGTERM to its process group, SIGKILL after `stopGraceMs`,
- *   and is STOPPED when the process has exited), `{stopped: false}` when it is terminal.
+ *   STOPPED at once; a RUNNING one gets SIGTERM to its process group, and SIGKILL to the group
+ *   `stopGraceMs` later, and is STOPPED when its shell has exited), `{stopped: false}` when it is
+ *   terminal.
  * - `DELETE /api/jobs/{id}` → `{deleted: true}` for a terminal job; 500 traceback "Attempted to
  *   delete job 'X', but it is in a non-terminal state RUNNING." otherwise.
  * Errors are text/plain (Python tracebacks), never JSON, as on real Ray.
@@ -79,7 +80,7 @@ const REQUEST_FIELDS = new Set([
 /**
  * @typedef {{ path?: string | RegExp, method?: string }} HookMatch
  * @typedef {{ method: string, path: string, status: number, time: number }} JournalEntry
- * @typedef {{ pid: number, submissionId: string, exited: boolean, done: Promise<void> }} Proc
+ * @typedef {{ pid: number, submissionId: string, exited: boolean, exitedAt?: number, done: Promise<void> }} Proc
  * @typedef {{
  *   details: Record<string, any>,
  *   log: Buffer[],
@@ -301,6 +302,8 @@ export class FakeRay {
       if (!p.exited) {
         killGroup(p.pid, 'SIGKILL');
         waits.push(p.done);
+      } else if (p.exitedAt !== undefined && Date.now() - p.exitedAt < 60_000) {
+        killGroup(p.pid, 'SIGKILL'); // what the entrypoint left running in the background
       }
     }
     if (this.listening) {
@@ -352,7 +355,7 @@ export class FakeRay {
       this.timers.delete(rec.timer);
     }
     rec.details.status = 'STOPPED'; // nobody sees it any more; the process's exit changes nothing
-    if (rec.proc !== undefined && !rec.proc.exited) killGroup(rec.proc.pid, 'SIGKILL');
+    if (rec.proc !== undefined) killGroup(rec.proc.pid, 'SIGKILL'); // the group, even when its shell is gone
     return true;
   }
 
@@ -608,6 +611,7 @@ export class FakeRay {
       if (ended) return;
       ended = true;
       proc.exited = true;
+      proc.exitedAt = Date.now();
       markDone();
       if (this.jobs.get(d.submission_id) !== rec) return; // forgotten
       if (rec.stopRequested) {
@@ -670,11 +674,11 @@ export class FakeRay {
       return true;
     }
     const p = rec.proc;
-    if (p !== undefined && !p.exited) {
+    if (p !== undefined) {
       killGroup(p.pid, 'SIGTERM');
       const t = setTimeout(() => {
         this.timers.delete(t);
-        if (!p.exited) killGroup(p.pid, 'SIGKILL');
+        killGroup(p.pid, 'SIGKILL'); // the whole group, as Ray does, even when the shell has gone
       }, this.stopGraceMs);
       this.timers.add(t);
     }

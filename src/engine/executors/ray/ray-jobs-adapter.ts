@@ -217,12 +217,9 @@ export function bodyExcerpt(body: string, max = 300): string {
   if (lines.length === 0) return '';
   // Python exception lines: "ValueError: ...", "ray.exceptions.RayTaskError: ...".
   const exc = [...lines].reverse().find((l) => /^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Timeout)\b[^\n]*/.test(l) && l.includes(':'));
-  let text = exc ?? (lines.length === 1 ? lines[0]! : lines[lines.length - 1]!);
-  // A wrapped traceback ("Request failed with status code 400: Traceback ..."): keep the inner line too.
-  if (exc !== undefined) {
-    const inner = [...lines].reverse().find((l) => l !== exc && /^[A-Za-z_][\w.]*(Error|Exception)\b.*:/.test(l) && lines.indexOf(l) > lines.indexOf(exc));
-    if (inner !== undefined) text = `${exc} ${inner}`;
-  }
+  // A wrapped traceback (current Ray's "RuntimeError: Request failed ...: Traceback ... ValueError: ...")
+  // ends with the inner exception, the one that says what went wrong.
+  const text = exc ?? lines[lines.length - 1]!;
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
