@@ -10,6 +10,8 @@ export interface ImageSpec {
   env?: Record<string, string>;
   /** Entrypoint when the container has no command. */
   command?: string[];
+  /** Files of the image: path in the image → path on this machine (a SparkApplication's mainApplicationFile). */
+  files?: Record<string, string>;
 }
 
 export interface FakeKubernetesOptions {
@@ -22,6 +24,14 @@ export interface FakeKubernetesOptions {
   killGraceMs?: number;
   port?: number;
   maxLogBytes?: number;
+  /** Time a RayJob's RayCluster takes to become ready. @default 10 */
+  clusterStartMs?: number;
+  /** Time before the operators act on a new RayJob/SparkApplication. @default 5 */
+  operatorLagMs?: number;
+  /** jobDeploymentStatus of a RayJob whose Ray job FAILED: 'Failed' + reason AppFailed (KubeRay ≥ 1.3) or 'Complete' (older). @default 'Failed' */
+  rayFailedStatus?: 'Failed' | 'Complete';
+  /** The Python a SparkApplication's driver runs. @default "python3" */
+  python?: string;
 }
 
 export interface JournalEntry {
@@ -98,6 +108,26 @@ export declare class FakeKubernetes {
   podsOf(namespace: string, jobName: string): FakeObject[];
   forget(namespace: string, name: string): boolean;
   recreate(namespace: string, name: string): string | undefined;
+
+  // custom resources (ray.io/v1 rayjobs + rayclusters, sparkoperator.k8s.io/v1beta2 sparkapplications)
+  setOperatorTiming(t: { clusterStartMs?: number; operatorLagMs?: number }): void;
+  /** RayJobs created (201 or the ambiguous 500) per "ns/name". */
+  rayJobsCreated(): Record<string, number>;
+  /** SparkApplications created (201 or the ambiguous 500) per "ns/name". */
+  sparkAppsCreated(): Record<string, number>;
+  /** The RayClusters ("ns/cluster") each RayJob ("ns/name") brought up, in order. */
+  clustersCreated(): Record<string, string[]>;
+  /** The RayClusters ("ns/cluster") that exist now. */
+  clustersAlive(): string[];
+  rayJob(namespace: string, name: string): FakeObject | undefined;
+  rayCluster(namespace: string, name: string): FakeObject | undefined;
+  sparkApplication(namespace: string, name: string): FakeObject | undefined;
+  /** Pods (copies) whose labels match a selector ("k=v,k2=v2"). */
+  podsWith(namespace: string, selector: string): FakeObject[];
+  /** The RayJob disappears with its cluster and submitter Job: 404 afterwards. */
+  forgetRayJob(namespace: string, name: string): boolean;
+  /** The SparkApplication disappears with its pods: 404 afterwards. */
+  forgetSparkApplication(namespace: string, name: string): boolean;
 }
 
 export declare function startFakeKubernetes(opts?: FakeKubernetesOptions): Promise<FakeKubernetes>;

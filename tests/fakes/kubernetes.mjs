@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * A protocol-faithful fake kube-apiserver for batch/v1 Jobs that really runs them.
+ * A protocol-faithful fake kube-apiserver for batch/v1 Jobs that really runs them, and for the
+ * KubeRay RayJob and spark-operator SparkApplication custom resources (see below).
  *
  * It serves, over plain HTTP on 127.0.0.1 (bearer token required, 401 Status otherwise):
  * - `POST   /apis/batch/v1/namespaces/{ns}/jobs` (201; 409 AlreadyExists; 422 Invalid; 400 BadRequest; `?dryRun=All`)
@@ -37,8 +38,48 @@
  * ImagePullBackOff (and activeDeadlineSeconds, if any, fails the Job). Without `images` every image
  * runs in this process's cwd.
  *
+ * Custom resources, with a fake operator each (`/apis/{group}/{version}/namespaces/{ns}/{plural}`):
+ * - `ray.io/v1` `rayjobs` (and `rayclusters`, which the RayJob operator makes), and
+ *   `sparkoperator.k8s.io/v1beta2` `sparkapplications`: POST (201; 409 AlreadyExists; 422 Invalid
+ *   with causes: a RayJob name over 47 characters or not DNS-1035, a bad rayClusterSpec, a
+ *   SparkApplication without type/sparkVersion/driver/executor, cores < 1, ...; `?dryRun=All`),
+ *   GET list (labelSelector, fieldSelector), GET `{name}` and `{name}/status`, PATCH with
+ *   `application/merge-patch+json` (spec, labels, annotations; `/status`: status; other patch
+ *   types 415; a patch has no further effect: no suspend), DELETE (preconditions uid and
+ *   resourceVersion → 409; the default and Background/Foreground remove what the object owns at
+ *   once: pods, processes, a RayJob's RayCluster and submitter Job; Orphan leaves them).
+ * - RayJob: `operatorLagMs` after the create, jobDeploymentStatus Initializing (jobId,
+ *   rayClusterName `<name>-xxxxx`, startTime) and a RayCluster whose head and worker replicas are
+ *   pod objects without processes (labels `ray.io/cluster`, `ray.io/node-type`, `ray.io/group`);
+ *   after `clusterStartMs` the pods run and the cluster is `ready` (an image not in `images`:
+ *   ErrImagePull, the cluster never gets ready). Then jobDeploymentStatus Running (jobStatus
+ *   PENDING, RUNNING once started) and the submitter: a batch/v1 Job named like the RayJob
+ *   (container "ray-job-submitter", image of the head, owned by the RayJob, backoffLimit 0)
+ *   whose pod runs `/bin/sh -c <entrypoint>` through the Job machinery above (detached process
+ *   group, cwd and env of the image), with env = head container env + runtimeEnvYAML env_vars (which
+ *   win) + RAY_ADDRESS/RAY_JOB_SUBMISSION_ID. Its pod log is the job's log. Exit 0 → Complete /
+ *   SUCCEEDED; otherwise jobStatus FAILED with jobDeploymentStatus Failed + reason AppFailed (or
+ *   Complete with `rayFailedStatus: 'Complete'`, as older KubeRay), message "Job entrypoint command
+ *   failed with exit code N, last available logs ...". activeDeadlineSeconds (from startTime) →
+ *   Failed/DeadlineExceeded, the entrypoint killed. With shutdownAfterJobFinishes the RayCluster and
+ *   its pods go ttlSecondsAfterFinished after the end; the RayJob and its submitter stay until
+ *   deleted. `clustersCreated()` and `clustersAlive()` record the clusters per RayJob.
+ * - SparkApplication: `operatorLagMs` after the create, spark-submit: SUBMISSION_FAILED when a
+ *   driver/executor memory is not a Spark size ("4Gi" is not), else SUBMITTED with driverInfo and a
+ *   driver pod `<name>-driver` (container "spark-kubernetes-driver"). After `startDelayMs` the
+ *   driver runs `python3 <mainApplicationFile>` (`local://` stripped, then mapped by the image's
+ *   `files`, else found under its cwd) with the driver's env + the image env; RUNNING, with
+ *   `executor.instances` executor pods `<name>-exec-N` (no processes). Driver exit 0 → SUCCEEDING,
+ *   then (`conditionLagMs`) COMPLETED; otherwise FAILING, then FAILED with errorMessage "driver
+ *   container failed with ExitCode: N, Reason: Error". Executor pods go at the end; the driver pod
+ *   stays (logs) until the application goes (timeToLiveSeconds, or a delete).
+ *
  * Test hooks: `journal`, `failNext`, `failAfterCreate`, `delayNext`, `forget`, `recreate`,
- * `stopListening`/`resume`, `forbid`/`allow`, `jobsCreated`, `processes`, `setTiming`, `job`, `pod`.
+ * `stopListening`/`resume`, `forbid`/`allow`, `jobsCreated`, `processes`, `setTiming`, `job`, `pod`;
+ * for custom resources `rayJobsCreated`, `sparkAppsCreated`, `clustersCreated`, `clustersAlive`,
+ * `rayJob`, `rayCluster`, `sparkApplication`, `podsWith`, `forgetRayJob`, `forgetSparkApplication`,
+ * `setOperatorTiming` (failNext, failAfterCreate and delayNext apply to them as well).
+ * `jobsCreated()` also counts RayJob submitter Jobs.
  *
  * Standalone: `node tests/fakes/kubernetes.mjs --kubeconfig /tmp/kc.yaml [--image NAME=DIR ...]
  * [--token T] [--start-delay-ms N] [--port P]` writes a kubeconfig (server http://127.0.0.1:PORT,
@@ -49,10 +90,11 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { resolve as resolvePath } from 'node:path';
+import { join as joinPath, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 
 /** The token the fake accepts unless told otherwise. */
 export const DEFAULT_TOKEN = 'larkflow-fake-token';
@@ -272,6 +314,7 @@ function validateJob(job) {
  * @property {string} [cwd] working directory of the processes (default: the fake's cwd)
  * @property {Record<string,string>} [env] environment defaults of the image (container env wins)
  * @property {string[]} [command] entrypoint used when the container has no command
+ * @property {Record<string,string>} [files] files of the image (path in the image → path here), e.g. a SparkApplication's mainApplicationFile
  */
 
 /**
@@ -284,6 +327,10 @@ function validateJob(job) {
  * @property {number} [killGraceMs] time between SIGTERM and SIGKILL (default 100)
  * @property {number} [port] port to listen on (default 0: random)
  * @property {number} [maxLogBytes] log bytes kept per pod (default 8 MiB)
+ * @property {number} [clusterStartMs] time a RayJob's RayCluster takes to become ready (default 10)
+ * @property {number} [operatorLagMs] time before an operator acts on a new RayJob/SparkApplication (default 5)
+ * @property {'Failed'|'Complete'} [rayFailedStatus] jobDeploymentStatus of a RayJob whose Ray job FAILED: 'Failed' with reason AppFailed (KubeRay ≥ 1.3, default) or 'Complete' (older KubeRay)
+ * @property {string} [python] the Python a SparkApplication's driver runs (default "python3")
  */
 
 /**
@@ -327,6 +374,16 @@ export class FakeKubernetes {
     /** @type {{remaining: number, ms: number, path?: string|RegExp, method?: string}[]} */
     this.delays = [];
     this.afterCreate = 0;
+    this.clusterStartMs = opts.clusterStartMs ?? 10;
+    this.operatorLagMs = opts.operatorLagMs ?? 5;
+    this.rayFailedStatus = opts.rayFailedStatus ?? 'Failed';
+    this.python = opts.python ?? 'python3';
+    /** @type {Map<string, any>} custom objects by "plural/ns/name" */
+    this.crs = new Map();
+    /** @type {Map<string, Map<string, number>>} creates per plural, per "ns/name" */
+    this.crCreated = new Map();
+    /** @type {Map<string, string[]>} RayClusters ("ns/cluster") per RayJob ("ns/name") */
+    this.rayClusters = new Map();
     /** @type {Set<string>} */
     this.forbidden = new Set();
     /** @type {Set<{res: import('node:http').ServerResponse, kind: 'jobs'|'pods', namespace: string, labels: Requirement[], fields: Requirement[]}>} */
@@ -642,14 +699,22 @@ export class FakeKubernetes {
       this.send(res, req, 200, rec.obj);
       return;
     }
+    if ((m = CR_PATH.exec(path))) {
+      const [, group, version, nsEnc, plural, nameEnc, sub] = m;
+      const ns = decodeURIComponent(nsEnc);
+      const kind = CR_KINDS[`${group}/${version}/${plural}`];
+      if (kind !== undefined) {
+        this.checkForbidden(ns, plural, method, group);
+        return this.routeCustom(req, res, kind, ns, nameEnc === undefined ? undefined : decodeURIComponent(nameEnc), sub, method, q, raw);
+      }
+    }
     throw new HttpError(404, 'the server could not find the requested resource', 'NotFound', {});
   }
 
   /** @param {string} ns @param {string} resource @param {string} method */
-  checkForbidden(ns, resource, method) {
+  checkForbidden(ns, resource, method, group = resource === 'jobs' ? 'batch' : '') {
     if (!this.forbidden.has(ns)) return;
-    const verb = { GET: 'get', POST: 'create', DELETE: 'delete' }[method] ?? method.toLowerCase();
-    const group = resource === 'jobs' ? 'batch' : '';
+    const verb = { GET: 'get', POST: 'create', DELETE: 'delete', PATCH: 'patch' }[method] ?? method.toLowerCase();
     throw new HttpError(403, `${resource}${group === '' ? '' : `.${group}`} is forbidden: User "fake-user" cannot ${verb} resource "${resource}" in API group "${group}" in the namespace "${ns}"`, 'Forbidden', { ...(group === '' ? {} : { group }), kind: resource });
   }
 
@@ -957,12 +1022,16 @@ export class FakeKubernetes {
       rec.obj.status.ready = 1;
       this.touchJob(rec);
     }
+    rec.hooks?.running?.(prec);
   }
 
   /** @param {any} prec @param {boolean} ok */
   podFinished(prec, ok) {
     prec.finalized = true;
     const rec = prec.job;
+    // the owner of a RayJob's submitter Job or a SparkApplication's driver hears of it first
+    rec.hooks?.podFinished?.(prec, ok);
+    if (rec.standalone === true) return;
     if (this.jobs.get(rec.key) !== rec || rec.finished) return;
     const st = rec.obj.status;
     st.active = 0;
@@ -1207,6 +1276,771 @@ export class FakeKubernetes {
     if (limit !== null) text = Buffer.from(text, 'utf8').subarray(0, Number(limit)).toString('utf8');
     this.send(res, req, 200, text);
   }
+
+  // ---- custom resources: KubeRay RayJobs (+ RayClusters) and SparkApplications ------------------
+
+  /**
+   * @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res
+   * @param {{group: string, version: string, plural: string, kind: string, listKind: string}} kind
+   * @param {string} ns @param {string | undefined} name @param {string | undefined} sub @param {string} method
+   * @param {URLSearchParams} q @param {Buffer} raw
+   */
+  routeCustom(req, res, kind, ns, name, sub, method, q, raw) {
+    const notAllowed = () => new HttpError(405, 'the server does not allow this method on the requested resource');
+    if (name === undefined) {
+      if (method === 'POST') return this.handleCustomCreate(req, res, kind, ns, q, raw);
+      if (method === 'GET') {
+        const labels = parseSelector(q.get('labelSelector') ?? '');
+        const fields = parseSelector(q.get('fieldSelector') ?? '');
+        const items = [...this.crs.values()]
+          .filter((r) => r.plural === kind.plural && r.obj.metadata.namespace === ns)
+          .map((r) => r.obj)
+          .filter((o) => matches(labels, (k) => o.metadata.labels?.[k]) && matches(fields, (k) => fieldOf(o, k)));
+        this.send(res, req, 200, { apiVersion: `${kind.group}/${kind.version}`, kind: kind.listKind, metadata: { resourceVersion: String(this.rv) }, items });
+        return;
+      }
+      throw notAllowed();
+    }
+    const rec = this.crs.get(crKey(kind.plural, ns, name));
+    if (method === 'GET') {
+      if (rec === undefined) throw notFound(kind.plural, name, kind.group);
+      this.send(res, req, 200, rec.obj);
+      return;
+    }
+    if (method === 'DELETE' && sub === undefined) return this.handleCustomDelete(req, res, kind, ns, name, q, raw);
+    if (method === 'PATCH') {
+      if (rec === undefined) throw notFound(kind.plural, name, kind.group);
+      const ct = String(req.headers['content-type'] ?? '').split(';')[0]?.trim();
+      if (ct !== 'application/merge-patch+json') {
+        throw new HttpError(415, `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json (this fake)`, 'UnsupportedMediaType');
+      }
+      /** @type {any} */
+      let patch;
+      try {
+        patch = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new HttpError(400, 'the body of the request was in an unknown format');
+      }
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new HttpError(422, 'a merge patch must be a JSON object', 'Invalid');
+      if (sub === '/status') {
+        if (patch.status !== undefined) rec.obj.status = mergePatch(rec.obj.status ?? {}, patch.status);
+      } else {
+        if (patch.spec !== undefined) rec.obj.spec = mergePatch(rec.obj.spec, patch.spec);
+        if (patch.metadata?.labels !== undefined) rec.obj.metadata.labels = mergePatch(rec.obj.metadata.labels ?? {}, patch.metadata.labels);
+        if (patch.metadata?.annotations !== undefined) rec.obj.metadata.annotations = mergePatch(rec.obj.metadata.annotations ?? {}, patch.metadata.annotations);
+        rec.obj.metadata.generation = (rec.obj.metadata.generation ?? 1) + (patch.spec !== undefined ? 1 : 0);
+      }
+      this.touchCr(rec);
+      this.send(res, req, 200, rec.obj);
+      return;
+    }
+    throw notAllowed();
+  }
+
+  /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res @param {{group: string, version: string, plural: string, kind: string}} kind @param {string} ns @param {URLSearchParams} q @param {Buffer} raw */
+  handleCustomCreate(req, res, kind, ns, q, raw) {
+    /** @type {any} */
+    let body;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (e) {
+      throw new HttpError(400, `the object provided is unrecognized (couldn't get version/kind; json parse error: ${e instanceof Error ? e.message : String(e)})`);
+    }
+    const apiVersion = `${kind.group}/${kind.version}`;
+    if (typeof body !== 'object' || body === null || body.kind !== kind.kind || body.apiVersion !== apiVersion) {
+      throw new HttpError(400, `the API version in the data (${body?.apiVersion}) does not match the expected API version (${apiVersion})`);
+    }
+    if (body.metadata?.namespace !== undefined && body.metadata.namespace !== ns) {
+      throw new HttpError(400, 'the namespace of the provided object does not match the namespace sent on the request');
+    }
+    const name = String(body.metadata?.name ?? '');
+    const causes = kind.kind === 'RayJob' ? validateRayJob(body) : kind.kind === 'SparkApplication' ? validateSparkApplication(body) : validateMeta(body, 63);
+    if (causes.length > 0) {
+      const list = causes.map((c) => `${c.field}: ${c.message}`);
+      throw new HttpError(422, `${kind.kind}.${kind.group} "${name}" is invalid: ${list.length === 1 ? list[0] : `[${list.join(', ')}]`}`, 'Invalid', {
+        name,
+        group: kind.group,
+        kind: kind.kind,
+        causes: causes.map((c) => ({ reason: c.message.startsWith('Required') ? 'FieldValueRequired' : 'FieldValueInvalid', message: c.message, field: c.field })),
+      });
+    }
+    if (this.crs.has(crKey(kind.plural, ns, name))) {
+      throw new HttpError(409, `${kind.plural}.${kind.group} "${name}" already exists`, 'AlreadyExists', { name, group: kind.group, kind: kind.plural });
+    }
+    if (q.get('dryRun') === 'All') {
+      this.send(res, req, 201, { ...clone(body), metadata: { ...body.metadata, namespace: ns, uid: randomUUID(), creationTimestamp: now() } });
+      return;
+    }
+    const obj = this.createCustom(kind, ns, body);
+    if (this.afterCreate > 0) {
+      this.afterCreate--;
+      this.send(res, req, 500, status(500, `Internal error occurred: injected fault after the ${kind.kind} was stored`));
+      return;
+    }
+    this.send(res, req, 201, obj);
+  }
+
+  /** Stores a custom object and starts its operator's work. @param {{group: string, version: string, plural: string, kind: string}} kind @param {string} ns @param {any} body */
+  createCustom(kind, ns, body) {
+    const obj = {
+      ...clone(body),
+      apiVersion: `${kind.group}/${kind.version}`,
+      kind: kind.kind,
+      metadata: { ...clone(body.metadata), namespace: ns, uid: randomUUID(), resourceVersion: String(++this.rv), generation: 1, creationTimestamp: now() },
+      status: {},
+    };
+    const key = crKey(kind.plural, ns, obj.metadata.name);
+    const rec = { key, plural: kind.plural, kind, obj, timers: new Set(), finished: false, standalone: true, procs: new Set(), pods: /** @type {any[]} */ ([]), hooks: /** @type {any} */ (undefined), submitter: /** @type {any} */ (undefined), cluster: /** @type {any} */ (undefined), owner: /** @type {any} */ (undefined) };
+    this.crs.set(key, rec);
+    const counts = this.crCreated.get(kind.plural) ?? new Map();
+    counts.set(`${ns}/${obj.metadata.name}`, (counts.get(`${ns}/${obj.metadata.name}`) ?? 0) + 1);
+    this.crCreated.set(kind.plural, counts);
+    if (kind.kind === 'RayJob') this.later(rec, this.operatorLagMs, () => this.rayJobInitialize(rec));
+    if (kind.kind === 'SparkApplication') this.later(rec, this.operatorLagMs, () => this.sparkSubmit(rec));
+    return clone(obj);
+  }
+
+  /** @param {any} rec */
+  touchCr(rec) {
+    rec.obj.metadata.resourceVersion = String(++this.rv);
+  }
+
+  /** @param {any} rec */
+  crAlive(rec) {
+    return this.crs.get(rec.key) === rec;
+  }
+
+  /** A pod object owned by a custom resource (no Job), stored and listed like a Job's pods. @param {any} owner @param {string} name @param {Record<string,string>} labels @param {any[]} containers @param {any} [podSpec] */
+  addPod(owner, name, labels, containers, podSpec = {}) {
+    const ns = owner.obj.metadata.namespace;
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: ns,
+        uid: randomUUID(),
+        resourceVersion: String(++this.rv),
+        creationTimestamp: now(),
+        labels: { ...labels },
+        ownerReferences: [{ apiVersion: owner.obj.apiVersion, kind: owner.obj.kind, name: owner.obj.metadata.name, uid: owner.obj.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: { restartPolicy: 'Never', ...clone(podSpec), containers: clone(containers), nodeName: 'fake-node' },
+      status: {
+        phase: 'Pending',
+        hostIP: '127.0.0.1',
+        startTime: now(),
+        conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: now() }],
+        containerStatuses: containers.map((/** @type {any} */ c) => ({ name: c.name, image: c.image, imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'ContainerCreating' } } })),
+      },
+    };
+    const prec = { key: `${ns}/${name}`, obj: pod, job: owner, log: /** @type {Buffer[]} */ ([]), logBytes: 0, proc: /** @type {Proc | undefined} */ (undefined), finalized: false };
+    this.pods.set(prec.key, prec);
+    owner.pods.push(prec);
+    this.emit('pods', 'ADDED', pod);
+    return prec;
+  }
+
+  /** A process-less pod's containers are running (or cannot pull their image). @param {any} prec */
+  podUp(prec) {
+    if (prec.finalized || this.pods.get(prec.key) !== prec) return;
+    const pod = prec.obj;
+    for (const cs of pod.status.containerStatuses) {
+      if (this.images !== undefined && this.images[cs.image] === undefined) {
+        cs.state = { waiting: { reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = failed to pull and unpack image "${cs.image}": not found` } };
+        continue;
+      }
+      cs.state = { running: { startedAt: now() } };
+      cs.ready = true;
+      cs.started = true;
+    }
+    if (pod.status.containerStatuses.every((/** @type {any} */ cs) => cs.state.running !== undefined)) {
+      pod.status.phase = 'Running';
+      pod.status.podIP = '127.0.0.1';
+    }
+    this.touchPod(prec);
+  }
+
+  /** Removes a pod (its process is killed unless 'orphan'). @param {any} prec @param {'kill'|'orphan'} [mode] */
+  removePod(prec, mode = 'kill') {
+    if (mode === 'orphan') {
+      delete prec.obj.metadata.ownerReferences;
+      if (prec.proc !== undefined) prec.proc.orphan = true;
+      return;
+    }
+    prec.finalized = true;
+    if (prec.proc !== undefined) this.terminate(prec.proc);
+    if (this.pods.get(prec.key) === prec) {
+      this.pods.delete(prec.key);
+      prec.obj.metadata.resourceVersion = String(++this.rv);
+      this.emit('pods', 'DELETED', prec.obj);
+    }
+  }
+
+  /** Removes a custom object, and (unless 'orphan') what it owns: pods, the RayCluster, the submitter Job. @param {any} rec @param {'kill'|'orphan'} mode */
+  removeCustom(rec, mode) {
+    if (!this.crAlive(rec)) return;
+    this.crs.delete(rec.key);
+    rec.finished = true;
+    for (const t of rec.timers) {
+      clearTimeout(t);
+      this.timers.delete(t);
+    }
+    rec.timers.clear();
+    rec.obj.metadata.resourceVersion = String(++this.rv);
+    for (const p of rec.pods) this.removePod(p, mode);
+    if (mode === 'orphan') return;
+    if (rec.submitter !== undefined) this.removeJob(rec.submitter, 'kill');
+    if (rec.cluster !== undefined) this.removeCustom(rec.cluster, 'kill');
+  }
+
+  /** @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res @param {{group: string, version: string, plural: string, kind: string}} kind @param {string} ns @param {string} name @param {URLSearchParams} q @param {Buffer} raw */
+  handleCustomDelete(req, res, kind, ns, name, q, raw) {
+    /** @type {any} */
+    let opts = {};
+    if (raw.length > 0) {
+      try {
+        opts = JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new HttpError(400, 'the body of the request was in an unknown format');
+      }
+    }
+    const rec = this.crs.get(crKey(kind.plural, ns, name));
+    if (rec === undefined) throw notFound(kind.plural, name, kind.group);
+    const res409 = (/** @type {string} */ what, /** @type {string} */ want, /** @type {string} */ have) =>
+      new HttpError(409, `Operation cannot be fulfilled on ${kind.plural}.${kind.group} "${name}": Precondition failed: ${what} in precondition: ${want}, ${what} in object meta: ${have}`, 'Conflict', { name, group: kind.group, kind: kind.plural });
+    const pre = opts?.preconditions;
+    if (pre?.uid !== undefined && pre.uid !== rec.obj.metadata.uid) throw res409('UID', pre.uid, rec.obj.metadata.uid);
+    if (pre?.resourceVersion !== undefined && pre.resourceVersion !== rec.obj.metadata.resourceVersion) throw res409('ResourceVersion', pre.resourceVersion, rec.obj.metadata.resourceVersion);
+    const qp = q.get('propagationPolicy') ?? undefined;
+    const bp = typeof opts?.propagationPolicy === 'string' ? opts.propagationPolicy : undefined;
+    if (qp !== undefined && bp !== undefined && qp !== bp) throw new HttpError(400, 'propagationPolicy in the query and the body differ');
+    let policy = qp ?? bp;
+    if (policy === undefined && opts?.orphanDependents !== undefined) policy = opts.orphanDependents ? 'Orphan' : 'Background';
+    if (policy !== undefined && !['Orphan', 'Background', 'Foreground'].includes(policy)) {
+      throw new HttpError(422, `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`, 'Invalid');
+    }
+    // Custom resources default to Background (no Orphan warning, unlike batch/v1 Jobs).
+    // Foreground is treated as Background here: the object goes at once with what it owns.
+    this.removeCustom(rec, policy === 'Orphan' ? 'orphan' : 'kill');
+    this.send(res, req, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: kind.group, kind: kind.plural, uid: rec.obj.metadata.uid } });
+  }
+
+  // -- RayJob --
+
+  /** Initializing: a RayCluster (head + workers as pod objects) is starting. @param {any} rec */
+  rayJobInitialize(rec) {
+    if (!this.crAlive(rec) || rec.finished) return;
+    const job = rec.obj;
+    const ns = job.metadata.namespace;
+    const st = job.status;
+    const clusterName = `${job.metadata.name}-${rand5()}`;
+    st.jobId = job.spec.jobId ?? job.metadata.name;
+    st.rayClusterName = clusterName;
+    st.dashboardURL = `${clusterName}-head-svc.${ns}.svc.cluster.local:8265`;
+    st.jobDeploymentStatus = 'Initializing';
+    st.startTime = now();
+    st.observedGeneration = job.metadata.generation;
+    // the RayCluster
+    const cspec = clone(job.spec.rayClusterSpec);
+    const cluster = {
+      apiVersion: 'ray.io/v1',
+      kind: 'RayCluster',
+      metadata: {
+        name: clusterName,
+        namespace: ns,
+        uid: randomUUID(),
+        resourceVersion: String(++this.rv),
+        generation: 1,
+        creationTimestamp: now(),
+        labels: { 'ray.io/originated-from-crd': 'RayJob', 'ray.io/originated-from-cr-name': job.metadata.name },
+        ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: job.metadata.name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: cspec,
+      status: { state: '', desiredWorkerReplicas: 0, availableWorkerReplicas: 0 },
+    };
+    const ckey = crKey('rayclusters', ns, clusterName);
+    const crec = { key: ckey, plural: 'rayclusters', kind: CR_KINDS['ray.io/v1/rayclusters'], obj: cluster, timers: new Set(), finished: false, standalone: true, procs: new Set(), pods: /** @type {any[]} */ ([]), hooks: undefined, submitter: undefined, cluster: undefined, owner: rec };
+    this.crs.set(ckey, crec);
+    rec.cluster = crec;
+    const list = this.rayClusters.get(`${ns}/${job.metadata.name}`) ?? [];
+    list.push(`${ns}/${clusterName}`);
+    this.rayClusters.set(`${ns}/${job.metadata.name}`, list);
+    const clusterLabels = (/** @type {string} */ type, /** @type {string} */ group) => ({ 'ray.io/cluster': clusterName, 'ray.io/node-type': type, 'ray.io/group': group, 'ray.io/is-ray-node': 'yes' });
+    const head = cspec?.headGroupSpec?.template;
+    this.addPod(crec, `${clusterName}-head-${rand5()}`, { ...(head?.metadata?.labels ?? {}), ...clusterLabels('head', 'headgroup') }, head?.spec?.containers ?? [], { ...(head?.spec ?? {}) });
+    let desired = 0;
+    for (const g of cspec?.workerGroupSpecs ?? []) {
+      const n = (g.replicas ?? 1) * (g.numOfHosts ?? 1);
+      desired += n;
+      for (let i = 0; i < n; i++) this.addPod(crec, `${clusterName}-${g.groupName}-worker-${rand5()}`, { ...(g.template?.metadata?.labels ?? {}), ...clusterLabels('worker', g.groupName) }, g.template?.spec?.containers ?? [], { ...(g.template?.spec ?? {}) });
+    }
+    cluster.status.desiredWorkerReplicas = desired;
+    this.touchCr(rec);
+    const ads = job.spec.activeDeadlineSeconds;
+    if (typeof ads === 'number') this.later(rec, ads * 1000, () => this.rayJobDeadline(rec));
+    this.later(crec, this.clusterStartMs, () => {
+      for (const p of crec.pods) this.podUp(p);
+      const headImage = head?.spec?.containers?.[0]?.image;
+      if (this.images !== undefined && this.images[headImage] === undefined) return; // never ready
+      cluster.status.state = 'ready';
+      cluster.status.availableWorkerReplicas = desired;
+      cluster.status.readyWorkerReplicas = desired;
+      this.touchCr(crec);
+      this.rayJobRun(rec);
+    });
+  }
+
+  /** The cluster is ready: the submitter Job (K8sJobMode) runs the entrypoint. @param {any} rec */
+  rayJobRun(rec) {
+    if (!this.crAlive(rec) || rec.finished) return;
+    const job = rec.obj;
+    const ns = job.metadata.namespace;
+    const st = job.status;
+    st.jobDeploymentStatus = 'Running';
+    st.jobStatus = 'PENDING';
+    st.rayClusterStatus = clone(rec.cluster.obj.status);
+    this.touchCr(rec);
+    const headC = job.spec.rayClusterSpec?.headGroupSpec?.template?.spec?.containers?.[0] ?? {};
+    /** @type {Record<string, string>} */
+    const env = {};
+    for (const e of headC.env ?? []) if (typeof e?.value === 'string') env[e.name] = e.value;
+    let runtimeEnv = {};
+    if (typeof job.spec.runtimeEnvYAML === 'string' && job.spec.runtimeEnvYAML.trim() !== '') {
+      try {
+        runtimeEnv = parseYaml(job.spec.runtimeEnvYAML) ?? {};
+      } catch {
+        runtimeEnv = {};
+      }
+    }
+    const vars = /** @type {any} */ (runtimeEnv).env_vars;
+    if (typeof vars === 'object' && vars !== null) for (const [k, v] of Object.entries(vars)) env[k] = String(v);
+    env.RAY_ADDRESS = `http://${st.dashboardURL}`;
+    env.RAY_JOB_SUBMISSION_ID = st.jobId;
+    const body = {
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: {
+        name: job.metadata.name,
+        namespace: ns,
+        labels: { 'ray.io/originated-from-crd': 'RayJob', 'ray.io/originated-from-cr-name': job.metadata.name },
+        ownerReferences: [{ apiVersion: 'ray.io/v1', kind: 'RayJob', name: job.metadata.name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+      },
+      spec: {
+        backoffLimit: job.spec.submitterConfig?.backoffLimit ?? 0,
+        template: {
+          metadata: { labels: { 'ray.io/originated-from-cr-name': job.metadata.name } },
+          spec: {
+            restartPolicy: 'Never',
+            containers: [{ name: 'ray-job-submitter', image: headC.image, command: ['/bin/sh', '-c', String(job.spec.entrypoint ?? '')], env: Object.entries(env).map(([name, value]) => ({ name, value })) }],
+          },
+        },
+      },
+    };
+    const existing = this.jobs.get(`${ns}/${job.metadata.name}`);
+    if (existing !== undefined) this.removeJob(existing, 'kill');
+    this.createJob(ns, body);
+    const sub = this.jobs.get(`${ns}/${job.metadata.name}`);
+    rec.submitter = sub;
+    sub.hooks = {
+      running: () => {
+        if (!this.crAlive(rec) || rec.finished) return;
+        st.jobStatus = 'RUNNING';
+        st.rayJobInfo = { startTime: now() };
+        this.touchCr(rec);
+      },
+      podFinished: (/** @type {any} */ prec, /** @type {boolean} */ ok) => {
+        if (!this.crAlive(rec) || rec.finished) return;
+        const code = prec.obj.status.containerStatuses[0]?.state?.terminated?.exitCode ?? (ok ? 0 : 1);
+        this.rayJobFinish(rec, ok, code, Buffer.concat(prec.log).toString('utf8'));
+      },
+    };
+  }
+
+  /** The Ray job ended. @param {any} rec @param {boolean} ok @param {number} code @param {string} log */
+  rayJobFinish(rec, ok, code, log) {
+    rec.finished = true;
+    const st = rec.obj.status;
+    st.jobStatus = ok ? 'SUCCEEDED' : 'FAILED';
+    st.endTime = now();
+    st.rayJobInfo = { ...(st.rayJobInfo ?? {}), endTime: st.endTime };
+    if (ok) {
+      st.jobDeploymentStatus = 'Complete';
+      st.message = 'Job finished successfully.';
+      st.succeeded = 1;
+    } else {
+      st.jobDeploymentStatus = this.rayFailedStatus;
+      if (this.rayFailedStatus === 'Failed') st.reason = 'AppFailed';
+      st.message = `Job entrypoint command failed with exit code ${code}, last available logs (truncated to 20,000 chars):\n${log.slice(-20000)}`;
+      st.failed = 1;
+    }
+    this.touchCr(rec);
+    this.rayJobShutdown(rec);
+  }
+
+  /** activeDeadlineSeconds passed. @param {any} rec */
+  rayJobDeadline(rec) {
+    if (!this.crAlive(rec) || rec.finished) return;
+    rec.finished = true;
+    const st = rec.obj.status;
+    st.jobDeploymentStatus = 'Failed';
+    st.reason = 'DeadlineExceeded';
+    st.message = `The RayJob has passed the activeDeadlineSeconds. StartTime: ${st.startTime}. ActiveDeadlineSeconds: ${rec.obj.spec.activeDeadlineSeconds}`;
+    st.endTime = now();
+    st.failed = 1;
+    this.touchCr(rec);
+    if (rec.submitter !== undefined) this.deadline(rec.submitter);
+    this.rayJobShutdown(rec);
+  }
+
+  /** shutdownAfterJobFinishes: the RayCluster goes ttlSecondsAfterFinished after the end. @param {any} rec */
+  rayJobShutdown(rec) {
+    if (rec.obj.spec.shutdownAfterJobFinishes !== true || rec.cluster === undefined) return;
+    const crec = rec.cluster;
+    const ttl = rec.obj.spec.ttlSecondsAfterFinished ?? 0;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (this.closed) return;
+      this.removeCustom(crec, 'kill');
+      if (this.crAlive(rec)) {
+        rec.obj.status.rayClusterStatus = { ...(rec.obj.status.rayClusterStatus ?? {}), state: '' };
+        this.touchCr(rec);
+      }
+    }, ttl * 1000);
+    this.timers.add(t);
+  }
+
+  // -- SparkApplication --
+
+  /** spark-submit: the driver pod appears (SUBMITTED), or SUBMISSION_FAILED. @param {any} rec */
+  sparkSubmit(rec) {
+    if (!this.crAlive(rec) || rec.finished) return;
+    const app = rec.obj;
+    const spec = app.spec;
+    const st = app.status;
+    const name = app.metadata.name;
+    st.lastSubmissionAttemptTime = now();
+    st.submissionAttempts = 1;
+    const bad = ['driver', 'executor'].map((r) => [r, spec[r]?.memory]).find(([, m]) => m !== undefined && !SPARK_SIZE.test(String(m)));
+    if (bad !== undefined) {
+      rec.finished = true;
+      st.applicationState = { state: 'SUBMISSION_FAILED', errorMessage: `failed to run spark-submit for SparkApplication ${app.metadata.namespace}/${name}: Exception in thread "main" java.lang.NumberFormatException: Size must be specified as bytes (b), kibibytes (k), mebibytes (m), gibibytes (g), tebibytes (t), or pebibytes(p). E.g. 50b, 100k, or 250m.\nFailed to parse byte string: ${bad[1]}` };
+      st.terminationTime = now();
+      this.touchCr(rec);
+      this.sparkTtl(rec);
+      return;
+    }
+    const appId = `spark-${randomBytes(16).toString('hex')}`;
+    st.sparkApplicationId = appId;
+    st.submissionID = randomUUID();
+    st.driverInfo = { podName: `${name}-driver`, webUIServiceName: `${name}-ui-svc`, webUIPort: 4040 };
+    st.applicationState = { state: 'SUBMITTED' };
+    st.executionAttempts = 1;
+    this.touchCr(rec);
+    const driver = spec.driver ?? {};
+    const env = (driver.env ?? []).filter((/** @type {any} */ e) => typeof e?.value === 'string');
+    const c = { name: 'spark-kubernetes-driver', image: driver.image ?? spec.image, env, args: ['driver', '--properties-file', '/opt/spark/conf/spark.properties', '--class', 'org.apache.spark.deploy.PythonRunner', String(spec.mainApplicationFile ?? '')] };
+    const labels = { ...(driver.labels ?? {}), 'spark-role': 'driver', 'spark-app-selector': appId, 'spark-app-name': name, 'sparkoperator.k8s.io/app-name': name, 'sparkoperator.k8s.io/launched-by-spark-operator': 'true', 'sparkoperator.k8s.io/submission-id': st.submissionID };
+    const prec = this.addPod(rec, `${name}-driver`, labels, [c], { ...(driver.serviceAccount !== undefined ? { serviceAccountName: driver.serviceAccount } : {}) });
+    const image = this.images === undefined ? {} : this.images[c.image];
+    if (image === undefined) {
+      this.later(rec, 5, () => {
+        if (prec.finalized) return;
+        prec.obj.status.containerStatuses[0].state = { waiting: { reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = failed to pull and unpack image "${c.image}": not found` } };
+        this.touchPod(prec);
+      });
+      return;
+    }
+    const file = resolveImageFile(image, String(spec.mainApplicationFile ?? ''));
+    rec.hooks = {
+      running: () => {
+        if (!this.crAlive(rec) || rec.finished) return;
+        st.applicationState = { state: 'RUNNING' };
+        const n = spec.executor?.instances ?? 1;
+        st.executorState = {};
+        for (let i = 1; i <= n; i++) {
+          const ename = `${name}-exec-${i}`;
+          const ec = { name: 'spark-kubernetes-executor', image: spec.executor?.image ?? spec.image, env: spec.executor?.env ?? [] };
+          const ep = this.addPod(rec, ename, { ...(spec.executor?.labels ?? {}), 'spark-role': 'executor', 'spark-app-selector': appId, 'sparkoperator.k8s.io/app-name': name, 'spark-exec-id': String(i) }, [ec]);
+          this.podUp(ep);
+          st.executorState[ename] = 'RUNNING';
+        }
+        this.touchCr(rec);
+      },
+      podFinished: (/** @type {any} */ p, /** @type {boolean} */ ok) => {
+        if (p !== prec || !this.crAlive(rec) || rec.finished) return;
+        rec.finished = true;
+        const term = p.obj.status.containerStatuses[0]?.state?.terminated;
+        const code = term?.exitCode ?? (ok ? 0 : 1);
+        st.applicationState = ok ? { state: 'SUCCEEDING' } : { state: 'FAILING', errorMessage: `driver container failed with ExitCode: ${code}, Reason: ${term?.reason ?? 'Error'}` };
+        this.touchCr(rec);
+        // executors wind down, then the final state
+        this.later(rec, this.conditionLagMs, () => {
+          for (const ep of rec.pods.filter((/** @type {any} */ x) => x !== prec)) {
+            if (st.executorState !== undefined) st.executorState[ep.obj.metadata.name] = ok ? 'COMPLETED' : 'FAILED';
+            if (spec.executor?.deleteOnTermination !== false) this.removePod(ep);
+          }
+          st.applicationState = ok ? { state: 'COMPLETED' } : { state: 'FAILED', errorMessage: st.applicationState.errorMessage };
+          st.terminationTime = now();
+          this.touchCr(rec);
+          this.sparkTtl(rec);
+        });
+      },
+    };
+    this.later(rec, this.startDelayMs, () => this.runContainer(prec, { ...c, command: [this.python, file, ...(spec.arguments ?? [])], args: [] }, image));
+  }
+
+  /** timeToLiveSeconds after the end, the application (and its pods) is removed. @param {any} rec */
+  sparkTtl(rec) {
+    const ttl = rec.obj.spec.timeToLiveSeconds;
+    if (typeof ttl !== 'number') return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      if (!this.closed) this.removeCustom(rec, 'kill');
+    }, ttl * 1000);
+    this.timers.add(t);
+  }
+
+  // -- hooks --
+
+  /** RayJobs created (201 or the ambiguous 500) per "ns/name". @returns {Record<string, number>} */
+  rayJobsCreated() {
+    return Object.fromEntries(this.crCreated.get('rayjobs') ?? new Map());
+  }
+
+  /** SparkApplications created (201 or the ambiguous 500) per "ns/name". @returns {Record<string, number>} */
+  sparkAppsCreated() {
+    return Object.fromEntries(this.crCreated.get('sparkapplications') ?? new Map());
+  }
+
+  /** The RayClusters each RayJob ("ns/name") brought up, as "ns/cluster", in order. @returns {Record<string, string[]>} */
+  clustersCreated() {
+    return Object.fromEntries([...this.rayClusters].map(([k, v]) => [k, [...v]]));
+  }
+
+  /** The RayClusters that exist now ("ns/cluster"). @returns {string[]} */
+  clustersAlive() {
+    return [...this.crs.values()].filter((r) => r.plural === 'rayclusters').map((r) => `${r.obj.metadata.namespace}/${r.obj.metadata.name}`);
+  }
+
+  /** A stored RayJob (a copy), or undefined. @param {string} ns @param {string} name */
+  rayJob(ns, name) {
+    const r = this.crs.get(crKey('rayjobs', ns, name));
+    return r === undefined ? undefined : clone(r.obj);
+  }
+
+  /** A stored RayCluster (a copy), or undefined. @param {string} ns @param {string} name */
+  rayCluster(ns, name) {
+    const r = this.crs.get(crKey('rayclusters', ns, name));
+    return r === undefined ? undefined : clone(r.obj);
+  }
+
+  /** A stored SparkApplication (a copy), or undefined. @param {string} ns @param {string} name */
+  sparkApplication(ns, name) {
+    const r = this.crs.get(crKey('sparkapplications', ns, name));
+    return r === undefined ? undefined : clone(r.obj);
+  }
+
+  /** Pods whose labels match a selector ("k=v,..."), copies. @param {string} ns @param {string} selector */
+  podsWith(ns, selector) {
+    const reqs = parseSelector(selector);
+    return [...this.pods.values()].map((p) => p.obj).filter((o) => o.metadata.namespace === ns && matches(reqs, (k) => o.metadata.labels?.[k])).map((o) => clone(o));
+  }
+
+  /** The RayJob disappears with its cluster and submitter (as after an external delete): 404 afterwards. @param {string} ns @param {string} name */
+  forgetRayJob(ns, name) {
+    const rec = this.crs.get(crKey('rayjobs', ns, name));
+    if (rec === undefined) return false;
+    this.removeCustom(rec, 'kill');
+    return true;
+  }
+
+  /** The SparkApplication disappears with its pods: 404 afterwards. @param {string} ns @param {string} name */
+  forgetSparkApplication(ns, name) {
+    const rec = this.crs.get(crKey('sparkapplications', ns, name));
+    if (rec === undefined) return false;
+    this.removeCustom(rec, 'kill');
+    return true;
+  }
+
+  /** @param {{clusterStartMs?: number, operatorLagMs?: number}} t */
+  setOperatorTiming(t) {
+    if (t.clusterStartMs !== undefined) this.clusterStartMs = t.clusterStartMs;
+    if (t.operatorLagMs !== undefined) this.operatorLagMs = t.operatorLagMs;
+  }
+}
+
+// ---- custom resources ------------------------------------------------------------------------
+
+/** `/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}[/status]]` */
+const CR_PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(\/status)?)?$/;
+
+/** The custom resources the fake serves. @type {Record<string, {group: string, version: string, plural: string, kind: string, listKind: string}>} */
+const CR_KINDS = {
+  'ray.io/v1/rayjobs': { group: 'ray.io', version: 'v1', plural: 'rayjobs', kind: 'RayJob', listKind: 'RayJobList' },
+  'ray.io/v1/rayclusters': { group: 'ray.io', version: 'v1', plural: 'rayclusters', kind: 'RayCluster', listKind: 'RayClusterList' },
+  'sparkoperator.k8s.io/v1beta2/sparkapplications': { group: 'sparkoperator.k8s.io', version: 'v1beta2', plural: 'sparkapplications', kind: 'SparkApplication', listKind: 'SparkApplicationList' },
+};
+
+const crKey = (/** @type {string} */ plural, /** @type {string} */ ns, /** @type {string} */ name) => `${plural}/${ns}/${name}`;
+
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** Spark's byte strings (JavaUtils.byteStringAs): a number with an optional b/k/m/g/t/p suffix (also kb, mb...). */
+const SPARK_SIZE = /^\d+([bkmgtp]b?)?$/i;
+
+/** RFC 7386 JSON merge patch. @param {any} target @param {any} patch @returns {any} */
+function mergePatch(target, patch) {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return clone(patch);
+  const out = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** Metadata checks common to custom objects. @param {any} obj @param {number} maxName @param {boolean} [dns1035] */
+function validateMeta(obj, maxName, dns1035 = false) {
+  /** @type {{field: string, message: string}[]} */
+  const causes = [];
+  const name = obj?.metadata?.name;
+  if (typeof name !== 'string' || name === '') causes.push({ field: 'metadata.name', message: 'Required value: name or generateName is required' });
+  else {
+    if (name.length > maxName) causes.push({ field: 'metadata.name', message: `Invalid value: "${name}": must be no more than ${maxName} characters` });
+    if (!(dns1035 ? DNS1035_LABEL : DNS1123_LABEL).test(name)) {
+      causes.push({
+        field: 'metadata.name',
+        message: dns1035
+          ? `Invalid value: "${name}": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')`
+          : `Invalid value: "${name}": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character`,
+      });
+    }
+  }
+  for (const [k, v] of Object.entries(obj?.metadata?.labels ?? {})) {
+    if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) causes.push({ field: 'metadata.labels', message: `Invalid value: "${String(v)}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (key ${k})` });
+  }
+  return causes;
+}
+
+/** Container checks (image, env names, resource quantities). @param {any} c @param {string} f @param {{field: string, message: string}[]} causes */
+function validateContainer(c, f, causes) {
+  if (typeof c?.name !== 'string' || c.name === '') causes.push({ field: `${f}.name`, message: 'Required value' });
+  if (typeof c?.image !== 'string' || c.image.trim() === '') causes.push({ field: `${f}.image`, message: 'Required value' });
+  for (const [j, e] of (Array.isArray(c?.env) ? c.env : []).entries()) {
+    if (typeof e?.name !== 'string' || e.name === '' || e.name.includes('=')) causes.push({ field: `${f}.env[${j}].name`, message: `Invalid value: ${JSON.stringify(e?.name)}: a valid environment variable name must consist only of printable ASCII characters other than '='` });
+  }
+  for (const kind of ['requests', 'limits']) {
+    for (const [rk, rv] of Object.entries(c?.resources?.[kind] ?? {})) {
+      if (!QUANTITY.test(String(rv)) || String(rv).startsWith('-')) causes.push({ field: `${f}.resources.${kind}[${rk}]`, message: `Invalid value: "${String(rv)}": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'` });
+    }
+  }
+}
+
+/** A RayJob as the CRD schema and KubeRay's validation see it (name ≤ 47, DNS-1035). @param {any} job */
+function validateRayJob(job) {
+  const causes = validateMeta(job, 47, true);
+  const add = (/** @type {string} */ field, /** @type {string} */ message) => causes.push({ field, message });
+  const spec = job?.spec;
+  if (typeof spec !== 'object' || spec === null) {
+    add('spec', 'Required value');
+    return causes;
+  }
+  if (spec.entrypoint !== undefined && typeof spec.entrypoint !== 'string') add('spec.entrypoint', 'Invalid value: must be a string');
+  if (spec.runtimeEnvYAML !== undefined) {
+    if (typeof spec.runtimeEnvYAML !== 'string') add('spec.runtimeEnvYAML', 'Invalid value: must be a string');
+    else {
+      try {
+        const v = parseYaml(spec.runtimeEnvYAML);
+        if (v !== null && v !== undefined && (typeof v !== 'object' || Array.isArray(v))) add('spec.runtimeEnvYAML', 'Invalid value: not a YAML map');
+      } catch (e) {
+        add('spec.runtimeEnvYAML', `Invalid value: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+  for (const f of ['backoffLimit', 'ttlSecondsAfterFinished']) {
+    if (spec[f] !== undefined && (!Number.isInteger(spec[f]) || spec[f] < 0)) add(`spec.${f}`, `Invalid value: ${JSON.stringify(spec[f])}: must be greater than or equal to 0`);
+  }
+  if (spec.activeDeadlineSeconds !== undefined && (!Number.isInteger(spec.activeDeadlineSeconds) || spec.activeDeadlineSeconds <= 0)) add('spec.activeDeadlineSeconds', 'Invalid value: must be greater than 0');
+  if (spec.submissionMode !== undefined && !['K8sJobMode', 'HTTPMode', 'InteractiveMode', 'SidecarMode'].includes(spec.submissionMode)) add('spec.submissionMode', `Unsupported value: "${spec.submissionMode}"`);
+  if (spec.shutdownAfterJobFinishes !== true && spec.ttlSecondsAfterFinished !== undefined && spec.ttlSecondsAfterFinished > 0 && spec.clusterSelector === undefined) {
+    add('spec.ttlSecondsAfterFinished', 'Invalid value: ttlSecondsAfterFinished is only effective when shutdownAfterJobFinishes is true');
+  }
+  const cs = spec.rayClusterSpec;
+  if (cs === undefined && spec.clusterSelector === undefined) add('spec.rayClusterSpec', 'Required value: one of rayClusterSpec or clusterSelector');
+  if (cs !== undefined) {
+    const head = cs?.headGroupSpec;
+    if (typeof head?.rayStartParams !== 'object' || head.rayStartParams === null) add('spec.rayClusterSpec.headGroupSpec.rayStartParams', 'Required value');
+    const checkParams = (/** @type {any} */ p, /** @type {string} */ f) => {
+      for (const [k, v] of Object.entries(p ?? {})) if (typeof v !== 'string') add(`${f}.${k}`, `Invalid value: ${JSON.stringify(v)}: must be a string`);
+    };
+    checkParams(head?.rayStartParams, 'spec.rayClusterSpec.headGroupSpec.rayStartParams');
+    const hc = head?.template?.spec?.containers;
+    if (!Array.isArray(hc) || hc.length === 0) add('spec.rayClusterSpec.headGroupSpec.template.spec.containers', 'Required value');
+    else hc.forEach((c, i) => validateContainer(c, `spec.rayClusterSpec.headGroupSpec.template.spec.containers[${i}]`, causes));
+    for (const [gi, g] of (Array.isArray(cs.workerGroupSpecs) ? cs.workerGroupSpecs : []).entries()) {
+      const f = `spec.rayClusterSpec.workerGroupSpecs[${gi}]`;
+      if (typeof g?.groupName !== 'string' || !DNS1123_LABEL.test(g.groupName)) add(`${f}.groupName`, 'Required value');
+      for (const k of ['replicas', 'minReplicas', 'maxReplicas']) if (g?.[k] !== undefined && (!Number.isInteger(g[k]) || g[k] < 0)) add(`${f}.${k}`, 'Invalid value: must be greater than or equal to 0');
+      if (Number.isInteger(g?.minReplicas) && Number.isInteger(g?.maxReplicas) && g.minReplicas > g.maxReplicas) add(`${f}.minReplicas`, 'Invalid value: minReplicas must not exceed maxReplicas');
+      checkParams(g?.rayStartParams, `${f}.rayStartParams`);
+      const wc = g?.template?.spec?.containers;
+      if (!Array.isArray(wc) || wc.length === 0) add(`${f}.template.spec.containers`, 'Required value');
+      else wc.forEach((c, i) => validateContainer(c, `${f}.template.spec.containers[${i}]`, causes));
+    }
+  }
+  return causes;
+}
+
+/** A SparkApplication as the CRD schema sees it. @param {any} app */
+function validateSparkApplication(app) {
+  const causes = validateMeta(app, 63);
+  const add = (/** @type {string} */ field, /** @type {string} */ message) => causes.push({ field, message });
+  const spec = app?.spec;
+  if (typeof spec !== 'object' || spec === null) {
+    add('spec', 'Required value');
+    return causes;
+  }
+  if (!['Java', 'Scala', 'Python', 'R'].includes(spec.type)) add('spec.type', `Unsupported value: ${JSON.stringify(spec.type)}: supported values: "Java", "Python", "Scala", "R"`);
+  if (spec.mode !== undefined && !['cluster', 'client'].includes(spec.mode)) add('spec.mode', `Unsupported value: ${JSON.stringify(spec.mode)}`);
+  if (typeof spec.sparkVersion !== 'string' || spec.sparkVersion === '') add('spec.sparkVersion', 'Required value');
+  if (spec.restartPolicy?.type !== undefined && !['Never', 'OnFailure', 'Always'].includes(spec.restartPolicy.type)) add('spec.restartPolicy.type', `Unsupported value: ${JSON.stringify(spec.restartPolicy.type)}`);
+  if (spec.arguments !== undefined && (!Array.isArray(spec.arguments) || spec.arguments.some((/** @type {unknown} */ a) => typeof a !== 'string'))) add('spec.arguments', 'Invalid value: must be a list of strings');
+  if (spec.timeToLiveSeconds !== undefined && (!Number.isInteger(spec.timeToLiveSeconds) || spec.timeToLiveSeconds < 0)) add('spec.timeToLiveSeconds', 'Invalid value: must be an integer ≥ 0');
+  for (const [k, v] of Object.entries(spec.sparkConf ?? {})) if (typeof v !== 'string') add(`spec.sparkConf.${k}`, `Invalid value: ${JSON.stringify(v)}: must be a string`);
+  if (typeof spec.image !== 'string' && typeof spec.driver?.image !== 'string') add('spec.image', 'Required value');
+  for (const role of ['driver', 'executor']) {
+    const r = spec[role];
+    if (typeof r !== 'object' || r === null) {
+      add(`spec.${role}`, 'Required value');
+      continue;
+    }
+    if (r.cores !== undefined && (!Number.isInteger(r.cores) || r.cores < 1)) add(`spec.${role}.cores`, `Invalid value: ${JSON.stringify(r.cores)}: should be greater than or equal to 1`);
+    if (r.memory !== undefined && typeof r.memory !== 'string') add(`spec.${role}.memory`, 'Invalid value: must be a string');
+    if (r.coreLimit !== undefined && (!QUANTITY.test(String(r.coreLimit)) || String(r.coreLimit).startsWith('-'))) add(`spec.${role}.coreLimit`, `Invalid value: "${String(r.coreLimit)}"`);
+    if (role === 'executor' && r.instances !== undefined && (!Number.isInteger(r.instances) || r.instances < 1)) add('spec.executor.instances', 'Invalid value: should be greater than or equal to 1');
+    if (r.gpu !== undefined && (typeof r.gpu?.name !== 'string' || !Number.isInteger(r.gpu?.quantity) || r.gpu.quantity < 1)) add(`spec.${role}.gpu`, 'Invalid value: needs a name and a quantity ≥ 1');
+    for (const [j, e] of (Array.isArray(r.env) ? r.env : []).entries()) {
+      if (typeof e?.name !== 'string' || e.name === '' || e.name.includes('=')) add(`spec.${role}.env[${j}].name`, `Invalid value: ${JSON.stringify(e?.name)}`);
+    }
+    for (const [k, v] of Object.entries(r.labels ?? {})) if (typeof v !== 'string' || !LABEL_VALUE.test(v)) add(`spec.${role}.labels.${k}`, `Invalid value: ${JSON.stringify(v)}`);
+  }
+  return causes;
+}
+
+/**
+ * Where a file of an image is on this machine: `local://` stripped, then the image's `files`
+ * mapping, else the path under the image's cwd when it exists there, else the path itself.
+ * @param {ImageSpec} image @param {string} file
+ */
+function resolveImageFile(image, file) {
+  const p = file.replace(/^local:\/\//, '');
+  const mapped = image.files?.[p];
+  if (mapped !== undefined) return mapped;
+  if (image.cwd !== undefined) {
+    const under = joinPath(image.cwd, p);
+    if (existsSync(under)) return under;
+  }
+  return p;
 }
 
 /** @param {number} pid @param {NodeJS.Signals} signal */

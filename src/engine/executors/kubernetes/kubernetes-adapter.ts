@@ -7,7 +7,8 @@
  *   AdapterError category from the HTTP status (`ApiException.code`), never from message text:
  *   429/5xx/408/410, connection errors and timeouts → transient, retried here with bounded
  *   exponential backoff and jitter, honouring Retry-After up to `retries.maxMs`; 409 → conflict;
- *   400/422 (and other 4xx) → invalid; 401/403 → auth; 404 → not-found.
+ *   400/422 (and other 4xx) → invalid; 401/403 → auth; 404 → not-found. (This call machinery
+ *   lives in client-calls.ts, shared with the KubeRay and SparkApplication adapters.)
  * - `submit` creates the Job named `submissionIdOf(ref, task)`. A 409 AlreadyExists (a second
  *   submit, or a retry after an ambiguous 5xx/timeout whose create did happen) adopts the existing
  *   Job after checking its attempt/run/step labels, so one attempt never gets two Jobs.
@@ -24,25 +25,11 @@
  *   `nextCursor` is the log's length in bytes. Kubernetes has no byte-offset read, so every call
  *   reads the whole log; `tailLines` is applied here to what would be returned.
  */
-import {
-  ApiException,
-  BatchV1Api,
-  CoreV1Api,
-  KubeConfig,
-  Observable,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
-  type V1Job,
-  type V1JobCondition,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, KubeConfig, type ConfigurationOptions, type V1Job, type V1JobCondition, type V1Pod } from '@kubernetes/client-node';
 import {
   AdapterError,
   TERMINAL_PHASES,
   submissionIdOf,
-  type AdapterErrorCategory,
   type AttemptRef,
   type CallOptions,
   type CancelResult,
@@ -54,17 +41,11 @@ import {
   type StatusReport,
 } from '../contract.js';
 import { attemptLabels } from '../contract.js';
+import { KubeCalls, logChunkOf, nameTailOf, timeOf, type CallRetryOptions } from './client-calls.js';
 import { CONTAINER_NAME, buildJobManifest, jobBelongsTo } from './job-manifest.js';
 
 /** Retries of transient call failures inside the adapter. */
-export interface KubernetesRetryOptions {
-  /** Tries per call, the first included. @default 5 */
-  readonly attempts?: number;
-  /** First backoff delay; it doubles per retry, with jitter. @default 200 */
-  readonly baseMs?: number;
-  /** Largest delay between tries, also the cap on a server's Retry-After. @default 5000 */
-  readonly maxMs?: number;
-}
+export type KubernetesRetryOptions = CallRetryOptions;
 
 /** Options of a KubernetesAdapter. */
 export interface KubernetesAdapterOptions {
@@ -99,87 +80,6 @@ export interface KubernetesWaitOptions extends CallOptions {
   readonly onStatus?: (s: StatusReport) => void;
 }
 
-interface Classified {
-  readonly error: AdapterError;
-  readonly retryAfterMs?: number;
-}
-
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET']);
-
-class CallTimeout extends Error {
-  override readonly name = 'CallTimeout';
-}
-class AdapterClosed extends Error {
-  override readonly name = 'AdapterClosed';
-}
-
-function categoryOfStatus(code: number): AdapterErrorCategory {
-  if (code === 429 || code === 408 || code === 410 || code >= 500) return 'transient';
-  if (code === 409) return 'conflict';
-  if (code === 401 || code === 403) return 'auth';
-  if (code === 404) return 'not-found';
-  return 'invalid';
-}
-
-function statusBody(body: unknown): { readonly reason?: string; readonly message?: string } {
-  let v: unknown = body;
-  if (typeof body === 'string') {
-    try {
-      v = JSON.parse(body);
-    } catch {
-      return body.trim() === '' ? {} : { message: body.slice(0, 500) };
-    }
-  }
-  if (typeof v !== 'object' || v === null) return {};
-  const o = v as { reason?: unknown; message?: unknown };
-  return {
-    ...(typeof o.reason === 'string' ? { reason: o.reason } : {}),
-    ...(typeof o.message === 'string' ? { message: o.message } : {}),
-  };
-}
-
-function retryAfterOf(headers: Readonly<Record<string, string>> | undefined): number | undefined {
-  if (headers === undefined) return undefined;
-  const raw = headers['retry-after'] ?? headers['Retry-After'];
-  if (raw === undefined) return undefined;
-  const secs = Number(raw);
-  if (Number.isFinite(secs) && secs >= 0) return secs * 1000;
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-function isApiException(e: unknown): e is ApiException<unknown> {
-  return e instanceof ApiException || (e instanceof Error && typeof (e as { code?: unknown }).code === 'number' && 'body' in e && 'headers' in e);
-}
-
-/** Maps anything a client call threw to an AdapterError (never by message text). */
-function classify(e: unknown, what: string, callTimeoutMs: number): Classified {
-  if (e instanceof AdapterError) return { error: e };
-  if (isApiException(e)) {
-    const body = typeof e.body === 'string' ? e.body : e.body === undefined ? undefined : JSON.stringify(e.body);
-    const s = statusBody(e.body);
-    const detail = [s.reason, s.message].filter((x) => x !== undefined).join(': ');
-    const error = new AdapterError(`kubernetes ${what}: HTTP ${e.code}${detail === '' ? '' : ` ${detail}`}`, categoryOfStatus(e.code), e.code, body);
-    const retryAfterMs = retryAfterOf(e.headers);
-    return retryAfterMs === undefined ? { error } : { error, retryAfterMs };
-  }
-  if (e instanceof CallTimeout) return { error: new AdapterError(`kubernetes ${what}: no answer within ${callTimeoutMs} ms`, 'transient') };
-  if (e instanceof AdapterClosed) return { error: new AdapterError(`kubernetes ${what}: the adapter is closed`, 'invalid') };
-  if (e instanceof Error) {
-    const code = (e as { code?: unknown }).code;
-    const cause = (e as { cause?: { code?: unknown } }).cause;
-    const net =
-      e.name === 'FetchError' ||
-      e.name === 'AbortError' ||
-      e.name === 'TimeoutError' ||
-      (typeof code === 'string' && NETWORK_CODES.has(code)) ||
-      (typeof cause?.code === 'string' && NETWORK_CODES.has(cause.code)) ||
-      (e instanceof TypeError && e.message === 'fetch failed');
-    return { error: new AdapterError(`kubernetes ${what}: ${e.message}`, net ? 'transient' : 'invalid') };
-  }
-  return { error: new AdapterError(`kubernetes ${what}: ${String(e)}`, 'invalid') };
-}
-
 function conditionTrue(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 }
@@ -196,29 +96,6 @@ function parseBackendId(h: ExecutionHandle): { readonly namespace: string; reado
   return { namespace: h.backendId.slice(0, i), name: h.backendId.slice(i + 1) };
 }
 
-function signalMiddleware(signal: AbortSignal): ObservableMiddleware {
-  return {
-    pre: (ctx: RequestContext) => {
-      ctx.setSignal(signal);
-      return new Observable(Promise.resolve(ctx));
-    },
-    post: (ctx: ResponseContext) => new Observable(Promise.resolve(ctx)),
-  };
-}
-
-/** Milliseconds of a timestamp the client may hand over as a Date or a string; 0 when absent. */
-function timeOf(t: Date | string | undefined): number {
-  if (t === undefined) return 0;
-  const ms = t instanceof Date ? t.getTime() : Date.parse(t);
-  return Number.isNaN(ms) ? 0 : ms;
-}
-
-/** The tail of an attempt's Job name that depends only on the attempt: `-<hash>-a<n>`. */
-function nameTailOf(ref: AttemptRef): string {
-  const id = submissionIdOf(ref, 't');
-  return id.slice(1);
-}
-
 /** Runs task attempts as Kubernetes Jobs. */
 export class KubernetesAdapter implements ExecutorAdapter {
   readonly kind = 'k8s';
@@ -227,18 +104,12 @@ export class KubernetesAdapter implements ExecutorAdapter {
   private readonly kc: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
-  private readonly callTimeoutMs: number;
-  private readonly attempts: number;
-  private readonly baseMs: number;
-  private readonly maxMs: number;
+  /** Timeouts, classification and retries of every call (client-calls.ts). */
+  private readonly calls: KubeCalls;
   private readonly ttl: number | undefined;
   private readonly pollIntervalMs: number;
-  private readonly random: () => number;
   /** backendIds this instance cancelled (a later 404 means CANCELLED, not LOST). */
   private readonly cancelled = new Set<string>();
-  private readonly inflight = new Set<AbortController>();
-  private readonly sleepers = new Set<() => void>();
-  private closed = false;
 
   constructor(options: KubernetesAdapterOptions = {}) {
     let kc = options.kubeConfig;
@@ -251,13 +122,14 @@ export class KubernetesAdapter implements ExecutorAdapter {
     this.namespace = options.namespace ?? (ctx?.namespace !== undefined && ctx.namespace !== '' ? ctx.namespace : 'default');
     this.batch = kc.makeApiClient(BatchV1Api);
     this.core = kc.makeApiClient(CoreV1Api);
-    this.callTimeoutMs = options.callTimeoutMs ?? 30_000;
-    this.attempts = Math.max(1, Math.floor(options.retries?.attempts ?? 5));
-    this.baseMs = Math.max(0, options.retries?.baseMs ?? 200);
-    this.maxMs = Math.max(this.baseMs, options.retries?.maxMs ?? 5000);
+    this.calls = new KubeCalls({
+      label: 'kubernetes',
+      ...(options.callTimeoutMs !== undefined ? { callTimeoutMs: options.callTimeoutMs } : {}),
+      ...(options.retries !== undefined ? { retries: options.retries } : {}),
+      ...(options.random !== undefined ? { random: options.random } : {}),
+    });
     this.ttl = options.ttlSecondsAfterFinished === null ? undefined : (options.ttlSecondsAfterFinished ?? 3600);
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.random = options.random ?? Math.random;
   }
 
   /** The KubeConfig the adapter talks through. */
@@ -268,75 +140,16 @@ export class KubernetesAdapter implements ExecutorAdapter {
   // ---- calls -------------------------------------------------------------------------------
 
   private ensureOpen(what: string): void {
-    if (this.closed) throw new AdapterError(`kubernetes ${what}: the adapter is closed`, 'invalid');
-  }
-
-  /** One try of one API call, with the call timeout and the caller's signal. Throws Classified. */
-  private async once<T>(what: string, fn: (o: ConfigurationOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new CallTimeout('timeout')), this.callTimeoutMs);
-    const onAbort = (): void => ac.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.inflight.add(ac);
-    let removeRace: () => void = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      const f = (): void => reject(ac.signal.reason);
-      ac.signal.addEventListener('abort', f, { once: true });
-      removeRace = () => ac.signal.removeEventListener('abort', f);
-    });
-    aborted.catch(() => {});
-    try {
-      if (signal?.aborted) throw signal.reason;
-      const options: ConfigurationOptions = { middleware: [signalMiddleware(ac.signal)], middlewareMergeStrategy: 'append' };
-      return await Promise.race([fn(options), aborted]);
-    } catch (e) {
-      const reason: unknown = ac.signal.aborted ? ac.signal.reason : e;
-      if (signal?.aborted && reason === signal.reason) {
-        throw { error: new AdapterError(`kubernetes ${what}: aborted`, 'transient') } satisfies Classified;
-      }
-      throw classify(reason instanceof Error || isApiException(reason) ? reason : e, what, this.callTimeoutMs);
-    } finally {
-      clearTimeout(timer);
-      removeRace();
-      signal?.removeEventListener('abort', onAbort);
-      this.inflight.delete(ac);
-    }
+    this.calls.ensureOpen(what);
   }
 
   /** An API call with timeout and bounded retries of transient failures. Throws AdapterError. */
-  private async call<T>(what: string, fn: (o: ConfigurationOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    for (let i = 1; ; i++) {
-      this.ensureOpen(what); // also after a backoff sleep that close() cut short
-      try {
-        return await this.once(what, fn, signal);
-      } catch (c) {
-        const { error, retryAfterMs } = c as Classified;
-        if (error.category !== 'transient' || i >= this.attempts || this.closed || signal?.aborted === true) {
-          if (error.category === 'transient' && i > 1) {
-            throw new AdapterError(`${error.message} (after ${i} tries)`, error.category, error.status, error.backendBody);
-          }
-          throw error;
-        }
-        const exp = Math.min(this.maxMs, this.baseMs * 2 ** (i - 1));
-        let delay = exp / 2 + (this.random() * exp) / 2;
-        if (retryAfterMs !== undefined) delay = Math.max(delay, Math.min(retryAfterMs, this.maxMs));
-        await this.sleep(delay, signal);
-      }
-    }
+  private call<T>(what: string, fn: (o: ConfigurationOptions) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.calls.call(what, fn, signal);
   }
 
   private sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        this.sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal?.addEventListener('abort', done, { once: true });
-      this.sleepers.add(done);
-    });
+    return this.calls.sleep(ms, signal);
   }
 
   /** GET a Job; null on 404. */
@@ -548,26 +361,7 @@ export class KubernetesAdapter implements ExecutorAdapter {
       if (e instanceof AdapterError && (e.category === 'not-found' || e.status === 400)) return empty;
       throw e;
     }
-    const buf = Buffer.from(typeof text === 'string' ? text : String(text), 'utf8');
-    let offset = 0;
-    if (opts?.cursor !== undefined) {
-      if (!/^\d+$/.test(opts.cursor)) throw new AdapterError(`bad log cursor ${JSON.stringify(opts.cursor)}: expected a byte offset`, 'invalid');
-      offset = Number(opts.cursor);
-      if (offset > buf.length) offset = 0; // a different (re-created) pod: start over
-    }
-    let part = buf.subarray(offset).toString('utf8');
-    let truncated = false;
-    const tail = opts?.tailLines;
-    if (tail !== undefined && tail >= 0) {
-      const lines = part.split('\n');
-      const endsWithNewline = lines.length > 0 && lines[lines.length - 1] === '';
-      if (endsWithNewline) lines.pop();
-      if (lines.length > tail) {
-        truncated = true;
-        part = lines.slice(lines.length - tail).join('\n') + (endsWithNewline && tail > 0 ? '\n' : '');
-      }
-    }
-    return { text: part, nextCursor: String(buf.length), truncated, available: true };
+    return logChunkOf(typeof text === 'string' ? text : String(text), opts);
   }
 
   async cleanup(h: ExecutionHandle): Promise<void> {
@@ -617,10 +411,6 @@ export class KubernetesAdapter implements ExecutorAdapter {
 
   /** Aborts calls in flight and backoff sleeps; later calls reject with AdapterError('invalid'). */
   close(): void {
-    this.closed = true;
-    for (const ac of this.inflight) ac.abort(new AdapterClosed('closed'));
-    this.inflight.clear();
-    for (const wake of [...this.sleepers]) wake();
-    this.sleepers.clear();
+    this.calls.close();
   }
 }
