@@ -50,6 +50,7 @@ import { dirname, join, resolve } from 'node:path';
 import { localPythonExecutor, type LocalPythonOptions } from './attempts/local-python.js';
 import { LeaseKeeper, holderIsGone, leaseIsHeld, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
 import { starlarkExecutor } from './executors/starlark-executor.js';
+import './workflow/python-files.js';
 
 /** Options of `Engine.open`. */
 export interface EngineOptions {

@@ -12,6 +12,10 @@ import { Engine, RemoteExecutor, type ExecutorAdapter, type HistoryEvent } from 
 import { LivyAdapter, DEFAULT_RUNNER_FILE } from '../../src/engine/executors/livy/index.js';
 import { RayJobsAdapter } from '../../src/engine/executors/ray/index.js';
 import { FsAttemptIO } from '../../src/engine/remote/attempt-io.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeRayAdapter } from '../../src/engine/executors/kuberay/index.js';
+import { SparkOperatorAdapter, DEFAULT_MAIN_APPLICATION_FILE } from '../../src/engine/executors/spark-operator/index.js';
+import { FakeKubernetes } from '../fakes/kubernetes.mjs';
 import { FakeLivy } from '../fakes/livy.mjs';
 import { FakeRay } from '../fakes/ray.mjs';
 
@@ -51,10 +55,51 @@ afterEach(async () => {
 });
 
 interface Backend {
-  readonly name: 'ray' | 'livy';
+  readonly name: 'ray' | 'livy' | 'kuberay' | 'spark';
   readonly config: string;
   adapter(): ExecutorAdapter;
   started(): number[];
+  /** For backends with a fresh cluster per attempt: the clusters each job brought up, and those alive now. */
+  clusters?(): { created: string[][]; alive: string[] };
+}
+
+const IMAGE = 'ml-train:1';
+
+async function fakeKube(): Promise<FakeKubernetes> {
+  const fake = new FakeKubernetes({
+    images: { [IMAGE]: { cwd: code, env: { PYTHONPATH: RUNNERS }, files: { [DEFAULT_MAIN_APPLICATION_FILE.replace(/^local:\/\//, '')]: join(RUNNERS, 'larkflow_entry.py'), [DEFAULT_MAIN_APPLICATION_FILE]: join(RUNNERS, 'larkflow_entry.py') } } },
+    conditionLagMs: 5,
+  });
+  await fake.start();
+  closers.push(() => fake.close());
+  return fake;
+}
+
+function kubeConfig(fake: FakeKubernetes): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions(fake.kubeConfigOptions('default'));
+  return kc;
+}
+
+async function kuberay(): Promise<Backend> {
+  const fake = await fakeKube();
+  return {
+    name: 'kuberay',
+    config: `RayTask(head_cpu = 1, head_memory = "1Gi", worker_instances = 2)`,
+    adapter: () => new KubeRayAdapter({ kubeConfig: kubeConfig(fake), ttlSecondsAfterFinished: 0, retries: { attempts: 3, baseMs: 10, maxMs: 50 } }),
+    started: () => Object.values(fake.rayJobsCreated()),
+    clusters: () => ({ created: Object.values(fake.clustersCreated()), alive: fake.clustersAlive() }),
+  };
+}
+
+async function spark(): Promise<Backend> {
+  const fake = await fakeKube();
+  return {
+    name: 'spark',
+    config: 'SparkTask(driver_memory = "1Gi", executor_instances = 2)',
+    adapter: () => new SparkOperatorAdapter({ kubeConfig: kubeConfig(fake), retries: { attempts: 3, baseMs: 10, maxMs: 50 } }),
+    started: () => Object.values(fake.sparkAppsCreated()),
+  };
 }
 
 async function ray(): Promise<Backend> {
@@ -72,7 +117,8 @@ async function livy(): Promise<Backend> {
 }
 
 function open(b: Backend): Engine {
-  const executor = new RemoteExecutor({ name: b.name, adapter: b.adapter(), storage: new FsAttemptIO(join(dir, 'io')), pollIntervalMs: 20, maxPollIntervalMs: 100 });
+  const fresh = b.name === 'kuberay' || b.name === 'spark';
+  const executor = new RemoteExecutor({ name: b.name, adapter: b.adapter(), storage: new FsAttemptIO(join(dir, 'io')), pollIntervalMs: 20, maxPollIntervalMs: 100, defaults: { image: IMAGE }, ...(fresh ? { cleanup: true } : {}) });
   const e = Engine.open({ db: join(dir, 'runs.db'), workDir: join(dir, 'attempts'), executors: [executor] });
   closers.push(() => e.close());
   return e;
@@ -80,7 +126,7 @@ function open(b: Backend): Engine {
 
 const kinds = (h: readonly HistoryEvent[], kind: string): HistoryEvent[] => h.filter((e) => e.kind === kind);
 
-for (const make of [ray, livy]) {
+for (const make of [ray, livy, kuberay, spark]) {
   describe(`${make.name} tasks through the engine`, () => {
     it('sets up the session, and retries a failed attempt as a new backend job', async () => {
       const b = await make();
@@ -95,13 +141,21 @@ def main():
       const h = engine.start({ source: { name: 'wf.star', text: src } });
       const r = await h.result;
       expect(r.error).toBeUndefined();
-      expect(r.result).toEqual({ lr: 0.1, session: b.name === 'ray' ? 'ray' : 'spark', acc: 0.9 });
+      expect(r.result).toEqual({ lr: 0.1, session: b.name === 'ray' || b.name === 'kuberay' ? 'ray' : 'spark', acc: 0.9 });
       const st = engine.state(h.runId).steps['train#1']!;
       expect(st.attempts).toHaveLength(2);
       expect(st.attempts[0]!.error?.message).toContain('RuntimeError: cluster hiccup');
       const jobs = (kinds(engine.history(h.runId), 'AttemptSubmitted') as { submissionId: string }[]).map((s) => s.submissionId);
       expect(new Set(jobs).size).toBe(2);
       expect(b.started()).toEqual([1, 1]);
+      if (b.clusters) {
+        // One fresh cluster per attempt, and none left once the attempts ended.
+        for (let i = 0; i < 100 && b.clusters().alive.length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+        const c = b.clusters();
+        expect(c.created.map((x) => x.length)).toEqual([1, 1]);
+        expect(new Set(c.created.flat()).size).toBe(2);
+        expect(c.alive).toEqual([]);
+      }
     });
 
     it('re-attaches to its job after an engine crash: one job per attempt', async () => {

@@ -146,6 +146,18 @@ function dataModule(path: string, text: string): Map<string, Value> | undefined 
  * run's (in a run) or, to list or check workflows, `{ current: null, env }` with the environment
  * the `@plugin` os module shows (the predeclared `os` takes its own from `workflowPredeclared`).
  */
+/**
+ * Translators of workflow files written in another language to Starlark, by file extension (".py":
+ * a Uniflow Python file, src/engine/workflow/python-files.ts). A translation keeps line numbers, so
+ * positions in errors and reports are the original file's. The stored script keeps the original text.
+ */
+const workflowTranslators = new Map<string, (text: string, path: string) => string>();
+
+/** Registers the translator of workflow files ending in `ext` (".py"). */
+export function registerWorkflowTranslator(ext: string, translate: (text: string, path: string) => string): void {
+  workflowTranslators.set(ext, translate);
+}
+
 export function loadWorkflowModule(
   bundle: ScriptBundle,
   predeclared: ReadonlyMap<string, Value>,
@@ -166,6 +178,8 @@ export function loadWorkflowModule(
       return data;
     }
     loading.add(path);
+    const translate = workflowTranslators.get(path.slice(path.lastIndexOf('.')));
+    const starlark = translate ? translate(text, path) : text;
     const thread = new Thread({
       name: path,
       print: () => {},
@@ -178,7 +192,7 @@ export function loadWorkflowModule(
         return run(resolveLoad(path, m, `(the directory of ${bundle.main})`));
       },
     });
-    const program = compileProgram(new Source(path, text), predeclared, WORKFLOW_FILE_OPTIONS);
+    const program = compileProgram(new Source(path, starlark), predeclared, WORKFLOW_FILE_OPTIONS);
     const out = startProgram(thread, program, predeclared);
     if (!out.done) {
       thread.abandon();
