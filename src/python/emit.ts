@@ -1025,7 +1025,7 @@ class Compiler {
       const load = 'load("@plugin", __uf_time = "time")';
       out[idx] = out[idx] === '' ? load : `${load}; ${out[idx]}`;
     }
-    return out.map((l) => l.replace(/\s+$/, '')).join('\n') + '\n';
+    return out.map((l) => l.replace(/\s+$/, '')).join('\n');
   }
 }
 
