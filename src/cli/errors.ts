@@ -11,6 +11,8 @@ export function renderError(e: unknown): string {
   if (e instanceof ResolveError) return withDialectHints(e.render());
   if (e instanceof EvalError) return withDialectHints(e.backtrace());
   if (e instanceof StarlarkError) return `Error: ${e.message}`;
+  // A Uniflow .py file that does not compile: each problem with its line, a caret and a hint.
+  if (e instanceof Error && e.name === 'PythonCompileError' && typeof (e as { render?: unknown }).render === 'function') return (e as unknown as { render(): string }).render();
   if (process.env.LARKFLOW_DEBUG && e instanceof Error) return e.stack ?? e.message;
   const msg = e instanceof Error ? e.message : String(e);
   return `larkflow: ${msg}`;

@@ -256,6 +256,25 @@ Exit status with --until-idle:
     }),
   );
 
+  program
+    .command('compile')
+    .description('print the Starlark a Uniflow Python workflow file compiles to (line for line), its workflows, tasks and __main__ defaults')
+    .argument('<file>', 'the .py workflow file')
+    .action((file: string) =>
+      guarded('larkflow compile', async () => {
+        const { compileCommand } = await import('./python-files.js');
+        setExit(compileCommand(file, io.out));
+      }),
+    );
+
+  program
+    .command('python-path')
+    .description('print the directory to put on PYTHONPATH so `python3 my_workflow.py` finds the michelangelo.uniflow shim and the larkflow module')
+    .action(async () => {
+      const { pythonRunnerPath } = await import('./commands/runner.js');
+      io.out(pythonRunnerPath() + '\n');
+    });
+
   addEngineOptions(
     program
       .command('logs')

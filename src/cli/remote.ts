@@ -20,6 +20,7 @@ export const REMOTE_KINDS = ['k8s', 'subprocess', 'ray', 'kuberay', 'livy', 'spa
 /** The parsed remote options. */
 export interface RemoteCliOptions {
   readonly executor?: string;
+  readonly local?: boolean;
   readonly rayAddress?: string;
   readonly livyUrl?: string;
   readonly image?: string;
@@ -32,6 +33,7 @@ export function addRemoteOptions(cmd: Command): Command {
   cmd.option('--executor <name>', `run the tasks that name no executor remotely: ${REMOTE_KINDS.join(' or ')} (the workflow itself stays in this process)`);
   cmd.option('--image <image>', 'default container image of remote tasks (KubernetesTask(image = ...) wins)');
   cmd.option('--namespace <ns>', 'default Kubernetes namespace of remote tasks (default: the kubeconfig context\'s, else "default")');
+  cmd.option('--local', "run every Python task as a local process, whatever its config says (Uniflow's local run, with the same engine: retries, cache, concurrency)");
   cmd.option('--ray-address <url>', 'the Ray dashboard of the cluster ray tasks go to (default: RAY_ADDRESS)');
   cmd.option('--livy-url <url>', 'the Livy server livy tasks go to (default: LIVY_URL)');
   cmd.option('--file-sync', "pack the workflow's directory (git-tracked and untracked-not-ignored files) and unpack it over the image's code before each remote task");
@@ -58,6 +60,10 @@ function ioLocation(places: Places, storage: string | undefined): string {
  * @throws CliError for an unknown executor, or options that need `--executor`
  */
 export async function remoteDefaultsOf(opts: RemoteCliOptions, workflowFile: string, places: Places): Promise<RemoteDefaults | undefined> {
+  if (opts.local) {
+    if (opts.executor !== undefined) throw new CliError('--local and --executor contradict each other: give one of them');
+    return { executor: 'python', all: true };
+  }
   if (opts.executor === undefined) {
     for (const [flag, v] of [['--image', opts.image], ['--namespace', opts.namespace], ['--file-sync', opts.fileSync]] as const) {
       if (v !== undefined && v !== false) throw new CliError(`${flag} configures remote tasks: give --executor k8s too`);

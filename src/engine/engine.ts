@@ -542,7 +542,8 @@ export class Engine {
       for (const v of globals.values()) {
         if (!(v instanceof TaskStub)) continue;
         const o = v.options;
-        out.add(remote && !o.executorExplicit && !o.command && (o.executor === 'local' || o.executor === 'python') ? remote.executor : o.executor);
+        const routed = remote && !o.command && ((!o.executorExplicit && (o.executor === 'local' || o.executor === 'python')) || (remote.all && o.executor !== 'starlark' && o.reference?.includes(':')));
+        out.add(routed ? remote.executor : o.executor);
       }
     }
     if (remote) out.add(remote.executor);
@@ -832,6 +833,7 @@ export class Engine {
       case 'ScheduleTask': {
         // A task that names no executor goes where the run's remote defaults say.
         if (c.executorDefaulted && run.remote && (c.executor === 'local' || c.executor === 'python')) c = { ...c, executor: run.remote.executor };
+        else if (run.remote?.all && !c.command && c.executor !== 'starlark' && c.reference?.includes(':')) c = { ...c, executor: run.remote.executor };
         const scheduled: NewEvent = {
           kind: 'TaskScheduled',
           at,
@@ -2023,7 +2025,7 @@ export class Engine {
 
   /** Remote defaults must name an executor this engine has. */
   private checkRemote(remote: RemoteDefaults): RemoteDefaults {
-    if (!this.executors.has(remote.executor)) {
+    if (!this.executors.has(remote.executor) && remote.executor !== 'python') {
       throw new UsageError(`unknown executor ${JSON.stringify(remote.executor)} for the run's tasks (this engine has: ${[...this.executors.keys()].join(', ')}; pass it in EngineOptions.executors)`);
     }
     return remote;

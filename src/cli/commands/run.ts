@@ -75,7 +75,17 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   if (!existsSync(file)) throw new CliError(`cannot read workflow file ${file}: no such file`);
   if (statSync(file).isDirectory()) throw new CliError(`${file} is a directory; give a workflow .star file`);
   const { args, kwargs } = parseInputs(opts.input, pairs);
-  const env = parseEnv(opts.env);
+  let env = parseEnv(opts.env);
+  let workflow = opts.workflow;
+  if (file.endsWith('.py')) {
+    // A Uniflow file's `if __name__ == "__main__":` block gives the defaults: ctx.run's workflow and
+    // constant keyword arguments, and ctx.environ (the command line's inputs and --env win).
+    const { pythonDefaults } = await import('../python-files.js');
+    const d = pythonDefaults(file);
+    if (workflow === undefined && d.workflow !== undefined) workflow = d.workflow;
+    if (args.length === 0) for (const [k, v] of Object.entries(d.kwargs)) if (!(k in kwargs)) kwargs[k] = v;
+    env = { ...d.env, ...env };
+  }
   const cache = cacheModeOf(opts);
   const engine = await openEngine(opts);
   try {
@@ -99,11 +109,11 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
       );
     }
     // Check the workflow name before a run is recorded: a typo is a usage error, not a failed run.
-    const names = engine.workflowNames(collectScript(file).bundle, opts.workflow, env);
-    if (opts.workflow !== undefined && !names.includes(opts.workflow)) {
-      throw new CliError(`${file} has no workflow named ${opts.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
+    const names = engine.workflowNames(collectScript(file).bundle, workflow, env);
+    if (workflow !== undefined && !names.includes(workflow)) {
+      throw new CliError(`${file} has no workflow named ${workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(opts.workflow ? { workflow: opts.workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}) }), opts);
+    return await driveRun(engine, io, () => engine.start({ file, ...(workflow ? { workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}) }), opts);
   } finally {
     await closeQuietly(engine);
   }

@@ -115,6 +115,11 @@ export interface RemoteDefaults {
   readonly storage?: string;
   /** The code bundle (file sync) the tasks unpack: its sha256 and URL. */
   readonly bundle?: { readonly sha256: string; readonly url: string };
+  /**
+   * Every task with a Python function reference goes to `executor`, whatever its config names
+   * (`larkflow run FILE.py --local`: Uniflow's local run, with the engine's retries and cache).
+   */
+  readonly all?: boolean;
 }
 
 /** A call of a task, as the workflow made it: what both ScheduleTask and TaskScheduled carry. */

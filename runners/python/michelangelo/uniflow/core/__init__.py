@@ -134,7 +134,13 @@ class Context(object):
             argv += ["--env", "%s=%s" % (k, v)]
         if kwargs:
             argv += ["--input", json.dumps(kwargs)]
-        argv += sys.argv[1:]
+        rest = sys.argv[1:]
+        if rest[:1] == ["remote-run"]:
+            # Uniflow's remote run: tasks go where their configs say (--storage-url is --storage here).
+            argv += ["--storage" if a == "--storage-url" else a for a in rest[1:]]
+        else:
+            # A local run: every task as a local Python process, with the engine's retries and cache.
+            argv += ["--local"] + [a for a in rest if a != "local-run"]
         try:
             return subprocess.call(argv)
         except OSError as e:
