@@ -286,6 +286,7 @@ export class Parser {
         }
       }
     }
+    if (this.isKw('yield')) return { kind: 'Expr', value: this.yieldExpr(), ...p };
     const first = this.testListStar(true);
     if (this.isOp(':')) {
       this.next();
