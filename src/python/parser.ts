@@ -1017,6 +1017,7 @@ export class Parser {
       let depth = 0;
       let exprEnd = -1;
       let debug = false;
+      let debugEnd = -1;
       while (i < end) {
         const d = text[i]!;
         if (d === '\'' || d === '"') {
@@ -1034,6 +1035,8 @@ export class Parser {
             exprEnd = i;
             debug = true;
             i++;
+            while (text[i] === ' ' || text[i] === '\t') i++;
+            debugEnd = i;
             break;
           }
         }
@@ -1064,7 +1067,7 @@ export class Parser {
       }
       if (text[i] !== '}') throw new Problem("f-string: expecting '}'", pOpen.line, pOpen.col);
       i++;
-      const debugText = debug ? text.slice(exprStart, exprEnd + 1) : undefined;
+      const debugText = debug ? text.slice(exprStart, debugEnd) : undefined;
       out.push({ kind: 'field', expr, conv, spec, ...(debugText !== undefined ? { debug: debugText } : {}), line: pOpen.line, col: pOpen.col });
       litStart = i;
     }
