@@ -292,6 +292,15 @@ class Compiler {
     e.out = w;
     w.stmt(def.line, 0);
     const dec = def.decorators.find((d) => isTaskDecorator(d.expr))!;
+    const callee = dec.expr.kind === 'Call' ? dec.expr.func : dec.expr;
+    let base: Expr = callee;
+    while (base.kind === 'Attr') base = base.value;
+    const origin = base.kind === 'Name' ? this.bindings.get(base.id) : undefined;
+    const foreign = callee.kind === 'Attr' ? origin?.kind !== 'uf-module' : origin !== undefined && origin.kind !== 'uf-name';
+    if (foreign) {
+      const what = callee.kind === 'Attr' && base.kind === 'Name' ? `${base.id}.task` : 'task';
+      this.problem(`@${what} is not Uniflow's task decorator${origin ? ` (it comes from ${origin.module})` : ''}`, dec, 'use @uniflow.task(...) from michelangelo.uniflow.core, or from larkflow import task');
+    }
     for (const d of def.decorators) if (d !== dec) this.problem('decorators other than @task/@workflow are not supported', d, 'remove the decorator; task functions run as Python, but their declaration is compiled');
     let name = def.name;
     const opts: [string, Expr][] = [];
@@ -643,8 +652,11 @@ class Compiler {
         } else w.write(e.value);
         return;
       case 'Attr': {
-        if (e.value.kind === 'Name' && !this.isLocal(e.value.id, scope) && !this.defs.has(e.value.id)) {
-          const b = this.bindings.get(e.value.id);
+        // `uniflow.RayTask`, `michelangelo.uniflow.core.task`: a name of a Uniflow module.
+        let root: Expr = e.value;
+        while (root.kind === 'Attr') root = root.value;
+        if (root.kind === 'Name' && !this.isLocal(root.id, scope) && !this.defs.has(root.id)) {
+          const b = this.bindings.get(root.id);
           if (b?.kind === 'uf-module') return this.ufName(w, e.attr, b.module, e);
         }
         this.expr(w, e.value, scope);
@@ -947,7 +959,8 @@ class Compiler {
     if (!lits && fields.length === 1 && fields[0]!.conv === '%s') {
       w.write('str');
       w.open('(');
-      this.expr(w, fields[0]!.piece.expr, scope);
+      const x = fields[0]!.piece.expr;
+      this.expr(w, x.kind === 'Tuple' && !x.paren ? { ...x, paren: true } : x, scope);
       w.close(')');
       return;
     }
@@ -956,7 +969,9 @@ class Compiler {
     w.open('(');
     fields.forEach((f, k) => {
       if (k > 0) w.write(', ');
-      this.expr(w, f.piece.expr, scope);
+      const x = f.piece.expr;
+      // f"{a, b}" formats the tuple: it stays one operand.
+      this.expr(w, x.kind === 'Tuple' && !x.paren ? { ...x, paren: true } : x, scope);
     });
     if (fields.length === 1) w.write(',');
     w.close(')');

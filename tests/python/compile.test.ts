@@ -272,4 +272,44 @@ describe('larkflow spellings and other forms', () => {
     expect(lines[3]).toBe('C = """line1');
     expect(lines[9]).toBe('def w():');
   });
+
+  it('maps names of Uniflow modules imported by their dotted path', () => {
+    const src = [
+      'import michelangelo.uniflow.core',
+      'import michelangelo.uniflow.core.lib.concurrent as concurrent',
+      '@michelangelo.uniflow.core.task(config=michelangelo.uniflow.core.RayTask(head_cpu=1))',
+      'def t(x):',
+      '    pass',
+      '@michelangelo.uniflow.core.workflow()',
+      'def w(xs):',
+      '    return concurrent.batch_run([concurrent.new_callable(t, x) for x in xs]).get()',
+    ].join('\n');
+    expect(compilePythonWorkflow(src, 'a.py').starlark.split('\n')).toEqual([
+      '',
+      '',
+      '',
+      't = task("t", function = "a:t", config = RayTask(head_cpu = 1))',
+      '',
+      '@workflow()',
+      'def w(xs):',
+      '    return batch_run([new_callable(t, x) for x in xs]).get()',
+    ]);
+  });
+
+  it('gives strings the values Python gives them', async () => {
+    const src = [
+      'from larkflow import workflow',
+      "A = 'it\\'s \"q\"'",
+      'B = r"C:\\path\\d+"',
+      'C = """line1',
+      "line2 'x' \"y\"",
+      '"""',
+      "E = 'tab\\there\\u00e9\\U0001F600\\d' 'x' \"y\"",
+      '@workflow()',
+      'def w():',
+      '    return [A, B, C, E]',
+    ].join('\n');
+    const r = await runCompiled(compilePythonWorkflow(src, 'w.py'), 'w', {}, {});
+    expect(r.result).toEqual(['it\'s "q"', 'C:\\path\\d+', 'line1\nline2 \'x\' "y"\n', 'tab\there\u00e9\u{1F600}\\dxy']);
+  });
 });

@@ -86,6 +86,13 @@ const CASES: Case[] = [
     message: /^not supported yet: io= /,
   },
   {
+    name: 'a task decorator of another library',
+    text: ['from celery import Celery', 'app = Celery()', 'from larkflow import workflow', '@app.task(bind=True)', 'def t(x):', '    return x', '@workflow()', 'def w(n):', '    return t(n)'].join('\n'),
+    line: 4,
+    column: 1,
+    message: /^@app\.task is not Uniflow's task decorator/,
+  },
+  {
     name: 'a reached class',
     text: ['from larkflow import workflow', 'class Config:', '    lr = 0.1', '@workflow()', 'def w():', '    return Config'].join('\n'),
     line: 2,

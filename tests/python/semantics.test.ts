@@ -30,6 +30,7 @@ line {a}""",
         f"{a!r}",
         f"no fields",
         f"{name}",
+        f"{d["k"]}{a, name}",
     ]
 `;
 
@@ -52,6 +53,8 @@ const PYTHON_FSTRINGS = [
   '5',
   'no fields',
   'Ann',
+  // Python 3.12: "v(5, 'Ann')"
+  'v(5, "Ann")',
 ];
 
 const CHAINS = `from larkflow import task, workflow
@@ -88,7 +91,7 @@ describe('f-strings', () => {
     expect(lines[12]).toBe('        ("100%% %s%%" % (a,)),');
     expect(lines[13]).toBe('        ("""multi');
     expect(lines[14]).toBe('line %s""" % (a,)),');
-    expect(lines[22]).toBe('        str(name)');
+    expect(lines[22]).toBe('        str(name),');
   });
 
   it('evaluate each field exactly once, in order (task calls in fields)', async () => {
