@@ -370,6 +370,15 @@ class Compiler {
       return;
     }
     const body = def.body!;
+    this.fnDepth++;
+    try {
+      this.defBody(w, def, body, indent, outer);
+    } finally {
+      this.fnDepth--;
+    }
+  }
+
+  private defBody(w: Writer, def: FuncDef, body: Block, indent: number, outer: Scope): void {
     const locals = new Set<string>();
     for (const p of def.params) if (p.kind !== 'kwmarker' && p.kind !== 'posmarker') locals.add(p.name);
     collectBlockLocals(body, locals);
@@ -956,7 +965,7 @@ class Compiler {
       return;
     }
     const lits = e.pieces.some((p) => p.kind === 'lit' && p.value !== '') || fields.some((f) => f.piece.debug !== undefined);
-    if (!lits && fields.length === 1 && fields[0]!.conv === '%s') {
+    if (!lits && fields.length === 1 && fields[0]!.conv === '%s' && !formats.has(fields[0]!.piece)) {
       w.write('str');
       w.open('(');
       const x = fields[0]!.piece.expr;
@@ -970,8 +979,11 @@ class Compiler {
     fields.forEach((f, k) => {
       if (k > 0) w.write(', ');
       const x = f.piece.expr;
+      const helper = formats.get(f.piece);
+      if (helper) w.write('__uf_fmt(');
       // f"{a, b}" formats the tuple: it stays one operand.
       this.expr(w, x.kind === 'Tuple' && !x.paren ? { ...x, paren: true } : x, scope);
+      if (helper) w.write(`, ${helper.map((v) => (typeof v === 'string' ? starlarkLiteral(v) : String(v))).join(', ')})`);
     });
     if (fields.length === 1) w.write(',');
     w.close(')');
@@ -985,20 +997,34 @@ class Compiler {
       return '%s';
     }
     const conv = p.conv !== '' ? p.conv : p.debug !== undefined && spec === '' ? 'r' : '';
-    if (conv === 'r') {
-      if (spec !== '') this.problem(`not supported yet: format spec ":${spec}" after !r in an f-string`, p, 'format the repr without a spec');
-      return '%r';
-    }
+    if (conv === 'r' && spec === '') return '%r';
     const map: Record<string, string> = { '': '%s', s: '%s', d: '%d', x: '%x', X: '%X', o: '%o', f: '%f', F: '%F', e: '%e', E: '%E' };
-    const m = map[spec];
+    const m = conv === 'r' ? undefined : map[spec];
     if (m !== undefined) return conv === 's' && spec !== '' && spec !== 's' ? (this.problem(`format spec ":${spec}" cannot follow !s`, p), '%s') : m;
-    this.problem(
-      `not supported yet: format spec ":${spec}" in an f-string (Starlark's % formatting has no width, alignment or precision)`,
-      p,
-      'supported specs: none, s, d, x, X, o, f, e (6 decimals); round or pad the value in a helper, e.g. "%d.%02d" % (v // 100, v % 100)',
-    );
+    // Width, alignment, sign and fixed-point precision: the __uf_fmt helper (appended to the file).
+    const unsupported = (why: string): string => {
+      this.problem(`not supported yet: format spec ":${spec}" in an f-string (${why})`, p, 'supported: [[fill]align][sign][0][width][.precision][type] with type s, d, x, X, o, f, F, % (precision with f, F, % and s), e, E (no precision)');
+      return '%s';
+    };
+    const sm = /^(?:(.)?([<>=^]))?([+\- ])?(#)?(0)?(\d+)?([,_])?(?:\.(\d+))?([a-zA-Z%])?$/su.exec(spec);
+    if (!sm) return unsupported(spec.includes('{') ? 'nested replacement fields' : 'not a format spec');
+    const [, fill0, align0, sign, alt, zero, width, group, prec, type0] = sm;
+    const type = type0 ?? '';
+    if (alt) return unsupported('the # flag');
+    if (group) return unsupported(`the ${group} grouping`);
+    if (!['', 's', 'd', 'x', 'X', 'o', 'f', 'F', '%', 'e', 'E'].includes(type)) return unsupported(`type ${type}`);
+    if (prec !== undefined && !['', 's', 'f', 'F', '%'].includes(type)) return unsupported(`precision with type ${type}`);
+    if (conv !== '' && !['', 's'].includes(type)) return unsupported(`a numeric type after !${conv}`);
+    if (this.fnDepth === 0) return unsupported('in a module constant; format the value inside a function');
+    this.usesFmt = true;
+    const fill = fill0 ?? (zero && !align0 ? '0' : ' ');
+    const align = align0 ?? (zero ? '=' : '');
+    formats.set(p, [conv === 'r' ? 'r' : type, prec !== undefined ? Number(prec) : -1, fill, align, width !== undefined ? Number(width) : 0, sign ?? '-']);
     return '%s';
   }
+
+  private fnDepth = 0;
+  private usesFmt = false;
 
   // ---- recursion
   private checkRecursion(): void {
@@ -1040,9 +1066,85 @@ class Compiler {
       const load = 'load("@plugin", __uf_time = "time")';
       out[idx] = out[idx] === '' ? load : `${load}; ${out[idx]}`;
     }
+    // Helpers go after the last line, so that they change no line number of the file.
+    if (this.usesFmt) {
+      if (out[out.length - 1] !== '') out.push('');
+      out.push(...FMT_HELPERS);
+    }
     return out.map((l) => l.replace(/\s+$/, '')).join('\n');
   }
 }
+
+/** The __uf_fmt helper arguments of f-string fields with a width, alignment, sign or precision. */
+const formats = new WeakMap<StrPiece, [string, number, string, string, number, string]>();
+
+/**
+ * Python's format spec for one value: `typ` one of "", s, d, x, X, o, f, F, %, e, E; `prec` -1 when
+ * absent; fixed-point output rounds the exact binary value half-to-even, as CPython does (floats
+ * are scaled by 2**60 exactly, so values below 2**-8 may lose their lowest bits).
+ */
+const FMT_HELPERS = [
+  '# Appended by the Python compiler for f-string format specs (Python\'s format(value, spec)).',
+  'def __uf_fixed(x, n, scale):',
+  '    if type(x) == "bool":',
+  '        x = int(x)',
+  '    neg = x < 0',
+  '    if neg:',
+  '        x = -x',
+  '    if type(x) == "float":',
+  '        m = int(x * 1152921504606846976.0) * scale',
+  '        den = 1152921504606846976',
+  '    else:',
+  '        m = x * scale',
+  '        den = 1',
+  '    p = 1',
+  '    for _ in range(n):',
+  '        p = p * 10',
+  '    q = m * p // den',
+  '    r = m * p % den',
+  '    if 2 * r > den or (2 * r == den and q % 2 == 1):',
+  '        q = q + 1',
+  '    s = str(q)',
+  '    if n > 0:',
+  '        if len(s) <= n:',
+  '            s = "0" * (n - len(s) + 1) + s',
+  '        s = s[:len(s) - n] + "." + s[len(s) - n:]',
+  '    return "-" + s if neg else s',
+  '',
+  'def __uf_fmt(v, typ, prec, fill, align, width, sign):',
+  '    text = type(v) == "string"',
+  '    if typ in ("f", "F", "%"):',
+  '        s = __uf_fixed(v, prec if prec >= 0 else 6, 100 if typ == "%" else 1) + ("%" if typ == "%" else "")',
+  '    elif typ in ("d", "x", "X", "o", "e", "E"):',
+  '        s = ("%" + typ) % v',
+  '    elif typ == "r":',
+  '        s = repr(v)',
+  '        text = True',
+  '        if prec >= 0:',
+  '            s = s[:prec]',
+  '    elif text or typ == "s":',
+  '        s = str(v)',
+  '        if prec >= 0:',
+  '            s = s[:prec]',
+  '    elif prec >= 0:',
+  '        fail("format spec with a precision and no type: not supported for %s" % type(v))',
+  '    else:',
+  '        s = str(v)',
+  '    if not text and sign != "-" and not s.startswith("-"):',
+  '        s = sign + s',
+  '    k = width - len(s)',
+  '    if k <= 0:',
+  '        return s',
+  '    if align == "":',
+  '        align = "<" if text else ">"',
+  '    if align == "<":',
+  '        return s + fill * k',
+  '    if align == "^":',
+  '        return fill * (k // 2) + s + fill * (k - k // 2)',
+  '    if align == "=" and s[:1] in ("-", "+", " "):',
+  '        return s[:1] + fill * k + s[1:]',
+  '    return fill * k + s',
+];
 
 function collectTargetNames(t: Expr, out: Set<string> | string[]): void {
   const add = (n: string): void => {

@@ -78,6 +78,7 @@ export function scanString(text: string, q: number, fstring: boolean, lines: Lin
     throw new Problem(msg, p.line, p.col);
   };
   let depth = 0; // inside a replacement field of an f-string
+  let inSpec = false; // in the field's format spec (after a top-level ':')
   while (i < text.length) {
     const c = text[i]!;
     if (depth === 0) {
@@ -106,8 +107,11 @@ export function scanString(text: string, q: number, fstring: boolean, lines: Lin
       continue;
     }
     if (c === '{' || c === '(' || c === '[') depth++;
-    else if (c === '}' || c === ')' || c === ']') depth--;
-    else if (c === '#') fail('f-string expression part cannot include \'#\'');
+    else if (c === '}' || c === ')' || c === ']') {
+      depth--;
+      if (depth === 0) inSpec = false;
+    } else if (c === ':' && depth === 1 && text[i + 1] !== '=') inSpec = true;
+    else if (c === '#' && !inSpec) fail('f-string expression part cannot include \'#\'');
     else if (!triple && (c === '\n' || c === '\r') && depth <= 1) fail('unterminated f-string');
     i++;
   }

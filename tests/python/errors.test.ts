@@ -51,7 +51,7 @@ const CASES: Case[] = [
   { name: 'imported library (from import)', text: wf('return accuracy_score(x, y)'), line: 8, column: 12, message: /^workflow code cannot call the imported library accuracy_score: move it into a @task function$/ },
   { name: 'datestr', text: wf('return datestr()'), line: 8, column: 12, message: /^not supported yet: datestr/ },
   { name: 'power', text: wf('return x ** 2'), line: 8, column: 12, message: /^\*\* is not supported/ },
-  { name: 'f-string spec', text: wf('return f"{x:>10}"'), line: 8, column: 14, message: /^not supported yet: format spec ":>10" in an f-string/, hint: /supported specs/ },
+  { name: 'f-string spec', text: wf('return f"{x:,}"'), line: 8, column: 14, message: /^not supported yet: format spec ":," in an f-string \(the , grouping\)$/, hint: /\[\[fill\]align\]/ },
   { name: 'for else', text: wf('for i in x:', '    pass', 'else:', '    pass'), line: 8, column: 5, message: /^for \.\.\. else is not supported/ },
   { name: 'async def', text: wf('async def g():', '    pass', 'return 1'), line: 8, column: 5, message: /^async functions are not supported/ },
   { name: 'syntax error', text: wf('x = = 1'), line: 8, column: 9, message: /^invalid syntax/ },

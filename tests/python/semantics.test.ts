@@ -108,6 +108,52 @@ describe('f-strings', () => {
   });
 });
 
+const SPECS = `from larkflow import workflow
+
+@workflow()
+def w(acc=0.91234, n=42, name="Ann", neg=-3.14159, t=2.675, big=1234567.891, half=0.125, z=0):
+    return [f"{acc:.2f}", f"{acc:.0f}", f"{n:5d}", f"{n:<5}|", f"{name:>6}", f"{name:*^7}", f"{neg:+.3f}", f"{n:+d}", f"{n:05d}", f"{neg:08.2f}", f"{t:.2f}", f"{big:.1f}", f"{half:.1%}", f"{half:.2f}", f"{n:x>4}", f"{name:.2}", f"{n:10.3f}", f"{z:.3f}", f"{acc:f}", f"{1.5:.0f}", f"{2.5:.0f}", f"{name!r:>8}", f"{n: d}", f"{-7:5}", f"{True:.1f}", f"acc={acc:.3f} n={n}"]
+`;
+
+describe('f-string format specs beyond % formatting', () => {
+  it('evaluate as in Python through the appended __uf_fmt helper (exact half-even rounding)', async () => {
+    const c = compilePythonWorkflow(SPECS, 'specs.py');
+    const lines = c.starlark.split('\n');
+    // The helper comes after the file's last line: the .py lines keep their numbers.
+    expect(lines.slice(0, 5).join('\n')).toMatch(/^\n\n@workflow\(\)\ndef w\(/);
+    expect(lines[4]).toContain('__uf_fmt(acc, "f", 2, " ", "", 0, "-")');
+    expect(lines.slice(5).some((l) => l.startsWith('def __uf_fmt('))).toBe(true);
+    const r = await runCompiled(c, 'w', {}, {});
+    expect(r.status, `${JSON.stringify(r.error)}\n${numbered(c.starlark)}`).toBe('completed');
+    expect(r.result).toEqual([
+      '0.91', '1', '   42', '42   |', '   Ann', '**Ann**', '-3.142', '+42', '00042', '-0003.14', '2.67', '1234567.9', '12.5%', '0.12', 'xx42', 'An',
+      '    42.000', '0.000', '0.912340', '2', '2',
+      // Python: "   'Ann'" (Starlark's repr quotes strings with ")
+      '   "Ann"',
+      ' 42', '   -7', '1.0', 'acc=0.912 n=42',
+    ]);
+  });
+
+  it('are compile errors where the helper cannot follow Python', () => {
+    for (const [spec, why] of [
+      [':,d', 'the , grouping'],
+      [':#x', 'the # flag'],
+      [':.3e', 'precision with type e'],
+      [':g', 'type g'],
+      [':{w}', 'nested replacement fields'],
+    ] as const) {
+      const text = ['from larkflow import workflow', '@workflow()', 'def w(x, w=3):', `    return f"{x${spec}}"`].join('\n');
+      let message = '';
+      try {
+        compilePythonWorkflow(text, 'w.py');
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toContain(`w.py:4:14: not supported yet: format spec "${spec}" in an f-string (${why})`);
+    }
+  });
+});
+
 describe('chained comparisons', () => {
   it('evaluate as in Python, each operand once, stopping at the first false comparison', async () => {
     const c = compilePythonWorkflow(CHAINS, 'ch.py');
