@@ -534,7 +534,12 @@ class Compiler {
         return;
       case 'Def':
         if (s.def.decorators.length > 0) this.problem('decorators are not supported on nested functions', s.def.decorators[0]!, 'remove the decorator');
-        this.def(w, s.def, indent, scope);
+        this.nested.push({ name: s.def.name, scope });
+        try {
+          this.def(w, s.def, indent, scope);
+        } finally {
+          this.nested.pop();
+        }
         return;
       case 'Import':
       case 'ImportFrom':
@@ -625,6 +630,13 @@ class Compiler {
 
   private name(w: Writer, e: Expr & { kind: 'Name' }, scope: Scope, store: boolean): void {
     if (store || this.isLocal(e.id, scope)) {
+      if (!store) {
+        // A nested def that calls itself (or an enclosing nested def): recursion.
+        let owner: Scope | undefined = scope;
+        while (owner && !owner.locals.has(e.id)) owner = owner.parent;
+        const hit = this.nested.find((n) => n.name === e.id && n.scope === owner);
+        if (hit) this.problem(`recursion is not allowed in workflow code: ${this.nested.slice(this.nested.indexOf(hit)).map((n) => n.name).join(' -> ')} -> ${e.id}`, e, 'rewrite it as a bounded for loop');
+      }
       w.write(this.rename(e.id));
       return;
     }
@@ -1024,6 +1036,8 @@ class Compiler {
   }
 
   private fnDepth = 0;
+  /** The nested defs being compiled, with the scope that binds each name. */
+  private readonly nested: { name: string; scope: Scope }[] = [];
   private usesFmt = false;
 
   // ---- recursion

@@ -273,6 +273,14 @@ describe('larkflow spellings and other forms', () => {
     expect(lines[9]).toBe('def w():');
   });
 
+  it('accepts import larkflow and larkflow.task/larkflow.workflow/larkflow.run', async () => {
+    const src = ['import larkflow', '@larkflow.task(cache_enabled=True, cache_version="v2")', 'def t(x):', '    pass', '@larkflow.workflow()', 'def w(x=1):', '    f = larkflow.run(t, x)', '    return f.result()'].join('\n');
+    const c = compilePythonWorkflow(src, 'lw.py');
+    expect(c.starlark.split('\n')[2]).toBe('t = task("t", function = "lw:t", cache = True, cache_version = "v2")');
+    expect(c.starlark.split('\n')[6]).toBe('    f = run(t, x)');
+    expect(await runCompiled(c, 'w', { x: 4 }, { t: (a) => (a[0] as number) + 1 })).toMatchObject({ status: 'completed', result: 5 });
+  });
+
   it('maps names of Uniflow modules imported by their dotted path', () => {
     const src = [
       'import michelangelo.uniflow.core',

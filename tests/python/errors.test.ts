@@ -72,6 +72,13 @@ const CASES: Case[] = [
     message: /^recursion is not allowed in workflow code: (even -> odd -> even|odd -> even -> odd)$/,
   },
   {
+    name: 'recursion of a nested def',
+    text: ['from larkflow import workflow', '@workflow()', 'def w(n):', '    def f(k):', '        return 0 if k == 0 else f(k - 1)', '    return f(n)'].join('\n'),
+    line: 5,
+    column: 33,
+    message: /^recursion is not allowed in workflow code: f -> f$/,
+  },
+  {
     name: 'other decorators',
     text: ['import functools', 'from larkflow import workflow', '@functools.lru_cache()', '@workflow()', 'def w(n):', '    return n'].join('\n'),
     line: 3,
