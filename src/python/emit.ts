@@ -1237,7 +1237,8 @@ export function constValue(e: Expr): { ok: true; value: unknown } | { ok: false 
       if (/[jJ]$/.test(t)) return { ok: false };
       if (/^0[xXoObB]/.test(t) || /^\d+$/.test(t)) {
         const big = BigInt(t);
-        return { ok: true, value: big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big };
+        // JSON numbers: an int beyond 2**53 has no exact JSON value here, so it is not a constant.
+        return big <= BigInt(Number.MAX_SAFE_INTEGER) ? { ok: true, value: Number(big) } : { ok: false };
       }
       return { ok: true, value: Number(t) };
     }
