@@ -14,8 +14,8 @@
  * use.
  */
 import '../stdlib/index.js';
-import { compileProgram, ParseError, ResolveError, Source, type Diagnostic } from '../interpreter/index.js';
-import { WORKFLOW_FILE_OPTIONS } from '../engine/workflow/machine.js';
+import { compileProgram, EvalError, ParseError, ResolveError, Source, type Diagnostic } from '../interpreter/index.js';
+import { loadWorkflowModule, WORKFLOW_FILE_OPTIONS } from '../engine/workflow/machine.js';
 import { workflowPredeclared } from '../engine/workflow/surface.js';
 import { compileModule } from './emit.js';
 import { PythonCompileError, type PythonProblem } from './errors.js';
@@ -68,6 +68,17 @@ export function compilePythonWorkflow(text: string, file: string, options: Compi
   } catch (e) {
     if (e instanceof ParseError || e instanceof ResolveError) throw new PythonCompileError(file, text, starlarkProblems(text, e.diagnostics));
     throw e;
+  }
+  // Load the module as the engine will (top level only: constants, task declarations, defs), so that
+  // a bad task option (a RayTask keyword it does not know, ...) is reported here, at its .py line.
+  try {
+    const path = `${file}.compiled.star`;
+    loadWorkflowModule({ main: path, files: new Map([[path, r.starlark]]) }, workflowPredeclared({ current: null }), { current: null });
+  } catch (e) {
+    if (!(e instanceof EvalError)) throw e;
+    const line = e.line ?? 1;
+    const src = text.split(/\r\n|\r|\n/)[line - 1] ?? '';
+    throw new PythonCompileError(file, text, [{ message: `when the compiled file is loaded: ${e.message}`, line, column: src.length - src.trimStart().length + 1 }]);
   }
   return { starlark: r.starlark, workflows: r.workflows, tasks: r.tasks, defaults: r.defaults };
 }

@@ -100,6 +100,13 @@ const CASES: Case[] = [
     message: /^@app\.task is not Uniflow's task decorator/,
   },
   {
+    name: 'a task config the engine rejects when it loads the file',
+    text: ['import michelangelo.uniflow.core as uniflow', 'from michelangelo.uniflow.plugins.ray import RayTask', '@uniflow.task(', '    config=RayTask(head_cpus=1),', ')', 'def t(x):', '    return x', '@uniflow.workflow()', 'def w(n):', '    return t(n)'].join('\n'),
+    line: 6,
+    column: 1,
+    message: /^when the compiled file is loaded: .*head_cpus/,
+  },
+  {
     name: 'a reached class',
     text: ['from larkflow import workflow', 'class Config:', '    lr = 0.1', '@workflow()', 'def w():', '    return Config'].join('\n'),
     line: 2,
