@@ -26,7 +26,7 @@ export interface CompileResult {
 type Binding =
   | { readonly kind: 'uf-module'; readonly module: string }
   | { readonly kind: 'uf-name'; readonly name: string; readonly module: string }
-  | { readonly kind: 'library'; readonly module: string };
+  | { readonly kind: 'library'; readonly module: string; readonly imported?: string };
 
 /** Uniflow/larkflow names usable in workflow code, and their Starlark spelling. */
 const UF_NAMES: Record<string, string> = {
@@ -208,7 +208,7 @@ class Compiler {
       if (n.name === '*') continue;
       const name = n.asname ?? n.name;
       if (!isUniflowModule(s.module)) {
-        this.bindings.set(name, { kind: 'library', module: s.module });
+        this.bindings.set(name, { kind: 'library', module: s.module, imported: n.name });
         continue;
       }
       // `from michelangelo.uniflow.core.lib import concurrent`: a module of names.
@@ -643,7 +643,12 @@ class Compiler {
     const b = this.bindings.get(e.id);
     if (b && !this.defs.has(e.id)) {
       if (b.kind === 'library') {
-        this.problem(`workflow code cannot call the imported library ${e.id}: move it into a @task function`, e, `${e.id} (${b.module}) is Python; workflow code runs as Starlark and can call only tasks, workflows, helpers and Starlark builtins`);
+        this.problem(
+          `workflow code cannot call the imported library ${e.id}: move it into a @task function`,
+          e,
+          `${e.id} (${b.module}) is Python; workflow code runs as Starlark and can call only tasks, workflows, helpers and Starlark builtins` +
+            (b.imported !== undefined ? `. If ${b.imported} is a @task or @workflow of ${b.module}: tasks and workflows of other modules are not supported yet, declare them in this file` : ''),
+        );
         w.write(e.id);
         return;
       }
