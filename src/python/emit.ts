@@ -47,7 +47,8 @@ const TIME_NAMES = new Set(['time', 'time_ns', 'sleep', 'utc_format_seconds']);
 /** Python identifiers that Starlark reserves. */
 const RENAME: Record<string, string> = { load: 'load_' };
 
-const isUniflowModule = (m: string): boolean => /^(michelangelo\.uniflow|uniflow|larkflow)(\.|$)/.test(m);
+/** Modules of Uniflow/Michelangelo (and larkflow): their names are known, or "not supported yet", never a library. */
+const isUniflowModule = (m: string): boolean => /^(michelangelo|uniflow|larkflow)(\.|$)/.test(m);
 
 interface Scope {
   readonly locals: Set<string>;

@@ -24,7 +24,9 @@ const KEYWORDS = new Set([
 /** Is this decorator expression a task decorator (`task`, `x.task`, called or not)? */
 export function isTaskDecorator(e: Expr): boolean {
   const f = e.kind === 'Call' ? e.func : e;
-  return (f.kind === 'Name' && f.id === 'task') || (f.kind === 'Attr' && f.attr === 'task');
+  // `task`, and Michelangelo's other task decorators such as `pipeline_task`.
+  const isTask = (n: string): boolean => n === 'task' || n.endsWith('_task');
+  return (f.kind === 'Name' && isTask(f.id)) || (f.kind === 'Attr' && isTask(f.attr));
 }
 
 export class Parser {

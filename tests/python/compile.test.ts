@@ -281,6 +281,31 @@ describe('larkflow spellings and other forms', () => {
     expect(await runCompiled(c, 'w', { x: 4 }, { t: (a) => (a[0] as number) + 1 })).toMatchObject({ status: 'completed', result: 5 });
   });
 
+  it("declares tasks of Michelangelo's other task decorators (pipeline_task) and skips unused Python", () => {
+    const src = [
+      'import ray',
+      'import michelangelo.uniflow.core as uniflow',
+      'from michelangelo.canvas.pipeline.task import pipeline_task',
+      'from michelangelo.uniflow.plugins.spark import SparkTask',
+      'class Cfg:',
+      '    n: int',
+      '@pipeline_task(config=SparkTask(driver_cpu=1))',
+      'def prep(config: Cfg) -> list:',
+      '    assert config.n > 0',
+      '    return list(range(config.n))',
+      '@ray.remote',
+      'def shard(rows):',
+      '    return sum(1 for r in rows if r is not None)',
+      '@uniflow.workflow()',
+      'def flow(cfg: dict):',
+      '    rows = prep(config=cfg["prep"])',
+      '    return len(rows) if "prep" in cfg else 0',
+    ].join('\n');
+    const c = compilePythonWorkflow(src, 'canvas.py');
+    expect(c.tasks).toEqual([{ name: 'prep', function: 'canvas:prep', line: 8 }]);
+    expect(c.starlark.split('\n')[7]).toBe('prep = task("prep", function = "canvas:prep", config = SparkTask(driver_cpu = 1))');
+  });
+
   it('maps names of Uniflow modules imported by their dotted path', () => {
     const src = [
       'import michelangelo.uniflow.core',
