@@ -53,6 +53,11 @@ describe('the quick example of the Uniflow overview', () => {
     expect(compilePythonWorkflow(QUICK, 'x.py', { module: 'pkg.flows.my_workflow' }).tasks[0]!.function).toBe('pkg.flows.my_workflow:prepare_data');
   });
 
+  it('compiles the same with CRLF line ends and tab indentation', () => {
+    const crlf = compilePythonWorkflow(QUICK.replaceAll('\n', '\r\n').replaceAll('    ', '\t'), 'examples/my_workflow.py');
+    expect(crlf.starlark).toBe(c.starlark);
+  });
+
   it('runs on the engine with fake tasks', async () => {
     const r = await runCompiled(c, 'training_pipeline', { data_path: 's3://bucket/data' }, {
       prepare_data: (args) => [`${String(args[0])}/train`, `${String(args[0])}/val`],
