@@ -387,7 +387,10 @@ class Compiler {
     w.stmt(def.line, indent);
     w.write(`def ${this.rename(def.name)}`);
     w.open('(');
+    // Defaults are evaluated where the def is, not in its body.
+    this.fnDepth--;
     this.params(w, def.params, outer);
+    this.fnDepth++;
     w.close(')');
     w.colon();
     this.block(w, body, indent + 1, scope, def.line);
