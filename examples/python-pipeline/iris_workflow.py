@@ -10,6 +10,7 @@ machine.
 """
 
 import math
+import os
 import random
 from dataclasses import dataclass
 
@@ -46,6 +47,11 @@ def load_data(seed: int, test_fraction: float = 0.3) -> Split:
 @uniflow.task(retry_attempts=2)
 def train_model(split: Split, params: dict) -> dict:
     """Fits a logistic regression (full-batch gradient descent on standardized features)."""
+    marker = os.environ.get("IRIS_FAIL_ONCE")
+    if marker and not os.path.exists(marker + "." + params["name"]):
+        # A demo of retries: the first attempt of each training fails (the path names a marker file).
+        open(marker + "." + params["name"], "w").close()
+        raise RuntimeError("simulated failure of the first attempt")
     xs = [r[:4] for r in split.train]
     ys = [r[4] for r in split.train]
     means = [sum(c) / len(c) for c in zip(*xs)]
