@@ -9,6 +9,8 @@
  * service account) and `subprocess` (a local process group per attempt, recorded on disk beside the
  * database: the same runners and task I/O as a remote backend, without a cluster).
  */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import type { Engine, ExecutorAdapter, RemoteDefaults } from '../engine/index.js';
@@ -120,6 +122,11 @@ export interface BackendEndpoints {
 async function adapterFor(kind: string, remote: RemoteDefaults | undefined, places: Places, sources: TaskSources, endpoints: BackendEndpoints): Promise<ExecutorAdapter> {
   const namespace = remote?.namespace !== undefined ? { namespace: remote.namespace } : {};
   const kube = async <T>(make: () => T): Promise<T> => {
+    // No configuration at all would make the client talk to localhost:8080 and retry for minutes.
+    const configured = process.env.KUBECONFIG || process.env.KUBERNETES_SERVICE_HOST || existsSync(join(homedir(), '.kube', 'config'));
+    if (!configured) {
+      throw new CliError(`executor ${kind} needs a Kubernetes cluster: set KUBECONFIG (or run inside a cluster); to run every Python task on this machine instead, pass --local`);
+    }
     try {
       return make();
     } catch (e) {
@@ -145,7 +152,7 @@ async function adapterFor(kind: string, remote: RemoteDefaults | undefined, plac
     }
     case 'ray': {
       const address = endpoints.rayAddress ?? process.env.RAY_ADDRESS;
-      if (!address) throw new CliError('executor ray needs the Ray dashboard address: set RAY_ADDRESS (http://head:8265) or pass --ray-address');
+      if (!address) throw new CliError('executor ray needs the Ray dashboard address: set RAY_ADDRESS (http://head:8265) or pass --ray-address; to run every Python task on this machine instead, pass --local');
       const { RayJobsAdapter } = await import('../engine/executors/ray/index.js');
       try {
         return new RayJobsAdapter({ address });
@@ -155,7 +162,7 @@ async function adapterFor(kind: string, remote: RemoteDefaults | undefined, plac
     }
     case 'livy': {
       const url = endpoints.livyUrl ?? process.env.LIVY_URL;
-      if (!url) throw new CliError('executor livy needs the Livy server: set LIVY_URL (http://livy:8998) or pass --livy-url');
+      if (!url) throw new CliError('executor livy needs the Livy server: set LIVY_URL (http://livy:8998) or pass --livy-url; to run every Python task on this machine instead, pass --local');
       const { LivyAdapter } = await import('../engine/executors/livy/index.js');
       try {
         return new LivyAdapter({ url });

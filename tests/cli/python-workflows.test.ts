@@ -48,7 +48,7 @@ describe('Uniflow .py workflows (uses dist/)', () => {
     // The __main__ block's inputs and environment; tasks on the local Python executor, at the .py lines.
     expect(hist[0]).toMatchObject({ kind: 'RunStarted', kwargs: { seed: 7, min_accuracy: 0.9 }, env: { DATASET: 'synthetic-iris' } });
     const scheduled = hist.filter((e) => e.kind === 'TaskScheduled');
-    expect(scheduled[0]).toMatchObject({ executor: 'python', callSite: { file: 'iris_workflow.py', line: 88 } });
+    expect(scheduled[0]).toMatchObject({ executor: 'python', callSite: { file: 'iris_workflow.py', line: 94 } });
     // Cached (load_data has cache_enabled=True), and inputs on the command line win.
     const again = await larkflow('run', 'iris_workflow.py', '--db', 'a.db', 'min_accuracy=0.99');
     expect(again.code).toBe(1);
@@ -68,7 +68,7 @@ describe('Uniflow .py workflows (uses dist/)', () => {
     writeFileSync(join(dir, 'changed.py'), changed);
     const rep = await larkflow('replay', runId, '--workflow', 'changed.py', '--db', 'b.db');
     expect(rep.code).toBe(3);
-    expect(rep.out + rep.err).toMatch(/changed\.py:88/);
+    expect(rep.out + rep.err).toMatch(/changed\.py:94/);
   });
 
   it('compile errors name file:line:col, show the line and give a hint', async () => {
@@ -100,6 +100,37 @@ describe('Uniflow .py workflows (uses dist/)', () => {
     expect(w.code, w.err).toBe(0);
     const runs = JSON.parse((await larkflow('runs', '--json', '--db', 'k/d.db')).out) as { status: string }[];
     expect(runs[0]!.status).toBe('completed');
+  });
+
+  it("the overview's quick example: RayTask tasks need a cluster, --local runs them here", async () => {
+    writeFileSync(
+      join(dir, 'quick.py'),
+      [
+        'import michelangelo.uniflow.core as uniflow',
+        'from michelangelo.uniflow.plugins.ray import RayTask',
+        '@uniflow.task(config=RayTask(head_cpu=1, head_memory="4Gi"))',
+        'def prepare_data(data_path: str):',
+        '    """Load and split data for training."""',
+        '    return [data_path + ":train", data_path + ":val"]',
+        '@uniflow.task(config=RayTask(head_cpu=2, worker_instances=4))',
+        'def train_model(train_data, params: dict):',
+        '    """Train model with distributed compute."""',
+        '    return {"trained_on": train_data, "lr": params["lr"]}',
+        '@uniflow.workflow()',
+        'def training_pipeline(data_path: str):',
+        '    train_data, val_data = prepare_data(data_path)',
+        '    result = train_model(train_data, params={"lr": 0.01})',
+        '    return result',
+        '',
+      ].join('\n'),
+    );
+    const noKube = { HOME: dir, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' };
+    const remote = await run(process.execPath, [CLI, 'run', 'quick.py', 'data_path=s3://d', '--db', 'q.db'], noKube);
+    expect(remote.code).toBe(2);
+    expect(remote.err).toMatch(/executor kuberay needs a Kubernetes cluster.*--local/);
+    const local = await run(process.execPath, [CLI, 'run', 'quick.py', 'data_path=s3://d', '--db', 'q.db', '--local'], noKube);
+    expect(local.code, local.err).toBe(0);
+    expect(JSON.parse(local.out)).toEqual({ trained_on: 's3://d:train', lr: 0.01 });
   });
 
   it('python3 my_workflow.py runs it with larkflow (the shim on PYTHONPATH)', async () => {
