@@ -12,6 +12,8 @@ import { Writer } from './writer.js';
 export interface CompileOptions {
   readonly module?: string;
   readonly allowWhile?: boolean;
+  /** Also compile the top-level `test_*` functions (for `larkflow test --workflows`). */
+  readonly tests?: boolean;
 }
 
 export interface CompileResult {
@@ -132,7 +134,9 @@ class Compiler {
       return { starlark: '', workflows: [], tasks: [], defaults: this.defaults, problems: [e.toProblem()] };
     }
     for (const item of items) this.classify(item);
-    for (const e of this.entries) if (e.top.kind === 'workflow' || e.top.kind === 'task') this.enqueue(e);
+    for (const e of this.entries) {
+      if (e.top.kind === 'workflow' || e.top.kind === 'task' || (this.options.tests && e.top.kind === 'helper' && (e.top.def as { name: string }).name.startsWith('test_'))) this.enqueue(e);
+    }
     while (this.queue.length > 0) this.emitEntry(this.queue.shift()!);
     this.checkRecursion();
     return { starlark: this.assemble(), workflows: this.workflows, tasks: this.tasks, defaults: this.defaults, problems: this.problems };

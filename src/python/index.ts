@@ -38,6 +38,8 @@ export interface CompilePythonOptions {
   readonly module?: string;
   /** Allow `while` loops (the engine allows them; Uniflow's worker does not). @default false */
   readonly allowWhile?: boolean;
+  /** Also compile the top-level `test_*` functions (for `larkflow test --workflows`). @default false */
+  readonly tests?: boolean;
 }
 
 const HINTS: [RegExp, string][] = [

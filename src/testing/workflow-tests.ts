@@ -19,6 +19,8 @@ import { Engine, type RunResult } from '../engine/engine.js';
 import type { HistoryEvent } from '../engine/core/events.js';
 import { collectScript } from '../engine/script.js';
 import { registerPluginTasks, TEST_HARNESS_MODULE } from '../engine/workflow/plugins.js';
+import { compilePythonWithTests } from '../engine/workflow/python-files.js';
+import { dirname, resolve } from 'node:path';
 
 /** Options of `runWorkflowTests`. */
 export interface WorkflowTestOptions {
@@ -146,7 +148,7 @@ export async function driveVirtual(
  * @internal exported for tests
  */
 export async function runOneTest(
-  file: { main: string; text: string; files: Record<string, string> },
+  file: { main: string; text: string; files: Record<string, string>; codeDir?: string },
   test: { name: string; isWorkflow: boolean },
   options: Pick<WorkflowTestOptions, 'env' | 'timeoutMs' | 'maxTimers' | 'tasks'> = {},
 ): Promise<{ result: RunResult; runTimeMs: number; engine: Engine; history: HistoryEvent[] }> {
@@ -159,6 +161,7 @@ export async function runOneTest(
   const start = clock.now();
   const handle = engine.start({
     source: { name: file.main, text, files: file.files },
+    ...(file.codeDir !== undefined ? { codeDir: file.codeDir } : {}),
     workflow: test.isWorkflow ? test.name : WRAPPED,
     env: { ...(options.env ?? {}) },
     runId: `test-${test.name}`,
@@ -205,6 +208,12 @@ export async function runWorkflowTests(files: readonly string[], opts: WorkflowT
     let tests: { name: string; isWorkflow: boolean }[];
     try {
       script = collectScript(path);
+      if (script.bundle.main.endsWith('.py')) {
+        // A Uniflow file: compiled with its test_* functions, then tested as Starlark (same lines).
+        const files = new Map(script.bundle.files);
+        files.set(script.bundle.main, compilePythonWithTests(files.get(script.bundle.main)!, script.bundle.main));
+        script = { ...script, bundle: { main: script.bundle.main, files } };
+      }
       tests = findTests(script.bundle.main, script.bundle.files.get(script.bundle.main)!);
     } catch (e) {
       fail(path, '<file>', renderError(e));
@@ -217,7 +226,7 @@ export async function runWorkflowTests(files: readonly string[], opts: WorkflowT
     for (const t of tests) {
       let outcome;
       try {
-        outcome = await runOneTest({ main, text: script.bundle.files.get(main)!, files: others }, t, opts);
+        outcome = await runOneTest({ main, text: script.bundle.files.get(main)!, files: others, codeDir: dirname(resolve(path)) }, t, opts);
       } catch (e) {
         fail(path, t.name, renderError(e));
         continue;

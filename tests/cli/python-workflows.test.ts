@@ -133,6 +133,37 @@ describe('Uniflow .py workflows (uses dist/)', () => {
     expect(JSON.parse(local.out)).toEqual({ trained_on: 's3://d:train', lr: 0.01 });
   });
 
+  it('larkflow test --workflows runs the test_* functions of a .py file', async () => {
+    writeFileSync(
+      join(dir, 'flow_test.py'),
+      [
+        'import michelangelo.uniflow.core as uniflow',
+        '',
+        '@uniflow.task()',
+        'def double(x: int) -> int:',
+        '    return 2 * x',
+        '',
+        '@uniflow.workflow()',
+        'def main(n: int):',
+        '    return double(n) + 1',
+        '',
+        'def test_main():',
+        '    if main(20) != 41:',
+        '        fail("expected 41")',
+        '',
+        'def test_wrong():',
+        '    if main(1) != 0:',
+        '        fail("main(1) is %s" % main(1))',
+        '',
+      ].join('\n'),
+    );
+    const r = await larkflow('test', '--workflows', 'flow_test.py');
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/ok {3}flow_test\.py::test_main/);
+    expect(r.out).toMatch(/FAIL flow_test\.py::test_wrong[\s\S]*flow_test\.py:17:\d+: in test_wrong[\s\S]*main\(1\) is 3/);
+    expect(r.out).toMatch(/^1 passed, 1 failed$/m);
+  });
+
   it('python3 my_workflow.py runs it with larkflow (the shim on PYTHONPATH)', async () => {
     const path = (await larkflow('python-path')).out.trim();
     const r = await run('python3', ['iris_workflow.py', '--db', 'e.db'], { PYTHONPATH: path, LARKFLOW_CLI: `${process.execPath} ${CLI}` });

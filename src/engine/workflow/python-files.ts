@@ -9,4 +9,18 @@
 import { compilePythonWorkflow } from '../../python/index.js';
 import { registerWorkflowTranslator } from './machine.js';
 
-registerWorkflowTranslator('.py', (text, path) => compilePythonWorkflow(text, path, { allowWhile: true }).starlark);
+/** Ends the first line of a `.py` file's text that is already compiled Starlark (the workflow test runner compiles with its tests). */
+export const COMPILED_MARKER = '# larkflow: compiled from Python';
+
+registerWorkflowTranslator('.py', (text, path) => {
+  const eol = text.indexOf('\n');
+  if ((eol < 0 ? text : text.slice(0, eol)).endsWith(COMPILED_MARKER)) return text;
+  return compilePythonWorkflow(text, path, { allowWhile: true }).starlark;
+});
+
+/** A `.py` workflow file compiled with its top-level `test_*` functions, marked as compiled. */
+export function compilePythonWithTests(text: string, path: string): string {
+  const starlark = compilePythonWorkflow(text, path, { allowWhile: true, tests: true }).starlark;
+  const eol = starlark.indexOf('\n');
+  return eol < 0 ? `${starlark}  ${COMPILED_MARKER}` : `${starlark.slice(0, eol)}  ${COMPILED_MARKER}${starlark.slice(eol)}`;
+}
