@@ -54,8 +54,6 @@ export function localPythonExecutor(options: LocalPythonOptions): RemoteExecutor
     extraEnv: (req) => ({
       PYTHONPATH: [req.codeDir, (runnerDir ??= pythonRunnerDir())].filter((d): d is string => d !== undefined).join(':'),
       PYTHONDONTWRITEBYTECODE: '1',
-      // Where the runner stores values that are not JSON (DataFrames, models), passed on by reference.
-      LARKFLOW_REF_DIR_URL: `file://${resolve(options.workRoot, 'refs')}`,
     }),
   });
 }

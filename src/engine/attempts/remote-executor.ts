@@ -41,6 +41,8 @@ export interface AttemptStorage {
   putInput(ref: AttemptRef, doc: TaskInputDoc): Promise<string>;
   resultUrl(ref: AttemptRef): Promise<string>;
   readResult(ref: AttemptRef): Promise<TaskResultDoc | undefined>;
+  /** Where runners store values that are not JSON (a file:// directory), if this storage has such a place. */
+  refsUrl?(): string | undefined;
   readonly where: string;
 }
 
@@ -169,7 +171,9 @@ export class RemoteExecutor implements Executor {
     const runners = { ...DEFAULT_RUNNERS, ...(this.options.runners ?? {}) };
     const command = req.command ?? runners[runnerKind];
     if (!command) throw new AdapterError(`unknown runner ${JSON.stringify(runnerKind)} for task ${req.task} (known: ${Object.keys(runners).join(', ')})`, 'invalid');
+    const refs = this.options.storage.refsUrl?.();
     const env: Record<string, string> = {
+      ...(refs !== undefined ? { LARKFLOW_REF_DIR_URL: refs } : {}),
       ...(this.options.extraEnv?.(req) ?? {}),
       ...(req.env ?? {}),
       ...(res.env ?? {}),

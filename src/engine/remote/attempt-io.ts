@@ -159,6 +159,11 @@ export class FsAttemptIO implements AttemptIO {
     this.where = this.root;
   }
 
+  /** Where runners store task values that are not JSON (passed on by reference): `<root>/refs`. */
+  refsUrl(): string {
+    return `file://${join(this.root, 'refs')}`;
+  }
+
   /** The folder of an attempt's documents. */
   attemptDir(ref: AttemptRef): string {
     checkRef(ref);
