@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError } from '../../src/engine/core/errors.js';
+import { DuplicateRunError, StoreError } from '../../src/engine/core/errors.js';
 import type { HistoryEvent, NewEvent, RunStarted } from '../../src/engine/core/events.js';
 import type { EventStore } from '../../src/engine/core/ports.js';
 import { MemoryEventStore, MIGRATIONS, openSqliteStore, SCHEMA_VERSION } from '../../src/engine/store/index.js';
@@ -123,7 +123,9 @@ describe.each(harnesses)('EventStore contract: $name', (harness) => {
       store.createRun(started('r1', 1000));
       const err = storeError(() => store.createRun(started('r1', 2000, { workflow: 'other' })));
       expect(err.message).toBe('cannot create run r1: a run with this id already exists');
-      expect(err.code).toBe('store');
+      expect(err.code).toBe('duplicate');
+      expect(err).toBeInstanceOf(DuplicateRunError);
+      expect((err as DuplicateRunError).existingRunId).toBe('r1');
       expect(store.getRun('r1')).toMatchObject({ workflow: 'wf', startedAt: 1000, lastSeq: 1 });
       expect(store.history('r1')).toHaveLength(1);
     });
@@ -473,7 +475,7 @@ describe('SqliteEventStore', () => {
     raw(path, (db) => {
       expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['events', 'meta', 'runs', 'scripts']);
+      expect(tables).toEqual(['events', 'inbox', 'meta', 'runs', 'scripts', 'sqlite_sequence']);
       expect(db.prepare('SELECT run_id, seq, kind, at FROM events').all()).toEqual([{ run_id: 'r1', seq: 1, kind: 'RunStarted', at: 1000 }]);
       expect(db.prepare('SELECT status, last_seq, ended_at FROM runs').get()).toEqual({ status: 'running', last_seq: 1, ended_at: null });
     });

@@ -16,11 +16,31 @@ export class EngineError extends Error {
   }
 }
 
-/** The database or blob store failed; nothing committed is lost. */
+/**
+ * The database or blob store failed, or refused a write; nothing committed is lost. `code` is
+ * `'store'` unless a more specific one says why: `'duplicate'` (DuplicateRunError), `'ended'` (a
+ * signal for a run that has ended), `'missing'` (a signal for a run that does not exist), `'inbox'`
+ * (an append that would deliver an inbox message twice, or one that is not the run's).
+ */
 export class StoreError extends EngineError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 'store', options);
+  constructor(message: string, options?: ErrorOptions, code = 'store') {
+    super(message, code, options);
     this.name = 'StoreError';
+  }
+}
+
+/**
+ * `createRun` was refused because the run exists already: a run with the same id, or with the same
+ * idempotency key (`existingRunId` is that run). Code `'duplicate'`.
+ */
+export class DuplicateRunError extends StoreError {
+  constructor(
+    message: string,
+    readonly existingRunId: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options, 'duplicate');
+    this.name = 'DuplicateRunError';
   }
 }
 

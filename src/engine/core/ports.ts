@@ -22,6 +22,50 @@ export interface RunRecord {
   readonly resumedFrom?: string;
   /** Number of events in the history. */
   readonly lastSeq: number;
+  /** The idempotency key the run was started with, if any (unique among runs). */
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * Which runs `EventStore.listRuns` returns. Runs come newest first: `startedAt` descending, then
+ * `runId` descending (code-point order) between runs that started at the same time. Pages are
+ * keyset pages: `after: runCursor(lastRunOfPage)` gives the next page, with no run twice and none
+ * missed, however many runs share a `startedAt`.
+ */
+export interface RunFilter {
+  readonly status?: RunStatus;
+  readonly workflow?: string;
+  /** Runs started at or after this time (ms since the epoch). */
+  readonly since?: number;
+  /** Runs started before this time (ms since the epoch; exclusive, so `since`..`until` is half-open). */
+  readonly until?: number;
+  /** Runs whose runId or workflow contains this text, ignoring case. */
+  readonly search?: string;
+  /** A cursor (`runCursor(r)` of the last run of the previous page): runs after it in list order. */
+  readonly after?: string;
+  readonly limit?: number;
+}
+
+/** A message for a run from outside (a signal), waiting in its inbox until the run consumes it. */
+export interface InboxMessage {
+  /** Increasing per store (never reused). */
+  readonly id: number;
+  readonly runId: string;
+  readonly kind: 'signal';
+  readonly name: string;
+  readonly payload: Json;
+  /** The sender's idempotency key, if given: a second post with the same (runId, key) is the same message. */
+  readonly key?: string;
+  /** Store clock (ms since epoch). */
+  readonly postedAt: number;
+}
+
+/** What `EventStore.postInbox` takes. */
+export interface InboxPost {
+  readonly kind: 'signal';
+  readonly name: string;
+  readonly payload: Json;
+  readonly key?: string;
 }
 
 /** A file of a stored script bundle. */
@@ -69,12 +113,26 @@ export type ClaimResult =
 export interface EventStore {
   /**
    * Creates a run with its first event (RunStarted, seq 1); with `lease`, owned by `lease.owner` at
-   * epoch 1 for `lease.leaseMs`.
+   * epoch 1 for `lease.leaseMs`. With `idempotencyKey`, the key is recorded on the run, and no
+   * other run may have it. Atomic: of two creators with the same key (or run id), even in two
+   * processes, exactly one succeeds.
+   * @throws DuplicateRunError (code 'duplicate') if a run with this idempotency key or this run id
+   *   exists; `existingRunId` names it (the key is checked first)
    */
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent;
+  createRun(
+    first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>,
+    lease?: { readonly owner: string; readonly leaseMs: number },
+    idempotencyKey?: string,
+  ): HistoryEvent;
+  /** The run started with this idempotency key, if any. */
+  runByIdempotencyKey(key: string): RunRecord | undefined;
   /**
-   * Appends events after `expectedLastSeq` in one transaction; returns them with positions.
+   * Appends events after `expectedLastSeq` in one transaction; returns them with positions. An
+   * event `{ kind: 'SignalReceived', inboxId: number }` consumes that inbox message in the same
+   * transaction (its `consumed_seq` becomes the event's seq), so a message is delivered once.
    * @throws FencedError if `lease` is given and the run's owner or epoch is no longer the lease's
+   * @throws StoreError with code 'inbox' if such an event names an inbox message that is not this
+   *   run's, does not exist, or is consumed already (nothing is appended)
    * @throws StoreError if the history has moved on (another writer) or the database fails
    */
   append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[];
@@ -94,10 +152,28 @@ export interface EventStore {
   /** The history of a run from `fromSeq` (default 1), in order. */
   history(runId: string, fromSeq?: number): HistoryEvent[];
   getRun(runId: string): RunRecord | undefined;
-  /** Runs, newest first. */
-  listRuns(filter?: { readonly status?: RunStatus; readonly workflow?: string; readonly since?: number; readonly limit?: number }): RunRecord[];
+  /**
+   * Runs, newest first (see `RunFilter`).
+   * @throws UsageError if `after` is not a cursor made by `runCursor`
+   */
+  listRuns(filter?: RunFilter): RunRecord[];
   /** Runs that have not reached a terminal event (for recovery). */
   unfinishedRuns(): RunRecord[];
+  /**
+   * Puts a message in a run's inbox. A second post with the same (runId, key) is the same message:
+   * its id comes back with `duplicate: true` and nothing is written (even if the run has ended
+   * since, or the second post's name or payload differ).
+   * @throws StoreError with code 'missing' if the run does not exist, 'ended' if it has ended
+   *   (completed, failed or cancelled; a blocked run takes messages), 'store' if the payload is not JSON
+   */
+  postInbox(runId: string, msg: InboxPost): { readonly id: number; readonly duplicate: boolean };
+  /** A run's messages not consumed yet, oldest (lowest id) first; [] for an unknown run. */
+  pendingInbox(runId: string): InboxMessage[];
+  /**
+   * The ids of the runs with status `running` (as `unfinishedRuns`) that have messages not consumed
+   * yet, the run with the longest-waiting message first.
+   */
+  runsWithPendingInbox(): string[];
   /** Stores a script bundle under its digest (idempotent). */
   putScript(digest: string, files: readonly ScriptFile[]): void;
   getScript(digest: string): ScriptFile[] | undefined;

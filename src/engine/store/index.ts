@@ -7,5 +7,5 @@
 export { openSqliteStore, SqliteEventStore } from './sqlite-store.js';
 export type { SqliteStoreOptions } from './sqlite-store.js';
 export { MemoryEventStore } from './memory-store.js';
-export { MIGRATIONS, SCHEMA_VERSION } from './schema.js';
+export { MIGRATIONS, SCHEMA_VERSION, runCursor } from './schema.js';
 export type { Migration } from './schema.js';

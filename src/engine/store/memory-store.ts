@@ -6,11 +6,12 @@
  * stored is deep-frozen, so neither the caller's later changes to an event nor changes to what the
  * store returned can alter a recorded history.
  */
-import { FencedError, StoreError } from '../core/errors.js';
+import { DuplicateRunError, FencedError, StoreError } from '../core/errors.js';
 import { isTerminal } from '../core/events.js';
-import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
-import type { ClaimResult, EventStore, LeaseHolder, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
-import { isEndedStatus, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { HistoryEvent, NewEvent } from '../core/events.js';
+import type { Json } from '../core/json.js';
+import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
+import { compareRunIds, foldCase, inboxIdOf, isEndedStatus, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
 
 interface MemoryRun {
   record: RunRecord;
@@ -20,18 +21,37 @@ interface MemoryRun {
   owner: string | null;
   epoch: number;
   leaseUntil: number;
+  /** The run's inbox, in id order. */
+  readonly inbox: MemoryInboxEntry[];
+}
+
+interface MemoryInboxEntry {
+  readonly message: InboxMessage;
+  /** The seq of the SignalReceived that consumed the message; null while it waits. */
+  consumedSeq: number | null;
 }
 
 /** An `EventStore` in memory: nothing survives the process. */
 export class MemoryEventStore implements EventStore {
   readonly #runs = new Map<string, MemoryRun>();
   readonly #scripts = new Map<string, readonly ScriptFile[]>();
+  /** Idempotency key → run id. */
+  readonly #keys = new Map<string, string>();
+  #lastInboxId = 0;
   #closed = false;
 
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent {
+  createRun(
+    first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>,
+    lease?: { readonly owner: string; readonly leaseMs: number },
+    idempotencyKey?: string,
+  ): HistoryEvent {
     this.#checkOpen();
     if (first.kind !== 'RunStarted') throw new StoreError(msg.notFirst(first.runId));
-    if (this.#runs.has(first.runId)) throw new StoreError(msg.runExists(first.runId));
+    if (idempotencyKey !== undefined) {
+      const existing = this.#keys.get(idempotencyKey);
+      if (existing !== undefined) throw new DuplicateRunError(msg.keyTaken(first.runId, idempotencyKey, existing), existing);
+    }
+    if (this.#runs.has(first.runId)) throw new DuplicateRunError(msg.runExists(first.runId), first.runId);
     const event = stored(first.runId, { ...first, seq: 1 } as HistoryEvent) as HistoryEvent & { kind: 'RunStarted' };
     const record: RunRecord = {
       runId: event.runId,
@@ -42,7 +62,9 @@ export class MemoryEventStore implements EventStore {
       ...(event.parent !== undefined ? { parentRunId: event.parent.runId } : {}),
       ...(event.resumedFrom !== undefined ? { resumedFrom: event.resumedFrom.runId } : {}),
       lastSeq: 1,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
     };
+    if (idempotencyKey !== undefined) this.#keys.set(idempotencyKey, first.runId);
     this.#runs.set(first.runId, {
       record: Object.freeze(record),
       events: [event],
@@ -50,8 +72,15 @@ export class MemoryEventStore implements EventStore {
       owner: lease?.owner ?? null,
       epoch: lease ? 1 : 0,
       leaseUntil: lease ? Date.now() + lease.leaseMs : 0,
+      inbox: [],
     });
     return event;
+  }
+
+  runByIdempotencyKey(key: string): RunRecord | undefined {
+    this.#checkOpen();
+    const runId = this.#keys.get(key);
+    return runId === undefined ? undefined : this.#runs.get(runId)?.record;
   }
 
   append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] {
@@ -68,6 +97,8 @@ export class MemoryEventStore implements EventStore {
     const out: HistoryEvent[] = [];
     let endedAt: number | undefined;
     let seq = expectedLastSeq;
+    /** The inbox messages this append delivers, with the seq of the event delivering each. */
+    let consumed: [MemoryInboxEntry, number][] | undefined;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.kind === 'RunStarted') throw new StoreError(msg.startedAgain(runId));
@@ -75,6 +106,19 @@ export class MemoryEventStore implements EventStore {
       if (isTerminal(e)) endedAt = e.at;
       seq++;
       out.push(stored(runId, { ...e, seq } as HistoryEvent));
+      const inboxId = inboxIdOf(e);
+      if (inboxId !== undefined) (consumed ??= []).push([this.#inboxEntry(run, inboxId), seq]);
+    }
+    // The checks SQLite's UPDATE ... WHERE consumed_seq IS NULL makes, before anything changes
+    // (the same message twice in one append included).
+    if (consumed !== undefined) {
+      const seen = new Map<MemoryInboxEntry, number>();
+      for (const [entry, at] of consumed) {
+        const by = entry.consumedSeq ?? seen.get(entry);
+        if (by !== undefined) throw new StoreError(msg.inboxConsumed(runId, entry.message.id, by), undefined, 'inbox');
+        seen.set(entry, at);
+      }
+      for (const [entry, at] of consumed) entry.consumedSeq = at;
     }
     run.events.push(...out);
     // The run had not ended, so its record has no endedAt to drop.
@@ -139,17 +183,23 @@ export class MemoryEventStore implements EventStore {
     return this.#runs.get(runId)?.record;
   }
 
-  listRuns(filter: { readonly status?: RunStatus; readonly workflow?: string; readonly since?: number; readonly limit?: number } = {}): RunRecord[] {
+  listRuns(filter: RunFilter = {}): RunRecord[] {
     this.#checkOpen();
-    const { status, workflow, since, limit } = filter;
-    const runs = [...this.#runs.values()].filter(
-      (r) =>
-        (status === undefined || r.record.status === status) &&
-        (workflow === undefined || r.record.workflow === workflow) &&
-        (since === undefined || r.record.startedAt >= since),
-    );
-    runs.sort((a, b) => b.record.startedAt - a.record.startedAt || b.order - a.order);
-    const records = runs.map((r) => r.record);
+    const { status, workflow, since, until, limit } = filter;
+    const after = filter.after === undefined ? undefined : parseRunCursor(filter.after);
+    const search = filter.search === undefined ? undefined : foldCase(filter.search);
+    const records = [...this.#runs.values()]
+      .map((r) => r.record)
+      .filter(
+        (r) =>
+          (status === undefined || r.status === status) &&
+          (workflow === undefined || r.workflow === workflow) &&
+          (since === undefined || r.startedAt >= since) &&
+          (until === undefined || r.startedAt < until) &&
+          (search === undefined || foldCase(r.runId).includes(search) || foldCase(r.workflow).includes(search)) &&
+          (after === undefined || r.startedAt < after.startedAt || (r.startedAt === after.startedAt && compareRunIds(r.runId, after.runId) < 0)),
+      );
+    records.sort((a, b) => b.startedAt - a.startedAt || compareRunIds(b.runId, a.runId));
     return limit === undefined ? records : records.slice(0, Math.max(0, Math.floor(limit)));
   }
 
@@ -159,6 +209,49 @@ export class MemoryEventStore implements EventStore {
     const runs = [...this.#runs.values()].filter((r) => r.record.status === 'running');
     runs.sort((a, b) => a.record.startedAt - b.record.startedAt || a.order - b.order);
     return runs.map((r) => r.record);
+  }
+
+  postInbox(runId: string, post: InboxPost): { readonly id: number; readonly duplicate: boolean } {
+    this.#checkOpen();
+    const run = this.#runs.get(runId);
+    if (run === undefined) throw new StoreError(msg.postNoSuchRun(runId), undefined, 'missing');
+    if (post.key !== undefined) {
+      const same = run.inbox.find((e) => e.message.key === post.key);
+      if (same !== undefined) return { id: same.message.id, duplicate: true };
+    }
+    if (isEndedStatus(run.record.status)) throw new StoreError(msg.postEnded(runId, run.record.status), undefined, 'ended');
+    if (post.kind !== 'signal') throw new StoreError(msg.postBadKind(runId, String(post.kind)));
+    const payload = storedPayload(runId, post);
+    const id = ++this.#lastInboxId;
+    const message: InboxMessage = {
+      id,
+      runId,
+      kind: 'signal',
+      name: post.name,
+      payload,
+      ...(post.key !== undefined ? { key: post.key } : {}),
+      postedAt: Date.now(),
+    };
+    run.inbox.push({ message: deepFreeze(message), consumedSeq: null });
+    return { id, duplicate: false };
+  }
+
+  pendingInbox(runId: string): InboxMessage[] {
+    this.#checkOpen();
+    const run = this.#runs.get(runId);
+    if (run === undefined) return [];
+    return run.inbox.filter((e) => e.consumedSeq === null).map((e) => e.message);
+  }
+
+  runsWithPendingInbox(): string[] {
+    this.#checkOpen();
+    const waiting: [string, number][] = [];
+    for (const run of this.#runs.values()) {
+      if (run.record.status !== 'running') continue;
+      const first = run.inbox.find((e) => e.consumedSeq === null);
+      if (first !== undefined) waiting.push([run.record.runId, first.message.id]);
+    }
+    return waiting.sort((a, b) => a[1] - b[1]).map(([runId]) => runId);
   }
 
   putScript(digest: string, files: readonly ScriptFile[]): void {
@@ -181,6 +274,25 @@ export class MemoryEventStore implements EventStore {
   #checkOpen(): void {
     if (this.#closed) throw new StoreError(msg.closed());
   }
+
+  /** The entry of the run's inbox message `inboxId`. @throws StoreError (code 'inbox') if there is none */
+  #inboxEntry(run: MemoryRun, inboxId: number): MemoryInboxEntry {
+    const entry = run.inbox.find((e) => e.message.id === inboxId);
+    if (entry === undefined) throw new StoreError(msg.inboxMissing(run.record.runId, inboxId), undefined, 'inbox');
+    return entry;
+  }
+}
+
+/** A message's payload as a database would give it back (through JSON). */
+function storedPayload(runId: string, post: InboxPost): Json {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(post.payload);
+  } catch (err) {
+    throw new StoreError(msg.postNotJson(runId, post.name, (err as Error).message), { cause: err });
+  }
+  if (text === undefined) throw new StoreError(msg.postNotJson(runId, post.name, `${typeof post.payload} has no JSON form`));
+  return JSON.parse(text) as Json;
 }
 
 /** The event as a database would give it back (through JSON), deep-frozen. */

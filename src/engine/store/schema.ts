@@ -12,7 +12,9 @@
  * blocked. Nothing here touches a database: the
  * migrations are SQL text, applied by sqlite-store.ts.
  */
+import { UsageError } from '../core/errors.js';
 import type { EventKind, RunStatus } from '../core/events.js';
+import type { RunRecord } from '../core/ports.js';
 
 /** One step of the schema: turns a database at `version - 1` into one at `version`. */
 export interface Migration {
@@ -74,6 +76,33 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    description: 'idempotency keys of runs, run inboxes (signals), keyset listing of runs',
+    // inbox.id is AUTOINCREMENT so that an id is never reused, even after rows are deleted: history
+    // records the id a SignalReceived consumed. consumed_seq is the seq of that event (NULL while
+    // the message waits). The partial indexes keep only what is looked up: keys that exist, and
+    // messages that wait. runs_by_started_id serves listRuns' order and its keyset cursor, and
+    // replaces runs_by_started.
+    sql: `
+      ALTER TABLE runs ADD COLUMN idempotency_key TEXT;
+      CREATE UNIQUE INDEX runs_by_idempotency_key ON runs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+      DROP INDEX runs_by_started;
+      CREATE INDEX runs_by_started_id ON runs (started_at, run_id);
+      CREATE TABLE inbox (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id       TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        payload      TEXT NOT NULL,
+        key          TEXT,
+        posted_at    INTEGER NOT NULL,
+        consumed_seq INTEGER
+      );
+      CREATE UNIQUE INDEX inbox_by_key ON inbox (run_id, key) WHERE key IS NOT NULL;
+      CREATE INDEX inbox_pending ON inbox (run_id, id) WHERE consumed_seq IS NULL;
+    `,
+  },
 ];
 
 /** The schema version this larkflow writes: the last migration's. */
@@ -108,6 +137,61 @@ export function isEndedStatus(status: RunStatus): boolean {
 }
 
 /**
+ * The cursor of a run in `listRuns`' order, for `listRuns({ after })`: opaque text (base64url of
+ * `startedAt:runId`), safe in a URL or a command line.
+ */
+export function runCursor(r: Pick<RunRecord, 'startedAt' | 'runId'>): string {
+  return Buffer.from(`${r.startedAt}:${r.runId}`, 'utf8').toString('base64url');
+}
+
+/**
+ * The position a cursor of `runCursor` stands for.
+ * @throws UsageError if `cursor` was not made by `runCursor`
+ * @internal
+ */
+export function parseRunCursor(cursor: string): { readonly startedAt: number; readonly runId: string } {
+  const text = /^[A-Za-z0-9_-]*$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const colon = text.indexOf(':');
+  const startedAt = colon > 0 ? Number(text.slice(0, colon)) : NaN;
+  const runId = text.slice(colon + 1);
+  // Only the canonical form: what runCursor would make of the position it decodes to.
+  if (!Number.isFinite(startedAt) || runCursor({ startedAt, runId }) !== cursor) {
+    throw new UsageError(`invalid run cursor ${JSON.stringify(cursor)}: pass the cursor a listing of runs gave`);
+  }
+  return { startedAt, runId };
+}
+
+/**
+ * Orders run ids as SQLite's BINARY collation does (UTF-8 bytes, that is code points), which is
+ * not JavaScript's `<` (UTF-16 code units) beyond the BMP. @internal
+ */
+export function compareRunIds(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x - y;
+    if (x > 0xffff) i++;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * The inbox message an event delivers: `inboxId` of a SignalReceived (events are looked at
+ * generically here, as the store sees them). @internal
+ */
+export function inboxIdOf(e: { readonly kind: string }): number | undefined {
+  const { kind, inboxId } = e as { readonly kind: string; readonly inboxId?: unknown };
+  return kind === 'SignalReceived' && typeof inboxId === 'number' ? inboxId : undefined;
+}
+
+/** The case-folded text `RunFilter.search` compares (both stores fold the same way). @internal */
+export function foldCase(text: string): string {
+  return text.toLowerCase();
+}
+
+/**
  * The messages of the errors both stores throw, so that they read the same whichever store a
  * caller has. @internal
  */
@@ -131,4 +215,15 @@ export const storeMessages = {
   closed: (): string => 'the event store is closed',
   fenced: (runId: string, epoch: number, owner: string | null, found: number): string =>
     `cannot append to run ${runId}: this worker's lease (epoch ${epoch}) was lost; ${owner ?? 'nobody'} holds the run now (epoch ${found})`,
+  keyTaken: (runId: string, key: string, existing: string): string =>
+    `cannot create run ${runId}: idempotency key ${JSON.stringify(key)} belongs to run ${existing}`,
+  postNoSuchRun: (runId: string): string => `cannot post to run ${runId}: no such run`,
+  postEnded: (runId: string, status: RunStatus): string => `cannot post to run ${runId}: run ${runId} has ended (${status})`,
+  postNotJson: (runId: string, name: string, why: string): string =>
+    `cannot post ${name} to run ${runId}: its payload is not JSON (${why})`,
+  postBadKind: (runId: string, kind: string): string => `cannot post to run ${runId}: unknown message kind ${JSON.stringify(kind)}`,
+  inboxMissing: (runId: string, inboxId: number): string =>
+    `cannot append to run ${runId}: SignalReceived names inbox message ${inboxId}, which the run's inbox does not hold`,
+  inboxConsumed: (runId: string, inboxId: number, seq: number): string =>
+    `cannot append to run ${runId}: inbox message ${inboxId} was delivered already (event ${seq}); a message is delivered once`,
 } as const;

@@ -21,11 +21,12 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { FencedError, StoreError } from '../core/errors.js';
+import { DuplicateRunError, FencedError, StoreError } from '../core/errors.js';
 import { HISTORY_SCHEMA_VERSION, isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
-import type { ClaimResult, EventStore, LeaseHolder, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
-import { MIGRATIONS, SCHEMA_VERSION, isEndedStatus, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { Json } from '../core/json.js';
+import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
+import { MIGRATIONS, SCHEMA_VERSION, foldCase, inboxIdOf, isEndedStatus, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
 import type { Migration } from './schema.js';
 
 /** Options of `openSqliteStore`. */
@@ -55,6 +56,28 @@ interface RunRow {
   parent_run_id: string | null;
   resumed_from: string | null;
   last_seq: number;
+  idempotency_key: string | null;
+}
+
+interface InboxRow {
+  id: number;
+  run_id: string;
+  name: string;
+  payload: string;
+  key: string | null;
+  posted_at: number;
+}
+
+/** The parameters of a `listRuns` statement (only those its filter uses are bound). */
+interface ListParams {
+  status?: string;
+  workflow?: string;
+  since?: number;
+  until?: number;
+  search?: string;
+  afterAt?: number;
+  afterId?: string;
+  limit: number;
 }
 
 /** The database clock in ms since the epoch: leases compare times on one clock, the database's. */
@@ -65,7 +88,10 @@ const MAX_ROWS_PER_INSERT = 16;
 
 /** The run's last seq, from its events: `runs.last_seq` is stale while a run runs (see schema.ts). */
 const LAST_SEQ = 'coalesce((SELECT max(seq) FROM events WHERE events.run_id = runs.run_id), runs.last_seq) AS last_seq';
-const RUN_COLUMNS = `run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, ${LAST_SEQ}`;
+const RUN_COLUMNS = `run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, ${LAST_SEQ}, idempotency_key`;
+
+/** The SQL function (registered on every connection) that folds case for `RunFilter.search`, as the memory store does. */
+const FOLD = 'larkflow_fold';
 
 /**
  * Opens (creating it and its parent directories if need be) the larkflow database at `path`.
@@ -244,7 +270,18 @@ export class SqliteEventStore implements EventStore {
   readonly #runState;
   readonly #getRun;
   readonly #history;
-  readonly #listRuns;
+  /** `listRuns` statements by the shape of their filter (which conditions they have), made on first use. */
+  readonly #listRuns = new Map<string, Database.Statement<[ListParams], RunRow>>();
+  readonly #runByKey;
+  readonly #runExists;
+  readonly #consume;
+  readonly #inboxState;
+  readonly #postRun;
+  readonly #postKey;
+  readonly #postInsert;
+  readonly #pending;
+  readonly #waiting;
+  readonly #postTx;
   readonly #unfinished;
   readonly #putScript;
   readonly #getScript;
@@ -263,10 +300,42 @@ export class SqliteEventStore implements EventStore {
   constructor(db: Db, path: string) {
     this.#db = db;
     this.#path = path;
-    this.#insertRun = db.prepare<[string, string, string, number, string | null, string | null, string | null, number, number]>(
-      `INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq, owner, epoch, lease_until)
-       VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ${DB_NOW} + ?)`,
+    db.function(FOLD, { deterministic: true }, (text: unknown) => (typeof text === 'string' ? foldCase(text) : text));
+    this.#insertRun = db.prepare<[string, string, string, number, string | null, string | null, string | null, number, number, string | null]>(
+      `INSERT INTO runs (run_id, workflow, file, status, started_at, parent_run_id, resumed_from, last_seq, owner, epoch, lease_until, idempotency_key)
+       VALUES (?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ${DB_NOW} + ?, ?)`,
     );
+    this.#runByKey = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE idempotency_key = ?`);
+    this.#runExists = db.prepare<[string], number>('SELECT 1 FROM runs WHERE run_id = ?').pluck();
+    this.#consume = db.prepare<[number, number, string]>('UPDATE inbox SET consumed_seq = ? WHERE id = ? AND run_id = ? AND consumed_seq IS NULL');
+    this.#inboxState = db.prepare<[number, string], { consumed_seq: number | null }>('SELECT consumed_seq FROM inbox WHERE id = ? AND run_id = ?');
+    this.#postRun = db.prepare<[string], RunStatus>('SELECT status FROM runs WHERE run_id = ?').pluck();
+    this.#postKey = db.prepare<[string, string], number>('SELECT id FROM inbox WHERE run_id = ? AND key = ?').pluck();
+    this.#postInsert = db.prepare<[string, string, string, string | null]>(
+      `INSERT INTO inbox (run_id, kind, name, payload, key, posted_at) VALUES (?, 'signal', ?, ?, ?, ${DB_NOW})`,
+    );
+    this.#pending = db.prepare<[string], InboxRow>('SELECT id, run_id, name, payload, key, posted_at FROM inbox WHERE run_id = ? AND consumed_seq IS NULL ORDER BY id');
+    this.#waiting = db
+      .prepare<[], string>(
+        `SELECT inbox.run_id FROM inbox JOIN runs ON runs.run_id = inbox.run_id
+         WHERE inbox.consumed_seq IS NULL AND runs.status = 'running'
+         GROUP BY inbox.run_id ORDER BY min(inbox.id)`,
+      )
+      .pluck();
+    this.#postTx = db.transaction((runId: string, post: InboxPost): { id: number; duplicate: boolean } => {
+      // The same checks, in the same order, as the memory store's.
+      const status = this.#postRun.get(runId);
+      if (status === undefined) throw new StoreError(msg.postNoSuchRun(runId), undefined, 'missing');
+      if (post.key !== undefined) {
+        const id = this.#postKey.get(runId, post.key);
+        if (id !== undefined) return { id, duplicate: true };
+      }
+      if (isEndedStatus(status)) throw new StoreError(msg.postEnded(runId, status), undefined, 'ended');
+      if (post.kind !== 'signal') throw new StoreError(msg.postBadKind(runId, String(post.kind)));
+      const payload = serializePayload(runId, post);
+      const info = this.#postInsert.run(runId, post.name, payload, post.key ?? null);
+      return { id: Number(info.lastInsertRowid), duplicate: false };
+    });
     this.#leaseRow = db.prepare<[string], { owner: string | null; epoch: number; lease_until: number; status: RunStatus; now: number }>(
       `SELECT owner, epoch, lease_until, status, ${DB_NOW} AS now FROM runs WHERE run_id = ?`,
     );
@@ -309,16 +378,18 @@ export class SqliteEventStore implements EventStore {
     this.#runState = db.prepare<[string], { last_seq: number; status: RunStatus }>(`SELECT status, ${LAST_SEQ} FROM runs WHERE run_id = ?`);
     this.#getRun = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`);
     this.#history = db.prepare<[string, number], [number, string]>('SELECT seq, body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq').raw();
-    this.#listRuns = db.prepare<[{ status: string | null; workflow: string | null; since: number | null; limit: number }], RunRow>(
-      `SELECT ${RUN_COLUMNS} FROM runs
-       WHERE (@status IS NULL OR status = @status) AND (@workflow IS NULL OR workflow = @workflow) AND (@since IS NULL OR started_at >= @since)
-       ORDER BY started_at DESC, rowid DESC LIMIT @limit`,
-    );
     this.#unfinished = db.prepare<[], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY started_at, rowid`);
     this.#putScript = db.prepare<[string, string]>('INSERT OR IGNORE INTO scripts (digest, files) VALUES (?, ?)');
     this.#getScript = db.prepare<[string], string>('SELECT files FROM scripts WHERE digest = ?').pluck();
 
-    this.#createTx = db.transaction((event: HistoryEvent & { kind: 'RunStarted' }, body: string, lease: { owner: string; leaseMs: number } | undefined) => {
+    this.#createTx = db.transaction((event: HistoryEvent & { kind: 'RunStarted' }, body: string, lease: { owner: string; leaseMs: number } | undefined, key: string | undefined) => {
+      // Checked under the write lock (BEGIN IMMEDIATE), so of two creators, even in two processes,
+      // the second sees the first's run; the unique indexes would refuse it anyway.
+      if (key !== undefined) {
+        const existing = this.#runByKey.get(key);
+        if (existing !== undefined) throw new DuplicateRunError(msg.keyTaken(event.runId, key, existing.run_id), existing.run_id);
+      }
+      if (this.#runExists.get(event.runId) !== undefined) throw new DuplicateRunError(msg.runExists(event.runId), event.runId);
       this.#insertRun.run(
         event.runId,
         event.workflow,
@@ -329,6 +400,7 @@ export class SqliteEventStore implements EventStore {
         lease?.owner ?? null,
         lease ? 1 : 0,
         lease ? lease.leaseMs : -Number.MAX_SAFE_INTEGER,
+        key ?? null,
       );
       this.#insertEvent.run(event.runId, 1, 'RunStarted', event.at, body);
     });
@@ -354,6 +426,8 @@ export class SqliteEventStore implements EventStore {
       let seq = expectedLastSeq;
       let kind: NewEvent['kind'] = last.kind;
       let endedAt: number | null = null;
+      /** Pairs (inbox id, seq of the event delivering it). */
+      let consumed: number[] | undefined;
       for (let i = 0; i < events.length; i++) {
         const e = events[i]!;
         kind = e.kind;
@@ -361,6 +435,8 @@ export class SqliteEventStore implements EventStore {
         if (endedAt !== null) throw new StoreError(msg.afterTerminal(runId, events[i - 1]!.kind));
         if (isTerminal(e)) endedAt = e.at;
         seq++;
+        const inboxId = inboxIdOf(e);
+        if (inboxId !== undefined) (consumed ??= []).push(inboxId, seq);
         const event = { ...e, seq } as HistoryEvent;
         const p = i * 5;
         params[p] = runId;
@@ -380,6 +456,17 @@ export class SqliteEventStore implements EventStore {
         // Another writer got there first (the guard makes this unlikely): say so, not the key.
         if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw this.#whyNotAppended(runId, expectedLastSeq, err);
         throw err;
+      }
+      // Delivering a signal consumes its inbox message in this transaction: a message that is not
+      // waiting in this run's inbox fails the whole append, so none is delivered twice.
+      if (consumed !== undefined) {
+        for (let i = 0; i < consumed.length; i += 2) {
+          const inboxId = consumed[i]!;
+          if (this.#consume.run(consumed[i + 1]!, inboxId, runId).changes === 1) continue;
+          const state = this.#inboxState.get(inboxId, runId);
+          if (state === undefined) throw new StoreError(msg.inboxMissing(runId, inboxId), undefined, 'inbox');
+          throw new StoreError(msg.inboxConsumed(runId, inboxId, state.consumed_seq ?? -1), undefined, 'inbox');
+        }
       }
       // The status follows the last event (runStatusAfter); the summary row is only written when it
       // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
@@ -419,18 +506,76 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }): HistoryEvent {
+  createRun(
+    first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>,
+    lease?: { readonly owner: string; readonly leaseMs: number },
+    idempotencyKey?: string,
+  ): HistoryEvent {
     this.#checkOpen();
     if (first.kind !== 'RunStarted') throw new StoreError(msg.notFirst(first.runId));
     const event = { ...first, seq: 1 } as HistoryEvent & { kind: 'RunStarted' };
     const body = serialize(first.runId, event);
     try {
-      this.#createTx.immediate(event, body, lease);
+      this.#createTx.immediate(event, body, lease, idempotencyKey);
     } catch (err) {
-      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new StoreError(msg.runExists(first.runId), { cause: err });
+      // The checks in the transaction come first; these are for a database changed meanwhile by hand.
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new DuplicateRunError(msg.runExists(first.runId), first.runId, { cause: err });
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE' && idempotencyKey !== undefined) {
+        const existing = this.#runByKey.get(idempotencyKey)?.run_id;
+        if (existing !== undefined) throw new DuplicateRunError(msg.keyTaken(first.runId, idempotencyKey, existing), existing, { cause: err });
+      }
       throw this.#wrap(err, `cannot create run ${first.runId}`);
     }
     return event;
+  }
+
+  runByIdempotencyKey(key: string): RunRecord | undefined {
+    this.#checkOpen();
+    try {
+      const row = this.#runByKey.get(key);
+      return row === undefined ? undefined : toRecord(row);
+    } catch (err) {
+      throw this.#wrap(err, `cannot read the run of idempotency key ${JSON.stringify(key)}`);
+    }
+  }
+
+  postInbox(runId: string, post: InboxPost): { readonly id: number; readonly duplicate: boolean } {
+    this.#checkOpen();
+    try {
+      return this.#postTx.immediate(runId, post);
+    } catch (err) {
+      throw this.#wrap(err, `cannot post to run ${runId}`);
+    }
+  }
+
+  pendingInbox(runId: string): InboxMessage[] {
+    this.#checkOpen();
+    let rows: InboxRow[];
+    try {
+      rows = this.#pending.all(runId);
+    } catch (err) {
+      throw this.#wrap(err, `cannot read the inbox of run ${runId}`);
+    }
+    return rows.map((row) => {
+      let payload: Json;
+      try {
+        payload = JSON.parse(row.payload) as Json;
+      } catch (err) {
+        throw new StoreError(`inbox message ${row.id} of run ${runId} in database ${this.#path} is damaged (${(err as Error).message}); restore the database from a backup`, { cause: err });
+      }
+      const m: { -readonly [K in keyof InboxMessage]: InboxMessage[K] } = { id: row.id, runId: row.run_id, kind: 'signal', name: row.name, payload, postedAt: row.posted_at };
+      if (row.key !== null) m.key = row.key;
+      return m;
+    });
+  }
+
+  runsWithPendingInbox(): string[] {
+    this.#checkOpen();
+    try {
+      return this.#waiting.all();
+    } catch (err) {
+      throw this.#wrap(err, 'cannot list the runs with waiting messages');
+    }
   }
 
   append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] {
@@ -539,13 +684,38 @@ export class SqliteEventStore implements EventStore {
     }
   }
 
-  listRuns(filter: { readonly status?: RunStatus; readonly workflow?: string; readonly since?: number; readonly limit?: number } = {}): RunRecord[] {
+  listRuns(filter: RunFilter = {}): RunRecord[] {
     this.#checkOpen();
-    const limit = filter.limit === undefined ? -1 : Math.max(0, Math.floor(filter.limit));
+    // A bad cursor is the caller's mistake (UsageError), not the database's: parsed outside the try.
+    const after = filter.after === undefined ? undefined : parseRunCursor(filter.after);
+    const params: ListParams = { limit: filter.limit === undefined ? -1 : Math.max(0, Math.floor(filter.limit)) };
+    // Only the conditions the filter has go into the SQL (one statement per shape), so that the
+    // planner sees a plain range on runs_by_started_id for the cursor: a page costs its own rows,
+    // not the rows of the pages before it.
+    const where: string[] = [];
+    if (filter.status !== undefined) (where.push('status = @status'), (params.status = filter.status));
+    if (filter.workflow !== undefined) (where.push('workflow = @workflow'), (params.workflow = filter.workflow));
+    if (filter.since !== undefined) (where.push('started_at >= @since'), (params.since = filter.since));
+    if (filter.until !== undefined) (where.push('started_at < @until'), (params.until = filter.until));
+    if (filter.search !== undefined) {
+      where.push(`(instr(${FOLD}(run_id), @search) > 0 OR instr(${FOLD}(workflow), @search) > 0)`);
+      params.search = foldCase(filter.search);
+    }
+    if (after !== undefined) {
+      where.push('(started_at, run_id) < (@afterAt, @afterId)');
+      params.afterAt = after.startedAt;
+      params.afterId = after.runId;
+    }
+    const shape = where.join(' AND ');
     try {
-      return this.#listRuns
-        .all({ status: filter.status ?? null, workflow: filter.workflow ?? null, since: filter.since ?? null, limit })
-        .map(toRecord);
+      let st = this.#listRuns.get(shape);
+      if (st === undefined) {
+        st = this.#db.prepare<[ListParams], RunRow>(
+          `SELECT ${RUN_COLUMNS} FROM runs ${where.length > 0 ? `WHERE ${shape}` : ''} ORDER BY started_at DESC, run_id DESC LIMIT @limit`,
+        );
+        this.#listRuns.set(shape, st);
+      }
+      return st.all(params).map(toRecord);
     } catch (err) {
       throw this.#wrap(err, 'cannot list runs');
     }
@@ -623,6 +793,18 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
+/** JSON text of a message's payload. */
+function serializePayload(runId: string, post: InboxPost): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(post.payload);
+  } catch (err) {
+    throw new StoreError(msg.postNotJson(runId, post.name, (err as Error).message), { cause: err });
+  }
+  if (text === undefined) throw new StoreError(msg.postNotJson(runId, post.name, `${typeof post.payload} has no JSON form`));
+  return text;
+}
+
 /** JSON text of an event: the one serialization an append does. */
 function serialize(runId: string, event: HistoryEvent): string {
   try {
@@ -644,5 +826,6 @@ function toRecord(row: RunRow): RunRecord {
   if (row.ended_at !== null) r.endedAt = row.ended_at;
   if (row.parent_run_id !== null) r.parentRunId = row.parent_run_id;
   if (row.resumed_from !== null) r.resumedFrom = row.resumed_from;
+  if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
   return r;
 }
