@@ -256,6 +256,35 @@ Exit status with --until-idle:
     }),
   );
 
+  addEngineOptions(
+    program
+      .command('signal')
+      .description("send a signal to a run (whichever process drives it): the workflow takes it with signal.wait(NAME)")
+      .argument('<run>', 'the run id')
+      .argument('<name>', 'the signal name')
+      .argument('[json]', 'the payload, as JSON (default null)')
+      .option('--key <key>', 'an idempotency key: sending again with it is a no-op'),
+  ).action((run: string, name: string, json: string | undefined, opts: Record<string, unknown>) =>
+    guarded('larkflow signal', async () => {
+      const { signalCommand } = await import('./commands/signal.js');
+      setExit(await signalCommand(run, name, json, opts, io));
+    }),
+  );
+
+  addEngineOptions(
+    program
+      .command('events')
+      .description('print the keys a run published with events.set (as JSON), or one key, waiting for it with --wait')
+      .argument('<run>', 'the run id')
+      .argument('[key]', 'one key')
+      .option('--wait <seconds>', 'wait this long for the key to be set'),
+  ).action((run: string, key: string | undefined, opts: Record<string, unknown>) =>
+    guarded('larkflow events', async () => {
+      const { eventsCommand } = await import('./commands/signal.js');
+      setExit(await eventsCommand(run, key, opts, io));
+    }),
+  );
+
   program
     .command('compile')
     .description('print the Starlark a Uniflow Python workflow file compiles to (line for line), its workflows, tasks and __main__ defaults')

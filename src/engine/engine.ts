@@ -13,16 +13,16 @@ import { setMaxListeners } from 'node:events';
 import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
 import { digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
-import { EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
+import { DuplicateRunError, EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
-import type { Clock, EventStore, Executor, RunRecord, ScriptFile, SubmittedJob, TaskOutcome } from './core/ports.js';
+import type { Clock, EventStore, Executor, RunFilter, RunRecord, ScriptFile, SubmittedJob, TaskOutcome } from './core/ports.js';
 import { retryDelay } from './core/retry.js';
 import { foldHistory, type RunState } from './core/state.js';
 import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
-import { MemoryEventStore, openSqliteStore } from './store/index.js';
+import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
 import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
@@ -134,6 +134,12 @@ export interface StartOptions {
   readonly remote?: RemoteDefaults;
   /** For in-memory sources: the directory local Python tasks import their modules from. @default the file's directory */
   readonly codeDir?: string;
+  /**
+   * Makes the start idempotent (an HTTP POST's key): a run started with this key before is returned
+   * instead of a new one, when it has the same workflow and inputs; different ones are a UsageError.
+   * (A `runId` that exists is treated the same way.)
+   */
+  readonly idempotencyKey?: string;
 }
 
 /** How a run uses the task cache. */
@@ -166,6 +172,24 @@ export interface RunResult {
   /** The workflow's return value as plain JS (when completed). */
   readonly result?: unknown;
   readonly error?: ErrorInfo;
+}
+
+/** Control of any run in the database (`engine.handle(runId)`), whichever process drives it. */
+export interface RunControl {
+  readonly runId: string;
+  /** The run's status now ('running', 'completed', 'failed', 'cancelled', 'blocked'). */
+  status(): RunRecord['status'];
+  /** The folded state: steps, attempts, published events, signals received. */
+  state(): RunState;
+  /** Events after seq `after` (default 0), at most `limit`. */
+  history(options?: { readonly after?: number; readonly limit?: number }): HistoryEvent[];
+  /** Waits for the run's end (following the store for a run another process drives). */
+  result(): Promise<RunResult>;
+  cancel(reason?: string): void;
+  /** Sends a signal (see `Engine.signal`). */
+  signal(name: string, payload?: unknown, options?: { readonly key?: string }): { readonly id: number; readonly duplicate: boolean };
+  /** A published event's value (see `Engine.getEvent`). */
+  getEvent(key: string, options?: { readonly timeoutMs?: number }): Promise<unknown>;
 }
 
 /** A started run. */
@@ -221,6 +245,8 @@ interface LiveRun {
   busy: boolean;
   /** The run's remote execution defaults (RunStarted.remote). */
   remote?: RemoteDefaults;
+  /** Inbox messages already queued for delivery (their activation may not be committed yet). */
+  readonly deliveredInbox: Set<number>;
   /** The workflow file's directory (RunStarted.codeDir). */
   codeDir?: string;
 }
@@ -375,8 +401,118 @@ export class Engine {
       }
       if (rec && rec.lastSeq > run.lastSeq) {
         this.dropLive(run, new StoreError(`history of run ${run.runId} moved on: expected seq ${run.lastSeq}, found ${rec.lastSeq}`));
+        continue;
       }
+      // Signals sent by other processes wait in the run's inbox.
+      this.deliverInbox(run);
     }
+  }
+
+  /**
+   * Delivers the signals waiting in a live run's inbox, oldest first: each as a SignalReceived
+   * activation that takes its inbox message in the same transaction (exactly once).
+   */
+  private deliverInbox(run: LiveRun): void {
+    if (run.finished || this.closed) return;
+    let pending;
+    try {
+      pending = this.store.pendingInbox(run.runId);
+    } catch {
+      return; // the store is busy or failing: the next look retries
+    }
+    for (const m of pending) {
+      if (run.deliveredInbox.has(m.id)) continue;
+      run.deliveredInbox.add(m.id);
+      this.activate(run, null, [{ kind: 'SignalReceived', at: this.clock.now(), name: m.name, payload: m.payload, inboxId: m.id }]);
+    }
+  }
+
+  /**
+   * Sends a signal to a run (any run of the database, whichever process drives it): it waits in the
+   * run's inbox until the run takes it (`signal.wait`, `signal.channel(...).receive()`), in order.
+   * With `key`, sending again is a no-op that returns the first message (`duplicate: true`).
+   * @throws UsageError for a missing or ended run, or a payload with no JSON form
+   */
+  signal(runId: string, name: string, payload: unknown = null, options: { readonly key?: string } = {}): { readonly id: number; readonly duplicate: boolean } {
+    if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
+    const rec = this.store.getRun(runId);
+    if (!rec) throw new UsageError(`no run ${runId}`);
+    if (rec.status !== 'running') throw new UsageError(`run ${runId} has ended (${rec.status}): it takes no more signals`);
+    const json = toJsonArg(payload, `the payload of signal ${name}`);
+    let posted;
+    try {
+      posted = this.store.postInbox(runId, { kind: 'signal', name, payload: json, ...(options.key !== undefined ? { key: options.key } : {}) });
+    } catch (e) {
+      if (e instanceof StoreError && (e as StoreError & { code?: string }).code === 'ended') throw new UsageError(`run ${runId} has ended: it takes no more signals`);
+      throw e;
+    }
+    const run = this.live.get(runId);
+    if (run) this.deliverInbox(run);
+    return posted;
+  }
+
+  /**
+   * The latest value of a key the run published (`events.set`); with `timeoutMs`, waits for it (and
+   * for a run driven by another process, follows the store). Undefined if it is not set (in time).
+   */
+  async getEvent(runId: string, key: string, options: { readonly timeoutMs?: number } = {}): Promise<unknown> {
+    const read = (): { found: boolean; value?: unknown; ended: boolean } => {
+      const rec = this.store.getRun(runId);
+      if (!rec) throw new UsageError(`no run ${runId}`);
+      const st = this.state(runId);
+      return Object.prototype.hasOwnProperty.call(st.events, key) ? { found: true, value: historyToJs(st.events[key]!), ended: rec.status !== 'running' } : { found: false, ended: rec.status !== 'running' };
+    };
+    const first = read();
+    if (first.found || first.ended || !options.timeoutMs) return first.value;
+    const until = Date.now() + options.timeoutMs;
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (fn: () => void): void => {
+        if (timer) clearTimeout(timer);
+        unsubscribe();
+        fn();
+      };
+      const unsubscribe = this.subscribe(runId, (e) => {
+        if (e.kind === 'EventSet' && e.key === key) finish(() => resolve(historyToJs(e.value)));
+      });
+      const poll = (): void => {
+        if (this.closed) return finish(() => reject(new EngineError(`the engine was closed while waiting for event ${key} of run ${runId}`, 'closed')));
+        let r;
+        try {
+          r = read();
+        } catch (e) {
+          return finish(() => reject(e as Error));
+        }
+        if (r.found || r.ended || Date.now() >= until) return finish(() => resolve(r.value));
+        timer = setTimeout(poll, Math.min(this.pollIntervalMs, Math.max(1, until - Date.now())));
+      };
+      timer = setTimeout(poll, Math.min(this.pollIntervalMs, options.timeoutMs ?? 0));
+    });
+  }
+
+  /**
+   * A handle on any run of the database, whichever process drives it: its status, state and history,
+   * its result (waited for, following the store for a run driven elsewhere), cancel, signals and
+   * published events.
+   */
+  handle(runId: string): RunControl {
+    return {
+      runId,
+      status: () => {
+        const rec = this.store.getRun(runId);
+        if (!rec) throw new UsageError(`no run ${runId}`);
+        return rec.status;
+      },
+      state: () => this.state(runId),
+      history: (o = {}) => {
+        const events = this.store.history(runId, (o.after ?? 0) + 1);
+        return o.limit !== undefined ? events.slice(0, o.limit) : events;
+      },
+      result: () => this.result(runId),
+      cancel: (reason) => this.cancel(runId, reason),
+      signal: (name, payload, o) => this.signal(runId, name, payload, o),
+      getEvent: (key, o) => this.getEvent(runId, key, o),
+    };
   }
 
   /**
@@ -484,6 +620,9 @@ export class Engine {
     const args = (opts.args ?? []).map((a) => offload(toJsonArg(a)));
     const kwargs: { [k: string]: Json } = {};
     for (const [k, v] of Object.entries(opts.kwargs ?? {})) kwargs[k] = offload(toJsonArg(v));
+    // An idempotent start: the run this key (or run id) started before, if it has the same inputs.
+    const again = this.existingStart(opts, workflow, args, kwargs);
+    if (again) return again;
     this.store.putScript(script.digest, script.files);
     const runId = opts.runId ?? newRunId();
     const extra = {
@@ -492,6 +631,8 @@ export class Engine {
       ...(opts.budgets !== undefined ? { budgets: checkBudgets(opts.budgets) } : {}),
       ...(opts.remote !== undefined ? { remote: this.checkRemote(opts.remote) } : {}),
       ...(opts.file !== undefined ? { codeDir: dirname(resolve(opts.file)) } : opts.codeDir !== undefined ? { codeDir: resolve(opts.codeDir) } : {}),
+      ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
+      startCheck: { workflow, args, kwargs, opts },
     };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
     // The blobs are stored before the run's first event refers to them.
@@ -509,6 +650,23 @@ export class Engine {
       },
     );
     return { runId, result };
+  }
+
+  /**
+   * The run an idempotent start names (by `idempotencyKey`, or an existing `runId`) if there is one:
+   * its handle when its workflow and inputs are the same, else a UsageError.
+   */
+  private existingStart(opts: StartOptions, workflow: string, args: Json[], kwargs: { [k: string]: Json }): RunHandle | undefined {
+    const rec = opts.idempotencyKey !== undefined ? this.store.runByIdempotencyKey(opts.idempotencyKey) : opts.runId !== undefined ? this.store.getRun(opts.runId) : undefined;
+    if (!rec) return undefined;
+    const first = this.store.history(rec.runId)[0];
+    const what = opts.idempotencyKey !== undefined ? `idempotency key ${opts.idempotencyKey} (run ${rec.runId})` : `run id ${rec.runId}`;
+    if (first?.kind !== 'RunStarted' || first.workflow !== workflow || digestOf({ a: first.args, k: first.kwargs }) !== digestOf({ a: args, k: kwargs })) {
+      throw new UsageError(`${what} was used to start ${first?.kind === 'RunStarted' ? `workflow ${first.workflow}` : 'a run'} with different inputs: use another key for another run`);
+    }
+    const result = this.result(rec.runId);
+    result.catch(() => {});
+    return { runId: rec.runId, result };
   }
 
   /** The only @workflow() of a bundle, or a UsageError naming the choices. */
@@ -589,6 +747,9 @@ export class Engine {
       budgets?: WorkflowBudgets;
       remote?: RemoteDefaults;
       codeDir?: string;
+      idempotencyKey?: string;
+      /** For an idempotent start that lost a race: what to compare the winner with. */
+      startCheck?: { workflow: string; args: Json[]; kwargs: { [k: string]: Json }; opts: StartOptions };
     } = {},
   ): RunHandle {
     if (this.closed) throw new EngineError('the engine is closed', 'closed');
@@ -615,7 +776,18 @@ export class Engine {
       ...(extra.codeDir !== undefined ? { codeDir: extra.codeDir } : {}),
       features: RUN_FEATURES,
     };
-    const started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs });
+    let started: HistoryEvent;
+    try {
+      started = this.store.createRun(first, { owner: this.workerId, leaseMs: this.leaseMs }, extra.idempotencyKey);
+    } catch (e) {
+      // Another engine created the run (the same key or id) between our check and our insert.
+      if (e instanceof DuplicateRunError && extra.startCheck) {
+        const c = extra.startCheck;
+        const again = this.existingStart(c.opts, c.workflow, c.args, c.kwargs);
+        if (again) return again;
+      }
+      throw e;
+    }
     const run = this.newLive(runId, script, extra.parent, extra.reuse ?? new Map(), env, 1, budgets);
     run.machine.onPrint = (m) => this.printHook(runId, m);
     run.lastSeq = started.seq;
@@ -667,6 +839,7 @@ export class Engine {
       result,
       followUps: [],
       busy: false,
+      deliveredInbox: new Set(),
     };
     this.live.set(runId, run);
     return run;
@@ -873,6 +1046,8 @@ export class Engine {
         run.children.set(c.stepId, childRunId);
         return [{ kind: 'ChildRunStarted', at, stepId: c.stepId, childRunId, workflow: c.workflow, args: c.args, kwargs: c.kwargs, callSite: c.callSite }];
       }
+      case 'SetEvent':
+        return [{ kind: 'EventSet', at, key: c.key, value: c.value }];
       case 'ReportProgress':
         return [{ kind: 'ProgressReported', at, message: c.message }];
       case 'CompleteRun':
@@ -1448,8 +1623,23 @@ export class Engine {
     return h;
   }
 
-  runs(filter?: Parameters<EventStore['listRuns']>[0]): RunRecord[] {
+  /**
+   * Runs, newest first: by `status`, `workflow`, `since`/`until` (start time), `search` (a
+   * case-insensitive substring of the id or workflow), at most `limit`, after the cursor `after`.
+   */
+  runs(filter?: RunFilter): RunRecord[] {
     return this.store.listRuns(filter);
+  }
+
+  /**
+   * A page of runs (as `runs`) and the cursor of the next page (undefined on the last): keyset
+   * pagination, stable while runs are added.
+   */
+  listRuns(filter: RunFilter & { readonly limit: number }): { readonly runs: RunRecord[]; readonly next?: string } {
+    const page = this.store.listRuns({ ...filter, limit: filter.limit + 1 });
+    if (page.length <= filter.limit) return { runs: page };
+    const runs = page.slice(0, filter.limit);
+    return { runs, next: runCursor(runs[runs.length - 1]!) };
   }
 
   /**
@@ -1818,6 +2008,8 @@ export class Engine {
         }
       }
       if (run.followUps.length > 0 && !run.finished) this.activate(run, null, []);
+      // Signals that arrived while nobody drove the run.
+      this.deliverInbox(run);
     };
     if (deferred) deferred.push({ run, finish });
     else finish();

@@ -5,12 +5,12 @@
  *   store/     event stores (SQLite, memory)     executors/  local functions and processes
  *   engine.ts  the driver: store + executors + clock around the core
  */
-export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type ReplayReport, type CacheMode, type RecoveryIssue, type ResumeOptions } from './engine.js';
+export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type RunControl, type ReplayReport, type CacheMode, type RecoveryIssue, type ResumeOptions } from './engine.js';
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';
-export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult, SubmittedJob } from './core/ports.js';
-export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorError, UsageError } from './core/errors.js';
+export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult, SubmittedJob, InboxMessage, InboxPost, RunFilter } from './core/ports.js';
+export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorError, UsageError, DuplicateRunError } from './core/errors.js';
 export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
 export { retryDelay } from './core/retry.js';
 export type { Json } from './core/json.js';
@@ -27,7 +27,7 @@ export {
   type ProcessExecutorOptions,
 } from './executors/index.js';
 export type { WorkflowBudgets } from './workflow/machine.js';
-export { MemoryEventStore, SqliteEventStore, openSqliteStore } from './store/index.js';
+export { MemoryEventStore, SqliteEventStore, openSqliteStore, runCursor } from './store/index.js';
 export { WorkflowMachine, WORKFLOW_FILE_OPTIONS, type ScriptBundle } from './workflow/machine.js';
 export { replayHistory } from './workflow/replay.js';
 export { collectScript, fromFiles } from './script.js';

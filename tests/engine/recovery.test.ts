@@ -19,8 +19,20 @@ class CrashingStore implements EventStore {
     readonly inner: EventStore,
     readonly crashAt: number,
   ) {}
-  createRun(first: Parameters<EventStore['createRun']>[0], lease?: Parameters<EventStore['createRun']>[1]) {
-    return this.inner.createRun(first, lease);
+  createRun(first: Parameters<EventStore['createRun']>[0], lease?: Parameters<EventStore['createRun']>[1], key?: string) {
+    return this.inner.createRun(first, lease, key);
+  }
+  runByIdempotencyKey(key: string) {
+    return this.inner.runByIdempotencyKey(key);
+  }
+  postInbox(runId: string, msg: Parameters<EventStore['postInbox']>[1]) {
+    return this.inner.postInbox(runId, msg);
+  }
+  pendingInbox(runId: string) {
+    return this.inner.pendingInbox(runId);
+  }
+  runsWithPendingInbox() {
+    return this.inner.runsWithPendingInbox();
   }
   append(runId: string, expected: number, events: Parameters<EventStore['append']>[2], lease?: Parameters<EventStore['append']>[3]) {
     if (this.crashed || ++this.appends >= this.crashAt) {

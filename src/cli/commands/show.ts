@@ -81,6 +81,17 @@ export function renderShow(state: RunState, started: RunStarted, now: number): s
     lines.push('progress (latest last):');
     for (const p of state.progress.slice(-5)) lines.push(`  ${p}`);
   }
+  const keys = Object.keys(state.events ?? {});
+  if (keys.length > 0) {
+    lines.push('');
+    lines.push('events (events.set):');
+    for (const k of keys) lines.push(`  ${k} = ${brief(state.events[k]!, 80)}`);
+  }
+  if ((state.signals ?? []).length > 0) {
+    lines.push('');
+    lines.push('signals received (latest last):');
+    for (const sg of state.signals.slice(-5)) lines.push(`  ${iso(sg.at)}  ${sg.name}  ${brief(sg.payload, 60)}`);
+  }
   return lines.join('\n');
 }
 

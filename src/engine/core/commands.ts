@@ -37,6 +37,12 @@ export interface ReportProgress {
   readonly message: string;
 }
 
+export interface SetEvent {
+  readonly kind: 'SetEvent';
+  readonly key: string;
+  readonly value: Json;
+}
+
 export interface CompleteRun {
   readonly kind: 'CompleteRun';
   readonly result: Json;
@@ -52,7 +58,7 @@ export interface CancelRun {
   readonly reason: string;
 }
 
-export type Command = ScheduleTask | StartTimer | StartChildRun | ReportProgress | CompleteRun | FailRun | CancelRun;
+export type Command = ScheduleTask | StartTimer | StartChildRun | ReportProgress | SetEvent | CompleteRun | FailRun | CancelRun;
 
 /** The event kind each command is recorded as. */
 export const RECORDED_AS = {
@@ -60,6 +66,7 @@ export const RECORDED_AS = {
   StartTimer: 'TimerStarted',
   StartChildRun: 'ChildRunStarted',
   ReportProgress: 'ProgressReported',
+  SetEvent: 'EventSet',
   CompleteRun: 'RunCompleted',
   FailRun: 'RunFailed',
   CancelRun: 'RunCancelled',
@@ -83,6 +90,8 @@ export function describeCommand(c: Command): string {
       return `child workflow ${c.workflow} as step ${c.stepId}`;
     case 'ReportProgress':
       return `progress report ${JSON.stringify(c.message)}`;
+    case 'SetEvent':
+      return `events.set(${JSON.stringify(c.key)})`;
     case 'CompleteRun':
       return `completion with result ${JSON.stringify(c.result)}`;
     case 'FailRun':
@@ -103,6 +112,8 @@ export function describeEvent(e: HistoryEvent): string {
       return `child workflow ${e.workflow} as step ${e.stepId}`;
     case 'ProgressReported':
       return `progress report ${JSON.stringify(e.message)}`;
+    case 'EventSet':
+      return `events.set(${JSON.stringify(e.key)})`;
     case 'RunCompleted':
       return `completion with result ${JSON.stringify(e.result)}`;
     case 'RunFailed':
@@ -125,6 +136,8 @@ export function commandMatchesEvent(c: Command, e: HistoryEvent, canonical: (v: 
       return e.kind === 'ChildRunStarted' && e.stepId === c.stepId && e.workflow === c.workflow;
     case 'ReportProgress':
       return e.kind === 'ProgressReported' && e.message === c.message;
+    case 'SetEvent':
+      return e.kind === 'EventSet' && e.key === c.key && canonical(e.value) === canonical(c.value);
     case 'CompleteRun':
       return e.kind === 'RunCompleted' && canonical(e.result) === canonical(c.result);
     case 'FailRun':

@@ -318,6 +318,25 @@ export interface CancelRequested extends Base {
   readonly reason: string;
 }
 
+/**
+ * A signal delivered to the run (an activation): taken from the run's inbox in the same transaction
+ * (`inboxId`), so it is delivered exactly once; replay delivers it at the same point.
+ */
+export interface SignalReceived extends Base {
+  readonly kind: 'SignalReceived';
+  readonly name: string;
+  readonly payload: Json;
+  /** The inbox message this delivers. */
+  readonly inboxId: number;
+}
+
+/** `events.set(key, value)`: a key the outside can read or wait for (the record of a SetEvent command). */
+export interface EventSet extends Base {
+  readonly kind: 'EventSet';
+  readonly key: string;
+  readonly value: Json;
+}
+
 /** Replay found the script behaving differently from its history; the run is blocked. */
 export interface NondeterminismDetected extends Base {
   readonly kind: 'NondeterminismDetected';
@@ -358,6 +377,8 @@ export type HistoryEvent =
   | ChildRunCompleted
   | ChildRunFailed
   | ProgressReported
+  | SignalReceived
+  | EventSet
   | CancelRequested
   | NondeterminismDetected
   | RunCompleted

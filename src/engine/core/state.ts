@@ -54,6 +54,10 @@ export interface RunState {
   readonly order: readonly string[];
   readonly steps: { readonly [stepId: string]: StepState };
   readonly progress: readonly string[];
+  /** Keys the workflow published (`events.set`), with their latest values. */
+  readonly events: { readonly [key: string]: Json };
+  /** Signals delivered, in order (name and payload), the last 50. */
+  readonly signals: readonly { readonly name: string; readonly payload: Json; readonly at: number }[];
   readonly cancelRequested?: string;
   /** Why the run was cancelled. */
   readonly cancelReason?: string;
@@ -72,6 +76,8 @@ export const EMPTY_RUN: RunState = {
   order: [],
   steps: {},
   progress: [],
+  events: {},
+  signals: [],
   lastSeq: 0,
 };
 
@@ -195,6 +201,13 @@ function apply(s: S, e: HistoryEvent): void {
     case 'ProgressReported':
       s.progress.push(e.message);
       if (s.progress.length > 20) s.progress.shift();
+      return;
+    case 'EventSet':
+      s.events[e.key] = e.value as Draft<Json>;
+      return;
+    case 'SignalReceived':
+      s.signals.push({ name: e.name, payload: e.payload as Draft<Json>, at: e.at });
+      if (s.signals.length > 50) s.signals.shift();
       return;
     case 'CancelRequested':
       s.cancelRequested = e.reason;

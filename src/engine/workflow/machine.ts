@@ -355,6 +355,9 @@ export class WorkflowMachine implements WorkflowHost {
       case 'CancelRequested':
         this.cancel(event.reason);
         break;
+      case 'SignalReceived':
+        this.deliverSignal(event.name, fromHistory(event.payload));
+        break;
       default:
         break; // not an activation event
     }
@@ -385,6 +388,9 @@ export class WorkflowMachine implements WorkflowHost {
   }
   progress(message: string): void {
     this.commands.push({ kind: 'ReportProgress', message });
+  }
+  setEvent(key: string, value: Value): void {
+    this.commands.push({ kind: 'SetEvent', key, value: toHistory(value, `the value of event ${key}`) });
   }
   registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void {
     this.exitHandlers.push({ fn, args, kwargs, ...(site ? { site } : {}) });
@@ -579,7 +585,67 @@ export class WorkflowMachine implements WorkflowHost {
       case 'batch':
         this.batch(co, req.callables, req.maxConcurrency, req.site);
         return;
+      case 'signal':
+        this.waitSignal(co, req.name, req.timeoutMs, req.failOnTimeout, req.site);
+        return;
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Signals
+
+  /** Delivered signals nobody has taken yet, by name, in order of delivery. */
+  private readonly signalBuffer = new Map<string, Value[]>();
+  /** Coroutines waiting for a signal, by name, in order of waiting. */
+  private readonly signalWaiters = new Map<string, { wake: (s: Settled) => void; done: boolean }[]>();
+
+  /**
+   * `signal.wait`: a delivered message at once (the oldest buffered), else a wait until one arrives;
+   * with a timeout, a durable timer races it (the loser is ignored).
+   */
+  private waitSignal(co: Coroutine, name: string, timeoutMs: number | undefined, failOnTimeout: boolean, site: CallSite): void {
+    const buffered = this.signalBuffer.get(name);
+    if (buffered && buffered.length > 0) {
+      const payload = buffered.shift()!;
+      if (buffered.length === 0) this.signalBuffer.delete(name);
+      this.readyQueue.push({ co, input: { value: payload } });
+      return;
+    }
+    const waiter = { wake: this.wake(co), done: false };
+    let list = this.signalWaiters.get(name);
+    if (!list) this.signalWaiters.set(name, (list = []));
+    list.push(waiter);
+    if (timeoutMs !== undefined) {
+      const stepId = this.nextStepId(`signal_timeout`);
+      this.commands.push({ kind: 'StartTimer', stepId, durationMs: timeoutMs, callSite: site });
+      this.waitStep(stepId, () => {
+        if (waiter.done) return;
+        waiter.done = true;
+        const l = this.signalWaiters.get(name);
+        if (l) l.splice(l.indexOf(waiter), 1);
+        waiter.wake(
+          failOnTimeout
+            ? { error: new EvalError(`signal.wait: no signal ${JSON.stringify(name)} within ${timeoutMs / 1000}s`) }
+            : { value: null },
+        );
+      });
+    }
+  }
+
+  /** A signal arrives: the oldest waiter for its name takes it, or it waits in the buffer. */
+  private deliverSignal(name: string, payload: Value): void {
+    const list = this.signalWaiters.get(name);
+    while (list && list.length > 0) {
+      const w = list.shift()!;
+      if (w.done) continue;
+      w.done = true;
+      if (list.length === 0) this.signalWaiters.delete(name);
+      w.wake({ value: payload });
+      return;
+    }
+    let buf = this.signalBuffer.get(name);
+    if (!buf) this.signalBuffer.set(name, (buf = []));
+    buf.push(payload);
   }
 
   private batch(co: Coroutine, callables: readonly NewCallable[], max: number, site: CallSite): void {

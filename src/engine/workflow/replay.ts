@@ -22,6 +22,7 @@ export const ACTIVATION_KINDS: ReadonlySet<string> = new Set([
   'ChildRunCompleted',
   'ChildRunFailed',
   'CancelRequested',
+  'SignalReceived',
 ]);
 
 /** The outcome of replaying a history. */

@@ -44,7 +44,8 @@ export type HostRequest =
   | { readonly kind: 'await'; readonly future: Future; readonly site: CallSite }
   | { readonly kind: 'sleep'; readonly ms: number; readonly site: CallSite }
   | { readonly kind: 'child'; readonly workflow: WorkflowFn; readonly args: Value[]; readonly kwargs: KwArgs | null; readonly site: CallSite }
-  | { readonly kind: 'batch'; readonly callables: readonly NewCallable[]; readonly maxConcurrency: number; readonly site: CallSite };
+  | { readonly kind: 'batch'; readonly callables: readonly NewCallable[]; readonly maxConcurrency: number; readonly site: CallSite }
+  | { readonly kind: 'signal'; readonly name: string; readonly timeoutMs?: number; readonly failOnTimeout: boolean; readonly site: CallSite };
 
 /** The running machine, as the builtins see it (stored in thread.locals under HOST_KEY). */
 export interface WorkflowHost {
@@ -60,6 +61,8 @@ export interface WorkflowHost {
   /** Starts callables with at most `max` in flight (0: no limit); see WorkflowMachine.spawnBatch. */
   spawnBatch(callables: readonly NewCallable[], max: number, site: CallSite): { all: Future; items: Future[] };
   progress(message: string): void;
+  /** Publishes `key` for the outside to read or wait for (`events.set`). */
+  setEvent(key: string, value: Value): void;
   registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void;
   unregisterExit(fn: Value): void;
   readonly env: Dict;
@@ -641,6 +644,79 @@ const progressModule = mod('progress', {
   }),
 });
 
+/** `signal.wait(name, timeout = None, fail_on_timeout = False)` as a host request. */
+function signalWait(th: ThreadContext, fnName: string, name: string, timeout: Value | undefined, failOnTimeout: Value | undefined): Pending {
+  hostOf(th, fnName);
+  if (name === '') throw new EvalError(`${fnName}: the signal name must not be empty`);
+  let timeoutMs: number | undefined;
+  if (timeout !== undefined && timeout !== null) {
+    timeoutMs = parseDuration(timeout, `${fnName}: timeout`);
+    if (timeoutMs < 0) throw new EvalError(`${fnName}: negative timeout`);
+  }
+  if (failOnTimeout !== undefined && failOnTimeout !== null && typeof failOnTimeout !== 'boolean') throw new EvalError(`${fnName}: fail_on_timeout must be a bool`);
+  return new Pending({ kind: 'signal', name, ...(timeoutMs !== undefined ? { timeoutMs } : {}), failOnTimeout: failOnTimeout === true, site: siteOf(th) } satisfies HostRequest);
+}
+
+function signalName(v: Value | undefined, fnName: string): string {
+  if (typeof v !== 'string') throw new EvalError(`${fnName}: the signal name must be a string, not ${typeName(v ?? null)}`);
+  return utf8Decode(v);
+}
+
+/** `signal.channel(name)`: the stream of a signal's messages; `.receive(timeout = None)` takes the next. */
+export class SignalChannel extends StarValue {
+  constructor(readonly name: string) {
+    super();
+  }
+  get type(): string {
+    return 'signal_channel';
+  }
+  repr(out: string[]): void {
+    out.push(`<signal channel ${JSON.stringify(this.name)}>`);
+  }
+  override getAttr(name: string): Value | undefined {
+    if (name === 'name') return utf8Encode(this.name);
+    if (name === 'receive') {
+      return new Builtin('receive', (th, args, kwargs) => {
+        const [timeout, failOnTimeout] = unpackArgs('receive', args, kwargs, ['timeout?', 'fail_on_timeout?']);
+        return signalWait(th, 'receive', this.name, timeout, failOnTimeout);
+      });
+    }
+    return undefined;
+  }
+  override attrNames(): string[] {
+    return ['name', 'receive'];
+  }
+}
+
+/**
+ * `signal`: messages from outside the run (`engine.handle(id).signal(name, payload)`, `larkflow
+ * signal RUN NAME JSON`), recorded in history when delivered, buffered in order until a wait takes
+ * them. `wait(name, timeout = None, fail_on_timeout = False)` returns the next message's payload, or
+ * None when the timeout passes first (an error with `fail_on_timeout = True`).
+ */
+const signalModule = mod('signal', {
+  wait: new Builtin('wait', (th, args, kwargs) => {
+    const [name, timeout, failOnTimeout] = unpackArgs('wait', args, kwargs, ['name', 'timeout?', 'fail_on_timeout?']);
+    return signalWait(th, 'signal.wait', signalName(name, 'signal.wait'), timeout, failOnTimeout);
+  }),
+  channel: new Builtin('channel', (_th, args, kwargs) => {
+    const [name] = unpackArgs('channel', args, kwargs, ['name']);
+    const n = signalName(name, 'signal.channel');
+    if (n === '') throw new EvalError('signal.channel: the signal name must not be empty');
+    return new SignalChannel(n);
+  }),
+});
+
+/** `events.set(key, value)`: publishes a key the outside can read or wait for (`handle.getEvent(key)`). */
+const eventsModule = mod('events', {
+  set: new Builtin('set', (th, args, kwargs) => {
+    const [key, value] = unpackArgs('set', args, kwargs, ['key', 'value']);
+    if (typeof key !== 'string' || utf8Decode(key) === '') throw new EvalError('events.set: the key must be a non-empty string');
+    hostOf(th, 'events.set').setEvent(utf8Decode(key), value!);
+    return null;
+  }),
+});
+
 const atexitModule = mod('atexit', {
   register: new Builtin('register', (th, args, kwargs) => {
     if (args.length === 0) throw new EvalError('register: missing argument for fn');
@@ -718,6 +794,8 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['uuid', uuidModule],
     ['random', randomModule],
     ['progress', progressModule],
+    ['signal', signalModule],
+    ['events', eventsModule],
     ['atexit', atexitModule],
     ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef, unboundEnviron)],
     ['ctx', new HostBound('ctx', (h) => (h.ctx instanceof Struct ? Object.fromEntries(h.ctx.names.map((n, i) => [n, (h.ctx as Struct).values[i]!])) : {}), hostRef)],

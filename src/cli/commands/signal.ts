@@ -1,0 +1,63 @@
+/**
+ * This file defines `larkflow signal RUN NAME [JSON] [--key K]` (send a signal to a run, whichever
+ * process drives it: it waits in the run's inbox until the workflow takes it) and `larkflow events
+ * RUN [KEY] [--wait SECONDS]` (the keys a run published with `events.set`, or one of them, waited for).
+ */
+import { CliError } from '../errors.js';
+import { closeQuietly, openEngine, resolveRunId, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { exactJson } from '../json-out.js';
+
+export interface SignalOptions extends EngineCliOptions {
+  readonly key?: string;
+}
+
+export async function signalCommand(runArg: string, name: string, json: string | undefined, opts: SignalOptions, io: CliIo): Promise<number> {
+  let payload: unknown = null;
+  if (json !== undefined) {
+    try {
+      payload = JSON.parse(json);
+    } catch (e) {
+      throw new CliError(`the signal's payload is not valid JSON: ${(e as Error).message} (quote strings: '"yes"')`);
+    }
+  }
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const runId = resolveRunId(engine, runArg);
+    const r = engine.signal(runId, name, payload, opts.key !== undefined ? { key: opts.key } : {});
+    io.out(r.duplicate ? `signal ${name} was already sent to run ${runId} with key ${opts.key} (message ${r.id})\n` : `signal ${name} sent to run ${runId} (message ${r.id})\n`);
+    return 0;
+  } finally {
+    await closeQuietly(engine);
+  }
+}
+
+export interface EventsOptions extends EngineCliOptions {
+  readonly wait?: string;
+}
+
+export async function eventsCommand(runArg: string, key: string | undefined, opts: EventsOptions, io: CliIo): Promise<number> {
+  let timeoutMs: number | undefined;
+  if (opts.wait !== undefined) {
+    const s = Number(opts.wait);
+    if (!(s >= 0) || !Number.isFinite(s)) throw new CliError(`--wait takes a number of seconds, not ${JSON.stringify(opts.wait)}`);
+    timeoutMs = s * 1000;
+  }
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const runId = resolveRunId(engine, runArg);
+    if (key === undefined) {
+      const events = engine.state(runId).events;
+      io.out(exactJson(events) + '\n');
+      return 0;
+    }
+    const value = await engine.getEvent(runId, key, timeoutMs !== undefined ? { timeoutMs } : {});
+    if (value === undefined) {
+      io.err(`run ${runId} has not set event ${key}${timeoutMs !== undefined ? ` (waited ${timeoutMs / 1000}s)` : ''}\n`);
+      return 1;
+    }
+    io.out(exactJson(value) + '\n');
+    return 0;
+  } finally {
+    await closeQuietly(engine);
+  }
+}

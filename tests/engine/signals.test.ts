@@ -1,0 +1,162 @@
+/**
+ * Talking to running workflows: signals (buffered in order, a wait with a timeout on a virtual
+ * clock, delivered exactly once, replayed at the recorded points), events the outside reads or
+ * waits for, idempotent start, and a handle for any run in the database — also one another process
+ * (another Engine on the same file) drives.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Engine, VirtualClock, type HistoryEvent } from '../../src/engine/index.js';
+
+let dir: string;
+const engines: Engine[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lf-signals-'));
+});
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function open(opts: { clock?: VirtualClock; db?: string } = {}): Engine {
+  const e = Engine.open({ db: opts.db ?? join(dir, 'runs.db'), pollIntervalMs: 50, ...(opts.clock ? { clock: opts.clock } : {}) });
+  engines.push(e);
+  return e;
+}
+
+const APPROVAL = `
+train = task("train")
+
+@workflow()
+def promote(model):
+    events.set("stage", "waiting for approval")
+    decision = signal.wait("approve", timeout = "1d")
+    if decision == None:
+        return "timed out"
+    events.set("stage", "approved by " + decision["by"])
+    notes = signal.channel("note")
+    first = notes.receive()
+    second = notes.receive()
+    return [decision["by"], first, second, train(model)]
+`;
+
+const kinds = (h: readonly HistoryEvent[], k: string): HistoryEvent[] => h.filter((e) => e.kind === k);
+
+describe('signals and events', () => {
+  it('a workflow waits for a signal; early signals are buffered in order; events are readable', async () => {
+    const engine = open();
+    engine.registerTask('train', (m: unknown) => `trained ${String(m)}`);
+    const h = engine.start({ source: { name: 'wf.star', text: APPROVAL }, args: ['m1'] });
+    const handle = engine.handle(h.runId);
+    expect(await handle.getEvent('stage', { timeoutMs: 2000 })).toBe('waiting for approval');
+    // Notes sent before anyone waits for them are kept, in order.
+    handle.signal('note', 'first');
+    handle.signal('note', 'second');
+    handle.signal('approve', { by: 'ana' });
+    const r = await handle.result();
+    expect(r.error).toBeUndefined();
+    expect(r.result).toEqual(['ana', 'first', 'second', 'trained m1']);
+    expect(handle.state().events).toEqual({ stage: 'approved by ana' });
+    const history = engine.history(h.runId);
+    expect(kinds(history, 'SignalReceived').map((e) => (e as { name: string }).name)).toEqual(['note', 'note', 'approve']);
+    // Replay delivers them at the same points.
+    expect(engine.replay(h.runId).ok).toBe(true);
+  });
+
+  it('a wait times out on the durable clock and returns None', async () => {
+    const clock = new VirtualClock();
+    const engine = Engine.open({ db: ':memory:', clock });
+    engines.push(engine);
+    engine.registerTask('train', () => 'x');
+    const h = engine.start({ source: { name: 'wf.star', text: APPROVAL }, args: ['m1'] });
+    await new Promise((r) => setTimeout(r, 20));
+    clock.advance(86_400_000);
+    const r = await h.result;
+    expect(r.result).toBe('timed out');
+  });
+
+  it('the same signal key is delivered once; signals to an ended or missing run are refused clearly', async () => {
+    const engine = open();
+    engine.registerTask('train', () => 'x');
+    const h = engine.start({ source: { name: 'wf.star', text: APPROVAL }, args: ['m1'] });
+    const handle = engine.handle(h.runId);
+    const a = handle.signal('approve', { by: 'ana' }, { key: 'req-1' });
+    const b = handle.signal('approve', { by: 'bob' }, { key: 'req-1' });
+    expect(b.duplicate).toBe(true);
+    expect(b.id).toBe(a.id);
+    handle.signal('note', 1);
+    handle.signal('note', 2);
+    const r = await handle.result();
+    expect((r.result as unknown[])[0]).toBe('ana');
+    expect(kinds(engine.history(h.runId), 'SignalReceived')).toHaveLength(3);
+    expect(() => handle.signal('note', 3)).toThrow(/has ended/);
+    expect(() => engine.handle('run-nope').signal('x', 1)).toThrow(/no run run-nope/);
+  });
+
+  it('a signal sent through another engine (another process) reaches the run where it runs', async () => {
+    const driver = open();
+    driver.registerTask('train', (m: unknown) => `trained ${String(m)}`);
+    const h = driver.start({ source: { name: 'wf.star', text: APPROVAL }, args: ['m2'] });
+    const other = open();
+    const remote = other.handle(h.runId);
+    expect(await remote.getEvent('stage', { timeoutMs: 3000 })).toBe('waiting for approval');
+    remote.signal('approve', { by: 'eve' });
+    remote.signal('note', 'n1');
+    remote.signal('note', 'n2');
+    // The other engine follows the run to its end through the store.
+    const r = await remote.result();
+    expect(r.result).toEqual(['eve', 'n1', 'n2', 'trained m2']);
+  });
+});
+
+describe('idempotent start', () => {
+  const SRC = 'train = task("train")\n\n@workflow()\ndef main(x):\n    return train(x)\n';
+  it('the same key (or run id) with the same inputs is the same run; different inputs are a conflict', async () => {
+    const engine = open();
+    engine.registerTask('train', (x: unknown) => x);
+    const a = engine.start({ source: { name: 'wf.star', text: SRC }, args: [1], idempotencyKey: 'order-7' });
+    const b = engine.start({ source: { name: 'wf.star', text: SRC }, args: [1], idempotencyKey: 'order-7' });
+    expect(b.runId).toBe(a.runId);
+    expect((await b.result).result).toBe(1);
+    expect(() => engine.start({ source: { name: 'wf.star', text: SRC }, args: [2], idempotencyKey: 'order-7' })).toThrow(/idempotency key order-7 .*different inputs/);
+    const c = engine.start({ source: { name: 'wf.star', text: SRC }, args: [3], runId: 'run-fixed' });
+    const d = engine.start({ source: { name: 'wf.star', text: SRC }, args: [3], runId: 'run-fixed' });
+    expect(d.runId).toBe(c.runId);
+    expect(engine.runs({ limit: 100 })).toHaveLength(2);
+  });
+
+  it('two engines starting the same key at once create one run', async () => {
+    const e1 = open();
+    const e2 = open();
+    for (const e of [e1, e2]) e.registerTask('train', (x: unknown) => x);
+    const [a, b] = await Promise.all([
+      Promise.resolve().then(() => e1.start({ source: { name: 'wf.star', text: SRC }, args: [5], idempotencyKey: 'k' })),
+      Promise.resolve().then(() => e2.start({ source: { name: 'wf.star', text: SRC }, args: [5], idempotencyKey: 'k' })),
+    ]);
+    expect(a.runId).toBe(b.runId);
+    expect(e1.runs({ limit: 100 })).toHaveLength(1);
+  });
+});
+
+describe('listing runs with a cursor', () => {
+  it('pages through runs newest first with no gaps or repeats, and filters by search', async () => {
+    const clock = new VirtualClock();
+    const engine = open({ clock });
+    engine.registerTask('train', (x: unknown) => x);
+    const src = 'train = task("train")\n\n@workflow()\ndef main(x):\n    return train(x)\n';
+    const ids: string[] = [];
+    for (let i = 0; i < 11; i++) ids.push(engine.start({ source: { name: 'wf.star', text: src }, args: [i], runId: `run-page-${String(i).padStart(2, '0')}` }).runId);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = engine.listRuns({ limit: 4, ...(after !== undefined ? { after } : {}) });
+      seen.push(...page.runs.map((r) => r.runId));
+      if (!page.next) break;
+      after = page.next;
+    }
+    expect(seen).toEqual([...ids].reverse());
+    expect(engine.runs({ search: 'PAGE-0', limit: 100 }).map((r) => r.runId)).toEqual(ids.slice(0, 10).reverse());
+  });
+});
