@@ -273,6 +273,20 @@ Exit status with --until-idle:
 
   addEngineOptions(
     program
+      .command('query')
+      .description("ask a run a question: a handler it registered with query.handler (or progress, prints), answered from its recorded state")
+      .argument('<run>', 'the run id')
+      .argument('<name>', 'the query name')
+      .argument('[args...]', 'arguments, as JSON (a bare word is a string)'),
+  ).action((run: string, name: string, args: string[], opts: Record<string, unknown>) =>
+    guarded('larkflow query', async () => {
+      const { queryCommand } = await import('./commands/signal.js');
+      setExit(await queryCommand(run, name, args, opts, io));
+    }),
+  );
+
+  addEngineOptions(
+    program
       .command('events')
       .description('print the keys a run published with events.set (as JSON), or one key, waiting for it with --wait')
       .argument('<run>', 'the run id')

@@ -26,7 +26,7 @@ import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
 import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
-import { fromHistory, historyToJs, jsToHistory } from './workflow/convert.js';
+import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
 import { registerPluginTasks } from './workflow/plugins.js';
 import {
@@ -186,6 +186,8 @@ export interface RunControl {
   /** Waits for the run's end (following the store for a run another process drives). */
   result(): Promise<RunResult>;
   cancel(reason?: string): void;
+  /** Calls a query handler on the run's current state (see `Engine.query`). */
+  query(name: string, ...args: unknown[]): unknown;
   /** Sends a signal (see `Engine.signal`). */
   signal(name: string, payload?: unknown, options?: { readonly key?: string }): { readonly id: number; readonly duplicate: boolean };
   /** A published event's value (see `Engine.getEvent`). */
@@ -491,6 +493,39 @@ export class Engine {
   }
 
   /**
+   * Calls a query handler the run registered (`query.handler(name, fn)`) with `args`, on a copy of
+   * the run rebuilt from its history (whichever process drives it): the answer reflects every
+   * recorded event, and nothing it does reaches the run. Built in: `progress` (the run's progress
+   * reports) and `prints` (its recent print lines).
+   * @throws UsageError for a missing run, an unknown handler, or a handler that fails, waits or tries to change the run
+   */
+  query(runId: string, name: string, ...args: unknown[]): unknown {
+    const history = this.history(runId);
+    if (name === 'progress') return [...foldHistory(history).progress];
+    const started = history[0] as RunStarted;
+    const files = this.store.getScript(started.scriptDigest);
+    if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
+    const machine = new WorkflowMachine(fromStored(files), started.budgets);
+    const prints: string[] = [];
+    machine.onPrint = (m) => {
+      prints.push(m);
+      if (prints.length > 100) prints.shift();
+    };
+    const { history: resolved, missing } = this.withBlobValues(history);
+    if (missing.length > 0) throw new UsageError(`run ${runId} has results stored as blobs not fetched in this process; query it from the process that drives it`);
+    const { mismatch } = replayHistory(machine, resolved);
+    if (mismatch) throw new UsageError(`cannot query run ${runId}: its history does not replay (${mismatch.message})`);
+    if (name === 'prints') return prints;
+    const values = args.map((a, i) => fromHistory(toJsonArg(a, `query argument ${i + 1}`)));
+    try {
+      return historyToJs(toHistory(machine.runQuery(name, values), `the answer of query ${name}`));
+    } catch (e) {
+      if (e instanceof EvalError) throw new UsageError(`query ${name} of run ${runId}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /**
    * A handle on any run of the database, whichever process drives it: its status, state and history,
    * its result (waited for, following the store for a run driven elsewhere), cancel, signals and
    * published events.
@@ -511,6 +546,7 @@ export class Engine {
       result: () => this.result(runId),
       cancel: (reason) => this.cancel(runId, reason),
       signal: (name, payload, o) => this.signal(runId, name, payload, o),
+      query: (name, ...args) => this.query(runId, name, ...args),
       getEvent: (key, o) => this.getEvent(runId, key, o),
     };
   }

@@ -35,7 +35,7 @@ describe('larkflow signal and events (uses dist/)', () => {
   it('approves a run another process drives', async () => {
     writeFileSync(
       join(dir, 'approve.star'),
-      '@workflow()\ndef approve(model):\n    events.set("stage", "waiting")\n    d = signal.wait("approve", timeout = "1h")\n    events.set("stage", "done")\n    return [model, d]\n',
+      '@workflow()\ndef approve(model):\n    events.set("stage", "waiting")\n    progress.report("waiting for the signal")\n    d = signal.wait("approve", timeout = "1h")\n    events.set("stage", "done")\n    return [model, d]\n',
     );
     const run = larkflow('run', 'approve.star', 'model="m1"', '--db', 'a.db', '--quiet', '--workflow', 'approve');
     // Find the run id once the run exists, and wait for its published stage from another process.
@@ -49,6 +49,9 @@ describe('larkflow signal and events (uses dist/)', () => {
     const stage = await larkflow('events', runId, 'stage', '--wait', '10', '--db', 'a.db').done;
     expect(stage.code, stage.err).toBe(0);
     expect(JSON.parse(stage.out)).toBe('waiting');
+    const q = await larkflow('query', runId, 'progress', '--db', 'a.db').done;
+    expect(q.code, q.err).toBe(0);
+    expect(JSON.parse(q.out)).toEqual(['waiting for the signal']);
     const s1 = await larkflow('signal', runId, 'approve', '{"by": "ana"}', '--key', 'k1', '--db', 'a.db').done;
     expect(s1.code, s1.err).toBe(0);
     expect(s1.out).toMatch(/signal approve sent to run/);

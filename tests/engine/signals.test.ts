@@ -160,3 +160,57 @@ describe('listing runs with a cursor', () => {
     expect(engine.runs({ search: 'PAGE-0', limit: 100 }).map((r) => r.runId)).toEqual(ids.slice(0, 10).reverse());
   });
 });
+
+describe('queries', () => {
+  const SRC = `
+train = task("train")
+
+@workflow()
+def main(n):
+    state = {"done": 0, "log": []}
+    def status(detail = False):
+        return state if detail else state["done"]
+    query.handler("status", status)
+    query.handler("bad_wait", lambda: train(0))
+    query.handler("bad_event", lambda: events.set("x", 1))
+    def mutate():
+        state["done"] = 999
+        return "mutated"
+    query.handler("mutate", mutate)
+    for i in range(n):
+        print("step", i)
+        state["done"] += 1
+        state["log"].append(train(i))
+        progress.report("did %d" % (i + 1))
+    return state
+`;
+  it('answers from the recorded state, for any run; never changes history', async () => {
+    const engine = open();
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    engine.registerTask('train', async (i: number) => {
+      if (i === 2) await gate;
+      return `t${i}`;
+    });
+    const h = engine.start({ source: { name: 'wf.star', text: SRC }, args: [3] });
+    const handle = engine.handle(h.runId);
+    // Waiting on train(2): three steps counted, two results logged.
+    for (let i = 0; i < 200 && handle.query('status') !== 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(handle.query('status')).toBe(3);
+    expect(handle.query('status', true)).toEqual({ done: 3, log: ['t0', 't1'] });
+    expect(handle.query('progress')).toEqual(['did 1', 'did 2']);
+    expect(handle.query('prints')).toEqual(['step 0', 'step 1', 'step 2']);
+    const before = engine.history(h.runId).length;
+    // A handler that mutates changes only the copy it runs on.
+    expect(handle.query('mutate')).toBe('mutated');
+    expect(handle.query('status')).toBe(3);
+    expect(() => handle.query('bad_wait')).toThrow(/tried to wait .* read-only/);
+    expect(() => handle.query('bad_event')).toThrow(/tried to change the run .* read-only/);
+    expect(() => handle.query('nope')).toThrow(/no query handler "nope" \(handlers: status, bad_wait, bad_event, mutate/);
+    expect(engine.history(h.runId).length).toBe(before);
+    release!();
+    expect((await h.result).result).toEqual({ done: 3, log: ['t0', 't1', 't2'] });
+    // Another engine (process) answers too, from the store.
+    expect(open().handle(h.runId).query('status')).toBe(3);
+  });
+});

@@ -61,3 +61,24 @@ export async function eventsCommand(runArg: string, key: string | undefined, opt
     await closeQuietly(engine);
   }
 }
+
+/** `larkflow query RUN NAME [ARGS...]`: a query handler's answer (arguments as JSON), printed as JSON. */
+export async function queryCommand(runArg: string, name: string, rawArgs: readonly string[], opts: EngineCliOptions, io: CliIo): Promise<number> {
+  const args = rawArgs.map((a, i) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      // A bare word is a string, as for run's key=value inputs.
+      if (/^[A-Za-z_][\w.-]*$/.test(a)) return a;
+      throw new CliError(`query argument ${i + 1} is not valid JSON: ${a}`);
+    }
+  });
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const runId = resolveRunId(engine, runArg);
+    io.out(exactJson(engine.query(runId, name, ...args)) + '\n');
+    return 0;
+  } finally {
+    await closeQuietly(engine);
+  }
+}

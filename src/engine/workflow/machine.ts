@@ -389,6 +389,39 @@ export class WorkflowMachine implements WorkflowHost {
   progress(message: string): void {
     this.commands.push({ kind: 'ReportProgress', message });
   }
+  /** Query handlers the workflow registered (`query.handler`), by name. */
+  readonly queryHandlers = new Map<string, Value>();
+  registerQuery(name: string, fn: Value): void {
+    this.queryHandlers.set(name, fn);
+  }
+
+  /**
+   * Answers a query with the handler the workflow registered, on this machine's current state. The
+   * handler must not wait (call a task, sleep, wait for a signal): that is an error, as a query never
+   * changes history. Run it on a replayed copy of the run: what it mutates is thrown away.
+   */
+  runQuery(name: string, args: Value[]): Value {
+    const fn = this.queryHandlers.get(name);
+    if (!fn) {
+      const known = [...this.queryHandlers.keys()];
+      throw new EvalError(`the run has no query handler ${JSON.stringify(name)} (${known.length ? `handlers: ${known.join(', ')}` : 'it registers none with query.handler'}; built in: progress, prints)`);
+    }
+    const thread = new Thread({ name: `query ${name}`, print: () => {} });
+    thread.locals.set(HOST_KEY, this);
+    thread.setLimits({ steps: this.budgets.maxSteps, deadline: performance.now() + this.budgets.maxMs });
+    const commandsBefore = this.commands.length;
+    this.hostRef.current = this;
+    const out = startCall(thread, fn, args, null);
+    if (!out.done) {
+      thread.abandon();
+      throw new EvalError(`query handler ${JSON.stringify(name)} tried to wait (call a task, sleep or wait for a signal): a query is read-only and answers at once`);
+    }
+    if (this.commands.length > commandsBefore) {
+      throw new EvalError(`query handler ${JSON.stringify(name)} tried to change the run (${this.commands[commandsBefore]!.kind}): a query is read-only`);
+    }
+    return out.value;
+  }
+
   setEvent(key: string, value: Value): void {
     this.commands.push({ kind: 'SetEvent', key, value: toHistory(value, `the value of event ${key}`) });
   }

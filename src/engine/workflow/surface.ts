@@ -63,6 +63,8 @@ export interface WorkflowHost {
   progress(message: string): void;
   /** Publishes `key` for the outside to read or wait for (`events.set`). */
   setEvent(key: string, value: Value): void;
+  /** Registers a read-only query handler (`query.handler`). */
+  registerQuery(name: string, fn: Value): void;
   registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void;
   unregisterExit(fn: Value): void;
   readonly env: Dict;
@@ -707,6 +709,20 @@ const signalModule = mod('signal', {
   }),
 });
 
+/**
+ * `query.handler(name, fn)`: a read-only function the outside can call (`handle.query(name, *args)`,
+ * `larkflow query RUN NAME`), answered from the run's current state without changing its history.
+ */
+const queryModule = mod('query', {
+  handler: new Builtin('handler', (th, args, kwargs) => {
+    const [name, fn] = unpackArgs('handler', args, kwargs, ['name', 'fn']);
+    if (typeof name !== 'string' || utf8Decode(name) === '') throw new EvalError('query.handler: the name must be a non-empty string');
+    if (!(fn instanceof Function) && !(fn instanceof Builtin)) throw new EvalError(`query.handler: fn must be a function, not ${typeName(fn!)}`);
+    hostOf(th, 'query.handler').registerQuery(utf8Decode(name), fn);
+    return null;
+  }),
+});
+
 /** `events.set(key, value)`: publishes a key the outside can read or wait for (`handle.getEvent(key)`). */
 const eventsModule = mod('events', {
   set: new Builtin('set', (th, args, kwargs) => {
@@ -796,6 +812,7 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['progress', progressModule],
     ['signal', signalModule],
     ['events', eventsModule],
+    ['query', queryModule],
     ['atexit', atexitModule],
     ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef, unboundEnviron)],
     ['ctx', new HostBound('ctx', (h) => (h.ctx instanceof Struct ? Object.fromEntries(h.ctx.names.map((n, i) => [n, (h.ctx as Struct).values[i]!])) : {}), hostRef)],
