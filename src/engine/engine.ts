@@ -439,13 +439,13 @@ export class Engine {
     if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
-    if (rec.status !== 'running') throw new UsageError(`run ${runId} has ended (${rec.status}): it takes no more signals`);
+    // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
     const json = toJsonArg(payload, `the payload of signal ${name}`);
     let posted;
     try {
       posted = this.store.postInbox(runId, { kind: 'signal', name, payload: json, ...(options.key !== undefined ? { key: options.key } : {}) });
     } catch (e) {
-      if (e instanceof StoreError && (e as StoreError & { code?: string }).code === 'ended') throw new UsageError(`run ${runId} has ended: it takes no more signals`);
+      if (e instanceof StoreError && (e as StoreError & { code?: string }).code === 'ended') throw new UsageError(`run ${runId} has ended (${rec.status === 'running' ? 'just now' : rec.status}): it takes no more signals`);
       throw e;
     }
     const run = this.live.get(runId);
