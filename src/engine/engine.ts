@@ -194,6 +194,14 @@ export interface RunControl {
   getEvent(key: string, options?: { readonly timeoutMs?: number }): Promise<unknown>;
 }
 
+/** A worker loop on an engine (`engine.worker()`). */
+export interface EngineWorker {
+  /** Recovers unfinished runs now and keeps looking for orphaned ones. */
+  start(): void;
+  /** Stops looking, lets in-flight attempts finish for up to `drainMs` (default 30 s), then closes the engine. */
+  stop(options?: { readonly drainMs?: number }): Promise<void>;
+}
+
 /** A started run. */
 export interface RunHandle {
   readonly runId: string;
@@ -1246,6 +1254,8 @@ export class Engine {
     const st = run.steps.get(stepId);
     if (!st) return;
     st.attempt = attempt;
+    // Draining: the attempt is recorded (AttemptStarted) but left for the worker that takes the run next.
+    if (this.draining) return;
     const ex = this.executorFor(run, st.cmd);
     if (typeof ex === 'string') {
       queueMicrotask(() => {
@@ -1296,6 +1306,56 @@ export class Engine {
   }
 
   private inFlight = 0;
+  private draining = false;
+
+  /** Task attempts running now in this process. */
+  get attemptsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Stops gracefully: no new attempt starts; the attempts in flight may finish (and their results be
+   * recorded) for up to `drainMs`; then the engine closes, releasing its runs for another worker
+   * (which runs the attempts recorded meanwhile, with the same idempotency keys).
+   */
+  async drain(drainMs = 30_000): Promise<void> {
+    if (this.closed) return;
+    this.draining = true;
+    const until = Date.now() + drainMs;
+    while (this.inFlight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // Let the last results' activations commit.
+    await new Promise((r) => setImmediate(r));
+    await this.close();
+  }
+
+  /**
+   * A worker on this engine's database: `start()` recovers unfinished runs nobody drives now and
+   * keeps looking every `pollIntervalMs` (runs orphaned later by a crashed process); `stop({ drainMs })`
+   * drains and closes the engine.
+   */
+  worker(options: { readonly pollIntervalMs?: number } = {}): EngineWorker {
+    let timer: NodeJS.Timeout | undefined;
+    const look = (): void => {
+      if (this.closed) return;
+      try {
+        this.recover();
+      } catch (e) {
+        process.emitWarning(`larkflow: worker: ${(e as Error).message}`);
+      }
+    };
+    return {
+      start: () => {
+        if (timer) return;
+        look();
+        timer = setInterval(look, options.pollIntervalMs ?? 1000);
+      },
+      stop: async (o = {}) => {
+        if (timer) clearInterval(timer);
+        timer = undefined;
+        await this.drain(o.drainMs);
+      },
+    };
+  }
 
   /** Fails a step that has not ended by `at`: its attempt is aborted and no retry follows. */
   private armOverallTimeout(run: LiveRun, stepId: string, at: number, ms: number): void {

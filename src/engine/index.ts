@@ -5,7 +5,7 @@
  *   store/     event stores (SQLite, memory)     executors/  local functions and processes
  *   engine.ts  the driver: store + executors + clock around the core
  */
-export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type RunControl, type ReplayReport, type CacheMode, type RecoveryIssue, type ResumeOptions } from './engine.js';
+export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunResult, type RunHandle, type RunControl, type EngineWorker, type ReplayReport, type CacheMode, type RecoveryIssue, type ResumeOptions } from './engine.js';
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';

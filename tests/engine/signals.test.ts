@@ -214,3 +214,36 @@ def main(n):
     expect(open().handle(h.runId).query('status')).toBe(3);
   });
 });
+
+describe('a worker with graceful shutdown', () => {
+  it('keeps recovering runs orphaned later, and drains in-flight tasks on stop', async () => {
+    const SRC = 'slow = task("slow")\n\n@workflow()\ndef main(ms):\n    a = slow(ms)\n    return [a, slow(ms)]\n';
+    const w = open();
+    let finished = 0;
+    w.registerTask('slow', async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      finished++;
+      return ms;
+    });
+    const worker = w.worker({ pollIntervalMs: 50 });
+    worker.start();
+    // Another process starts a run and dies: the worker takes it over.
+    const other = open();
+    other.registerTask('slow', () => new Promise(() => {}));
+    const h = other.start({ source: { name: 'wf.star', text: SRC }, args: [150] });
+    await new Promise((r) => setTimeout(r, 30));
+    other.abandon();
+    for (let i = 0; i < 100 && w.liveRuns === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(w.liveRuns).toBe(1);
+    for (let i = 0; i < 100 && w.attemptsInFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // Stop while the first attempt runs: it finishes and is recorded; the second is left recorded, not run.
+    await worker.stop({ drainMs: 2000 });
+    expect(finished).toBe(1);
+    const next = open();
+    next.registerTask('slow', async (ms: number) => ms);
+    const hist = next.history(h.runId);
+    expect(hist.filter((e) => e.kind === 'TaskCompleted')).toHaveLength(1);
+    next.recover();
+    expect((await next.result(h.runId)).result).toEqual([150, 150]);
+  });
+});
