@@ -247,3 +247,35 @@ describe('a worker with graceful shutdown', () => {
     expect((await next.result(h.runId)).result).toEqual([150, 150]);
   });
 });
+
+describe('wait_any', () => {
+  const SRC = `
+slow = task("slow")
+
+@workflow()
+def main():
+    f = run(slow, 1000)
+    approvals = signal.channel("approve")
+    i, v = wait_any([f, approvals], timeout = "1h")
+    first = ["task", "signal"][i] if i != None else "timeout"
+    j, w = wait_any([f], timeout = "10s")
+    return [first, v, j, w]
+`;
+  it('returns the first of a task and a signal; a timeout returns (None, None); replays the same', async () => {
+    const clock = new VirtualClock();
+    const engine = Engine.open({ db: join(dir, 'any.db'), clock });
+    engines.push(engine);
+    let release: ((v: number) => void) | undefined;
+    engine.registerTask('slow', () => new Promise<number>((r) => (release = r)));
+    const h = engine.start({ source: { name: 'wf.star', text: SRC } });
+    await new Promise((r) => setTimeout(r, 20));
+    engine.signal(h.runId, 'approve', 'yes');
+    await new Promise((r) => setTimeout(r, 20));
+    // The signal won; the task is still running, and the second wait times out on the durable clock.
+    clock.advance(10_000);
+    const r = await h.result;
+    expect(r.result).toEqual(['signal', 'yes', null, null]);
+    release?.(1);
+    expect(engine.replay(h.runId).ok).toBe(true);
+  });
+});

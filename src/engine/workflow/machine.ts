@@ -42,6 +42,7 @@ import { fromHistory, toHistory } from './convert.js';
 import { fromJSON } from '../../stdlib/index.js';
 import {
   Future,
+  SignalChannel,
   HOST_KEY,
   NewCallable,
   Struct,
@@ -621,6 +622,64 @@ export class WorkflowMachine implements WorkflowHost {
       case 'signal':
         this.waitSignal(co, req.name, req.timeoutMs, req.failOnTimeout, req.site);
         return;
+      case 'any':
+        this.waitAny(co, req.items, req.timeoutMs, req.site);
+        return;
+    }
+  }
+
+  /** `wait_any`: the first item to complete (see surface.ts waitAnyBuiltin). */
+  private waitAny(co: Coroutine, items: readonly (Future | SignalChannel)[], timeoutMs: number | undefined, site: CallSite): void {
+    const wake = this.wake(co);
+    const pair = (i: number | null, v: Value): Settled => ({ value: new Tuple([i === null ? null : i, v]) });
+    // Already complete: the first in list order.
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if (it instanceof Future && it.outcome) {
+        this.readyQueue.push({ co, input: 'error' in it.outcome ? it.outcome : pair(i, it.outcome.value) });
+        return;
+      }
+      if (it instanceof SignalChannel) {
+        const buf = this.signalBuffer.get(it.name);
+        if (buf && buf.length > 0) {
+          const payload = buf.shift()!;
+          if (buf.length === 0) this.signalBuffer.delete(it.name);
+          this.readyQueue.push({ co, input: pair(i, payload) });
+          return;
+        }
+      }
+    }
+    const sel = { done: false };
+    const finish = (s: Settled): void => {
+      if (sel.done) return;
+      sel.done = true;
+      wake(s);
+    };
+    items.forEach((it, i) => {
+      if (it instanceof Future) {
+        it.waiters.push((s) => finish('error' in s ? s : pair(i, s.value)));
+      } else {
+        let list = this.signalWaiters.get(it.name);
+        if (!list) this.signalWaiters.set(it.name, (list = []));
+        // Shares the selection's state: once another item won, a signal skips this waiter.
+        list.push({
+          wake: (s) => {
+            sel.done = false;
+            finish('error' in s ? s : pair(i, s.value));
+          },
+          get done() {
+            return sel.done;
+          },
+          set done(v: boolean) {
+            sel.done = v;
+          },
+        });
+      }
+    });
+    if (timeoutMs !== undefined) {
+      const stepId = this.nextStepId('wait_any_timeout');
+      this.commands.push({ kind: 'StartTimer', stepId, durationMs: timeoutMs, callSite: site });
+      this.waitStep(stepId, () => finish(pair(null, null)));
     }
   }
 
@@ -631,6 +690,7 @@ export class WorkflowMachine implements WorkflowHost {
   private readonly signalBuffer = new Map<string, Value[]>();
   /** Coroutines waiting for a signal, by name, in order of waiting. */
   private readonly signalWaiters = new Map<string, { wake: (s: Settled) => void; done: boolean }[]>();
+
 
   /**
    * `signal.wait`: a delivered message at once (the oldest buffered), else a wait until one arrives;

@@ -45,7 +45,8 @@ export type HostRequest =
   | { readonly kind: 'sleep'; readonly ms: number; readonly site: CallSite }
   | { readonly kind: 'child'; readonly workflow: WorkflowFn; readonly args: Value[]; readonly kwargs: KwArgs | null; readonly site: CallSite }
   | { readonly kind: 'batch'; readonly callables: readonly NewCallable[]; readonly maxConcurrency: number; readonly site: CallSite }
-  | { readonly kind: 'signal'; readonly name: string; readonly timeoutMs?: number; readonly failOnTimeout: boolean; readonly site: CallSite };
+  | { readonly kind: 'signal'; readonly name: string; readonly timeoutMs?: number; readonly failOnTimeout: boolean; readonly site: CallSite }
+  | { readonly kind: 'any'; readonly items: readonly (Future | SignalChannel)[]; readonly timeoutMs?: number; readonly site: CallSite };
 
 /** The running machine, as the builtins see it (stored in thread.locals under HOST_KEY). */
 export interface WorkflowHost {
@@ -723,6 +724,30 @@ const queryModule = mod('query', {
   }),
 });
 
+/**
+ * `wait_any(items, timeout = None)`: waits for the first of futures (`run(...)`) and signal channels
+ * (`signal.channel(name)`) to complete — Temporal's selector — and returns `(index, value)`: a future's
+ * result, or the channel's next message (taken from it); `(None, None)` when the durable timeout passes
+ * first. Items already complete win in list order; otherwise the first to complete in the run's
+ * recorded order wins, so replay picks the same one.
+ */
+export const waitAnyBuiltin = new Builtin('wait_any', (th, args, kwargs) => {
+  const [items, timeout] = unpackArgs('wait_any', args, kwargs, ['items', 'timeout?']);
+  hostOf(th, 'wait_any');
+  if (!(items instanceof List || items instanceof Tuple)) throw new EvalError(`wait_any: items must be a list of futures and signal channels, not ${typeName(items!)}`);
+  const list = items.elems.map((x, i) => {
+    if (x instanceof Future || x instanceof SignalChannel) return x;
+    throw new EvalError(`wait_any: item ${i} is a ${typeName(x)}; give futures (run(task, ...)) or signal channels (signal.channel(name))`);
+  });
+  if (list.length === 0 && (timeout === undefined || timeout === null)) throw new EvalError('wait_any: nothing to wait for (an empty list and no timeout)');
+  let timeoutMs: number | undefined;
+  if (timeout !== undefined && timeout !== null) {
+    timeoutMs = parseDuration(timeout, 'wait_any: timeout');
+    if (timeoutMs < 0) throw new EvalError('wait_any: negative timeout');
+  }
+  return new Pending({ kind: 'any', items: list, ...(timeoutMs !== undefined ? { timeoutMs } : {}), site: siteOf(th) } satisfies HostRequest);
+});
+
 /** `events.set(key, value)`: publishes a key the outside can read or wait for (`handle.getEvent(key)`). */
 const eventsModule = mod('events', {
   set: new Builtin('set', (th, args, kwargs) => {
@@ -803,6 +828,7 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['new_callable', newCallableBuiltin],
     ['batch_run', batchRunBuiltin],
     ['RetryPolicy', retryPolicyBuiltin],
+    ['wait_any', waitAnyBuiltin],
     ['KubernetesTask', kubernetesTaskBuiltin],
     ['RayTask', rayTaskBuiltin],
     ['SparkTask', sparkTaskBuiltin],
