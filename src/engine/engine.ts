@@ -1282,6 +1282,7 @@ export class Engine {
       ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}),
       ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
       ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
+      onHeartbeat: this.heartbeatRecorder(run, st, stepId, attempt),
       onSubmitted: (job: SubmittedJob) => {
         if (run.finished || this.closed || st.attempt !== attempt) return;
         (st.submitted ??= new Map()).set(attempt, job);
@@ -1307,6 +1308,29 @@ export class Engine {
 
   private inFlight = 0;
   private draining = false;
+
+  /** Records an attempt's heartbeats: the latest details, at most once a second. */
+  private heartbeatRecorder(run: LiveRun, st: StepRuntime, stepId: string, attempt: number): (details: Json) => void {
+    let last = -Infinity;
+    let pending: Json | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const record = (details: Json): void => {
+      if (run.finished || this.closed || st.attempt !== attempt || st.ended) return;
+      last = Date.now();
+      this.activate(run, null, [{ kind: 'AttemptHeartbeat', at: this.clock.now(), stepId, attempt, details }]);
+    };
+    return (details) => {
+      const wait = last + 1000 - Date.now();
+      if (wait <= 0) return record(details);
+      pending = details;
+      timer ??= setTimeout(() => {
+        timer = undefined;
+        if (pending !== undefined) record(pending);
+        pending = undefined;
+      }, wait);
+      timer.unref();
+    };
+  }
 
   /** Task attempts running now in this process. */
   get attemptsInFlight(): number {

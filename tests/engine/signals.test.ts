@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Engine, VirtualClock, type HistoryEvent } from '../../src/engine/index.js';
+import { Engine, VirtualClock, type HistoryEvent, type TaskContext } from '../../src/engine/index.js';
 
 let dir: string;
 const engines: Engine[] = [];
@@ -276,6 +276,27 @@ def main():
     const r = await h.result;
     expect(r.result).toEqual(['signal', 'yes', null, null]);
     release?.(1);
+    expect(engine.replay(h.runId).ok).toBe(true);
+  });
+});
+
+describe('task heartbeats', () => {
+  it('records the latest details, at most once a second, and folds them into the attempt', async () => {
+    const engine = open();
+    engine.registerTaskWithContext('crunch', async (ctx: TaskContext) => {
+      for (let i = 1; i <= 5; i++) {
+        ctx.heartbeat({ done: i, of: 5 });
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      return 'ok';
+    });
+    const h = engine.start({ source: { name: 'wf.star', text: 'crunch = task("crunch")\n\n@workflow()\ndef main():\n    return crunch()\n' } });
+    expect((await h.result).result).toBe('ok');
+    const beats = engine.history(h.runId).filter((e) => e.kind === 'AttemptHeartbeat');
+    expect(beats.length).toBeGreaterThanOrEqual(1);
+    expect(beats.length).toBeLessThanOrEqual(2);
+    expect(beats[0]).toMatchObject({ stepId: 'crunch#1', attempt: 1, details: { done: 1, of: 5 } });
+    expect(engine.state(h.runId).steps['crunch#1']!.attempts[0]!.heartbeat?.details).toEqual((beats.at(-1) as { details: unknown }).details);
     expect(engine.replay(h.runId).ok).toBe(true);
   });
 });

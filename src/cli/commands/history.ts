@@ -36,6 +36,8 @@ export function describe(e: HistoryEvent): string {
       ].join(' ');
     case 'AttemptStarted':
       return `step=${e.stepId} attempt=${e.attempt} executor=${e.executor} handle=${e.handle}${e.logs ? ` logs=${e.logs}` : ''}`;
+    case 'AttemptHeartbeat':
+      return `step=${e.stepId} attempt=${e.attempt} details=${brief(e.details, 80)}`;
     case 'AttemptSubmitted':
       return `step=${e.stepId} attempt=${e.attempt} executor=${e.executor} job=${e.backendId}${e.backendUid ? ` uid=${e.backendUid}` : ''}`;
     case 'AttemptFailed':

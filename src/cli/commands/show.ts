@@ -43,6 +43,7 @@ function stepLines(s: StepState, now: number, width: number): string[] {
     const end = a.endedAt !== undefined ? duration(a.endedAt - a.startedAt) : 'running';
     const outcome = a.error ? `failed: [${a.error.kind}] ${a.error.message}` : a.endedAt !== undefined ? 'ok' : '';
     out.push(`  attempt ${a.attempt}  ${a.executor}  ${end}${outcome ? '  ' + outcome : ''}${a.logs ? `  logs ${a.logs}` : ''}${a.job ? `  job ${a.job.backendId}` : ''}`);
+    if (a.heartbeat) out.push(`    heartbeat ${iso(a.heartbeat.at)}: ${brief(a.heartbeat.details, 80)}`);
   }
   if (s.status === 'completed' && s.result !== undefined) out.push(`  result: ${brief(s.result, 100)}`);
   if (s.status === 'failed' && s.error) {

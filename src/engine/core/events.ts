@@ -240,6 +240,14 @@ export interface AttemptSubmitted extends Base {
   readonly backendUid?: string;
 }
 
+/** A long task's progress report (`ctx.heartbeat(details)`): bookkeeping, replay skips it. */
+export interface AttemptHeartbeat extends Base {
+  readonly kind: 'AttemptHeartbeat';
+  readonly stepId: string;
+  readonly attempt: number;
+  readonly details: Json;
+}
+
 export interface AttemptFailed extends Base {
   readonly kind: 'AttemptFailed';
   readonly stepId: string;
@@ -367,6 +375,7 @@ export type HistoryEvent =
   | TaskScheduled
   | AttemptStarted
   | AttemptSubmitted
+  | AttemptHeartbeat
   | AttemptFailed
   | RetryScheduled
   | TaskCompleted

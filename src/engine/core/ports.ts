@@ -216,6 +216,8 @@ export interface TaskRequest {
   readonly codeDir?: string;
   /** Remote tasks: the job recorded for this attempt before a restart (re-attach to it). */
   readonly submitted?: SubmittedJob;
+  /** Called with a task's heartbeat details (`ctx.heartbeat`): the engine records the latest. */
+  readonly onHeartbeat?: (details: Json) => void;
   /** Remote tasks: called once the backend has named the attempt's job (the engine records it). */
   readonly onSubmitted?: (job: SubmittedJob) => void;
 }

@@ -18,6 +18,8 @@ export interface AttemptState {
   readonly endedAt?: number;
   readonly logs?: string;
   readonly error?: ErrorInfo;
+  /** The latest heartbeat of the attempt (`ctx.heartbeat`). */
+  readonly heartbeat?: { readonly at: number; readonly details: Json };
   /** A remote attempt's job (AttemptSubmitted). */
   readonly job?: { readonly executor: string; readonly submissionId: string; readonly backendId: string; readonly backendUid?: string };
 }
@@ -119,6 +121,11 @@ function apply(s: S, e: HistoryEvent): void {
       st.status = 'running';
       delete st.fireAt;
       st.attempts.push({ attempt: e.attempt, executor: e.executor, handle: e.handle, startedAt: e.at, ...(e.logs ? { logs: e.logs } : {}) });
+      return;
+    }
+    case 'AttemptHeartbeat': {
+      const a = step(s, e.stepId)?.attempts.find((x) => x.attempt === e.attempt);
+      if (a) a.heartbeat = { at: e.at, details: e.details as Draft<Json> };
       return;
     }
     case 'AttemptSubmitted': {

@@ -293,6 +293,11 @@ export interface TaskContext {
   readonly env: Readonly<Record<string, string>>;
   /** Writes a line to the attempt's log (see FunctionExecutorOptions.logDir and onLog). */
   log(message: string): void;
+  /**
+   * Reports progress of a long task (JSON `details`: a count, a phase, a checkpoint): recorded in the
+   * run's history (the latest at most once a second) and shown by `larkflow show`.
+   */
+  heartbeat(details?: TaskValue): void;
 }
 
 /**
@@ -595,6 +600,7 @@ export class FunctionExecutor implements Executor {
       kwargs: hasKwargs ? (copyArgument(req.kwargs) as { [name: string]: TaskValue }) : {},
       env: Object.freeze({ ...(req.env ?? {}) }),
       log: (message) => this.log(a.id, a.logs, message),
+      heartbeat: (details) => req.onHeartbeat?.(toJson(details ?? null)),
     };
     args.unshift(ctx);
     return args;
