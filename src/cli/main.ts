@@ -287,6 +287,20 @@ Exit status with --until-idle:
 
   addEngineOptions(
     program
+      .command('update')
+      .description("send an update to a run (its update.handler runs in the workflow; validated first) and print its result")
+      .argument('<run>', 'the run id')
+      .argument('<name>', 'the update name')
+      .argument('[args...]', 'arguments, as JSON (a bare word is a string)'),
+  ).action((run: string, name: string, args: string[], opts: Record<string, unknown>) =>
+    guarded('larkflow update', async () => {
+      const { updateCommand } = await import('./commands/signal.js');
+      setExit(await updateCommand(run, name, args, opts, io));
+    }),
+  );
+
+  addEngineOptions(
+    program
       .command('events')
       .description('print the keys a run published with events.set (as JSON), or one key, waiting for it with --wait')
       .argument('<run>', 'the run id')

@@ -24,7 +24,7 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
@@ -188,6 +188,8 @@ export interface RunControl {
   cancel(reason?: string): void;
   /** Calls a query handler on the run's current state (see `Engine.query`). */
   query(name: string, ...args: unknown[]): unknown;
+  /** Sends an update and waits for its result (see `Engine.update`). */
+  update(name: string, ...args: unknown[]): Promise<unknown>;
   /** Sends a signal (see `Engine.signal`). */
   signal(name: string, payload?: unknown, options?: { readonly key?: string }): { readonly id: number; readonly duplicate: boolean };
   /** A published event's value (see `Engine.getEvent`). */
@@ -443,8 +445,9 @@ export class Engine {
    * With `key`, sending again is a no-op that returns the first message (`duplicate: true`).
    * @throws UsageError for a missing or ended run, or a payload with no JSON form
    */
-  signal(runId: string, name: string, payload: unknown = null, options: { readonly key?: string } = {}): { readonly id: number; readonly duplicate: boolean } {
+  signal(runId: string, name: string, payload: unknown = null, options: { readonly key?: string; /** @internal */ readonly internal?: boolean } = {}): { readonly id: number; readonly duplicate: boolean } {
     if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
+    if (name.startsWith(UPDATE_SIGNAL_PREFIX) && !options.internal) throw new UsageError(`signal names starting with ${UPDATE_SIGNAL_PREFIX} are reserved for updates (use update())`);
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
     // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
@@ -510,6 +513,75 @@ export class Engine {
   query(runId: string, name: string, ...args: unknown[]): unknown {
     const history = this.history(runId);
     if (name === 'progress') return [...foldHistory(history).progress];
+    const { machine, prints } = this.replicaOf(runId, history);
+    if (name === 'prints') return prints;
+    const values = args.map((a, i) => fromHistory(toJsonArg(a, `query argument ${i + 1}`)));
+    try {
+      return historyToJs(toHistory(machine.runQuery(name, values), `the answer of query ${name}`));
+    } catch (e) {
+      if (e instanceof EvalError) throw new UsageError(`query ${name} of run ${runId}: ${e.message}`);
+      throw e;
+    }
+  }
+
+  /**
+   * Sends an update to a run: its validator runs first on the run's recorded state (a failure
+   * rejects it, with nothing recorded); then the request travels through the run's inbox, the
+   * workflow's handler runs (it may change the workflow's state, call tasks, wait), and its result
+   * (or error) is recorded (UpdateCompleted) and returned here — for a run driven by any process.
+   * @throws UsageError for a missing or ended run, an unknown handler or a failed validation
+   */
+  async update(runId: string, name: string, ...args: unknown[]): Promise<unknown> {
+    const { machine } = this.replicaOf(runId, this.history(runId));
+    const jsonArgs = args.map((a, i) => toJsonArg(a, `update argument ${i + 1}`));
+    try {
+      machine.validateUpdate(name, jsonArgs.map((a) => fromHistory(a)));
+    } catch (e) {
+      if (e instanceof EvalError) throw new UsageError(`update ${name} of run ${runId} rejected: ${e.message}`);
+      throw e;
+    }
+    const updateId = randomBytes(12).toString('hex');
+    const ended = (): { result?: unknown; error?: ErrorInfo } | undefined => {
+      for (const e of this.store.history(runId)) if (e.kind === 'UpdateCompleted' && e.updateId === updateId) return e.error ? { error: e.error } : { result: historyToJs(e.result ?? null) };
+      return undefined;
+    };
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (r: { result?: unknown; error?: ErrorInfo }): void => {
+        if (timer) clearTimeout(timer);
+        unsubscribe();
+        if (r.error) reject(new UsageError(`update ${name} of run ${runId} failed: ${r.error.message}`));
+        else resolve(r.result);
+      };
+      const unsubscribe = this.subscribe(runId, (e) => {
+        if (e.kind === 'UpdateCompleted' && e.updateId === updateId) settle(e.error ? { error: e.error } : { result: historyToJs(e.result ?? null) });
+      });
+      const poll = (): void => {
+        if (this.closed) {
+          unsubscribe();
+          return reject(new EngineError(`the engine was closed while waiting for update ${name} of run ${runId}`, 'closed'));
+        }
+        const r = ended();
+        if (r) return settle(r);
+        const rec = this.store.getRun(runId);
+        if (rec && rec.status !== 'running') {
+          unsubscribe();
+          return reject(new UsageError(`run ${runId} ended (${rec.status}) before update ${name} ran`));
+        }
+        timer = setTimeout(poll, this.pollIntervalMs);
+      };
+      try {
+        this.signal(runId, `${UPDATE_SIGNAL_PREFIX}${name}`, { id: updateId, args: jsonArgs }, { internal: true });
+      } catch (e) {
+        unsubscribe();
+        return reject(e as Error);
+      }
+      timer = setTimeout(poll, this.pollIntervalMs);
+    });
+  }
+
+  /** A copy of a run rebuilt from its history (for queries and update validation), with its print lines. */
+  private replicaOf(runId: string, history: HistoryEvent[]): { machine: WorkflowMachine; prints: string[] } {
     const started = history[0] as RunStarted;
     const files = this.store.getScript(started.scriptDigest);
     if (!files) throw new UsageError(`the script of run ${runId} is missing from the database`);
@@ -523,14 +595,7 @@ export class Engine {
     if (missing.length > 0) throw new UsageError(`run ${runId} has results stored as blobs not fetched in this process; query it from the process that drives it`);
     const { mismatch } = replayHistory(machine, resolved);
     if (mismatch) throw new UsageError(`cannot query run ${runId}: its history does not replay (${mismatch.message})`);
-    if (name === 'prints') return prints;
-    const values = args.map((a, i) => fromHistory(toJsonArg(a, `query argument ${i + 1}`)));
-    try {
-      return historyToJs(toHistory(machine.runQuery(name, values), `the answer of query ${name}`));
-    } catch (e) {
-      if (e instanceof EvalError) throw new UsageError(`query ${name} of run ${runId}: ${e.message}`);
-      throw e;
-    }
+    return { machine, prints };
   }
 
   /**
@@ -555,6 +620,7 @@ export class Engine {
       cancel: (reason) => this.cancel(runId, reason),
       signal: (name, payload, o) => this.signal(runId, name, payload, o),
       query: (name, ...args) => this.query(runId, name, ...args),
+      update: (name, ...args) => this.update(runId, name, ...args),
       getEvent: (key, o) => this.getEvent(runId, key, o),
     };
   }
@@ -1092,6 +1158,8 @@ export class Engine {
       }
       case 'SetEvent':
         return [{ kind: 'EventSet', at, key: c.key, value: c.value }];
+      case 'CompleteUpdate':
+        return [{ kind: 'UpdateCompleted', at, updateId: c.updateId, name: c.name, ...(c.error ? { error: c.error } : { result: c.result ?? null }) }];
       case 'ReportProgress':
         return [{ kind: 'ProgressReported', at, message: c.message }];
       case 'CompleteRun':

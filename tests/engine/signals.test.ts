@@ -300,3 +300,42 @@ describe('task heartbeats', () => {
     expect(engine.replay(h.runId).ok).toBe(true);
   });
 });
+
+describe('updates', () => {
+  const SRC = `
+train = task("train")
+
+@workflow()
+def main():
+    state = {"threshold": 0.5, "trained": []}
+    def set_threshold(t):
+        old = state["threshold"]
+        state["threshold"] = t
+        state["trained"].append(train(t))
+        return old
+    def check(t):
+        if t < 0 or t > 1:
+            fail("threshold must be between 0 and 1, not %s" % t)
+    update.handler("set_threshold", set_threshold, validator = check)
+    signal.wait("finish")
+    return state
+`;
+  it('changes the workflow state, returns the handler result; the validator rejects before anything is recorded', async () => {
+    const engine = open();
+    engine.registerTask('train', (t: number) => `trained at ${t}`);
+    const h = engine.start({ source: { name: 'wf.star', text: SRC } });
+    const handle = engine.handle(h.runId);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await handle.update('set_threshold', 0.8)).toBe(0.5);
+    const before = engine.history(h.runId).length;
+    await expect(handle.update('set_threshold', 3)).rejects.toThrow(/rejected: .*threshold must be between 0 and 1, not 3/);
+    await expect(handle.update('nope')).rejects.toThrow(/no update handler "nope"/);
+    expect(engine.history(h.runId).length).toBe(before);
+    // From another engine (process) too.
+    expect(await open().handle(h.runId).update('set_threshold', 0.9)).toBe(0.8);
+    handle.signal('finish');
+    expect((await h.result).result).toEqual({ threshold: 0.9, trained: ['trained at 0.8', 'trained at 0.9'] });
+    expect(engine.replay(h.runId).ok).toBe(true);
+    expect(() => handle.signal('__update__:set_threshold', 1)).toThrow(/reserved for updates/);
+  });
+});

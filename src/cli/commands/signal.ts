@@ -82,3 +82,23 @@ export async function queryCommand(runArg: string, name: string, rawArgs: readon
     await closeQuietly(engine);
   }
 }
+
+/** `larkflow update RUN NAME [ARGS...]`: sends an update (arguments as JSON) and prints its result. */
+export async function updateCommand(runArg: string, name: string, rawArgs: readonly string[], opts: EngineCliOptions, io: CliIo): Promise<number> {
+  const args = rawArgs.map((a, i) => {
+    try {
+      return JSON.parse(a) as unknown;
+    } catch {
+      if (/^[A-Za-z_][\w.-]*$/.test(a)) return a;
+      throw new CliError(`update argument ${i + 1} is not valid JSON: ${a}`);
+    }
+  });
+  const engine = await openEngine(opts, { mustExist: true });
+  try {
+    const runId = resolveRunId(engine, runArg);
+    io.out(exactJson(await engine.update(runId, name, ...args)) + '\n');
+    return 0;
+  } finally {
+    await closeQuietly(engine);
+  }
+}

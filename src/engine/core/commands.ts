@@ -43,6 +43,14 @@ export interface SetEvent {
   readonly value: Json;
 }
 
+export interface CompleteUpdate {
+  readonly kind: 'CompleteUpdate';
+  readonly updateId: string;
+  readonly name: string;
+  readonly result?: Json;
+  readonly error?: ErrorInfo;
+}
+
 export interface CompleteRun {
   readonly kind: 'CompleteRun';
   readonly result: Json;
@@ -58,7 +66,7 @@ export interface CancelRun {
   readonly reason: string;
 }
 
-export type Command = ScheduleTask | StartTimer | StartChildRun | ReportProgress | SetEvent | CompleteRun | FailRun | CancelRun;
+export type Command = ScheduleTask | StartTimer | StartChildRun | ReportProgress | SetEvent | CompleteUpdate | CompleteRun | FailRun | CancelRun;
 
 /** The event kind each command is recorded as. */
 export const RECORDED_AS = {
@@ -67,6 +75,7 @@ export const RECORDED_AS = {
   StartChildRun: 'ChildRunStarted',
   ReportProgress: 'ProgressReported',
   SetEvent: 'EventSet',
+  CompleteUpdate: 'UpdateCompleted',
   CompleteRun: 'RunCompleted',
   FailRun: 'RunFailed',
   CancelRun: 'RunCancelled',
@@ -92,6 +101,8 @@ export function describeCommand(c: Command): string {
       return `progress report ${JSON.stringify(c.message)}`;
     case 'SetEvent':
       return `events.set(${JSON.stringify(c.key)})`;
+    case 'CompleteUpdate':
+      return `the end of update ${c.name} (${c.updateId})`;
     case 'CompleteRun':
       return `completion with result ${JSON.stringify(c.result)}`;
     case 'FailRun':
@@ -114,6 +125,8 @@ export function describeEvent(e: HistoryEvent): string {
       return `progress report ${JSON.stringify(e.message)}`;
     case 'EventSet':
       return `events.set(${JSON.stringify(e.key)})`;
+    case 'UpdateCompleted':
+      return `the end of update ${e.name} (${e.updateId})`;
     case 'RunCompleted':
       return `completion with result ${JSON.stringify(e.result)}`;
     case 'RunFailed':
@@ -138,6 +151,8 @@ export function commandMatchesEvent(c: Command, e: HistoryEvent, canonical: (v: 
       return e.kind === 'ProgressReported' && e.message === c.message;
     case 'SetEvent':
       return e.kind === 'EventSet' && e.key === c.key && canonical(e.value) === canonical(c.value);
+    case 'CompleteUpdate':
+      return e.kind === 'UpdateCompleted' && e.updateId === c.updateId;
     case 'CompleteRun':
       return e.kind === 'RunCompleted' && canonical(e.result) === canonical(c.result);
     case 'FailRun':

@@ -338,6 +338,15 @@ export interface SignalReceived extends Base {
   readonly inboxId: number;
 }
 
+/** The end of an update (`handle.update(name, ...)`): its handler's result or error. */
+export interface UpdateCompleted extends Base {
+  readonly kind: 'UpdateCompleted';
+  readonly updateId: string;
+  readonly name: string;
+  readonly result?: Json;
+  readonly error?: ErrorInfo;
+}
+
 /** `events.set(key, value)`: a key the outside can read or wait for (the record of a SetEvent command). */
 export interface EventSet extends Base {
   readonly kind: 'EventSet';
@@ -388,6 +397,7 @@ export type HistoryEvent =
   | ProgressReported
   | SignalReceived
   | EventSet
+  | UpdateCompleted
   | CancelRequested
   | NondeterminismDetected
   | RunCompleted

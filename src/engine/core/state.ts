@@ -212,7 +212,10 @@ function apply(s: S, e: HistoryEvent): void {
     case 'EventSet':
       s.events[e.key] = e.value as Draft<Json>;
       return;
+    case 'UpdateCompleted':
+      return;
     case 'SignalReceived':
+      if (e.name.startsWith('__update__:')) return; // an update (UpdateCompleted records its end)
       s.signals.push({ name: e.name, payload: e.payload as Draft<Json>, at: e.at });
       if (s.signals.length > 50) s.signals.shift();
       return;

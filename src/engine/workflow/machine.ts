@@ -155,6 +155,9 @@ function dataModule(path: string, text: string): Map<string, Value> | undefined 
 const workflowTranslators = new Map<string, (text: string, path: string) => string>();
 
 /** Registers the translator of workflow files ending in `ext` (".py"). */
+/** Updates travel as signals with this name prefix (the inbox delivers them exactly once, in order). */
+export const UPDATE_SIGNAL_PREFIX = '__update__:';
+
 export function registerWorkflowTranslator(ext: string, translate: (text: string, path: string) => string): void {
   workflowTranslators.set(ext, translate);
 }
@@ -357,7 +360,8 @@ export class WorkflowMachine implements WorkflowHost {
         this.cancel(event.reason);
         break;
       case 'SignalReceived':
-        this.deliverSignal(event.name, fromHistory(event.payload));
+        if (event.name.startsWith(UPDATE_SIGNAL_PREFIX)) this.deliverUpdate(event.name.slice(UPDATE_SIGNAL_PREFIX.length), fromHistory(event.payload));
+        else this.deliverSignal(event.name, fromHistory(event.payload));
         break;
       default:
         break; // not an activation event
@@ -421,6 +425,53 @@ export class WorkflowMachine implements WorkflowHost {
       throw new EvalError(`query handler ${JSON.stringify(name)} tried to change the run (${this.commands[commandsBefore]!.kind}): a query is read-only`);
     }
     return out.value;
+  }
+
+  /** Update handlers and validators the workflow registered (`update.handler`), by name. */
+  readonly updateHandlers = new Map<string, { fn: Value; validator: Value | undefined }>();
+  registerUpdate(name: string, fn: Value, validator: Value | undefined): void {
+    this.updateHandlers.set(name, { fn, validator });
+  }
+
+  /**
+   * Runs an update's validator on this machine's state (a replayed copy): throws its error to reject
+   * the update before anything is recorded.
+   */
+  validateUpdate(name: string, args: Value[]): void {
+    const h = this.updateHandlers.get(name);
+    if (!h) {
+      const known = [...this.updateHandlers.keys()];
+      throw new EvalError(`the run has no update handler ${JSON.stringify(name)} (${known.length ? `handlers: ${known.join(', ')}` : 'it registers none with update.handler'})`);
+    }
+    if (h.validator === undefined) return;
+    const thread = new Thread({ name: `validate ${name}`, print: () => {} });
+    thread.locals.set(HOST_KEY, this);
+    thread.setLimits({ steps: this.budgets.maxSteps, deadline: performance.now() + this.budgets.maxMs });
+    this.hostRef.current = this;
+    const out = startCall(thread, h.validator, args, null);
+    if (!out.done) {
+      thread.abandon();
+      throw new EvalError(`the validator of update ${JSON.stringify(name)} tried to wait: a validator answers at once`);
+    }
+  }
+
+  /** An update arrives (a SignalReceived of UPDATE_SIGNAL_PREFIX + name): its handler runs as a coroutine; its end is recorded. */
+  private deliverUpdate(name: string, payload: Value): void {
+    const id = payload instanceof Dict ? payload.get('id') : null;
+    const args = payload instanceof Dict ? payload.get('args') : null;
+    const updateId = typeof id === 'string' ? utf8Decode(id) : 'unknown';
+    const h = this.updateHandlers.get(name);
+    if (!h) {
+      this.commands.push({ kind: 'CompleteUpdate', updateId, name, error: { kind: 'update', message: `the run has no update handler ${JSON.stringify(name)}`, retryable: false } });
+      return;
+    }
+    const f = this.spawn(h.fn, args instanceof List ? [...args.elems] : [], null, { file: this.bundle.main, line: 0, column: 0 } as CallSite);
+    const done = (s: Settled): void => {
+      if ('error' in s) this.commands.push({ kind: 'CompleteUpdate', updateId, name, error: { kind: 'update', message: s.error.message, retryable: false } });
+      else this.commands.push({ kind: 'CompleteUpdate', updateId, name, result: toHistory(s.value, `the result of update ${name}`) });
+    };
+    if (f.outcome) done(f.outcome);
+    else f.waiters.push(done);
   }
 
   setEvent(key: string, value: Value): void {

@@ -66,6 +66,8 @@ export interface WorkflowHost {
   setEvent(key: string, value: Value): void;
   /** Registers a read-only query handler (`query.handler`). */
   registerQuery(name: string, fn: Value): void;
+  /** Registers an update handler and its validator (`update.handler`). */
+  registerUpdate(name: string, fn: Value, validator: Value | undefined): void;
   registerExit(fn: Value, args: Value[], kwargs: KwArgs | null, site?: CallSite): void;
   unregisterExit(fn: Value): void;
   readonly env: Dict;
@@ -748,6 +750,23 @@ export const waitAnyBuiltin = new Builtin('wait_any', (th, args, kwargs) => {
   return new Pending({ kind: 'any', items: list, ...(timeoutMs !== undefined ? { timeoutMs } : {}), site: siteOf(th) } satisfies HostRequest);
 });
 
+/**
+ * `update.handler(name, fn, validator = None)`: a request from outside (`handle.update(name, *args)`)
+ * that may change the workflow's state and returns `fn`'s result to the caller; recorded in history.
+ * The validator (same arguments) runs first on the run's recorded state: if it fails, nothing is recorded.
+ */
+const updateModule = mod('update', {
+  handler: new Builtin('handler', (th, args, kwargs) => {
+    const [name, fn, validator] = unpackArgs('handler', args, kwargs, ['name', 'fn', 'validator?']);
+    if (typeof name !== 'string' || utf8Decode(name) === '') throw new EvalError('update.handler: the name must be a non-empty string');
+    const isFn = (v: Value | undefined): boolean => v instanceof Function || v instanceof Builtin;
+    if (!isFn(fn)) throw new EvalError(`update.handler: fn must be a function, not ${typeName(fn!)}`);
+    if (validator !== undefined && validator !== null && !isFn(validator)) throw new EvalError(`update.handler: validator must be a function, not ${typeName(validator)}`);
+    hostOf(th, 'update.handler').registerUpdate(utf8Decode(name), fn!, validator === null ? undefined : validator);
+    return null;
+  }),
+});
+
 /** `events.set(key, value)`: publishes a key the outside can read or wait for (`handle.getEvent(key)`). */
 const eventsModule = mod('events', {
   set: new Builtin('set', (th, args, kwargs) => {
@@ -839,6 +858,7 @@ export function workflowPredeclared(hostRef: HostRef): Map<string, Value> {
     ['signal', signalModule],
     ['events', eventsModule],
     ['query', queryModule],
+    ['update', updateModule],
     ['atexit', atexitModule],
     ['os', new HostBound('os', (h) => ({ environ: h.env }), hostRef, unboundEnviron)],
     ['ctx', new HostBound('ctx', (h) => (h.ctx instanceof Struct ? Object.fromEntries(h.ctx.names.map((n, i) => [n, (h.ctx as Struct).values[i]!])) : {}), hostRef)],
