@@ -331,7 +331,10 @@ describe('runner-path', () => {
     expect(pythonRunnerPath()).toBe(PYTHON_RUNNERS);
     expect(pythonRunnerPath(pathToFileURL(join(ROOT, 'dist', 'bundle', 'larkflow.mjs')))).toBe(PYTHON_RUNNERS);
     expect(pythonRunnerPath(pathToFileURL(join(ROOT, 'dist', 'cli', 'commands', 'runner.js')))).toBe(PYTHON_RUNNERS);
-    expect(() => pythonRunnerPath(pathToFileURL(join(tmpdir(), 'x', 'y.mjs')))).toThrow(/cannot find larkflow's Python runner/);
+    // A directory of its own (tmpdir() itself may hold a checkout, such as a clone in /tmp/x).
+    const lonely = mkdtempSync(join(tmpdir(), 'lf-no-runner-'));
+    expect(() => pythonRunnerPath(pathToFileURL(join(lonely, 'y.mjs')))).toThrow(/cannot find larkflow's Python runner/);
+    rmSync(lonely, { recursive: true, force: true });
   });
 
   it('prints it (in-process commander, and the bundled CLI as a process)', async () => {
