@@ -18,6 +18,7 @@ export {
   FunctionExecutor,
   ProcessExecutor,
   TaskFailure,
+  currentTask,
   type TaskContext,
   type TaskFunction,
   type ContextTaskFunction,

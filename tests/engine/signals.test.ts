@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Engine, VirtualClock, type HistoryEvent, type TaskContext } from '../../src/engine/index.js';
+import { Engine, VirtualClock, currentTask, type HistoryEvent, type TaskContext } from '../../src/engine/index.js';
 
 let dir: string;
 const engines: Engine[] = [];
@@ -337,5 +337,36 @@ def main():
     expect((await h.result).result).toEqual({ threshold: 0.9, trained: ['trained at 0.8', 'trained at 0.9'] });
     expect(engine.replay(h.runId).ok).toBe(true);
     expect(() => handle.signal('__update__:set_threshold', 1)).toThrow(/reserved for updates/);
+  });
+});
+
+describe('currentTask() and signals across a crash', () => {
+  it('gives every registered function its attempt context', async () => {
+    const engine = open();
+    engine.registerTask('whoami', async (x: number) => {
+      await new Promise((r) => setTimeout(r, 5));
+      const ctx = currentTask();
+      ctx.heartbeat({ x });
+      return `${ctx.task} ${ctx.stepId} attempt ${ctx.attempt} key ${ctx.idempotencyKey.split('/').slice(1).join('/')} aborted ${ctx.signal.aborted}`;
+    });
+    const h = engine.start({ source: { name: 'wf.star', text: 'whoami = task("whoami")\n\n@workflow()\ndef main():\n    return whoami(7)\n' } });
+    expect((await h.result).result).toBe('whoami whoami#1 attempt 1 key whoami#1/1 aborted false');
+    expect(() => currentTask()).toThrow(/outside a task attempt/);
+  });
+
+  it('a signal sent while the driving process is dead is delivered once by the next one', async () => {
+    const first = open();
+    const SRC = '@workflow()\ndef main():\n    return [signal.wait("go"), signal.wait("go", timeout = "50ms")]\n';
+    const h = first.start({ source: { name: 'wf.star', text: SRC } });
+    await new Promise((r) => setTimeout(r, 20));
+    first.abandon();
+    const sender = open();
+    sender.signal(h.runId, 'go', 1, { key: 'once' });
+    sender.signal(h.runId, 'go', 1, { key: 'once' });
+    const second = open();
+    second.recover();
+    const r = await second.result(h.runId);
+    expect(r.result).toEqual([1, null]);
+    expect(second.history(h.runId).filter((e) => e.kind === 'SignalReceived')).toHaveLength(1);
   });
 });

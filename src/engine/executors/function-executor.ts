@@ -357,6 +357,8 @@ interface Attempt {
   readonly resolve: (outcome: TaskOutcome) => void;
   settled: boolean;
   controller: AbortController | undefined;
+  /** The attempt's context, once made (argumentsOf or currentTask). */
+  context?: TaskContext;
   release: Release | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   onCancel: (() => void) | undefined;
@@ -498,11 +500,10 @@ export class FunctionExecutor implements Executor {
     const t = this.tasks.get(req.task)!;
     const ms = req.timeoutMs;
     if (ms !== undefined && Number.isFinite(ms) && ms > 0) a.timer = setTimeout(() => this.abort(a, timeoutReason(req.task, ms)), ms);
-    if (t.withContext) {
-      // The function sees the signal: abort it when the request's signal aborts.
-      a.controller = new AbortController();
-      this.listen(a);
-    }
+    // Every function can see its attempt's signal (ctx.signal, or currentTask().signal): abort it
+    // when the request's signal aborts.
+    a.controller = new AbortController();
+    this.listen(a);
     let value: unknown;
     const args = this.argumentsOf(a, t);
     enterGuard();
@@ -510,6 +511,7 @@ export class FunctionExecutor implements Executor {
     const scope: AttemptScope = {
       task: req.task,
       id: a.id,
+      context: a.context ?? this.contextOf(a),
       ended: () => a.settled,
       fail: (error) => this.finish(a, { ok: false, error }),
     };
@@ -590,6 +592,14 @@ export class FunctionExecutor implements Executor {
     const hasKwargs = hasOwnKeys(req.kwargs);
     if (hasKwargs) args.push(copyArgument(req.kwargs));
     if (!t.withContext) return args;
+    args.unshift(this.contextOf(a));
+    return args;
+  }
+
+  /** The attempt's TaskContext (made once). */
+  private contextOf(a: Attempt): TaskContext {
+    if (a.context) return a.context;
+    const req = a.req;
     const ctx: TaskContext = {
       task: req.task,
       runId: req.runId,
@@ -597,13 +607,13 @@ export class FunctionExecutor implements Executor {
       attempt: req.attempt,
       idempotencyKey: req.idempotencyKey,
       signal: a.controller!.signal,
-      kwargs: hasKwargs ? (copyArgument(req.kwargs) as { [name: string]: TaskValue }) : {},
+      kwargs: hasOwnKeys(req.kwargs) ? (copyArgument(req.kwargs) as { [name: string]: TaskValue }) : {},
       env: Object.freeze({ ...(req.env ?? {}) }),
       log: (message) => this.log(a.id, a.logs, message),
       heartbeat: (details) => req.onHeartbeat?.(toJson(details ?? null)),
     };
-    args.unshift(ctx);
-    return args;
+    a.context = ctx;
+    return ctx;
   }
 
   private log(id: string, logs: string | undefined, message: string): void {
@@ -662,6 +672,8 @@ interface AttemptScope {
   readonly task: string;
   /** The handle id (`runId/stepId/attempt`), for warnings. */
   readonly id: string;
+  /** The attempt's context (`currentTask()`). */
+  readonly context: TaskContext;
   /** True once the attempt has its outcome. */
   ended(): boolean;
   /** Ends the attempt with `error` (ignored if it has ended). */
@@ -669,6 +681,18 @@ interface AttemptScope {
 }
 
 const attemptScopes = new AsyncLocalStorage<AttemptScope>();
+
+/**
+ * The context of the task attempt whose code is running — for any registered function, not only
+ * those registered with a context: `const { attempt, idempotencyKey, signal, heartbeat } = currentTask()`.
+ * It follows the task's own async work (timers, promises it starts).
+ * @throws Error when called outside a task's code
+ */
+export function currentTask(): TaskContext {
+  const scope = attemptScopes.getStore();
+  if (!scope) throw new Error('currentTask() was called outside a task attempt: call it from the code of a registered task function');
+  return scope.context;
+}
 
 /** What `process.exit` throws in a task's scope: it unwinds the task's code, which has failed. */
 class TaskExitError extends Error {

@@ -11,6 +11,7 @@
 export {
   FunctionExecutor,
   TaskFailure,
+  currentTask,
   toJson,
   handleIdOf,
   attemptDirOf,
