@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/index.js';
-import { digestOf } from '../util/hash.js';
+import { canonicalJson, digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
 import { DuplicateRunError, EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
 import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted } from './core/events.js';
@@ -452,6 +452,8 @@ export class Engine {
     if (!rec) throw new UsageError(`no run ${runId}`);
     // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
     const json = toJsonArg(payload, `the payload of signal ${name}`);
+    const size = canonicalJson(json).length;
+    if (size > MAX_SIGNAL_BYTES) throw new UsageError(`the payload of signal ${name} is ${size} bytes; at most ${MAX_SIGNAL_BYTES} go through a run's inbox (store large data elsewhere and send its address)`);
     let posted;
     try {
       posted = this.store.postInbox(runId, { kind: 'signal', name, payload: json, ...(options.key !== undefined ? { key: options.key } : {}) });
@@ -2507,6 +2509,9 @@ export function replayAgainst(bundle: ScriptBundle, history: readonly HistoryEve
   }
   return { ok: true, events: history.length };
 }
+
+/** The largest signal or update payload (canonical JSON), so the inbox and history stay small. */
+const MAX_SIGNAL_BYTES = 1 << 20;
 
 function attemptsExhausted(e: ErrorInfo, attempt: number): ErrorInfo {
   if (!e.retryable || attempt <= 1) return e;

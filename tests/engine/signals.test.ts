@@ -370,3 +370,18 @@ describe('currentTask() and signals across a crash', () => {
     expect(second.history(h.runId).filter((e) => e.kind === 'SignalReceived')).toHaveLength(1);
   });
 });
+
+describe('hostile input', () => {
+  it('refuses a huge signal payload and stops a runaway query', async () => {
+    const engine = open();
+    const h = engine.start({ source: { name: 'wf.star', text: '@workflow()\ndef main():\n    def spin():\n        n = 0\n        for i in range(100000000):\n            n += i\n        return n\n    query.handler("spin", spin)\n    return signal.wait("x")\n' } });
+    const handle = engine.handle(h.runId);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(() => handle.signal('x', 'a'.repeat(2 << 20))).toThrow(/at most 1048576/);
+    const t0 = Date.now();
+    expect(() => handle.query('spin')).toThrow(/spin/);
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    handle.signal('x', 1);
+    expect((await h.result).result).toBe(1);
+  });
+});

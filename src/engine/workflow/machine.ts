@@ -413,7 +413,8 @@ export class WorkflowMachine implements WorkflowHost {
     }
     const thread = new Thread({ name: `query ${name}`, print: () => {} });
     thread.locals.set(HOST_KEY, this);
-    thread.setLimits({ steps: this.budgets.maxSteps, deadline: performance.now() + this.budgets.maxMs });
+    // A query answers at once: a runaway handler stops after 5 s (or the run's own time budget, if smaller).
+    thread.setLimits({ steps: this.budgets.maxSteps, deadline: performance.now() + Math.min(this.budgets.maxMs, 5000) });
     const commandsBefore = this.commands.length;
     this.hostRef.current = this;
     const out = startCall(thread, fn, args, null);
