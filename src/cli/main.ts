@@ -128,6 +128,7 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
       .option('--json', 'print JSON')
       .option('--status <status>', 'only runs with this status (running, completed, failed, cancelled, blocked)')
       .option('--workflow <name>', 'only runs of this workflow')
+      .option('--pipeline <name>', 'only runs of this pipeline (larkflow pipeline run)')
       .option('--limit <n>', 'at most N runs'),
   ).action(async (opts: Record<string, unknown>) => {
     const { runsCommand } = await import('./commands/runs.js');

@@ -11,6 +11,8 @@ const STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cance
 
 export interface RunsOptions extends EngineCliOptions {
   readonly json?: boolean;
+  /** Only the runs of this pipeline. */
+  readonly pipeline?: string;
   readonly status?: string;
   readonly workflow?: string;
   readonly limit?: string;
@@ -59,11 +61,19 @@ export async function runsCommand(opts: RunsOptions, io: CliIo): Promise<number>
   }
   const engine = await openEngine(opts);
   try {
-    const runs = engine.runs({
+    let runs = engine.runs({
       ...(opts.status ? { status: opts.status as RunStatus } : {}),
       ...(opts.workflow ? { workflow: opts.workflow } : {}),
-      ...(limit ? { limit } : {}),
+      ...(opts.pipeline === undefined && limit ? { limit } : {}),
     });
+    if (opts.pipeline !== undefined) {
+      // A pipeline's runs record it in their environment (LARKFLOW_PIPELINE, set by larkflow pipeline run).
+      runs = runs.filter((r) => {
+        const first = engine.history(r.runId)[0];
+        return first?.kind === 'RunStarted' && first.env.LARKFLOW_PIPELINE === opts.pipeline;
+      });
+      if (limit) runs = runs.slice(0, limit);
+    }
     if (opts.json) {
       io.out(JSON.stringify(runs.map(runJson), null, 2) + '\n');
       return 0;
