@@ -153,7 +153,11 @@ describe('replay --all', () => {
     engine.registerTask('fetch', (n: string) => (n === 'small' ? 1 : 2));
     engine.registerTask('use', (x: number) => x);
     engine.registerTask('f', (k: string) => k.toUpperCase());
-    for (const name of ['big', 'small']) expect((await engine.start({ file: wf, args: [name] }).result).status).toBe('completed');
+    // One second apart: runs are ordered by start time (ties by run id, which is random).
+    for (const name of ['big', 'small']) {
+      expect((await engine.start({ file: wf, args: [name] }).result).status).toBe('completed');
+      clock.advance(1000);
+    }
     await engine.close();
   }
 
