@@ -14,6 +14,12 @@ export const API_VERSIONS = ['michelangelo.api/v2', 'larkflow.dev/v1'] as const;
 /** The standard (built-in) pipelines, configured entirely by YAML (`spec.standard`). */
 export const STANDARD_PIPELINES = ['train', 'evaluate', 'batch_predict'] as const;
 export type StandardPipelineName = (typeof STANDARD_PIPELINES)[number];
+/** The tasks each standard pipeline calls (in order): required, and optional ones it calls when configured. */
+export const STANDARD_TASKS: Readonly<Record<StandardPipelineName, { readonly required: readonly string[]; readonly optional: readonly string[] }>> = {
+  train: { required: ['load_data', 'train'], optional: ['evaluate'] },
+  evaluate: { required: ['load_data', 'evaluate'], optional: [] },
+  batch_predict: { required: ['load_data', 'predict'], optional: ['write_output'] },
+};
 export const NOTIFICATION_TYPES = ['EMAIL', 'SLACK', 'WEBHOOK'] as const;
 export const RESOURCE_TYPES = ['PIPELINE_RUN', 'TRIGGER_RUN', 'PIPELINE'] as const;
 export const EVENT_TYPES = [
@@ -495,7 +501,7 @@ export function parsePipelineSpec(text: string, file: string): PipelineSpec {
       const cf = s.get('config');
       if (cf) {
         if (!st) c.on(cf.pair.key as Node, 'spec.config configures a standard pipeline: give spec.standard too (train, evaluate or batch_predict)');
-        config = checkStandardConfig(c, cf.value);
+        config = checkStandardConfig(c, cf.value, standard);
       } else if (st) c.on(st.pair.key as Node, 'a standard pipeline needs spec.config (with config.tasks)');
       const nt = s.get('notifications');
       if (nt) notifications = checkNotifications(c, nt.value);
@@ -694,17 +700,29 @@ function checkNotifications(c: Checker, node: Node | null): NotificationSpec[] {
   return out;
 }
 
-function checkStandardConfig(c: Checker, node: Node | null): StandardConfig | undefined {
+function checkStandardConfig(c: Checker, node: Node | null, standard: StandardPipelineName | undefined): StandardConfig | undefined {
   const f = c.fields(node, 'spec.config', ['tasks', 'params'], ['tasks']);
   if (!f) return undefined;
   const tasks: Record<string, StandardTaskConfig> = {};
   const tn = f.get('tasks');
+  const known = standard ? [...STANDARD_TASKS[standard].required, ...STANDARD_TASKS[standard].optional] : undefined;
+  if (tn && known && isMap(tn.value)) {
+    const given = tn.value.items.map((p) => (isScalar(p.key) ? String(p.key.value) : ''));
+    for (const r of STANDARD_TASKS[standard!].required) {
+      if (!given.includes(r)) c.on(tn.value, `spec.config.tasks is missing the task ${r} of the standard ${standard} pipeline (expected ${STANDARD_TASKS[standard!].required.join(', ')}${STANDARD_TASKS[standard!].optional.length ? `, optionally ${STANDARD_TASKS[standard!].optional.join(', ')}` : ''})`);
+    }
+  }
   if (tn) {
     if (!isMap(tn.value)) c.on(tn.value, `spec.config.tasks must be a mapping of task names to {command, ...}, not ${c.typeOf(tn.value)}`);
     else {
       for (const pair of tn.value.items) {
         const k = pair.key as Node | null;
         const name = isScalar(k) ? String(k.value) : '?';
+        if (known && !known.includes(name)) {
+          const dym = didYouMean(name, known);
+          c.on(k, `the standard ${standard} pipeline has no task ${JSON.stringify(name)}${dym ? ` (did you mean ${JSON.stringify(dym)}?)` : ''} (expected ${known.join(', ')})`);
+          continue;
+        }
         if (!IDENT_RE.test(name)) {
           c.on(k, `spec.config.tasks: bad task name ${JSON.stringify(name)} (expected an identifier such as load_data)`);
           continue;

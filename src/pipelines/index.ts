@@ -1,0 +1,38 @@
+/** Pipelines (Uniflow's pipeline.yaml): the spec, the registry of revisions, the standard pipelines. */
+export {
+  API_VERSIONS,
+  CACHE_MODES,
+  EVENT_TYPES,
+  NOTIFICATION_TYPES,
+  RESOURCE_TYPES,
+  STANDARD_PIPELINES,
+  STANDARD_TASKS,
+  PipelineSpecError,
+  cronProblem,
+  didYouMean,
+  loadPipelineSpec,
+  parsePipelineSpec,
+  type LoadedPipelineSpec,
+  type ManifestSpec,
+  type NotificationSpec,
+  type PipelineSpec,
+  type PipelineSpecProblem,
+  type StandardConfig,
+  type StandardPipelineName,
+  type StandardTaskConfig,
+  type TriggerParameters,
+  type TriggerSpec,
+} from './spec.js';
+export {
+  PipelineRegistry,
+  PipelineUsageError,
+  buildFromSpec,
+  buildPipeline,
+  type ApplyResult,
+  type PipelineBuild,
+  type PipelineRecord,
+  type PipelineRegistryOptions,
+  type PipelineRevision,
+  type StoredTasksModule,
+} from './registry.js';
+export { generateStandardWorkflow, starlarkLiteral, type GeneratedWorkflow } from './standard/index.js';

@@ -1,0 +1,104 @@
+/**
+ * This file defines the standard pipelines (`spec.standard: train | evaluate | batch_predict`): built-in
+ * workflows configured entirely by YAML. Starlark `task(...)` declarations must be at the top level,
+ * so the workflow's source text is generated from `spec.config` at apply time and stored as the
+ * revision's bundle: a run (and its replay) uses exactly the text that was registered.
+ *
+ * Each task is a process task (`command = [...]`, see README "Process tasks"): it reads its keyword
+ * arguments from the `LARKFLOW_INPUT` JSON file and writes its result to `LARKFLOW_OUTPUT`. Command
+ * arguments starting with `./` or `../` are paths relative to the yaml's directory, made absolute
+ * here (process tasks run in the engine's current directory); the digests of those files are part of
+ * the revision, so editing a step script makes a new revision.
+ *
+ * The workflows take the parameters as keyword inputs: `params = config.params` updated with the
+ * run's inputs (`manifest.inputs`, then `k=v` on the command line).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { sha256 } from '../../util/hash.js';
+import type { StandardConfig, StandardPipelineName, StandardTaskConfig } from '../spec.js';
+import { STANDARD_TASKS } from '../spec.js';
+
+/** A generated standard workflow. */
+export interface GeneratedWorkflow {
+  /** The main file's name in the bundle, e.g. `standard_train.star`. */
+  readonly name: string;
+  readonly text: string;
+  /** The @workflow() function. */
+  readonly workflow: string;
+  /** The local files the commands run (absolute path → sha256 of the content). */
+  readonly code: Readonly<Record<string, string>>;
+}
+
+/** A Starlark literal of a JSON value. */
+export function starlarkLiteral(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`cannot write ${v} as a Starlark value`);
+    return Number.isInteger(v) ? String(v) : JSON.stringify(v);
+  }
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(starlarkLiteral).join(', ')}]`;
+  if (typeof v === 'object') {
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${starlarkLiteral(x)}`)
+      .join(', ')}}`;
+  }
+  throw new Error(`cannot write a ${typeof v} as a Starlark value`);
+}
+
+/** `./x` and `../x` arguments made absolute against `dir`; the digests of those that are files. */
+function resolveCommand(command: readonly string[], dir: string, code: Record<string, string>): string[] {
+  return command.map((arg) => {
+    if (!(arg.startsWith('./') || arg.startsWith('../'))) return arg;
+    const abs = resolve(dir, arg);
+    if (existsSync(abs) && statSync(abs).isFile()) code[abs] = sha256(readFileSync(abs));
+    return abs;
+  });
+}
+
+function taskDecl(name: string, t: StandardTaskConfig, dir: string, code: Record<string, string>): string {
+  const opts = [`command = ${starlarkLiteral(resolveCommand(t.command, dir, code))}`];
+  if (t.retries !== undefined) opts.push(`retries = ${t.retries}`);
+  if (t.timeout !== undefined) opts.push(`timeout = ${JSON.stringify(t.timeout)}`);
+  if (t.cache === true) opts.push('cache = True');
+  const image = t.image !== undefined ? `  # image: ${t.image}` : '';
+  return `${name} = task(${JSON.stringify(name)}, ${opts.join(', ')})${image}`;
+}
+
+const BODIES: Readonly<Record<StandardPipelineName, (has: (task: string) => boolean) => string[]>> = {
+  train: (has) => [
+    'data = load_data(params = params)',
+    'model = train(data = data, params = params)',
+    ...(has('evaluate') ? ['metrics = evaluate(model = model, data = data, params = params)', 'return {"model": model, "metrics": metrics}'] : ['return {"model": model}']),
+  ],
+  evaluate: () => ['data = load_data(params = params)', 'metrics = evaluate(model = params.get("model"), data = data, params = params)', 'return {"metrics": metrics}'],
+  batch_predict: (has) => [
+    'data = load_data(params = params)',
+    'predictions = predict(model = params.get("model"), data = data, params = params)',
+    ...(has('write_output') ? ['output = write_output(predictions = predictions, params = params)', 'return {"predictions": predictions, "output": output}'] : ['return {"predictions": predictions}']),
+  ],
+};
+
+/**
+ * The workflow source of a standard pipeline.
+ * @param dir the yaml's directory: `./` command arguments resolve against it
+ */
+export function generateStandardWorkflow(standard: StandardPipelineName, config: StandardConfig, dir: string): GeneratedWorkflow {
+  if (!isAbsolute(dir)) dir = resolve(dir);
+  const { required, optional } = STANDARD_TASKS[standard];
+  const code: Record<string, string> = {};
+  const lines: string[] = [`# The standard ${standard} pipeline, generated by larkflow from the pipeline's spec.config.`, ''];
+  for (const name of [...required, ...optional]) {
+    const t = config.tasks[name];
+    if (t) lines.push(taskDecl(name, t, dir, code));
+    else if (required.includes(name)) throw new Error(`the standard ${standard} pipeline needs the task ${name} in spec.config.tasks`);
+  }
+  const workflow = `${standard}_pipeline`;
+  lines.push('', `PARAMS = ${starlarkLiteral(config.params)}`, '', '@workflow()', `def ${workflow}(**inputs):`, '    params = dict(PARAMS)', '    params.update(inputs)');
+  for (const l of BODIES[standard]((n) => config.tasks[n] !== undefined)) lines.push(`    ${l}`);
+  return { name: `standard_${standard}.star`, text: lines.join('\n') + '\n', workflow, code };
+}
