@@ -50,6 +50,8 @@ import { dirname, join, resolve } from 'node:path';
 import { localPythonExecutor, type LocalPythonOptions } from './attempts/local-python.js';
 import { LeaseKeeper, holderIsGone, leaseIsHeld, newWorkerId, retireWorkerId, type HeldRun } from './leases.js';
 import { starlarkExecutor } from './executors/starlark-executor.js';
+import { deliverDue, type DeliverOptions } from './notify/deliver.js';
+import { notificationsFor, validateNotify, type NotifySpec, type RunFacts } from './notify/spec.js';
 import './workflow/python-files.js';
 
 /** Options of `Engine.open`. */
@@ -102,6 +104,11 @@ export interface EngineOptions {
    * @default writes `[run id] message` to stderr
    */
   readonly print?: (runId: string, message: string) => void;
+  /**
+   * How run notifications (`StartOptions.notify`) are delivered: timeouts, backoff, attempts, and
+   * the environment secrets and SMTP settings are read from. @default see `DeliverOptions`
+   */
+  readonly notifications?: Omit<DeliverOptions, 'now' | 'owner'>;
 }
 
 /** Where a run starts from: a workflow file on disk, or sources in memory. */
@@ -134,6 +141,13 @@ export interface StartOptions {
   readonly remote?: RemoteDefaults;
   /** For in-memory sources: the directory local Python tasks import their modules from. @default the file's directory */
   readonly codeDir?: string;
+  /**
+   * Notifications about the run's start and end: webhooks, Slack, email (see notify/). Recorded in
+   * RunStarted; child runs do not inherit them. Each notification goes into the outbox in the
+   * transaction that records its event, and is delivered at least once with an idempotency key
+   * (`${runId}:${event}:${sinkIndex}`) receivers dedupe by.
+   */
+  readonly notify?: readonly NotifySpec[];
   /**
    * Makes the start idempotent (an HTTP POST's key): a run started with this key before is returned
    * instead of a new one, when it has the same workflow and inputs; different ones are a UsageError.
@@ -261,6 +275,8 @@ interface LiveRun {
   readonly deliveredInbox: Set<number>;
   /** The workflow file's directory (RunStarted.codeDir). */
   codeDir?: string;
+  /** What notifications about the run need (when RunStarted.notify asks for some). */
+  notify?: RunFacts;
 }
 
 /** Receives a run's events as they are committed, with the run's id. */
@@ -353,6 +369,7 @@ export class Engine {
     // Other processes may append to a live run's history (`larkflow cancel`): look for that once a
     // second and rebuild such a run from its history.
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.notifyOptions = options.notifications ?? {};
     if (typeof db === 'string' && db !== ':memory:') {
       this.poller = setInterval(() => this.pollExternalEvents(), this.pollIntervalMs);
       this.poller.unref();
@@ -417,6 +434,66 @@ export class Engine {
       }
       // Signals sent by other processes wait in the run's inbox.
       this.deliverInbox(run);
+    }
+    // Notifications due (retries, and those a crashed process left in the outbox).
+    this.scheduleDelivery();
+  }
+
+  /** The notification delivery in flight (one at a time per engine). */
+  private delivering: Promise<void> | undefined;
+  /** Another delivery pass was asked for while one was in flight. */
+  private deliveryAgain = false;
+  /** This engine queued notifications: close() delivers them before closing the store. */
+  private queuedNotifications = false;
+  /** The engine stopped as a crash would (abandon()): it sends nothing more. */
+  private abandoned = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly notifyOptions: Omit<DeliverOptions, 'now' | 'owner'>;
+
+  /**
+   * Delivers the outbox's due notifications soon (after the current turn of the event loop), in the
+   * background: failures are recorded in the outbox rows, never thrown into the engine.
+   */
+  private scheduleDelivery(): void {
+    if (this.closed || this.abandoned) return;
+    if (this.delivering) {
+      this.deliveryAgain = true;
+      return;
+    }
+    this.delivering = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.deliverNow())
+      .finally(() => {
+        this.delivering = undefined;
+        if (this.deliveryAgain) {
+          this.deliveryAgain = false;
+          this.scheduleDelivery();
+        }
+      });
+  }
+
+  /** One delivery pass; with no poller (a memory store), a timer for the next retry. */
+  private async deliverNow(): Promise<void> {
+    if (this.abandoned) return;
+    let report;
+    try {
+      report = await deliverDue(this.store, { ...this.notifyOptions, owner: this.workerId });
+    } catch {
+      return; // the store is busy or closed: the next pass retries
+    }
+    if (report.retrying > 0 && !this.poller && !this.closed && !this.abandoned) {
+      let next = Infinity;
+      try {
+        for (const item of this.store.listOutbox({ status: 'pending' })) next = Math.min(next, item.nextAt);
+      } catch {
+        return;
+      }
+      if (next === Infinity) return;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.scheduleDelivery();
+      }, Math.max(0, next - Date.now()) + 5);
+      this.retryTimer.unref();
     }
   }
 
@@ -744,6 +821,7 @@ export class Engine {
       ...(opts.remote !== undefined ? { remote: this.checkRemote(opts.remote) } : {}),
       ...(opts.file !== undefined ? { codeDir: dirname(resolve(opts.file)) } : opts.codeDir !== undefined ? { codeDir: resolve(opts.codeDir) } : {}),
       ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
+      ...(opts.notify !== undefined && opts.notify.length > 0 ? { notify: validateNotify(opts.notify)! } : {}),
       startCheck: { workflow, args, kwargs, opts },
     };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
@@ -860,6 +938,8 @@ export class Engine {
       remote?: RemoteDefaults;
       codeDir?: string;
       idempotencyKey?: string;
+      /** Notifications of this run (not inherited by its children: they never pass it). */
+      notify?: readonly NotifySpec[];
       /** For an idempotent start that lost a race: what to compare the winner with. */
       startCheck?: { workflow: string; args: Json[]; kwargs: { [k: string]: Json }; opts: StartOptions };
     } = {},
@@ -886,6 +966,7 @@ export class Engine {
       ...(Object.keys(budgets).length > 0 ? { budgets } : {}),
       ...(extra.remote ? { remote: extra.remote } : {}),
       ...(extra.codeDir !== undefined ? { codeDir: extra.codeDir } : {}),
+      ...(extra.notify !== undefined && extra.notify.length > 0 ? { notify: extra.notify } : {}),
       features: RUN_FEATURES,
     };
     let started: HistoryEvent;
@@ -905,6 +986,7 @@ export class Engine {
     run.lastSeq = started.seq;
     if (extra.remote) run.remote = extra.remote;
     if (extra.codeDir !== undefined) run.codeDir = extra.codeDir;
+    if (first.notify) run.notify = { runId, workflow, startedAt: first.at, env: first.env, notify: first.notify };
     run.cacheMode = extra.cacheMode ?? 'use';
     for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
     this.emit(runId, [started]);
@@ -1053,6 +1135,11 @@ export class Engine {
   private commitCommands(run: LiveRun, committed: HistoryEvent | null, batch: NewEvent[], toAppend: NewEvent[], commands: readonly Command[]): Promise<void> | undefined {
     {
       const at = this.clock.now();
+      // STARTED notifications are queued with the run's first activation (in its transaction).
+      if (committed?.kind === 'RunStarted' && run.notify) {
+        const queued = notificationsFor(run.notify, committed);
+        if (queued) toAppend.push(queued);
+      }
       for (const c of commands) toAppend.push(...this.commandEvents(run, c, at));
       // Record where the workflow now waits on the event that woke it (not on RunStarted, which is
       // committed before the workflow runs; its first waits are the calls recorded after it).
@@ -1089,6 +1176,11 @@ export class Engine {
     if (toAppend.length === 0) return;
     const appended = this.appendRun(run, toAppend);
     this.emit(run.runId, appended);
+    // Notifications committed with this activation (STARTED): send them (async, best effort).
+    if (run.notify && appended.some((e) => e.kind === 'NotificationsQueued')) {
+      this.queuedNotifications = true;
+      this.scheduleDelivery();
+    }
     for (const e of appended) this.sideEffect(run, e);
   }
 
@@ -1165,12 +1257,21 @@ export class Engine {
       case 'ReportProgress':
         return [{ kind: 'ProgressReported', at, message: c.message }];
       case 'CompleteRun':
-        return [{ kind: 'RunCompleted', at, result: c.result }];
+        return this.withNotifications(run, { kind: 'RunCompleted', at, result: c.result });
       case 'FailRun':
-        return [{ kind: 'RunFailed', at, error: c.error }];
+        return this.withNotifications(run, { kind: 'RunFailed', at, error: c.error });
       case 'CancelRun':
-        return [{ kind: 'RunCancelled', at, reason: c.reason }];
+        return this.withNotifications(run, { kind: 'RunCancelled', at, reason: c.reason });
     }
+  }
+
+  /**
+   * A terminal event, after the NotificationsQueued event its notifications need (if the run asks
+   * for any): appended together, so the outbox rows exist exactly when the terminal event does.
+   */
+  private withNotifications(run: LiveRun, terminal: NewEvent & { kind: 'RunCompleted' | 'RunFailed' | 'RunCancelled' }): NewEvent[] {
+    const queued = run.notify ? notificationsFor(run.notify, terminal) : undefined;
+    return queued ? [queued, terminal] : [terminal];
   }
 
   /**
@@ -1628,6 +1729,11 @@ export class Engine {
 
   private finishRun(run: LiveRun, e: HistoryEvent): void {
     run.finished = true;
+    // The run's end notifications were committed with its terminal event: send them now (async).
+    if (run.notify) {
+      this.queuedNotifications = true;
+      this.scheduleDelivery();
+    }
     this.releaseKeysOf(run);
     for (const cancel of run.timers.values()) cancel();
     for (const st of run.steps.values()) st.cancelTimer?.();
@@ -2041,12 +2147,10 @@ export class Engine {
     if (!started || started.kind !== 'RunStarted') return undefined;
     const files = this.store.getScript(started.scriptDigest);
     if (!files) {
-      this.store.append(
-        runId,
-        history[history.length - 1]!.seq,
-        [{ kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } }],
-        lease,
-      );
+      const failed: NewEvent & { kind: 'RunFailed' } = { kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } };
+      const queued = started.notify ? notificationsFor({ runId, workflow: started.workflow, startedAt: started.at, env: started.env, notify: started.notify }, failed) : undefined;
+      this.store.append(runId, history[history.length - 1]!.seq, queued ? [queued, failed] : [failed], lease);
+      if (queued) this.scheduleDelivery();
       return undefined;
     }
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
@@ -2054,6 +2158,7 @@ export class Engine {
     run.lastSeq = history[history.length - 1]!.seq;
     if (started.remote) run.remote = started.remote;
     if (started.codeDir !== undefined) run.codeDir = started.codeDir;
+    if (started.notify) run.notify = { runId, workflow: started.workflow, startedAt: started.at, env: started.env, notify: started.notify };
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
     const { pending, mismatch } = replayHistory(run.machine, history);
@@ -2430,7 +2535,9 @@ export class Engine {
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
+    this.abandoned = true;
     if (this.poller) clearInterval(this.poller);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.leases.stop([]);
     retireWorkerId(this.workerId);
     // Remote jobs outlive the engine: stop waiting for them without cancelling them.
@@ -2469,6 +2576,11 @@ export class Engine {
       f.reject(new EngineError(`the engine was closed while run ${runId} ran on another worker; ask that worker or the database for its result`, 'closed'));
     }
     this.checkIdle();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    // Notifications this engine queued get their (first) delivery before the store closes; what
+    // fails waits in the outbox for the next engine's poller (larkflow worker).
+    await this.delivering?.catch(() => undefined);
+    if (this.queuedNotifications) await deliverDue(this.store, { ...this.notifyOptions, owner: this.workerId }).catch(() => undefined);
     await this.processes.close?.();
     await remotes.catch(() => undefined);
     this.store.close();

@@ -37,6 +37,9 @@ class CrashingStore implements EventStore {
   postInbox(runId: string, msg: Parameters<EventStore['postInbox']>[1]) { return this.inner.postInbox(runId, msg); }
   pendingInbox(runId: string) { return this.inner.pendingInbox(runId); }
   runsWithPendingInbox() { return this.inner.runsWithPendingInbox(); }
+  claimOutbox(owner: string, now: number, limit: number, leaseMs: number) { return this.inner.claimOutbox(owner, now, limit, leaseMs); }
+  completeOutbox(id: number, ok: boolean, error?: string, nextAt?: number, giveUp?: boolean) { this.inner.completeOutbox(id, ok, error, nextAt, giveUp); }
+  listOutbox(filter?: Parameters<EventStore['listOutbox']>[0]) { return this.inner.listOutbox(filter); }
   append(runId: string, expected: number, events: Parameters<EventStore['append']>[2], lease?: Parameters<EventStore['append']>[3]) {
     if (this.crashed || ++this.appends >= this.crashAt) {
       this.crashed = true;

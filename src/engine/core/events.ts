@@ -98,6 +98,32 @@ export interface RunStarted extends Base {
   readonly remote?: RemoteDefaults;
   /** The workflow file's directory, absolute: local Python tasks (executor "python") import their modules from it. */
   readonly codeDir?: string;
+  /** Where to notify about the run's start and end (`StartOptions.notify`); child runs do not inherit it. */
+  readonly notify?: readonly NotifySpec[];
+}
+
+/** A run event a notification is sent for. */
+export type NotifyEvent = 'STARTED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+
+/** Where a notification goes. */
+export type NotifySink =
+  | { readonly kind: 'webhook'; readonly url: string; /** An environment variable holding the HMAC-SHA256 signing secret. */ readonly secretEnv?: string }
+  | { readonly kind: 'slack'; readonly url: string }
+  | { readonly kind: 'email'; readonly to: readonly string[] };
+
+/** Notify `sink` when the run reaches one of the events `on`. */
+export interface NotifySpec {
+  readonly on: readonly NotifyEvent[];
+  readonly sink: NotifySink;
+}
+
+/** One notification queued in the outbox (see NotificationsQueued). */
+export interface QueuedNotification {
+  readonly event: NotifyEvent;
+  /** The index of the sink in `RunStarted.notify`: with the run id and event, the idempotency key. */
+  readonly sinkIndex: number;
+  readonly sink: NotifySink;
+  readonly payload: Json;
 }
 
 /**
@@ -364,6 +390,15 @@ export interface NondeterminismDetected extends Base {
   readonly callSite?: CallSite;
 }
 
+/**
+ * Notifications to send (bookkeeping: replay skips it). The store puts them in its outbox in the
+ * transaction that appends this event, so a notification exists exactly when its event does.
+ */
+export interface NotificationsQueued extends Base {
+  readonly kind: 'NotificationsQueued';
+  readonly notifications: readonly QueuedNotification[];
+}
+
 export interface RunCompleted extends Base {
   readonly kind: 'RunCompleted';
   readonly result: Json;
@@ -400,6 +435,7 @@ export type HistoryEvent =
   | UpdateCompleted
   | CancelRequested
   | NondeterminismDetected
+  | NotificationsQueued
   | RunCompleted
   | RunFailed
   | RunCancelled;

@@ -3,7 +3,7 @@
  * world. Adapters implement them (store/ for EventStore, executors/ for Executor, the driver for
  * Clock). The core never imports an adapter, `node:fs`, `better-sqlite3` or `node:child_process`.
  */
-import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStatus, TaskResources } from './events.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, NotifyEvent, NotifySink, RemoteDefaults, RunStatus, TaskResources } from './events.js';
 import type { Json } from './json.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +66,42 @@ export interface InboxPost {
   readonly name: string;
   readonly payload: Json;
   readonly key?: string;
+}
+
+/** Where a notification of the outbox stands. */
+export type OutboxStatus = 'pending' | 'delivered' | 'failed';
+
+/**
+ * A notification in the outbox: created with the NotificationsQueued event that queued it (same
+ * transaction), then delivered (at least once; receivers dedupe by `key`).
+ */
+export interface OutboxItem {
+  /** Increasing per store (never reused). */
+  readonly id: number;
+  readonly runId: string;
+  readonly event: NotifyEvent;
+  readonly sinkIndex: number;
+  readonly sink: NotifySink;
+  readonly payload: Json;
+  /** `${runId}:${event}:${sinkIndex}`: unique; sent with every delivery attempt. */
+  readonly key: string;
+  readonly status: OutboxStatus;
+  /** Delivery attempts made so far. */
+  readonly attempts: number;
+  /** When the next attempt is due (ms since the epoch). */
+  readonly nextAt: number;
+  readonly lastError?: string;
+  /** A claimed row is not claimed again before this time (ms since the epoch); 0 when not claimed. */
+  readonly claimedUntil: number;
+  readonly deliveredAt?: number;
+  /** When the row was created (ms since the epoch). */
+  readonly createdAt: number;
+}
+
+/** Which rows `EventStore.listOutbox` returns (oldest first). */
+export interface OutboxFilter {
+  readonly status?: OutboxStatus;
+  readonly runId?: string;
 }
 
 /** A file of a stored script bundle. */
@@ -131,6 +167,8 @@ export interface EventStore {
    * event `{ kind: 'SignalReceived', inboxId: number }` consumes that inbox message in the same
    * transaction (its `consumed_seq` becomes the event's seq), so a message is delivered once.
    * @throws FencedError if `lease` is given and the run's owner or epoch is no longer the lease's
+   * An event `{ kind: 'NotificationsQueued' }` puts its notifications in the outbox in the same
+   * transaction (a row whose key exists already is left as it is).
    * @throws StoreError with code 'inbox' if such an event names an inbox message that is not this
    *   run's, does not exist, or is consumed already (nothing is appended)
    * @throws StoreError if the history has moved on (another writer) or the database fails
@@ -174,6 +212,20 @@ export interface EventStore {
    * yet, the run with the longest-waiting message first.
    */
   runsWithPendingInbox(): string[];
+  /**
+   * Claims up to `limit` pending outbox rows that are due (`nextAt <= now`) and not claimed by
+   * anyone (`claimedUntil < now`), oldest first, atomically: their `claimedUntil` becomes
+   * `now + leaseMs`, so no other claimer gets them until then (a claimer that dies lets them go).
+   */
+  claimOutbox(owner: string, now: number, limit: number, leaseMs: number): OutboxItem[];
+  /**
+   * Records a delivery attempt of outbox row `id`: `ok` marks it delivered; otherwise its error is
+   * recorded and it is due again at `nextAt` (or, with `giveUp`, marked failed). Either way the row
+   * is released and `attempts` goes up by one. An unknown id is ignored.
+   */
+  completeOutbox(id: number, ok: boolean, error?: string, nextAt?: number, giveUp?: boolean): void;
+  /** Outbox rows, oldest first. */
+  listOutbox(filter?: OutboxFilter): OutboxItem[];
   /** Stores a script bundle under its digest (idempotent). */
   putScript(digest: string, files: readonly ScriptFile[]): void;
   getScript(digest: string): ScriptFile[] | undefined;

@@ -252,6 +252,9 @@ function apply(s: S, e: HistoryEvent): void {
         for (const a of st.attempts) a.endedAt ??= e.at;
       }
       return;
+    case 'NotificationsQueued':
+      // Bookkeeping: the outbox holds the notifications' delivery state.
+      return;
     default: {
       const never: never = e;
       throw new Error(`unknown event ${(never as HistoryEvent).kind}`);

@@ -10,8 +10,8 @@ import { DuplicateRunError, FencedError, StoreError } from '../core/errors.js';
 import { isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent } from '../core/events.js';
 import type { Json } from '../core/json.js';
-import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
-import { compareRunIds, foldCase, inboxIdOf, isEndedStatus, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, OutboxFilter, OutboxItem, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
+import { compareRunIds, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
 
 interface MemoryRun {
   record: RunRecord;
@@ -38,6 +38,10 @@ export class MemoryEventStore implements EventStore {
   /** Idempotency key → run id. */
   readonly #keys = new Map<string, string>();
   #lastInboxId = 0;
+  /** The outbox, in id order (rows are replaced, never changed: each is frozen). */
+  readonly #outbox: OutboxItem[] = [];
+  readonly #outboxKeys = new Set<string>();
+  #lastOutboxId = 0;
   #closed = false;
 
   createRun(
@@ -119,6 +123,32 @@ export class MemoryEventStore implements EventStore {
         seen.set(entry, at);
       }
       for (const [entry, at] of consumed) entry.consumedSeq = at;
+    }
+    // Notifications queued by an event go into the outbox with it (idempotent by key); nothing
+    // below can fail, so the append stays all or nothing.
+    for (const e of out) {
+      const rows = outboxRowsOf(runId, e);
+      if (rows === undefined) continue;
+      for (const r of rows) {
+        if (this.#outboxKeys.has(r.key)) continue;
+        this.#outboxKeys.add(r.key);
+        this.#outbox.push(
+          deepFreeze({
+            id: ++this.#lastOutboxId,
+            runId,
+            event: r.event as OutboxItem['event'],
+            sinkIndex: r.sinkIndex,
+            sink: JSON.parse(r.sink) as OutboxItem['sink'],
+            payload: JSON.parse(r.payload) as Json,
+            key: r.key,
+            status: 'pending',
+            attempts: 0,
+            nextAt: 0,
+            claimedUntil: 0,
+            createdAt: e.at,
+          }),
+        );
+      }
     }
     run.events.push(...out);
     // The run had not ended, so its record has no endedAt to drop.
@@ -252,6 +282,39 @@ export class MemoryEventStore implements EventStore {
       if (first !== undefined) waiting.push([run.record.runId, first.message.id]);
     }
     return waiting.sort((a, b) => a[1] - b[1]).map(([runId]) => runId);
+  }
+
+  claimOutbox(_owner: string, now: number, limit: number, leaseMs: number): OutboxItem[] {
+    this.#checkOpen();
+    const due = this.#outbox
+      .map((item, i) => [item, i] as const)
+      .filter(([item]) => item.status === 'pending' && item.nextAt <= now && item.claimedUntil < now)
+      .sort((a, b) => a[0].nextAt - b[0].nextAt || a[0].id - b[0].id)
+      .slice(0, Math.max(0, Math.floor(limit)));
+    return due.map(([item, i]) => (this.#outbox[i] = deepFreeze({ ...item, claimedUntil: now + leaseMs })));
+  }
+
+  completeOutbox(id: number, ok: boolean, error?: string, nextAt?: number, giveUp?: boolean): void {
+    this.#checkOpen();
+    const i = this.#outbox.findIndex((item) => item.id === id);
+    const item = this.#outbox[i];
+    if (item === undefined || item.status !== 'pending') return;
+    const next: { -readonly [K in keyof OutboxItem]: OutboxItem[K] } = { ...item, attempts: item.attempts + 1, claimedUntil: 0 };
+    if (ok) {
+      next.status = 'delivered';
+      next.deliveredAt = Date.now();
+    } else {
+      next.status = giveUp ? 'failed' : 'pending';
+      if (error !== undefined) next.lastError = error;
+      else delete next.lastError;
+      if (nextAt !== undefined) next.nextAt = nextAt;
+    }
+    this.#outbox[i] = deepFreeze(next);
+  }
+
+  listOutbox(filter: OutboxFilter = {}): OutboxItem[] {
+    this.#checkOpen();
+    return this.#outbox.filter((item) => (filter.status === undefined || item.status === filter.status) && (filter.runId === undefined || item.runId === filter.runId));
   }
 
   putScript(digest: string, files: readonly ScriptFile[]): void {

@@ -103,6 +103,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX inbox_pending ON inbox (run_id, id) WHERE consumed_seq IS NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'notification outbox (rows created with the NotificationsQueued event that queues them)',
+    // key is `${run_id}:${event}:${sink index}`, unique: queueing the same notification again is a
+    // no-op (INSERT OR IGNORE). outbox_due serves claimOutbox: the pending rows, by due time.
+    sql: `
+      CREATE TABLE outbox (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id        TEXT NOT NULL,
+        event         TEXT NOT NULL,
+        sink_index    INTEGER NOT NULL,
+        sink          TEXT NOT NULL,
+        payload       TEXT NOT NULL,
+        key           TEXT NOT NULL UNIQUE,
+        status        TEXT NOT NULL DEFAULT 'pending',
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        next_at       INTEGER NOT NULL,
+        last_error    TEXT,
+        claimed_until INTEGER NOT NULL DEFAULT 0,
+        claimed_by    TEXT,
+        delivered_at  INTEGER,
+        created_at    INTEGER NOT NULL
+      );
+      CREATE INDEX outbox_due ON outbox (next_at, id) WHERE status = 'pending';
+      CREATE INDEX outbox_by_status ON outbox (status, id);
+    `,
+  },
 ];
 
 /** The schema version this larkflow writes: the last migration's. */
@@ -184,6 +211,31 @@ export function compareRunIds(a: string, b: string): number {
 export function inboxIdOf(e: { readonly kind: string }): number | undefined {
   const { kind, inboxId } = e as { readonly kind: string; readonly inboxId?: unknown };
   return kind === 'SignalReceived' && typeof inboxId === 'number' ? inboxId : undefined;
+}
+
+/**
+ * The outbox rows an event queues: the notifications of a NotificationsQueued (events are looked at
+ * generically here, as the store sees them), with their idempotency keys. @internal
+ */
+export function outboxRowsOf(
+  runId: string,
+  e: { readonly kind: string },
+): { readonly key: string; readonly event: string; readonly sinkIndex: number; readonly sink: string; readonly payload: string }[] | undefined {
+  if (e.kind !== 'NotificationsQueued') return undefined;
+  const list = (e as { readonly notifications?: unknown }).notifications;
+  if (!Array.isArray(list)) return undefined;
+  return list.map((n: { event: string; sinkIndex: number; sink: unknown; payload: unknown }) => ({
+    key: outboxKey(runId, n.event, n.sinkIndex),
+    event: n.event,
+    sinkIndex: n.sinkIndex,
+    sink: JSON.stringify(n.sink),
+    payload: JSON.stringify(n.payload ?? null),
+  }));
+}
+
+/** The idempotency key of a notification: one per run, event and sink. */
+export function outboxKey(runId: string, event: string, sinkIndex: number): string {
+  return `${runId}:${event}:${sinkIndex}`;
 }
 
 /** The case-folded text `RunFilter.search` compares (both stores fold the same way). @internal */

@@ -25,8 +25,8 @@ import { DuplicateRunError, FencedError, StoreError } from '../core/errors.js';
 import { HISTORY_SCHEMA_VERSION, isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
 import type { Json } from '../core/json.js';
-import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
-import { MIGRATIONS, SCHEMA_VERSION, foldCase, inboxIdOf, isEndedStatus, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, OutboxFilter, OutboxItem, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
+import { MIGRATIONS, SCHEMA_VERSION, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
 import type { Migration } from './schema.js';
 
 /** Options of `openSqliteStore`. */
@@ -67,6 +67,25 @@ interface InboxRow {
   key: string | null;
   posted_at: number;
 }
+
+interface OutboxRow {
+  id: number;
+  run_id: string;
+  event: string;
+  sink_index: number;
+  sink: string;
+  payload: string;
+  key: string;
+  status: string;
+  attempts: number;
+  next_at: number;
+  last_error: string | null;
+  claimed_until: number;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+const OUTBOX_COLUMNS = 'id, run_id, event, sink_index, sink, payload, key, status, attempts, next_at, last_error, claimed_until, delivered_at, created_at';
 
 /** The parameters of a `listRuns` statement (only those its filter uses are bound). */
 interface ListParams {
@@ -293,6 +312,13 @@ export class SqliteEventStore implements EventStore {
   readonly #renew;
   readonly #release;
   readonly #claimTx;
+  readonly #outboxInsert;
+  readonly #outboxDue;
+  readonly #outboxClaim;
+  readonly #outboxAny;
+  readonly #outboxClaimTx;
+  readonly #outboxDone;
+  readonly #outboxRetry;
   readonly #renewTx;
   readonly #releaseTx;
 
@@ -362,6 +388,29 @@ export class SqliteEventStore implements EventStore {
     this.#releaseTx = db.transaction((owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void => {
       for (const l of leases) this.#release.run(l.runId, owner, l.epoch);
     });
+    this.#outboxInsert = db.prepare<[string, string, number, string, string, string, number]>(
+      'INSERT OR IGNORE INTO outbox (run_id, event, sink_index, sink, payload, key, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?)',
+    );
+    this.#outboxDue = db.prepare<[number, number, number], OutboxRow>(
+      `SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' AND next_at <= ? AND claimed_until < ? ORDER BY next_at, id LIMIT ?`,
+    );
+    this.#outboxAny = db.prepare<[number, number], number>("SELECT 1 FROM outbox WHERE status = 'pending' AND next_at <= ? AND claimed_until < ? LIMIT 1").pluck();
+    this.#outboxClaim = db.prepare<[number, string, number]>('UPDATE outbox SET claimed_until = ?, claimed_by = ? WHERE id = ?');
+    this.#outboxClaimTx = db.transaction((owner: string, now: number, limit: number, leaseMs: number): OutboxItem[] => {
+      // Under the write lock (BEGIN IMMEDIATE): of two claimers, the second sees the first's claims.
+      const rows = this.#outboxDue.all(now, now, limit);
+      for (const row of rows) {
+        row.claimed_until = now + leaseMs;
+        this.#outboxClaim.run(row.claimed_until, owner, row.id);
+      }
+      return rows.map((r) => this.#outboxItem(r));
+    });
+    this.#outboxDone = db.prepare<[number, number]>(
+      "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, claimed_until = 0, claimed_by = NULL WHERE id = ? AND status = 'pending'",
+    );
+    this.#outboxRetry = db.prepare<[string, string | null, number | null, number]>(
+      "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, next_at = coalesce(?, next_at), claimed_until = 0, claimed_by = NULL WHERE id = ? AND status = 'pending'",
+    );
     this.#insertEvent = db.prepare<[string, number, string, number, string]>('INSERT INTO events (run_id, seq, kind, at, body) VALUES (?, ?, ?, ?, ?)');
     // The last entry of the run in the events' primary key: one index descent, no table scan.
     this.#lastEvent = db.prepare<[string], { seq: number; kind: NewEvent['kind'] }>('SELECT seq, kind FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1');
@@ -467,6 +516,12 @@ export class SqliteEventStore implements EventStore {
           if (state === undefined) throw new StoreError(msg.inboxMissing(runId, inboxId), undefined, 'inbox');
           throw new StoreError(msg.inboxConsumed(runId, inboxId, state.consumed_seq ?? -1), undefined, 'inbox');
         }
+      }
+      // Notifications queued by an event go into the outbox with it (idempotent by key).
+      for (let i = 0; i < events.length; i++) {
+        const rows = outboxRowsOf(runId, events[i]!);
+        if (rows === undefined) continue;
+        for (const r of rows) this.#outboxInsert.run(runId, r.event, r.sinkIndex, r.sink, r.payload, r.key, events[i]!.at);
       }
       // The status follows the last event (runStatusAfter); the summary row is only written when it
       // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
@@ -596,6 +651,70 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       throw this.#wrap(err, `cannot append to run ${runId}`);
     }
+  }
+
+  claimOutbox(owner: string, now: number, limit: number, leaseMs: number): OutboxItem[] {
+    this.#checkOpen();
+    if (limit <= 0) return [];
+    try {
+      // A read first: the usual poll finds nothing due and takes no write lock.
+      if (this.#outboxAny.get(now, now) === undefined) return [];
+      return this.#outboxClaimTx.immediate(owner, now, Math.floor(limit), leaseMs);
+    } catch (err) {
+      throw this.#wrap(err, 'cannot claim outbox rows');
+    }
+  }
+
+  completeOutbox(id: number, ok: boolean, error?: string, nextAt?: number, giveUp?: boolean): void {
+    this.#checkOpen();
+    try {
+      if (ok) this.#outboxDone.run(Date.now(), id);
+      else this.#outboxRetry.run(giveUp ? 'failed' : 'pending', error ?? null, nextAt ?? null, id);
+    } catch (err) {
+      throw this.#wrap(err, `cannot record the delivery of outbox row ${id}`);
+    }
+  }
+
+  listOutbox(filter: OutboxFilter = {}): OutboxItem[] {
+    this.#checkOpen();
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.status !== undefined) (where.push('status = ?'), params.push(filter.status));
+    if (filter.runId !== undefined) (where.push('run_id = ?'), params.push(filter.runId));
+    try {
+      const rows = this.#db.prepare<string[], OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`).all(...params);
+      return rows.map((r) => this.#outboxItem(r));
+    } catch (err) {
+      throw this.#wrap(err, 'cannot list the outbox');
+    }
+  }
+
+  #outboxItem(row: OutboxRow): OutboxItem {
+    let sink: OutboxItem['sink'];
+    let payload: Json;
+    try {
+      sink = JSON.parse(row.sink) as OutboxItem['sink'];
+      payload = JSON.parse(row.payload) as Json;
+    } catch (err) {
+      throw new StoreError(`outbox row ${row.id} in database ${this.#path} is damaged (${(err as Error).message}); restore the database from a backup`, { cause: err });
+    }
+    const item: { -readonly [K in keyof OutboxItem]: OutboxItem[K] } = {
+      id: row.id,
+      runId: row.run_id,
+      event: row.event as OutboxItem['event'],
+      sinkIndex: row.sink_index,
+      sink,
+      payload,
+      key: row.key,
+      status: row.status as OutboxItem['status'],
+      attempts: row.attempts,
+      nextAt: row.next_at,
+      claimedUntil: row.claimed_until,
+      createdAt: row.created_at,
+    };
+    if (row.last_error !== null) item.lastError = row.last_error;
+    if (row.delivered_at !== null) item.deliveredAt = row.delivered_at;
+    return item;
   }
 
   claimRun(runId: string, owner: string, leaseMs: number, canBreak?: (holder: LeaseHolder) => boolean): ClaimResult {
