@@ -110,7 +110,12 @@ function addEngineCommands(program: Command, io: CliIo, setExit: (code: number) 
           .argument('[inputs...]', 'key=value inputs (keyword arguments; values parsed as JSON when they parse)')
           .option('--workflow <name>', 'the @workflow() function to run (default: the file\'s only one)')
           .option('--input <json>', 'inputs as JSON: an object of keyword arguments or an array of positional ones')
-          .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect)),
+          .option('--env <name=value>', 'a variable of the run\'s os.environ (repeatable)', collect)
+          .option('--notify-webhook <url>', 'POST the run\'s start/end as JSON to URL (repeatable; signed with --notify-secret-env; header x-larkflow-idempotency-key to dedupe by)', collect)
+          .option('--notify-slack <url>', 'post a one-line summary to a Slack incoming-webhook URL')
+          .option('--notify-email <address>', 'email the run\'s start/end (repeatable; SMTP server from LARKFLOW_SMTP_URL, sender LARKFLOW_SMTP_FROM)', collect)
+          .option('--notify-on <events>', 'which events notify: a comma list of STARTED, SUCCEEDED, FAILED, CANCELLED (default: SUCCEEDED,FAILED,CANCELLED)')
+          .option('--notify-secret-env <name>', 'the environment variable holding the webhooks\' HMAC-SHA256 secret (header x-larkflow-signature: sha256=HEX)')),
       ),
     ),
     { tasks: true },
@@ -230,6 +235,18 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
   ).action(async (run: string, opts: Record<string, unknown>) => {
     const { cancelCommand } = await import('./commands/cancel.js');
     setExit(await cancelCommand(run, opts, io));
+  });
+
+  const notifications = program.command('notifications').description('run notifications (larkflow run --notify-*): their outbox and delivery');
+  addEngineOptions(
+    notifications
+      .command('ls')
+      .description('list notifications, oldest first: run, event, sink, status (pending, delivered, failed), attempts, last error')
+      .option('--status <status>', 'only notifications with this status (pending, delivered, failed)')
+      .option('--json', 'print JSON'),
+  ).action(async (opts: Record<string, unknown>) => {
+    const { notificationsLsCommand } = await import('./commands/notifications.js');
+    setExit(await notificationsLsCommand(opts, io));
   });
 
   addEngineOptions(

@@ -16,8 +16,9 @@ import { EXIT_UNFINISHED, exitGuard } from '../exit-guard.js';
 import { ProgressPrinter, type LogFormat } from '../progress.js';
 import { describeUnfinished } from '../unfinished.js';
 import type { RemoteCliOptions } from '../remote.js';
+import { notifyOptionsOf, type NotifyCliOptions } from './notifications.js';
 
-export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions, RemoteCliOptions {
+export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions, RemoteCliOptions, NotifyCliOptions {
   readonly workflow?: string;
   readonly input?: string;
   readonly env?: readonly string[];
@@ -87,6 +88,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
     env = { ...d.env, ...env };
   }
   const cache = cacheModeOf(opts);
+  const notify = notifyOptionsOf(opts);
   const engine = await openEngine(opts);
   try {
     const { collectScript } = await import('../../engine/index.js');
@@ -113,7 +115,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
     if (workflow !== undefined && !names.includes(workflow)) {
       throw new CliError(`${file} has no workflow named ${workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(workflow ? { workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}) }), opts);
+    return await driveRun(engine, io, () => engine.start({ file, ...(workflow ? { workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}), ...(notify ? { notify } : {}) }), opts);
   } finally {
     await closeQuietly(engine);
   }
