@@ -145,6 +145,7 @@ export async function buildFromSpec(loaded: LoadedPipelineSpec): Promise<Pipelin
       bundleDigest = script.digest;
     }
   }
+  await checkWorkflow(loaded.file, files, workflow, environ);
   let tasks: StoredTasksModule | undefined;
   if (m.tasks !== undefined) {
     const path = resolve(dir, m.tasks);
@@ -180,6 +181,32 @@ export async function buildFromSpec(loaded: LoadedPipelineSpec): Promise<Pipelin
     code,
     revision,
   };
+}
+
+/**
+ * Loads the bundle's module (as a run would, with the default environment) and checks that the
+ * workflow to run exists, so that a typo is refused at apply time rather than at the first run.
+ * @throws ParseError/ResolveError for a script that does not load; PipelineUsageError for an unknown
+ *   or ambiguous workflow
+ */
+async function checkWorkflow(specFile: string, files: readonly ScriptFile[], workflow: string | undefined, environ: Readonly<Record<string, string>>): Promise<void> {
+  const { Engine } = await import('../engine/engine.js');
+  const { fromStored } = await import('../engine/script.js');
+  const engine = Engine.open({ db: ':memory:' });
+  try {
+    const main = files[0]!.path;
+    const names = engine.workflowNames(fromStored(files), workflow, environ);
+    if (workflow !== undefined && !names.includes(workflow)) {
+      throw new PipelineUsageError(`${specFile}: spec.manifest.workflow ${workflow}: ${main} has no such workflow (${names.length ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
+    }
+    if (workflow === undefined && names.length !== 1) {
+      throw new PipelineUsageError(
+        names.length === 0 ? `${specFile}: ${main} defines no @workflow() function` : `${specFile}: ${main} defines several workflows (${names.join(', ')}): choose one with spec.manifest.workflow`,
+      );
+    }
+  } finally {
+    await engine.close();
+  }
 }
 
 interface RevisionRow {

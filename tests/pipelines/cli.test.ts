@@ -84,6 +84,17 @@ describe('larkflow pipeline', () => {
     const noWf = await pcli('pipeline', 'apply', '-f', p.yaml, '--db', p.db);
     expect(noWf.code).toBe(2);
     expect(noWf.err).toMatch(/spec.manifest.filePath other.star: no such file/);
+    // The workflow is checked at apply time.
+    p.write('pipeline.yaml', SPEC.replace('tasks: tasks.mjs', 'tasks: tasks.mjs\n    workflow: gret'));
+    const typo = await pcli('pipeline', 'apply', '-f', p.yaml, '--db', p.db);
+    expect(typo.code).toBe(2);
+    expect(typo.err).toBe(`larkflow: ${p.yaml}: spec.manifest.workflow gret: wf.star has no such workflow (workflows: greet)\n`);
+    p.write('pipeline.yaml', SPEC);
+    p.write('wf.star', '@workflow()\ndef greet(:\n');
+    const broken = await pcli('pipeline', 'apply', '-f', p.yaml, '--db', p.db);
+    expect(broken.code).toBe(1);
+    expect(broken.err).toMatch(/wf.star:2:11/);
+    expect(readdirSync(p.dir)).not.toContain('runs.db');
   });
 
   it('unknown pipeline or revision: exit 2 with what exists', async () => {

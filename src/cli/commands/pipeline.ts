@@ -14,7 +14,7 @@
  * they did), imported, and removed.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { CliError } from '../errors.js';
 import { addCacheOptions, addEngineOptions, cacheModeOf, closeQuietly, dbPath, iso, loadTasks, openEngine, type CacheCliOptions, type CliIo, type EngineCliOptions } from '../engine-options.js';
@@ -226,7 +226,10 @@ async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly
   const env = { ...b.environ, ...parseEnvPairs(opts.env), [PIPELINE_ENV]: b.name, [PIPELINE_REVISION_ENV]: revisionLabel };
   const cache = cacheModeOf(opts) ?? b.spec.spec.manifest.cache;
   const tasks = await loadStoredTasks(b);
-  const engine = await openEngine({ ...opts, tasks: undefined } as EngineCliOptions);
+  // manifest.storage is the default of --storage (a directory relative to the yaml's).
+  const specStorage = b.spec.spec.manifest.storage;
+  const storage = opts.storage ?? (specStorage === undefined ? undefined : /^s3:/i.test(specStorage) ? specStorage : resolve(dirname(b.specFile), specStorage));
+  const engine = await openEngine({ ...opts, tasks: undefined, ...(storage !== undefined ? { storage } : {}) } as EngineCliOptions);
   try {
     if (tasks) engine.registerTasks(tasks, { version: b.tasks!.digest.slice(0, 16) });
     const { fromStored } = await import('../../engine/script.js');
