@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Engine } from '../../src/engine/index.js';
@@ -129,6 +130,22 @@ describe('PipelineRegistry', () => {
     expect(tables).toEqual(['pipeline_revisions', 'pipelines']);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+  });
+
+  it('a Uniflow .py file: the bundle is the file; its __main__ defaults under the spec\'s inputs and environ', async () => {
+    const s = scratch();
+    copyFileSync(fileURLToPath(new URL('../../examples/python-pipeline/iris_workflow.py', import.meta.url)), join(s.dir, 'iris_workflow.py'));
+    const yaml = s.file('p.yaml', 'apiVersion: michelangelo.api/v2\nkind: Pipeline\nmetadata: {name: iris-py}\nspec:\n  manifest: {filePath: iris_workflow.py, inputs: {seed: 9}}\n');
+    const reg = PipelineRegistry.open(s.db);
+    try {
+      await reg.apply(yaml);
+      const r = reg.get('iris-py');
+      expect(r.files.map((f) => f.path)).toEqual(['iris_workflow.py']);
+      expect(r.workflow).toBe('iris_pipeline');
+      expect(r.inputs).toEqual({ seed: 9, min_accuracy: 0.9 });
+    } finally {
+      reg.close();
+    }
   });
 
   it('refuses a file that is not a larkflow database', () => {
