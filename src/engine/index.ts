@@ -9,7 +9,9 @@ export { Engine, replayAgainst, type EngineOptions, type StartOptions, type RunR
 export { RealClock, VirtualClock } from './clock.js';
 export * from './core/events.js';
 export type { Command } from './core/commands.js';
-export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult, SubmittedJob, InboxMessage, InboxPost, RunFilter } from './core/ports.js';
+export type { Clock, EventStore, Executor, TaskRequest, TaskHandle, TaskOutcome, RunRecord, ScriptFile, RunLease, LeaseHolder, ClaimResult, SubmittedJob, InboxMessage, InboxPost, RunFilter, OutboxItem, OutboxFilter, OutboxStatus } from './core/ports.js';
+export { deliverDue, deliverOne, backoffDelay, type DeliverOptions, type DeliverReport } from './notify/deliver.js';
+export { validateNotify, notificationsFor, summaryLine, NOTIFY_EVENTS, DEFAULT_NOTIFY_ON, type RunFacts } from './notify/spec.js';
 export { EngineError, StoreError, FencedError, NondeterminismError, ExecutorError, UsageError, DuplicateRunError } from './core/errors.js';
 export { foldHistory, applyEvents, type RunState, type StepState, type AttemptState } from './core/state.js';
 export { retryDelay } from './core/retry.js';

@@ -253,6 +253,25 @@ describe('notifications: exactly once across crashes', () => {
     expect(r.got[0]!.headers['x-larkflow-idempotency-key']).toBe(`${h.runId}:SUCCEEDED:0`);
   });
 
+  it('a run recovered by another engine replays past NotificationsQueued and notifies its end once', async () => {
+    const r = await receiver();
+    const db = join(dir, 'runs.db');
+    const first = Engine.open({ db, pollIntervalMs: 60_000 });
+    const h = first.start({ source: { name: 'wf.star', text: WAITS }, notify: [{ on: ['STARTED', 'SUCCEEDED'], sink: { kind: 'webhook', url: r.url } }] });
+    await until(() => r.got.length === 1);
+    first.abandon();
+    first.store.close();
+    const second = open({ db, pollIntervalMs: 20 });
+    await second.recover();
+    second.signal(h.runId, 'go', 'yes');
+    expect(await second.result(h.runId)).toMatchObject({ status: 'completed', result: 'yes' });
+    await until(() => r.got.length === 2);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(r.got.map((g) => g.headers['x-larkflow-event'])).toEqual(['STARTED', 'SUCCEEDED']);
+    expect(second.history(h.runId).map((e) => e.kind)).not.toContain('NondeterminismDetected');
+    expect(second.store.listOutbox().map((i) => [i.event, i.status])).toEqual([['STARTED', 'delivered'], ['SUCCEEDED', 'delivered']]);
+  });
+
   it('a crash after sending but before marking delivered re-sends with the SAME key once the claim runs out', async () => {
     const r = await receiver();
     const inner = new MemoryEventStore();
