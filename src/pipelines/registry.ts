@@ -394,8 +394,10 @@ export class PipelineRegistry {
     }
     const want = revision ?? p.latest;
     const rows = this.#db.prepare<[string], RevisionRow>('SELECT * FROM pipeline_revisions WHERE name = ? ORDER BY seq').all(name);
-    const bySeq = /^#?\d+$/.test(want) && want.length < 8 ? rows.filter((r) => r.seq === Number(want.replace('#', ''))) : [];
-    const matches = bySeq.length > 0 ? bySeq : rows.filter((r) => r.revision.startsWith(want.toLowerCase()));
+    // `#N` is the N-th revision; bare digits are an id prefix when one matches, else the N-th.
+    const byPrefix = want.startsWith('#') || want === '' ? [] : rows.filter((r) => r.revision.startsWith(want.toLowerCase()));
+    const bySeq = /^#?\d+$/.test(want) && (want.startsWith('#') || byPrefix.length === 0) ? rows.filter((r) => r.seq === Number(want.replace('#', ''))) : [];
+    const matches = bySeq.length > 0 ? bySeq : byPrefix;
     if (matches.length === 1) return fromRow(matches[0]!);
     const known = rows.map((r) => `#${r.seq} ${r.revision.slice(0, 12)}`).join(', ');
     if (matches.length > 1) throw new PipelineUsageError(`revision ${want} of pipeline ${name} is ambiguous (revisions: ${known})`);
