@@ -2167,6 +2167,16 @@ export class Engine {
       return run;
     }
     run.machine.onPrint = (m) => this.printHook(runId, m);
+    // STARTED notifications are queued with the run's first activation; if that commit was lost,
+    // queue them now (the outbox key makes a second queueing a no-op anyway).
+    if (run.notify && !history.some((e) => e.kind === 'NotificationsQueued' && e.notifications.some((n) => n.event === 'STARTED'))) {
+      const queued = notificationsFor(run.notify, started);
+      if (queued) {
+        this.emit(runId, this.appendRun(run, [queued]));
+        this.queuedNotifications = true;
+        this.scheduleDelivery();
+      }
+    }
     // Rebuild the in-memory step table and restart in-flight work.
     const state = foldHistory(history);
     for (const e of history) {

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { SMTPServer } from 'smtp-server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
-import { Engine, MemoryEventStore, openSqliteStore, type EventStore, type HistoryEvent, type NewEvent } from '../../src/engine/index.js';
+import { Engine, MemoryEventStore, StoreError, openSqliteStore, type EventStore, type HistoryEvent, type NewEvent } from '../../src/engine/index.js';
 import { deliverDue } from '../../src/engine/notify/deliver.js';
 import { validateNotify, type NotifySpec } from '../../src/engine/notify/spec.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/engine/store/schema.js';
@@ -270,6 +270,32 @@ describe('notifications: exactly once across crashes', () => {
     expect(r.got.map((g) => g.headers['x-larkflow-event'])).toEqual(['STARTED', 'SUCCEEDED']);
     expect(second.history(h.runId).map((e) => e.kind)).not.toContain('NondeterminismDetected');
     expect(second.store.listOutbox().map((i) => [i.event, i.status])).toEqual([['STARTED', 'delivered'], ['SUCCEEDED', 'delivered']]);
+  });
+
+  it('a lost first commit: recovery queues the STARTED notification it should have carried', async () => {
+    const r = await receiver();
+    const inner = new MemoryEventStore();
+    let failAppends = true;
+    const flaky = new Proxy(inner, {
+      get(target, prop) {
+        if (prop === 'append' && failAppends) return () => { throw new StoreError('disk full'); };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as EventStore;
+    const first = Engine.open({ db: flaky });
+    const h = first.start({ source: { name: 'wf.star', text: OK }, args: [1], notify: [{ on: ['STARTED', 'SUCCEEDED'], sink: { kind: 'webhook', url: r.url } }] });
+    await first.whenIdle();
+    expect(inner.history(h.runId).map((e) => e.kind)).toEqual(['RunStarted']);
+    expect(inner.listOutbox()).toEqual([]);
+    first.abandon();
+    failAppends = false;
+    const second = open({ db: inner });
+    second.recover();
+    expect(await second.result(h.runId)).toMatchObject({ status: 'completed', result: 2 });
+    await until(() => r.got.length === 2);
+    expect(r.got.map((g) => g.headers['x-larkflow-event']).sort()).toEqual(['STARTED', 'SUCCEEDED']);
+    expect(inner.history(h.runId).map((e) => e.kind)).toEqual(['RunStarted', 'NotificationsQueued', 'NotificationsQueued', 'RunCompleted']);
   });
 
   it('a crash after sending but before marking delivered re-sends with the SAME key once the claim runs out', async () => {

@@ -506,6 +506,13 @@ export class SqliteEventStore implements EventStore {
         if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw this.#whyNotAppended(runId, expectedLastSeq, err);
         throw err;
       }
+      // Notifications queued by an event go into the outbox with it (idempotent by key); a
+      // failure later in this transaction (a signal already delivered, say) takes them back too.
+      for (let i = 0; i < events.length; i++) {
+        const rows = outboxRowsOf(runId, events[i]!);
+        if (rows === undefined) continue;
+        for (const r of rows) this.#outboxInsert.run(runId, r.event, r.sinkIndex, r.sink, r.payload, r.key, events[i]!.at);
+      }
       // Delivering a signal consumes its inbox message in this transaction: a message that is not
       // waiting in this run's inbox fails the whole append, so none is delivered twice.
       if (consumed !== undefined) {
@@ -516,12 +523,6 @@ export class SqliteEventStore implements EventStore {
           if (state === undefined) throw new StoreError(msg.inboxMissing(runId, inboxId), undefined, 'inbox');
           throw new StoreError(msg.inboxConsumed(runId, inboxId, state.consumed_seq ?? -1), undefined, 'inbox');
         }
-      }
-      // Notifications queued by an event go into the outbox with it (idempotent by key).
-      for (let i = 0; i < events.length; i++) {
-        const rows = outboxRowsOf(runId, events[i]!);
-        if (rows === undefined) continue;
-        for (const r of rows) this.#outboxInsert.run(runId, r.event, r.sinkIndex, r.sink, r.payload, r.key, events[i]!.at);
       }
       // The status follows the last event (runStatusAfter); the summary row is only written when it
       // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
