@@ -500,10 +500,12 @@ export class FunctionExecutor implements Executor {
     const t = this.tasks.get(req.task)!;
     const ms = req.timeoutMs;
     if (ms !== undefined && Number.isFinite(ms) && ms > 0) a.timer = setTimeout(() => this.abort(a, timeoutReason(req.task, ms)), ms);
-    // Every function can see its attempt's signal (ctx.signal, or currentTask().signal): abort it
-    // when the request's signal aborts.
-    a.controller = new AbortController();
-    this.listen(a);
+    if (t.withContext) {
+      // The function sees the signal: abort it when the request's signal aborts. (For other
+      // functions, currentTask() makes it on first use.)
+      a.controller = new AbortController();
+      this.listen(a);
+    }
     let value: unknown;
     const args = this.argumentsOf(a, t);
     enterGuard();
@@ -511,7 +513,7 @@ export class FunctionExecutor implements Executor {
     const scope: AttemptScope = {
       task: req.task,
       id: a.id,
-      context: a.context ?? this.contextOf(a),
+      context: () => this.contextOf(a),
       ended: () => a.settled,
       fail: (error) => this.finish(a, { ok: false, error }),
     };
@@ -599,6 +601,11 @@ export class FunctionExecutor implements Executor {
   /** The attempt's TaskContext (made once). */
   private contextOf(a: Attempt): TaskContext {
     if (a.context) return a.context;
+    if (!a.controller) {
+      a.controller = new AbortController();
+      if (a.settled) a.controller.abort(cancelledReason(a.req.task));
+      else this.listen(a);
+    }
     const req = a.req;
     const ctx: TaskContext = {
       task: req.task,
@@ -672,8 +679,8 @@ interface AttemptScope {
   readonly task: string;
   /** The handle id (`runId/stepId/attempt`), for warnings. */
   readonly id: string;
-  /** The attempt's context (`currentTask()`). */
-  readonly context: TaskContext;
+  /** The attempt's context (`currentTask()`), made on first use. */
+  context(): TaskContext;
   /** True once the attempt has its outcome. */
   ended(): boolean;
   /** Ends the attempt with `error` (ignored if it has ended). */
@@ -691,7 +698,7 @@ const attemptScopes = new AsyncLocalStorage<AttemptScope>();
 export function currentTask(): TaskContext {
   const scope = attemptScopes.getStore();
   if (!scope) throw new Error('currentTask() was called outside a task attempt: call it from the code of a registered task function');
-  return scope.context;
+  return scope.context();
 }
 
 /** What `process.exit` throws in a task's scope: it unwinds the task's code, which has failed. */
