@@ -33,6 +33,11 @@ export const EVENT_TYPES = [
   'EVENT_TYPE_TRIGGER_RUN_STATE_KILLED',
 ] as const;
 export const CACHE_MODES = ['use', 'refresh', 'off'] as const;
+/**
+ * `manifest.executor`: where the tasks that name no executor run, as `larkflow run --executor`
+ * (`local`: as `--local`, every Python task on this machine).
+ */
+export const EXECUTORS = ['local', 'k8s', 'subprocess', 'ray', 'kuberay', 'livy', 'spark'] as const;
 
 /** One parameter set of a trigger: the run's environment, keyword and positional arguments. */
 export interface TriggerParameters {
@@ -69,7 +74,7 @@ export interface ManifestSpec {
   readonly environ: Readonly<Record<string, string>>;
   /** A JS tasks module, relative to the yaml's directory. */
   readonly tasks?: string;
-  readonly executor?: string;
+  readonly executor?: (typeof EXECUTORS)[number];
   readonly image?: string;
   readonly namespace?: string;
   readonly storage?: string;
@@ -568,7 +573,13 @@ function checkManifest(c: Checker, node: Node | null, isStandard: boolean, keyOf
     if (t !== undefined && !/\.(m?js|cjs)$/.test(t)) c.on(get('tasks')!, `spec.manifest.tasks ${JSON.stringify(t)} must name a JS module (.mjs or .js)`);
     else if (t !== undefined) out.tasks = t;
   }
-  if (get('executor') !== undefined) out.executor = c.str(get('executor')!, 'spec.manifest.executor', { oneOf: ['local', 'process', 'python', 'k8s', 'ray', 'spark'] });
+  if (get('executor') !== undefined) out.executor = c.str(get('executor')!, 'spec.manifest.executor', { oneOf: EXECUTORS }) as ManifestSpec['executor'];
+  else {
+    // Like `larkflow run --image/--namespace` without `--executor`.
+    for (const k of ['image', 'namespace'] as const) {
+      if (get(k) !== undefined) c.on(f.get(k)!.pair.key as Node, `spec.manifest.${k} configures remote tasks: give spec.manifest.executor too (${EXECUTORS.filter((e) => e !== 'local').join(', ')})`);
+    }
+  }
   if (get('image') !== undefined) out.image = c.str(get('image')!, 'spec.manifest.image', { pattern: /^\S+$/, patternHelp: 'an image reference without spaces' });
   if (get('namespace') !== undefined) out.namespace = c.str(get('namespace')!, 'spec.manifest.namespace', { pattern: NAME_RE, patternHelp: 'a Kubernetes namespace name' });
   if (get('storage') !== undefined) out.storage = c.str(get('storage')!, 'spec.manifest.storage');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Engine } from '../../src/engine/index.js';
 import { scratchDirs } from '../helpers/cli.js';
@@ -154,5 +155,25 @@ describe('larkflow pipeline', () => {
     const bad = await pcli('pipeline', 'run', 'greet', 'nope=1', '--db', p.db);
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/nope/);
+  });
+
+  const BUNDLE = fileURLToPath(new URL('../../dist/bundle/larkflow.mjs', import.meta.url));
+  it.skipIf(!existsSync(BUNDLE))('manifest.executor sends the tasks to that executor (subprocess: `larkflow task-run` jobs)', async () => {
+    const p = project();
+    p.write('pipeline.yaml', SPEC.replace('tasks: tasks.mjs', 'tasks: tasks.mjs\n    executor: subprocess'));
+    // The subprocess executor starts `larkflow task-run` from PATH.
+    p.write('bin/larkflow', `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BUNDLE)} "$@"\n`);
+    chmodSync(join(p.dir, 'bin/larkflow'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${join(p.dir, 'bin')}:${path ?? ''}`;
+    try {
+      await pcli('pipeline', 'apply', '-f', p.yaml, '--db', p.db);
+      const r = await pcli('pipeline', 'run', 'greet', '--db', p.db);
+      expect(r.err).toMatch(/shout#1 +running +attempt 1 \(subprocess\)/);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toMatchObject({ text: 'HELLO WORLD' });
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });

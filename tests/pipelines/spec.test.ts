@@ -138,6 +138,12 @@ spec:
       '5:41: spec.manifest.inputs: bad input name "1x" (expected a Starlark identifier)',
       '5:59: spec.manifest.environ: bad name "A B" (expected an environment variable name)',
     ]);
+    expect(problems(base('{filePath: a.star, image: x:1, executor: k9s}'))).toEqual([
+      '5:54: spec.manifest.executor is "k9s" (did you mean k8s?) (expected one of local, k8s, subprocess, ray, kuberay, livy, spark)',
+    ]);
+    expect(problems(base('{filePath: a.star, image: x:1}'))).toEqual([
+      '5:32: spec.manifest.image configures remote tasks: give spec.manifest.executor too (k8s, subprocess, ray, kuberay, livy, spark)',
+    ]);
     expect(problems(base('{filePath: a.star, triggerMap: {t: {cronSchedule: {cron: "* * * * *", timezone: Mars/Base}}}}'))).toEqual([
       '5:45: triggerMap.t needs maxConcurrency or batchPolicy (how the runs of one tick are started)',
       '5:93: unknown time zone "Mars/Base" (expected an IANA name such as Europe/Berlin or UTC)',

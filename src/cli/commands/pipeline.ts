@@ -234,6 +234,25 @@ async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly
     if (tasks) engine.registerTasks(tasks, { version: b.tasks!.digest.slice(0, 16) });
     const { fromStored } = await import('../../engine/script.js');
     const main = b.files[0]!;
+    // manifest.executor/image/namespace are `larkflow run --executor/--image/--namespace`.
+    const m = b.spec.spec.manifest;
+    const { ensureExecutors, remoteDefaultsOf } = await import('../remote.js');
+    const { storageOf } = await import('../engine-options.js');
+    const resolvedStorage = await storageOf(storage);
+    const places = { dbDir: dirname(dbPath(opts)), ...(resolvedStorage !== undefined ? { storage: resolvedStorage } : {}) };
+    const workflowFile = join(b.codeDir, main.path);
+    const image = m.image ?? b.spec.metadata.annotations['michelangelo/uniflow-image'];
+    const remoteOpts =
+      m.executor === 'local'
+        ? { local: true }
+        : m.executor !== undefined
+          ? { executor: m.executor, ...(image !== undefined ? { image } : {}), ...(m.namespace !== undefined ? { namespace: m.namespace } : {}) }
+          : {};
+    const remote = await remoteDefaultsOf(remoteOpts, workflowFile, places);
+    const needed = engine.declaredExecutors(fromStored(b.files), env, remote);
+    if (needed.some((n) => n !== 'local' && n !== 'process' && n !== 'starlark')) {
+      await ensureExecutors(engine, needed, remote, places, { ...(b.tasks ? { tasksFile: b.tasks.path } : {}), taskNames: Object.keys(tasks ?? {}), workflowFile }, {}, true);
+    }
     const names = engine.workflowNames(fromStored(b.files), b.workflow, env);
     if (b.workflow !== undefined && !names.includes(b.workflow)) {
       throw new CliError(`pipeline ${b.name}: ${main.path} has no workflow named ${b.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
@@ -252,6 +271,7 @@ async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly
           env,
           codeDir: b.codeDir,
           ...(cache !== undefined ? { cache } : {}),
+          ...(remote ? { remote } : {}),
         }),
       opts,
     );
