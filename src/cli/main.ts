@@ -16,6 +16,7 @@ import { addCacheOptions, addEngineOptions, type CliIo } from './engine-options.
 import { exitGuard } from './exit-guard.js';
 import { addRemoteOptions } from './remote.js';
 import { registerRunnerCommands } from './commands/runner.js';
+import { registerPipelineCommands } from './commands/pipeline.js';
 import { BufferedOutput } from './output.js';
 // The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
 // their actions, so that `larkflow eval` starts fast.
@@ -465,6 +466,9 @@ export async function main(
   });
 
   addEngineCommands(program, io, (code) => {
+    exitCode = code;
+  });
+  registerPipelineCommands(program, io, (code) => {
     exitCode = code;
   });
   registerRunnerCommands(program, {

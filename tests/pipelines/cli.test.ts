@@ -158,7 +158,7 @@ describe('larkflow pipeline', () => {
   });
 
   const BUNDLE = fileURLToPath(new URL('../../dist/bundle/larkflow.mjs', import.meta.url));
-  it.skipIf(!existsSync(BUNDLE))('manifest.executor sends the tasks to that executor (subprocess: `larkflow task-run` jobs)', async () => {
+  it('manifest.executor sends the tasks to that executor (subprocess: `larkflow task-run` jobs; uses dist/, npm test builds first)', async () => {
     const p = project();
     p.write('pipeline.yaml', SPEC.replace('tasks: tasks.mjs', 'tasks: tasks.mjs\n    executor: subprocess'));
     // The subprocess executor starts `larkflow task-run` from PATH.
