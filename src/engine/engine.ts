@@ -2150,7 +2150,10 @@ export class Engine {
       const failed: NewEvent & { kind: 'RunFailed' } = { kind: 'RunFailed', at: this.clock.now(), error: { kind: 'storage', message: `script ${started.scriptDigest} of run ${runId} is missing from the database`, retryable: false } };
       const queued = started.notify ? notificationsFor({ runId, workflow: started.workflow, startedAt: started.at, env: started.env, notify: started.notify }, failed) : undefined;
       this.store.append(runId, history[history.length - 1]!.seq, queued ? [queued, failed] : [failed], lease);
-      if (queued) this.scheduleDelivery();
+      if (queued) {
+        this.queuedNotifications = true;
+        this.scheduleDelivery();
+      }
       return undefined;
     }
     const reuse = started.resumedFrom ? this.reusableSteps(started.resumedFrom.runId, started.resumedFrom.fromStep) : new Map();
