@@ -21,6 +21,8 @@ import { addCacheOptions, addEngineOptions, cacheModeOf, closeQuietly, dbPath, i
 import { exactJson } from '../json-out.js';
 import type { ProgressCliOptions } from './run.js';
 import type { PipelineBuild, PipelineRegistry, PipelineRevision } from '../../pipelines/registry.js';
+import type { NotificationSpec } from '../../pipelines/spec.js';
+import type { NotifyEvent, NotifySpec } from '../../engine/core/events.js';
 
 /** Options of the pipeline commands (all of them take the engine options). */
 export interface PipelineCliOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
@@ -259,6 +261,7 @@ async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly
     }
     const files: Record<string, string> = {};
     for (const f of b.files.slice(1)) files[f.path] = f.text;
+    const notify = notifyOf(b.spec.spec.notifications ?? []);
     return await driveRun(
       engine,
       io,
@@ -272,12 +275,33 @@ async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly
           codeDir: b.codeDir,
           ...(cache !== undefined ? { cache } : {}),
           ...(remote ? { remote } : {}),
+          ...(notify.length > 0 ? { notify } : {}),
         }),
       opts,
     );
   } finally {
     await closeQuietly(engine);
   }
+}
+
+/** The run notifications of a pipeline's `spec.notifications` (pipeline-run events; trigger-run events come with triggers). */
+export function notifyOf(specs: readonly NotificationSpec[]): NotifySpec[] {
+  const EVENTS: Readonly<Record<string, NotifyEvent>> = {
+    EVENT_TYPE_PIPELINE_RUN_STATE_STARTED: 'STARTED',
+    EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED: 'SUCCEEDED',
+    EVENT_TYPE_PIPELINE_RUN_STATE_FAILED: 'FAILED',
+    EVENT_TYPE_PIPELINE_RUN_STATE_KILLED: 'CANCELLED',
+  };
+  const out: NotifySpec[] = [];
+  for (const n of specs) {
+    if (n.resourceType !== undefined && n.resourceType !== 'PIPELINE_RUN') continue;
+    const on = [...new Set(n.eventTypes.map((e) => EVENTS[e]).filter((e): e is NotifyEvent => e !== undefined))];
+    if (on.length === 0) continue;
+    if (n.notificationType === 'EMAIL' && n.emails && n.emails.length > 0) out.push({ on, sink: { kind: 'email', to: [...n.emails] } });
+    if (n.notificationType === 'SLACK') for (const url of n.slackDestinations ?? []) if (/^https?:\/\//.test(url)) out.push({ on, sink: { kind: 'slack', url } });
+    if (n.notificationType === 'WEBHOOK' && n.url !== undefined) out.push({ on, sink: { kind: 'webhook', url: n.url } });
+  }
+  return out;
 }
 
 /** `pipeline run NAME [--revision R] [k=v ...]`: runs the registered revision's stored files. */
