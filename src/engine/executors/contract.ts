@@ -254,3 +254,37 @@ export type TaskResultDoc =
       /** kind: "task" for an exception in the task; message: "ValueError: bad input"; details: the traceback. */
       readonly error: { readonly kind: string; readonly message: string; readonly retryable: boolean; readonly details?: string };
     };
+
+/** Options of `pollUntilTerminal` (an adapter's `wait`). */
+export interface WaitOptions extends CallOptions {
+  /** Overall budget in ms; past it the wait rejects with AdapterError('transient'). */
+  readonly timeoutMs?: number;
+  readonly pollIntervalMs?: number;
+  readonly onStatus?: (s: StatusReport) => void;
+}
+
+/**
+ * Polls an adapter's `status` until a terminal phase (what every adapter's `wait` does; not part of
+ * the contract: the engine has its own loop). `sleep` is the adapter's (cut short by `close`), and
+ * `ensureOpen` throws once the adapter is closed.
+ */
+export async function pollUntilTerminal(
+  label: string,
+  h: ExecutionHandle,
+  status: (opts: CallOptions) => Promise<StatusReport>,
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>,
+  ensureOpen: () => void,
+  opts: WaitOptions,
+  defaultPollMs: number,
+): Promise<StatusReport> {
+  const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+  for (;;) {
+    const s = await status(opts.signal !== undefined ? { signal: opts.signal } : {});
+    opts.onStatus?.(s);
+    if (TERMINAL_PHASES.has(s.phase)) return s;
+    if (Date.now() >= deadline) throw new AdapterError(`${label} wait ${h.backendId}: still ${s.phase} after ${opts.timeoutMs} ms`, 'transient');
+    if (opts.signal?.aborted === true) throw new AdapterError(`${label} wait ${h.backendId}: aborted`, 'transient');
+    await sleep(Math.min(opts.pollIntervalMs ?? defaultPollMs, Math.max(0, deadline - Date.now())), opts.signal);
+    ensureOpen();
+  }
+}

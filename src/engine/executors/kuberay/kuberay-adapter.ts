@@ -37,7 +37,7 @@ import {
   type LaunchSpec,
   type LogChunk,
   type LookupHints,
-  type StatusReport,
+  type StatusReport, pollUntilTerminal
 } from '../contract.js';
 import {
   CustomObjects,
@@ -279,16 +279,7 @@ export class KubeRayAdapter implements ExecutorAdapter {
 
   /** Polls `status` until a terminal phase (not part of the contract). Rejects with AdapterError('transient') after `timeoutMs`. */
   async wait(h: ExecutionHandle, opts: KubeRayWaitOptions = {}): Promise<StatusReport> {
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    for (;;) {
-      const s = await this.status(h, opts.signal !== undefined ? { signal: opts.signal } : {});
-      opts.onStatus?.(s);
-      if (TERMINAL_PHASES.has(s.phase)) return s;
-      if (Date.now() >= deadline) throw new AdapterError(`kuberay wait ${h.backendId}: still ${s.phase} after ${opts.timeoutMs} ms`, 'transient');
-      if (opts.signal?.aborted === true) throw new AdapterError(`kuberay wait ${h.backendId}: aborted`, 'transient');
-      await this.calls.sleep(Math.min(opts.pollIntervalMs ?? this.pollIntervalMs, Math.max(0, deadline - Date.now())), opts.signal);
-      this.calls.ensureOpen('wait');
-    }
+    return pollUntilTerminal('kuberay', h, (o) => this.status(h, o), (ms, signal) => this.calls.sleep(ms, signal), () => this.calls.ensureOpen('wait'), opts, this.pollIntervalMs);
   }
 
   /** Aborts calls in flight and backoff sleeps; later calls reject with AdapterError('invalid'). */

@@ -81,7 +81,7 @@ import {
   type LogChunk,
   type LookupHints,
   type Phase,
-  type StatusReport,
+  type StatusReport, pollUntilTerminal
 } from '../contract.js';
 import { IO_ENV } from '../contract.js';
 import { QuantityError, sparkCores, sparkMemory } from './spark-sizes.js';
@@ -740,16 +740,7 @@ export class LivyAdapter implements ExecutorAdapter {
    * engine has its own loop. Rejects with AdapterError('transient') when `timeoutMs` passes.
    */
   async wait(h: ExecutionHandle, opts: LivyWaitOptions = {}): Promise<StatusReport> {
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    for (;;) {
-      const s = await this.status(h, opts.signal !== undefined ? { signal: opts.signal } : {});
-      opts.onStatus?.(s);
-      if (TERMINAL_PHASES.has(s.phase)) return s;
-      if (Date.now() >= deadline) throw new AdapterError(`livy wait ${h.backendId}: still ${s.phase} after ${opts.timeoutMs} ms`, 'transient');
-      if (opts.signal?.aborted === true) throw new AdapterError(`livy wait ${h.backendId}: aborted`, 'transient');
-      await this.sleep(Math.min(opts.pollIntervalMs ?? 1000, Math.max(0, deadline - Date.now())), opts.signal);
-      this.ensureOpen('wait');
-    }
+    return pollUntilTerminal('livy', h, (o) => this.status(h, o), (ms, signal) => this.sleep(ms, signal), () => this.ensureOpen('wait'), opts, 1000);
   }
 
   /** Aborts calls in flight and backoff sleeps; later calls reject with AdapterError('invalid'). */

@@ -51,7 +51,7 @@ import {
   type LaunchSpec,
   type LogChunk,
   type LookupHints,
-  type StatusReport,
+  type StatusReport, pollUntilTerminal
 } from '../contract.js';
 import { QuantityError, parseMemoryQuantity } from '../kubernetes/quantities.js';
 import type { RayResources } from '../../core/events.js';
@@ -691,16 +691,7 @@ export class RayJobsAdapter implements ExecutorAdapter {
    * engine has its own loop. Rejects with AdapterError('transient') when `timeoutMs` passes.
    */
   async wait(h: ExecutionHandle, opts: RayWaitOptions = {}): Promise<StatusReport> {
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    for (;;) {
-      const s = await this.status(h, opts.signal !== undefined ? { signal: opts.signal } : {});
-      opts.onStatus?.(s);
-      if (TERMINAL_PHASES.has(s.phase)) return s;
-      if (Date.now() >= deadline) throw new AdapterError(`ray wait ${h.backendId}: still ${s.phase} after ${opts.timeoutMs} ms`, 'transient');
-      if (opts.signal?.aborted === true) throw new AdapterError(`ray wait ${h.backendId}: aborted`, 'transient');
-      await this.sleep(Math.min(opts.pollIntervalMs ?? this.pollIntervalMs, Math.max(0, deadline - Date.now())), opts.signal);
-      this.ensureOpen('wait');
-    }
+    return pollUntilTerminal('ray', h, (o) => this.status(h, o), (ms, signal) => this.sleep(ms, signal), () => this.ensureOpen('wait'), opts, this.pollIntervalMs);
   }
 
   /** Aborts calls in flight and backoff sleeps; later calls reject with AdapterError('invalid'). */

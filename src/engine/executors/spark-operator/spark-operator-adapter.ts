@@ -38,7 +38,7 @@ import {
   type LaunchSpec,
   type LogChunk,
   type LookupHints,
-  type StatusReport,
+  type StatusReport, pollUntilTerminal
 } from '../contract.js';
 import { CustomObjects, KubeCalls, field, metadataOf, parseNamespacedId, stringField, timeOf, type CallRetryOptions, type JsonRecord } from '../kubernetes/client-calls.js';
 import { DEADLINE_ANNOTATION, SPARKAPP_NAME_MAX, SPARK_DRIVER_CONTAINER, buildSparkApplicationManifest } from './sparkapp-manifest.js';
@@ -287,16 +287,7 @@ export class SparkOperatorAdapter implements ExecutorAdapter {
 
   /** Polls `status` until a terminal phase (not part of the contract). Rejects with AdapterError('transient') after `timeoutMs`. */
   async wait(h: ExecutionHandle, opts: SparkOperatorWaitOptions = {}): Promise<StatusReport> {
-    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
-    for (;;) {
-      const s = await this.status(h, opts.signal !== undefined ? { signal: opts.signal } : {});
-      opts.onStatus?.(s);
-      if (TERMINAL_PHASES.has(s.phase)) return s;
-      if (Date.now() >= deadline) throw new AdapterError(`spark-operator wait ${h.backendId}: still ${s.phase} after ${opts.timeoutMs} ms`, 'transient');
-      if (opts.signal?.aborted === true) throw new AdapterError(`spark-operator wait ${h.backendId}: aborted`, 'transient');
-      await this.calls.sleep(Math.min(opts.pollIntervalMs ?? this.pollIntervalMs, Math.max(0, deadline - Date.now())), opts.signal);
-      this.calls.ensureOpen('wait');
-    }
+    return pollUntilTerminal('spark-operator', h, (o) => this.status(h, o), (ms, signal) => this.calls.sleep(ms, signal), () => this.calls.ensureOpen('wait'), opts, this.pollIntervalMs);
   }
 
   close(): void {
