@@ -17,6 +17,7 @@ import { exitGuard } from './exit-guard.js';
 import { addRemoteOptions } from './remote.js';
 import { registerRunnerCommands } from './commands/runner.js';
 import { registerPipelineCommands } from './commands/pipeline.js';
+import { registerTriggerCommands } from './commands/trigger.js';
 import { BufferedOutput } from './output.js';
 // The engine commands (and through them the engine and better-sqlite3) are imported lazily, inside
 // their actions, so that `larkflow eval` starts fast.
@@ -469,6 +470,9 @@ export async function main(
     exitCode = code;
   });
   registerPipelineCommands(program, io, (code) => {
+    exitCode = code;
+  });
+  registerTriggerCommands(program, io, (code) => {
     exitCode = code;
   });
   registerRunnerCommands(program, {

@@ -21,6 +21,7 @@ import { addCacheOptions, addEngineOptions, cacheModeOf, closeQuietly, dbPath, i
 import { exactJson } from '../json-out.js';
 import type { ProgressCliOptions } from './run.js';
 import type { PipelineBuild, PipelineRegistry, PipelineRevision } from '../../pipelines/registry.js';
+import type { Engine, RunHandle } from '../../engine/index.js';
 import type { NotificationSpec } from '../../pipelines/spec.js';
 import type { NotifyEvent, NotifySpec } from '../../engine/core/events.js';
 
@@ -220,65 +221,82 @@ async function loadStoredTasks(b: PipelineBuild): Promise<Record<string, unknown
  * overridden by `key=value` pairs (and `--input JSON`), the environment the manifest's `environ`
  * with `--env` over it and the pipeline's name and revision.
  */
+/** What one run of a pipeline build takes beyond the build's defaults. */
+export interface BuildRunInputs {
+  readonly args?: readonly unknown[];
+  readonly kwargs?: Readonly<Record<string, unknown>>;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * Readies `engine` to run a pipeline build (its stored tasks module, the executors it needs) and
+ * returns the function that starts one run of it: the build's inputs and environment, overridden by
+ * `over`, with the pipeline and revision recorded in the run's environment.
+ */
+export async function prepareBuildRun(engine: Engine, b: PipelineBuild, revisionLabel: string, opts: PipelineCliOptions): Promise<(over: BuildRunInputs) => RunHandle> {
+  const cache = cacheModeOf(opts) ?? b.spec.spec.manifest.cache;
+  const tasks = await loadStoredTasks(b);
+  if (tasks) engine.registerTasks(tasks, { version: b.tasks!.digest.slice(0, 16) });
+  const specStorage = b.spec.spec.manifest.storage;
+  const storage = opts.storage ?? (specStorage === undefined ? undefined : /^s3:/i.test(specStorage) ? specStorage : resolve(dirname(b.specFile), specStorage));
+  const { fromStored } = await import('../../engine/script.js');
+  const main = b.files[0]!;
+  // manifest.executor/image/namespace are `larkflow run --executor/--image/--namespace`.
+  const m = b.spec.spec.manifest;
+  const { ensureExecutors, remoteDefaultsOf } = await import('../remote.js');
+  const { storageOf } = await import('../engine-options.js');
+  const resolvedStorage = await storageOf(storage);
+  const places = { dbDir: dirname(dbPath(opts)), ...(resolvedStorage !== undefined ? { storage: resolvedStorage } : {}) };
+  const workflowFile = join(b.codeDir, main.path);
+  const image = m.image ?? b.spec.metadata.annotations['michelangelo/uniflow-image'];
+  const remoteOpts =
+    m.executor === 'local'
+      ? { local: true }
+      : m.executor !== undefined
+        ? { executor: m.executor, ...(image !== undefined ? { image } : {}), ...(m.namespace !== undefined ? { namespace: m.namespace } : {}) }
+        : {};
+  const remote = await remoteDefaultsOf(remoteOpts, workflowFile, places);
+  const baseEnv = { ...b.environ, [PIPELINE_ENV]: b.name, [PIPELINE_REVISION_ENV]: revisionLabel };
+  const needed = engine.declaredExecutors(fromStored(b.files), baseEnv, remote);
+  if (needed.some((n) => n !== 'local' && n !== 'process' && n !== 'starlark')) {
+    await ensureExecutors(engine, needed, remote, places, { ...(b.tasks ? { tasksFile: b.tasks.path } : {}), taskNames: Object.keys(tasks ?? {}), workflowFile }, {}, true);
+  }
+  const names = engine.workflowNames(fromStored(b.files), b.workflow, baseEnv);
+  if (b.workflow !== undefined && !names.includes(b.workflow)) {
+    throw new CliError(`pipeline ${b.name}: ${main.path} has no workflow named ${b.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
+  }
+  const files: Record<string, string> = {};
+  for (const f of b.files.slice(1)) files[f.path] = f.text;
+  const notify = notifyOf(b.spec.spec.notifications ?? []);
+  return (over) => {
+    const args = [...(over.args ?? [])];
+    const inputs: Record<string, unknown> = args.length > 0 ? {} : { ...b.inputs };
+    for (const [k, v] of Object.entries(over.kwargs ?? {})) inputs[k] = v;
+    return engine.start({
+      source: { name: main.path, text: main.text, files },
+      ...(b.workflow !== undefined ? { workflow: b.workflow } : {}),
+      args,
+      kwargs: inputs,
+      env: { ...baseEnv, ...(over.env ?? {}) },
+      codeDir: b.codeDir,
+      ...(cache !== undefined ? { cache } : {}),
+      ...(remote ? { remote } : {}),
+      ...(notify.length > 0 ? { notify } : {}),
+      ...(over.idempotencyKey !== undefined ? { idempotencyKey: over.idempotencyKey } : {}),
+    });
+  };
+}
+
 async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly string[], opts: PipelineCliOptions, io: CliIo): Promise<number> {
   const { parseInputs, driveRun } = await import('./run.js');
   const { args, kwargs } = parseInputs(opts.input, pairs);
-  const inputs: Record<string, unknown> = args.length > 0 ? {} : { ...b.inputs };
-  for (const [k, v] of Object.entries(kwargs)) inputs[k] = v;
-  const env = { ...b.environ, ...parseEnvPairs(opts.env), [PIPELINE_ENV]: b.name, [PIPELINE_REVISION_ENV]: revisionLabel };
-  const cache = cacheModeOf(opts) ?? b.spec.spec.manifest.cache;
-  const tasks = await loadStoredTasks(b);
-  // manifest.storage is the default of --storage (a directory relative to the yaml's).
   const specStorage = b.spec.spec.manifest.storage;
   const storage = opts.storage ?? (specStorage === undefined ? undefined : /^s3:/i.test(specStorage) ? specStorage : resolve(dirname(b.specFile), specStorage));
   const engine = await openEngine({ ...opts, tasks: undefined, ...(storage !== undefined ? { storage } : {}) } as EngineCliOptions);
   try {
-    if (tasks) engine.registerTasks(tasks, { version: b.tasks!.digest.slice(0, 16) });
-    const { fromStored } = await import('../../engine/script.js');
-    const main = b.files[0]!;
-    // manifest.executor/image/namespace are `larkflow run --executor/--image/--namespace`.
-    const m = b.spec.spec.manifest;
-    const { ensureExecutors, remoteDefaultsOf } = await import('../remote.js');
-    const { storageOf } = await import('../engine-options.js');
-    const resolvedStorage = await storageOf(storage);
-    const places = { dbDir: dirname(dbPath(opts)), ...(resolvedStorage !== undefined ? { storage: resolvedStorage } : {}) };
-    const workflowFile = join(b.codeDir, main.path);
-    const image = m.image ?? b.spec.metadata.annotations['michelangelo/uniflow-image'];
-    const remoteOpts =
-      m.executor === 'local'
-        ? { local: true }
-        : m.executor !== undefined
-          ? { executor: m.executor, ...(image !== undefined ? { image } : {}), ...(m.namespace !== undefined ? { namespace: m.namespace } : {}) }
-          : {};
-    const remote = await remoteDefaultsOf(remoteOpts, workflowFile, places);
-    const needed = engine.declaredExecutors(fromStored(b.files), env, remote);
-    if (needed.some((n) => n !== 'local' && n !== 'process' && n !== 'starlark')) {
-      await ensureExecutors(engine, needed, remote, places, { ...(b.tasks ? { tasksFile: b.tasks.path } : {}), taskNames: Object.keys(tasks ?? {}), workflowFile }, {}, true);
-    }
-    const names = engine.workflowNames(fromStored(b.files), b.workflow, env);
-    if (b.workflow !== undefined && !names.includes(b.workflow)) {
-      throw new CliError(`pipeline ${b.name}: ${main.path} has no workflow named ${b.workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
-    }
-    const files: Record<string, string> = {};
-    for (const f of b.files.slice(1)) files[f.path] = f.text;
-    const notify = notifyOf(b.spec.spec.notifications ?? []);
-    return await driveRun(
-      engine,
-      io,
-      () =>
-        engine.start({
-          source: { name: main.path, text: main.text, files },
-          ...(b.workflow !== undefined ? { workflow: b.workflow } : {}),
-          args,
-          kwargs: inputs,
-          env,
-          codeDir: b.codeDir,
-          ...(cache !== undefined ? { cache } : {}),
-          ...(remote ? { remote } : {}),
-          ...(notify.length > 0 ? { notify } : {}),
-        }),
-      opts,
-    );
+    const start = await prepareBuildRun(engine, b, revisionLabel, opts);
+    return await driveRun(engine, io, () => start({ args, kwargs, env: parseEnvPairs(opts.env) }), opts);
   } finally {
     await closeQuietly(engine);
   }

@@ -91,6 +91,18 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
     },
     abandon: () => stalled?.(),
   });
+  // The triggers of registered pipelines fire here too: each due tick starts its run (once, across workers).
+  const { triggerFirer } = await import('./trigger.js');
+  const fire = triggerFirer(engine, opts);
+  const fireTriggers = async (): Promise<void> => {
+    try {
+      const fired = await fire(Date.now(), (text) => io.err(workerLine(text)));
+      for (const f of fired) io.err(workerLine(`trigger ${f.pipeline}/${f.trigger} fired for ${new Date(f.tick).toISOString()} (${f.params}): run ${f.runId}`));
+      watch(fired.map((f) => f.runId));
+    } catch (e) {
+      io.err(workerLine(`triggers: ${renderError(e)}`));
+    }
+  };
   try {
     const first = engine.recover();
     const skipped = issuesOf(engine).size;
@@ -103,6 +115,7 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
     );
     printIssues();
     watch(first);
+    await fireTriggers();
     if (opts.untilIdle) {
       const done = Promise.all([engine.whenIdle(), ...watched.values()]);
       const outcome = await Promise.race([done, stall]);
@@ -149,6 +162,7 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
         } catch (e) {
           io.err(workerLine(renderError(e)));
         }
+        void fireTriggers();
       }, opts.pollMs ?? 1000);
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
