@@ -1931,7 +1931,23 @@ export class Engine {
    * A page of runs (as `runs`) and the cursor of the next page (undefined on the last): keyset
    * pagination, stable while runs are added.
    */
-  listRuns(filter: RunFilter & { readonly limit: number }): { readonly runs: RunRecord[]; readonly next?: string } {
+  listRuns(filter: RunFilter & { readonly limit: number; /** Only runs of this pipeline (LARKFLOW_PIPELINE in their environment). */ readonly pipeline?: string }): { readonly runs: RunRecord[]; readonly next?: string } {
+    if (filter.pipeline !== undefined) {
+      // Scan pages of the store, keeping the pipeline's runs: the cursor stays the store's.
+      const { pipeline, ...rest } = filter;
+      const kept: RunRecord[] = [];
+      let after = rest.after;
+      for (;;) {
+        const page = this.store.listRuns({ ...rest, limit: 200, ...(after !== undefined ? { after } : {}) });
+        for (const r of page) {
+          const first = this.store.history(r.runId, 1)[0];
+          if (first?.kind === 'RunStarted' && first.env.LARKFLOW_PIPELINE === pipeline) kept.push(r);
+          if (kept.length > filter.limit) return { runs: kept.slice(0, filter.limit), next: runCursor(kept[filter.limit - 1]!) };
+        }
+        if (page.length < 200) return { runs: kept };
+        after = runCursor(page[page.length - 1]!);
+      }
+    }
     const page = this.store.listRuns({ ...filter, limit: filter.limit + 1 });
     if (page.length <= filter.limit) return { runs: page };
     const runs = page.slice(0, filter.limit);

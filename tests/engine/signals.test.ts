@@ -385,3 +385,26 @@ describe('hostile input', () => {
     expect((await h.result).result).toBe(1);
   });
 });
+
+describe('listing runs of a pipeline', () => {
+  it('pages through the runs whose environment names the pipeline', async () => {
+    const clock = new VirtualClock();
+    const engine = open({ clock });
+    const src = '@workflow()\ndef main(x):\n    return x\n';
+    const mine: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const h = engine.start({ source: { name: 'wf.star', text: src }, args: [i], env: i % 2 === 0 ? { LARKFLOW_PIPELINE: 'p' } : {} });
+      if (i % 2 === 0) mine.push(h.runId);
+      clock.advance(1000);
+    }
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let n = 0; n < 10; n++) {
+      const page = engine.listRuns({ pipeline: 'p', limit: 3, ...(after !== undefined ? { after } : {}) });
+      seen.push(...page.runs.map((r) => r.runId));
+      if (!page.next) break;
+      after = page.next;
+    }
+    expect(seen).toEqual([...mine].reverse());
+  });
+});
