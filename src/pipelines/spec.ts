@@ -49,6 +49,10 @@ export interface TriggerParameters {
 /** `manifest.triggerMap.<name>`. */
 export interface TriggerSpec {
   readonly cronSchedule?: { readonly cron: string; readonly timezone?: string };
+  /** Every `interval` ("15m", "1h"), counted from the epoch (Uniflow specifies it but never built it). */
+  readonly intervalSchedule?: { readonly interval: string };
+  /** Which ticks missed while no worker ran fire: every one, only the latest (default), or none. */
+  readonly catchUp?: 'all' | 'latest' | 'skip';
   readonly maxConcurrency?: number;
   readonly batchPolicy?: { readonly batchSize?: number; readonly wait?: string };
   readonly parametersMap?: Readonly<Record<string, TriggerParameters>>;
@@ -599,7 +603,7 @@ function checkTriggers(c: Checker, node: Node | null): Record<string, TriggerSpe
     const k = pair.key as Node | null;
     const name = isScalar(k) ? String(k.value) : '?';
     const what = `triggerMap.${name}`;
-    const f = c.fields(pair.value as Node | null, what, ['cronSchedule', 'maxConcurrency', 'batchPolicy', 'parametersMap'], [], k?.range?.[0] ?? 0);
+    const f = c.fields(pair.value as Node | null, what, ['cronSchedule', 'intervalSchedule', 'catchUp', 'maxConcurrency', 'batchPolicy', 'parametersMap'], [], k?.range?.[0] ?? 0);
     if (!f) continue;
     const t: { -readonly [K in keyof TriggerSpec]: TriggerSpec[K] } = {};
     const cs = f.get('cronSchedule');
@@ -629,7 +633,23 @@ function checkTriggers(c: Checker, node: Node | null): Record<string, TriggerSpe
           }
         }
       }
-    } else c.on(k, `${what} needs a cronSchedule (the only trigger kind supported)`);
+    }
+    const is = f.get('intervalSchedule');
+    if (is) {
+      const g = c.fields(is.value, `${what}.intervalSchedule`, ['interval'], ['interval'], (is.pair.key as Node).range?.[0] ?? 0);
+      if (g?.has('interval')) {
+        const interval = c.str(g.get('interval')!.value, `${what}.intervalSchedule.interval`, { pattern: DURATION_RE, patternHelp: 'a duration such as "15m", "1h" or "1d"' });
+        if (interval !== undefined) t.intervalSchedule = { interval };
+      }
+    }
+    if (cs && is) c.on(k, `${what} has both a cronSchedule and an intervalSchedule: give one`);
+    if (!cs && !is) c.on(k, `${what} needs a cronSchedule or an intervalSchedule`);
+    const cu = f.get('catchUp');
+    if (cu) {
+      const v = c.str(cu.value, `${what}.catchUp`);
+      if (v === 'all' || v === 'latest' || v === 'skip') t.catchUp = v;
+      else if (v !== undefined) c.on(cu.value, `${what}.catchUp must be all, latest or skip (which ticks missed while no worker ran fire), not ${JSON.stringify(v)}`);
+    }
     const mc = f.get('maxConcurrency');
     if (mc) t.maxConcurrency = c.int(mc.value, `${what}.maxConcurrency`, 0);
     const bp = f.get('batchPolicy');

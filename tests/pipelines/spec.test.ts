@@ -206,3 +206,25 @@ spec:
     expect(cronProblem('@sometimes')).toMatch(/unknown cron macro/);
   });
 });
+
+describe('trigger schedules in the spec', () => {
+  const spec = (trigger: string): string =>
+    ['apiVersion: larkflow.dev/v1', 'kind: Pipeline', 'metadata: {name: t}', 'spec:', '  manifest:', '    filePath: flow.star', '    triggerMap:', `      x: ${trigger}`, ''].join('\n');
+  it('accepts an intervalSchedule and a catchUp policy', () => {
+    const s = parsePipelineSpec(spec('{intervalSchedule: {interval: "15m"}, catchUp: all, maxConcurrency: 1}'), 'p.yaml');
+    expect(s.spec.manifest.triggerMap.x).toEqual({ intervalSchedule: { interval: '15m' }, catchUp: 'all', maxConcurrency: 1 });
+  });
+  it('refuses both schedules, a bad interval and a bad catchUp, with positions', () => {
+    const render = (t: string): string => {
+      try {
+        parsePipelineSpec(spec(t), 'p.yaml');
+        return 'no error';
+      } catch (e) {
+        return (e as { render(): string }).render();
+      }
+    };
+    expect(render('{cronSchedule: {cron: "0 * * * *"}, intervalSchedule: {interval: "1h"}, maxConcurrency: 1}')).toMatch(/p\.yaml:8:\d+: .*both a cronSchedule and an intervalSchedule/);
+    expect(render('{intervalSchedule: {interval: "often"}, maxConcurrency: 1}')).toMatch(/p\.yaml:8:\d+: .*interval.*a duration such as/);
+    expect(render('{intervalSchedule: {interval: "1h"}, catchUp: sometimes, maxConcurrency: 1}')).toMatch(/p\.yaml:8:\d+: .*catchUp must be all, latest or skip/);
+  });
+});

@@ -114,3 +114,33 @@ describe('larkflow trigger (CLI)', () => {
     expect((await cli('trigger', 'list', '--db', db)).out).toMatch(/PAUSED/);
   });
 });
+
+describe('interval triggers, catch-up and maxConcurrency', () => {
+  it('an interval trigger ticks every interval; catchUp all fires every missed tick', async () => {
+    const state = new TriggerState(join(dir, 'c.db'));
+    const f = fakeStart();
+    const every15: TriggerInfo = { pipeline: 'p', trigger: 'q', spec: { intervalSchedule: { interval: '15m' }, catchUp: 'all', maxConcurrency: 10 }, paused: false };
+    await fireDue([every15], state, at('2026-01-01T00:05:00Z'), f.start);
+    const fired = await fireDue([every15], state, at('2026-01-01T01:00:00Z'), f.start);
+    expect(fired.map((r) => new Date(r.tick).toISOString())).toEqual(['2026-01-01T00:15:00.000Z', '2026-01-01T00:30:00.000Z', '2026-01-01T00:45:00.000Z', '2026-01-01T01:00:00.000Z']);
+    state.close();
+  });
+
+  it('maxConcurrency holds ticks back while the trigger has that many runs going', async () => {
+    const state = new TriggerState(join(dir, 'd.db'));
+    const f = fakeStart();
+    const t: TriggerInfo = { pipeline: 'p', trigger: 'm', spec: { intervalSchedule: { interval: '1h' }, catchUp: 'all', maxConcurrency: 2 }, paused: false };
+    let running = 2;
+    await fireDue([t], state, at('2026-01-01T00:30:00Z'), f.start, undefined, () => running);
+    // Two runs going: the due tick waits.
+    expect(await fireDue([t], state, at('2026-01-01T01:00:01Z'), f.start, undefined, () => running)).toEqual([]);
+    running = 1;
+    const later = await fireDue([t], state, at('2026-01-01T02:00:01Z'), f.start, undefined, () => running);
+    // One slot: only the first of the two due ticks starts; the other stays due.
+    expect(later.map((r) => new Date(r.tick).toISOString())).toEqual(['2026-01-01T01:00:00.000Z']);
+    running = 0;
+    const rest = await fireDue([t], state, at('2026-01-01T02:00:02Z'), f.start, undefined, () => running);
+    expect(rest.map((r) => new Date(r.tick).toISOString())).toEqual(['2026-01-01T02:00:00.000Z']);
+    state.close();
+  });
+});

@@ -49,6 +49,12 @@ export function triggerFirer(engine: Engine, opts: EngineCliOptions): (now: numb
     const state = new TriggerState(db);
     const reg = PipelineRegistry.open(db);
     try {
+      // The trigger's runs still running (maxConcurrency counts them).
+      const running = (pipeline: string, trigger: string): number =>
+        engine.runs({ status: 'running', limit: 10_000 }).filter((r) => {
+          const first = engine.history(r.runId)[0];
+          return first?.kind === 'RunStarted' && first.env.LARKFLOW_TRIGGER === `${pipeline}/${trigger}`;
+        }).length;
       return await fireDue(triggers, state, now, async (pipeline, over) => {
         const rev = reg.get(pipeline);
         const key = `${pipeline}@${rev.revision}`;
@@ -63,7 +69,7 @@ export function triggerFirer(engine: Engine, opts: EngineCliOptions): (now: numb
           warn(`trigger of pipeline ${pipeline}: ${(e as Error).message}`);
           throw e;
         }
-      });
+      }, undefined, running);
     } finally {
       reg.close();
       state.close();
@@ -94,7 +100,11 @@ export function registerTriggerCommands(program: Command, io: CliIo, setExit: (n
     else if (all.length === 0) io.err('no triggers (apply a pipeline whose spec.manifest has a triggerMap)\n');
     else {
       for (const t of all) {
-        const cron = t.spec.cronSchedule ? `cron "${t.spec.cronSchedule.cron}"${t.spec.cronSchedule.timezone ? ` ${t.spec.cronSchedule.timezone}` : ''}` : 'no schedule';
+        const cron = t.spec.cronSchedule
+          ? `cron "${t.spec.cronSchedule.cron}"${t.spec.cronSchedule.timezone ? ` ${t.spec.cronSchedule.timezone}` : ''}`
+          : t.spec.intervalSchedule
+            ? `every ${t.spec.intervalSchedule.interval}`
+            : 'no schedule';
         io.out(`${t.pipeline}/${t.trigger}  ${cron}  last ${t.lastTick !== undefined ? new Date(t.lastTick).toISOString() : '-'}${t.paused ? '  PAUSED' : ''}\n`);
       }
     }

@@ -37,10 +37,19 @@ export interface FiredRun {
 /** What starts one run of a pipeline's latest revision (the CLI's prepareBuildRun). */
 export type StartPipelineRun = (pipeline: string, over: { kwargs?: Record<string, unknown>; args?: readonly unknown[]; env: Record<string, string>; idempotencyKey: string }) => Promise<{ runId: string }>;
 
-/** The schedule of a trigger spec (cron only: interval triggers are not in the spec yet). */
+/** The schedule of a trigger spec: its cron, or its interval ("15m": ticks every 15 minutes from the epoch). */
 export function scheduleOf(spec: TriggerSpec): TriggerSchedule | undefined {
-  if (!spec.cronSchedule) return undefined;
-  return { cron: { expression: spec.cronSchedule.cron, ...(spec.cronSchedule.timezone !== undefined ? { timezone: spec.cronSchedule.timezone } : {}) } };
+  if (spec.cronSchedule) return { cron: { expression: spec.cronSchedule.cron, ...(spec.cronSchedule.timezone !== undefined ? { timezone: spec.cronSchedule.timezone } : {}) } };
+  if (spec.intervalSchedule) return { intervalMs: durationMs(spec.intervalSchedule.interval) };
+  return undefined;
+}
+
+/** Milliseconds of a duration such as "1h30m", "15m", "600s", "250ms", "1d". */
+export function durationMs(text: string): number {
+  const UNIT: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * UNIT[m[2]!]!;
+  return total;
 }
 
 /** The trigger state table, beside the pipelines in the run database. */
@@ -124,7 +133,14 @@ export async function startTicks(
  * Fires what is due at `now` for every trigger given (not paused): by `policy`, the ticks missed
  * since the last one fired. Returns the runs started (or found started for their ticks).
  */
-export async function fireDue(triggers: readonly TriggerInfo[], state: TriggerState, now: number, start: StartPipelineRun, policy: CatchUpPolicy = 'latest'): Promise<FiredRun[]> {
+export async function fireDue(
+  triggers: readonly TriggerInfo[],
+  state: TriggerState,
+  now: number,
+  start: StartPipelineRun,
+  policy?: CatchUpPolicy,
+  running?: (pipeline: string, trigger: string) => number,
+): Promise<FiredRun[]> {
   const out: FiredRun[] = [];
   for (const t of triggers) {
     const schedule = scheduleOf(t.spec);
@@ -133,8 +149,17 @@ export async function fireDue(triggers: readonly TriggerInfo[], state: TriggerSt
     const s = state.get(t.pipeline, t.trigger)!;
     if (s.paused) continue;
     const last = s.lastTick ?? now;
-    const ticks = dueTicks(schedule, last, now, policy);
+    let ticks = dueTicks(schedule, last, now, policy ?? t.spec.catchUp ?? 'latest');
     if (ticks.length === 0) continue;
+    // maxConcurrency: at most that many of the trigger's runs at once; a tick that cannot start now
+    // waits (its time stays due) until runs end.
+    const max = t.spec.maxConcurrency;
+    if (max !== undefined && max > 0 && running) {
+      const perTick = Math.max(1, Object.keys(t.spec.parametersMap ?? {}).length);
+      const free = Math.max(0, max - running(t.pipeline, t.trigger));
+      ticks = ticks.slice(0, Math.floor(free / perTick));
+      if (ticks.length === 0) continue;
+    }
     out.push(...(await startTicks(t.pipeline, t.trigger, t.spec, schedule, ticks, s.lastTick, start)));
     state.advance(t.pipeline, t.trigger, ticks[ticks.length - 1]!);
   }
