@@ -28,7 +28,6 @@ import { type KubeConfig as KubeConfigType, KubeConfig } from '@kubernetes/clien
 import {
   TERMINAL_PHASES,
   AdapterError,
-  submissionIdOf,
   type AttemptRef,
   type CallOptions,
   type CancelResult,
@@ -47,7 +46,6 @@ import {
   parseNamespacedId,
   stringField,
   type CallRetryOptions,
-  type JsonRecord,
 } from '../kubernetes/client-calls.js';
 import { RAYJOB_NAME_MAX, RAY_SUBMITTER_CONTAINER, buildRayJobManifest } from './rayjob-manifest.js';
 
@@ -169,10 +167,6 @@ export class KubeRayAdapter implements ExecutorAdapter {
     return this.kc;
   }
 
-  private handleOf(obj: JsonRecord, namespace: string, name: string): ExecutionHandle {
-    const uid = metadataOf(obj).uid;
-    return { executor: this.kind, submissionId: name, backendId: `${namespace}/${name}`, ...(uid !== undefined ? { backendUid: uid } : {}) };
-  }
 
   async submit(spec: LaunchSpec, attempt: AttemptRef, opts?: CallOptions): Promise<ExecutionHandle> {
     this.calls.ensureOpen('submit');
@@ -182,18 +176,13 @@ export class KubeRayAdapter implements ExecutorAdapter {
       ...(this.rayImage !== undefined ? { rayImage: this.rayImage } : {}),
       ...(this.rayVersion !== undefined ? { rayVersion: this.rayVersion } : {}),
     });
-    const { namespace, name } = manifest.metadata;
-    const obj = await this.objects.createOrAdopt(namespace, name, manifest, attempt, opts?.signal);
-    return this.handleOf(obj, namespace, name);
+    return this.objects.submitHandle(this.kind, manifest, attempt, opts?.signal);
   }
 
   async lookup(attempt: AttemptRef, opts?: LookupHints): Promise<ExecutionHandle | null> {
     this.calls.ensureOpen('lookup');
     const namespace = opts?.namespace ?? this.namespace;
-    const name = opts?.task !== undefined ? submissionIdOf(attempt, opts.task, RAYJOB_NAME_MAX) : undefined;
-    const obj = await this.objects.find(namespace, attempt, name, opts?.signal);
-    if (obj === null) return null;
-    return this.handleOf(obj, namespace, metadataOf(obj).name ?? name ?? '');
+    return this.objects.lookupHandle(this.kind, attempt, namespace, opts?.task, RAYJOB_NAME_MAX, opts?.signal);
   }
 
   async status(h: ExecutionHandle, opts?: CallOptions): Promise<StatusReport> {

@@ -26,7 +26,7 @@ import {
   type V1ObjectMeta,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { AdapterError, attemptLabels, submissionIdOf, type AdapterErrorCategory, type AttemptRef, type LogChunk } from '../contract.js';
+import { AdapterError, attemptLabels, submissionIdOf, type AdapterErrorCategory, type AttemptRef, type ExecutionHandle, type LogChunk } from '../contract.js';
 
 /** Retries of transient call failures inside an adapter. */
 export interface CallRetryOptions {
@@ -394,6 +394,25 @@ export class CustomObjects {
 
   private base(namespace: string): { group: string; version: string; plural: string; namespace: string } {
     return { group: this.rk.group, version: this.rk.version, plural: this.rk.plural, namespace };
+  }
+
+  /** The execution handle of an object of this kind: `namespace/name`, with its uid. */
+  handleOf(executor: string, obj: JsonRecord, namespace: string, name: string): ExecutionHandle {
+    const uid = metadataOf(obj).uid;
+    return { executor, submissionId: name, backendId: `${namespace}/${name}`, ...(uid !== undefined ? { backendUid: uid } : {}) };
+  }
+
+  /** Creates the attempt's object from `manifest` (or adopts the one a 409 names); returns its handle. */
+  async submitHandle(executor: string, manifest: JsonRecord & { metadata: { namespace: string; name: string } }, ref: AttemptRef, signal?: AbortSignal): Promise<ExecutionHandle> {
+    const { namespace, name } = manifest.metadata;
+    return this.handleOf(executor, await this.createOrAdopt(namespace, name, manifest, ref, signal), namespace, name);
+  }
+
+  /** The attempt's object (by its name when the task is known, else by labels) as a handle, or null. */
+  async lookupHandle(executor: string, ref: AttemptRef, namespace: string, task: string | undefined, maxNameLength: number, signal?: AbortSignal): Promise<ExecutionHandle | null> {
+    const name = task !== undefined ? submissionIdOf(ref, task, maxNameLength) : undefined;
+    const obj = await this.find(namespace, ref, name, signal);
+    return obj === null ? null : this.handleOf(executor, obj, namespace, metadataOf(obj).name ?? name ?? '');
   }
 
   /** GET; null on 404. */

@@ -29,7 +29,6 @@ import { KubeConfig, type KubeConfig as KubeConfigType } from '@kubernetes/clien
 import {
   AdapterError,
   TERMINAL_PHASES,
-  submissionIdOf,
   type AttemptRef,
   type CallOptions,
   type CancelResult,
@@ -150,10 +149,6 @@ export class SparkOperatorAdapter implements ExecutorAdapter {
     return this.kc;
   }
 
-  private handleOf(obj: JsonRecord, namespace: string, name: string): ExecutionHandle {
-    const uid = metadataOf(obj).uid;
-    return { executor: this.kind, submissionId: name, backendId: `${namespace}/${name}`, ...(uid !== undefined ? { backendUid: uid } : {}) };
-  }
 
   async submit(spec: LaunchSpec, attempt: AttemptRef, opts?: CallOptions): Promise<ExecutionHandle> {
     this.calls.ensureOpen('submit');
@@ -165,18 +160,13 @@ export class SparkOperatorAdapter implements ExecutorAdapter {
       ...(this.ttl !== undefined ? { timeToLiveSeconds: this.ttl } : {}),
       ...(this.serviceAccount !== undefined ? { serviceAccount: this.serviceAccount } : {}),
     });
-    const { namespace, name } = manifest.metadata;
-    const obj = await this.objects.createOrAdopt(namespace, name, manifest, attempt, opts?.signal);
-    return this.handleOf(obj, namespace, name);
+    return this.objects.submitHandle(this.kind, manifest, attempt, opts?.signal);
   }
 
   async lookup(attempt: AttemptRef, opts?: LookupHints): Promise<ExecutionHandle | null> {
     this.calls.ensureOpen('lookup');
     const namespace = opts?.namespace ?? this.namespace;
-    const name = opts?.task !== undefined ? submissionIdOf(attempt, opts.task, SPARKAPP_NAME_MAX) : undefined;
-    const obj = await this.objects.find(namespace, attempt, name, opts?.signal);
-    if (obj === null) return null;
-    return this.handleOf(obj, namespace, metadataOf(obj).name ?? name ?? '');
+    return this.objects.lookupHandle(this.kind, attempt, namespace, opts?.task, SPARKAPP_NAME_MAX, opts?.signal);
   }
 
   async status(h: ExecutionHandle, opts?: CallOptions): Promise<StatusReport> {
