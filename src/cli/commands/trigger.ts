@@ -6,27 +6,33 @@
  */
 import type { Command } from 'commander';
 import type { Engine } from '../../engine/index.js';
-import type { FiredRun, TriggerInfo } from '../../pipelines/triggers/runner.js';
+import type { PipelineRegistry } from '../../pipelines/registry.js';
+import type { FiredRun, TriggerInfo, TriggerState } from '../../pipelines/triggers/runner.js';
 import { CliError } from '../errors.js';
 import { addEngineOptions, closeQuietly, dbPath, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import type { PipelineCliOptions } from './pipeline.js';
 
 /** The triggers of the registered (not deleted) pipelines, with their state. */
+function listTriggers(reg: PipelineRegistry, state: TriggerState): TriggerInfo[] {
+  const out: TriggerInfo[] = [];
+  for (const p of reg.list()) {
+    const rev = reg.get(p.name);
+    for (const [name, spec] of Object.entries(rev.spec.spec.manifest.triggerMap ?? {})) {
+      const s = state.get(p.name, name);
+      out.push({ pipeline: p.name, trigger: name, spec, ...(s?.lastTick !== undefined ? { lastTick: s.lastTick } : {}), paused: s?.paused ?? false });
+    }
+  }
+  return out;
+}
+
+/** `listTriggers` on the database at `db` (opened and closed here). */
 async function triggersOf(db: string): Promise<TriggerInfo[]> {
   const { PipelineRegistry } = await import('../../pipelines/registry.js');
   const { TriggerState } = await import('../../pipelines/triggers/runner.js');
   const reg = PipelineRegistry.open(db);
   const state = new TriggerState(db);
   try {
-    const out: TriggerInfo[] = [];
-    for (const p of reg.list()) {
-      const rev = reg.get(p.name);
-      for (const [name, spec] of Object.entries(rev.spec.spec.manifest.triggerMap ?? {})) {
-        const s = state.get(p.name, name);
-        out.push({ pipeline: p.name, trigger: name, spec, ...(s?.lastTick !== undefined ? { lastTick: s.lastTick } : {}), paused: s?.paused ?? false });
-      }
-    }
-    return out;
+    return listTriggers(reg, state);
   } finally {
     reg.close();
     state.close();
@@ -35,27 +41,32 @@ async function triggersOf(db: string): Promise<TriggerInfo[]> {
 
 /**
  * What a worker calls every poll: fires the due ticks of every trigger, starting their runs on
- * `engine` (which then drives them). Errors of one pipeline do not stop the others.
+ * `engine` (which then drives them). The registry and trigger state stay open between polls;
+ * `close()` releases them.
  */
-export function triggerFirer(engine: Engine, opts: EngineCliOptions): (now: number, warn: (text: string) => void) => Promise<FiredRun[]> {
+export function triggerFirer(engine: Engine, opts: EngineCliOptions): { fire(now: number, warn: (text: string) => void): Promise<FiredRun[]>; close(): void } {
   const starters = new Map<string, Awaited<ReturnType<typeof import('./pipeline.js').prepareBuildRun>>>();
-  return async (now, warn) => {
-    const db = dbPath(opts);
+  let open: { reg: PipelineRegistry; state: TriggerState } | undefined;
+  // The trigger's runs still running (maxConcurrency counts them).
+  const running = (pipeline: string, trigger: string): number =>
+    engine.runs({ status: 'running', limit: 10_000 }).filter((r) => {
+      const first = engine.history(r.runId)[0];
+      return first?.kind === 'RunStarted' && first.env.LARKFLOW_TRIGGER === `${pipeline}/${trigger}`;
+    }).length;
+  const fire = async (now: number, warn: (text: string) => void): Promise<FiredRun[]> => {
     const { PipelineRegistry } = await import('../../pipelines/registry.js');
     const { TriggerState, fireDue } = await import('../../pipelines/triggers/runner.js');
     const { prepareBuildRun } = await import('./pipeline.js');
-    const triggers = await triggersOf(db);
+    const db = dbPath(opts);
+    open ??= { reg: PipelineRegistry.open(db), state: new TriggerState(db) };
+    const { reg, state } = open;
+    const triggers = listTriggers(reg, state);
     if (triggers.length === 0) return [];
-    const state = new TriggerState(db);
-    const reg = PipelineRegistry.open(db);
-    try {
-      // The trigger's runs still running (maxConcurrency counts them).
-      const running = (pipeline: string, trigger: string): number =>
-        engine.runs({ status: 'running', limit: 10_000 }).filter((r) => {
-          const first = engine.history(r.runId)[0];
-          return first?.kind === 'RunStarted' && first.env.LARKFLOW_TRIGGER === `${pipeline}/${trigger}`;
-        }).length;
-      return await fireDue(triggers, state, now, async (pipeline, over) => {
+    return fireDue(
+      triggers,
+      state,
+      now,
+      async (pipeline, over) => {
         const rev = reg.get(pipeline);
         const key = `${pipeline}@${rev.revision}`;
         let start = starters.get(key);
@@ -69,11 +80,18 @@ export function triggerFirer(engine: Engine, opts: EngineCliOptions): (now: numb
           warn(`trigger of pipeline ${pipeline}: ${(e as Error).message}`);
           throw e;
         }
-      }, undefined, running);
-    } finally {
-      reg.close();
-      state.close();
-    }
+      },
+      undefined,
+      running,
+    );
+  };
+  return {
+    fire,
+    close: () => {
+      open?.reg.close();
+      open?.state.close();
+      open = undefined;
+    },
   };
 }
 

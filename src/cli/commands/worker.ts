@@ -93,10 +93,10 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
   });
   // The triggers of registered pipelines fire here too: each due tick starts its run (once, across workers).
   const { triggerFirer } = await import('./trigger.js');
-  const fire = triggerFirer(engine, opts);
+  const firer = triggerFirer(engine, opts);
   const fireTriggers = async (): Promise<void> => {
     try {
-      const fired = await fire(Date.now(), (text) => io.err(workerLine(text)));
+      const fired = await firer.fire(Date.now(), (text) => io.err(workerLine(text)));
       for (const f of fired) io.err(workerLine(`trigger ${f.pipeline}/${f.trigger} fired for ${new Date(f.tick).toISOString()} (${f.params}): run ${f.runId}`));
       watch(fired.map((f) => f.runId));
     } catch (e) {
@@ -171,6 +171,7 @@ export async function workerCommand(opts: WorkerOptions, io: CliIo): Promise<num
     io.err(`worker: stopped${left > 0 ? `; ${left} run${left === 1 ? '' : 's'} left unfinished (a worker finishes them later)` : ''}\n`);
     return 0;
   } finally {
+    firer.close();
     release();
     stopWarnings();
     await closeQuietly(engine);
