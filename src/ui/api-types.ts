@@ -1,0 +1,235 @@
+/**
+ * This file is the contract between the run inspector's server (src/ui/server/) and its browser
+ * app (src/ui/client/): the JSON shapes of `/api/*` and of its Server-Sent Events. Both sides
+ * import these types; neither imports the other's code. Every field is plain JSON.
+ *
+ * Routes (all under the handler's base path):
+ *   GET  /api/meta                          → Meta
+ *   GET  /api/runs?status=a,b&workflow=&pipeline=&q=&since=&until=&after=CURSOR&limit=N
+ *                                            → RunPage (newest first, keyset pages)
+ *   GET  /api/runs/:id                      → RunDetail
+ *   GET  /api/runs/:id/steps                → { steps: Step[] }
+ *   GET  /api/runs/:id/graph                → Graph
+ *   GET  /api/runs/:id/history?after=SEQ&limit=N&kinds=A,B&failures=1&q=TEXT
+ *                                            → HistoryPage
+ *   GET  /api/runs/:id/history.json         → the whole history (download, attachment)
+ *   GET  /api/runs/:id/source               → Source
+ *   GET  /api/runs/:id/resume-plan?from=STEP → ResumePlan
+ *   GET  /api/runs/:id/stream               → SSE: `id: <seq>`, `event: history`, `data: HistoryEventJson`;
+ *                                             replays after Last-Event-ID (or ?after=), then follows
+ *   GET  /api/stream                        → SSE for the runs list: `event: run`, `data: RunRow`
+ *   GET  /api/pipelines, /api/triggers, /api/cache → PipelineRow[], TriggerRow[], CacheRow[] (wrapped in { items })
+ *   POST /api/runs/:id/cancel  { reason? }             → ActionResult
+ *   POST /api/runs/:id/retry   { step? }               → ActionResult (a resumed run from the failed step)
+ *   POST /api/runs/:id/resume  { fromStep }            → ActionResult
+ *   POST /api/runs/:id/rerun   { args?, kwargs? }      → ActionResult
+ * POSTs need `content-type: application/json`, an allowed Origin, and actions enabled
+ * (`--allow-actions`, or `Authorization: Bearer <token>`); otherwise 403 with an ApiError.
+ */
+
+/** Any JSON value. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/** Every non-2xx answer. */
+export interface ApiError {
+  readonly error: string;
+  /** What to do about it, for people. */
+  readonly hint?: string;
+}
+
+export interface Meta {
+  readonly version: string;
+  /** False when actions are allowed. */
+  readonly readOnly: boolean;
+  /** What the server reads (a path or a redacted URL). */
+  readonly db: string;
+  /** Server time, ms since the epoch. */
+  readonly now: number;
+}
+
+export type RunStatusName = 'running' | 'completed' | 'failed' | 'cancelled' | 'blocked';
+
+/** One row of the runs list. */
+export interface RunRow {
+  readonly runId: string;
+  readonly workflow: string;
+  readonly file: string;
+  readonly pipeline?: string;
+  readonly status: RunStatusName;
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly durationMs?: number;
+  readonly scriptDigest?: string;
+  /** Task calls done (completed, failed or from the cache) of those scheduled so far. */
+  readonly progress: { readonly done: number; readonly total: number };
+  readonly cacheHits: number;
+  /** The run's first failure, short. */
+  readonly firstError?: { readonly task?: string; readonly message: string };
+  /** What started the run: "cli", "trigger:<name>", "resume", ... when known. */
+  readonly trigger?: string;
+  readonly lastSeq: number;
+}
+
+export interface RunPage {
+  readonly runs: RunRow[];
+  /** Cursor of the next page (absent on the last page). */
+  readonly next?: string;
+}
+
+export interface CallSiteJson {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly stack?: readonly string[];
+}
+
+/** The root failure of a run, shown up front. */
+export interface Failure {
+  readonly message: string;
+  readonly kind: string;
+  readonly task?: string;
+  readonly stepId?: string;
+  readonly attempt?: number;
+  /** Starlark traceback or task stack. */
+  readonly traceback?: string;
+  /** Where the attempt's log is. */
+  readonly log?: string;
+  readonly site?: CallSiteJson;
+}
+
+export interface RunDetail extends RunRow {
+  readonly inputs: { readonly args: JsonValue[]; readonly kwargs: { [k: string]: JsonValue } };
+  readonly env: { readonly [k: string]: string };
+  readonly result?: JsonValue;
+  readonly failure?: Failure;
+  readonly parent?: { readonly runId: string; readonly stepId: string };
+  readonly resumedFrom?: { readonly runId: string; readonly fromStep?: string };
+  /** Runs started from this one (children, resumes, re-runs) that the server knows of. */
+  readonly related: { readonly runId: string; readonly relation: 'child' | 'resumed' | 'retried' }[];
+  /** Where the workflow waits now (a running run). */
+  readonly waitingAt?: readonly CallSiteJson[];
+  /** The CLI commands equivalent to the page's actions. */
+  readonly cli: { readonly cancel: string; readonly resume: string; readonly rerun: string; readonly history: string };
+}
+
+export type StepState = 'scheduled' | 'running' | 'retrying' | 'completed' | 'failed' | 'cached' | 'cancelled';
+
+export interface Attempt {
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly outcome?: 'ok' | 'failed';
+  readonly error?: { readonly kind: string; readonly message: string; readonly details?: string };
+  readonly executor?: string;
+  /** Remote job id (Ray job, Kubernetes Job, Livy batch, ...). */
+  readonly backendId?: string;
+  readonly logs?: string;
+}
+
+/** A large value shown as a reference, not inline. */
+export interface PayloadRef {
+  readonly $ref: string;
+  readonly bytes: number;
+  /** The first characters of its JSON. */
+  readonly preview: string;
+}
+
+export interface Step {
+  readonly stepId: string;
+  readonly task: string;
+  /** seq of the TaskScheduled event. */
+  readonly seq: number;
+  readonly site?: CallSiteJson;
+  readonly state: StepState;
+  /** Steps scheduled by one activation from one call site share a group (a fan-out). */
+  readonly group?: string;
+  readonly attempts: Attempt[];
+  readonly maxAttempts?: number;
+  readonly executor?: string;
+  readonly cache?: { readonly outcome: 'hit' | 'miss' | 'written' | 'off'; readonly key?: string; readonly sourceRunId?: string };
+  readonly input: { readonly args: (JsonValue | PayloadRef)[]; readonly kwargs: { [k: string]: JsonValue | PayloadRef } };
+  readonly output?: JsonValue | PayloadRef;
+  readonly error?: { readonly kind: string; readonly message: string; readonly details?: string };
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  /** Steps whose results this step's arguments came from (data flow). */
+  readonly deps: string[];
+  /** The child run a step started (child workflows). */
+  readonly childRunId?: string;
+}
+
+export interface Graph {
+  readonly nodes: { readonly id: string; readonly label: string; readonly state: StepState; /** >1 for a collapsed fan-out. */ readonly count: number; readonly steps: string[] }[];
+  readonly edges: { readonly from: string; readonly to: string }[];
+}
+
+/** A history event as JSON (the engine's HistoryEvent). */
+export type HistoryEventJson = { readonly seq: number; readonly at: number; readonly kind: string } & { readonly [k: string]: JsonValue | undefined };
+
+export interface HistoryPage {
+  readonly events: HistoryEventJson[];
+  /** `after` for the next page (absent on the last page). */
+  readonly next?: number;
+  /** Events in the whole history (unfiltered). */
+  readonly total: number;
+}
+
+export interface SourceMark {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly kind: 'task' | 'waiting' | 'error';
+  readonly state?: StepState;
+  readonly stepId?: string;
+  readonly message?: string;
+}
+
+export interface Source {
+  readonly digest: string;
+  readonly entry: string;
+  readonly files: { readonly path: string; readonly text: string }[];
+  readonly marks: SourceMark[];
+}
+
+export interface ResumePlan {
+  readonly fromStep: string;
+  /** Steps whose recorded results the resumed run reuses. */
+  readonly reused: string[];
+  /** Steps it runs again (from `fromStep` on). */
+  readonly rerun: string[];
+  readonly cli: string;
+}
+
+export interface ActionResult {
+  readonly ok: true;
+  /** The run an action started (resume, retry, re-run). */
+  readonly runId?: string;
+  readonly cli: string;
+}
+
+export interface PipelineRow {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly revision: string;
+  readonly revisions: number;
+  readonly kind: 'custom' | 'standard';
+  readonly updatedAt: number;
+}
+
+export interface TriggerRow {
+  readonly pipeline: string;
+  readonly trigger: string;
+  readonly schedule: string;
+  readonly paused: boolean;
+  readonly lastTick?: number;
+  readonly nextTick?: number;
+}
+
+export interface CacheRow {
+  readonly key: string;
+  readonly task: string;
+  readonly runId?: string;
+  readonly createdAt: number;
+  readonly expiresAt?: number;
+  readonly bytes?: number;
+}
