@@ -177,6 +177,10 @@ export interface ResumeOptions {
    * same calls; if it does not, `resume` throws a `NondeterminismError` naming the step and call.
    */
   readonly file?: string;
+  /** Variables set over the resumed run's environment (a pipeline resume records the revision it runs). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** The new run's notifications (default: none, as for any run started without them). */
+  readonly notify?: readonly NotifySpec[];
 }
 
 /** How a run ended. */
@@ -2477,10 +2481,11 @@ export class Engine {
       started.workflow,
       [...started.args],
       { ...started.kwargs },
-      started.env,
+      options.env ? { ...started.env, ...options.env } : started.env,
       newId,
       {
         resumedFrom: { runId, ...(options.fromStep ? { fromStep: options.fromStep } : {}) },
+        ...(options.notify !== undefined && options.notify.length > 0 ? { notify: validateNotify(options.notify)! } : {}),
         reuse,
         ...(from ? { noCacheSteps: [from] } : {}),
         ...(options.cache !== undefined ? { cacheMode: options.cache } : {}),

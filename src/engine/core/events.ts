@@ -102,8 +102,11 @@ export interface RunStarted extends Base {
   readonly notify?: readonly NotifySpec[];
 }
 
-/** A run event a notification is sent for. */
-export type NotifyEvent = 'STARTED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
+/**
+ * A run event a notification is sent for. The TRIGGER_* ones concern runs a pipeline trigger started
+ * (and TRIGGER_TICK_SKIPPED a tick of a trigger that started no run on time).
+ */
+export type NotifyEvent = 'STARTED' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TRIGGER_RUN_STARTED' | 'TRIGGER_RUN_SUCCEEDED' | 'TRIGGER_RUN_FAILED' | 'TRIGGER_RUN_CANCELLED' | 'TRIGGER_TICK_SKIPPED';
 
 /** Where a notification goes. */
 export type NotifySink =
