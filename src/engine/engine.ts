@@ -423,6 +423,19 @@ export class Engine {
    */
   readonly recoveryIssues = new Map<string, RecoveryIssue>();
 
+  /**
+   * @internal Looks at the live runs now: histories other processes moved on, and inbox messages
+   * (a shared-database worker calls this after refreshing its view of the database).
+   */
+  pollNow(): void {
+    if (!this.closed) this.pollExternalEvents();
+  }
+
+  /** @internal The ids of the runs this engine drives now. */
+  liveRunIds(): string[] {
+    return [...this.live.values()].filter((r) => !r.finished).map((r) => r.runId);
+  }
+
   private pollExternalEvents(): void {
     for (const run of [...this.live.values()]) {
       if (run.busy || run.finished) continue;
@@ -1104,10 +1117,7 @@ export class Engine {
     const activation = committed ?? (batch.length > 0 ? batch[batch.length - 1]! : null);
     if (!activation) return undefined;
     // Bookkeeping (a remote attempt's job id) is recorded without waking the workflow.
-    if (!committed && !ACTIVATION_KINDS.has(activation.kind)) {
-      this.appendAndApply(run, toAppend);
-      return undefined;
-    }
+    if (!committed && !ACTIVATION_KINDS.has(activation.kind)) return this.appendAndApply(run, toAppend);
     const live = this.liveValues.get(activation);
     const seqd = this.machineView({ ...activation, seq: run.lastSeq + batch.length, ...(live !== undefined ? { result: live } : {}) } as HistoryEvent);
     const failed = (e: unknown): Command[] => [{ kind: 'FailRun' as const, error: errorInfo(e instanceof EvalError ? e : new EvalError(String(e), 'internal')) }];
@@ -1169,16 +1179,27 @@ export class Engine {
     if (blobs.length > 0) {
       return Promise.all(blobs.map((b) => this.blobs.put(b.digest, b.bytes))).then(() => {
         if (run.finished) return;
-        this.appendAndApply(run, toAppend);
+        return this.appendAndApply(run, toAppend);
       });
     }
-    this.appendAndApply(run, toAppend);
+    return this.appendAndApply(run, toAppend);
+  }
+
+  /**
+   * Appends an activation's events, then applies them (listeners, side effects). A store that
+   * commits in the background (`EventStore.durable`) is waited for first: nothing is started on
+   * the strength of an event the database has not committed. Returns the wait, if any.
+   */
+  private appendAndApply(run: LiveRun, toAppend: readonly NewEvent[]): Promise<void> | undefined {
+    if (toAppend.length === 0) return undefined;
+    const appended = this.appendRun(run, toAppend);
+    const durable = this.store.durable?.(run.runId);
+    if (durable) return durable.then(() => this.applyAppended(run, appended));
+    this.applyAppended(run, appended);
     return undefined;
   }
 
-  private appendAndApply(run: LiveRun, toAppend: readonly NewEvent[]): void {
-    if (toAppend.length === 0) return;
-    const appended = this.appendRun(run, toAppend);
+  private applyAppended(run: LiveRun, appended: readonly HistoryEvent[]): void {
     this.emit(run.runId, appended);
     // Notifications committed with this activation (STARTED): send them (async, best effort).
     if (run.notify && appended.some((e) => e.kind === 'NotificationsQueued')) {

@@ -226,6 +226,13 @@ export interface EventStore {
   completeOutbox(id: number, ok: boolean, error?: string, nextAt?: number, giveUp?: boolean): void;
   /** Outbox rows, oldest first. */
   listOutbox(filter?: OutboxFilter): OutboxItem[];
+  /**
+   * For stores that commit in the background (a worker's view of a shared database): a promise
+   * that settles once everything appended to the run so far is durable, rejecting if the database
+   * refused it; undefined when nothing is pending. The engine waits for it before any side effect
+   * of an append. Synchronous stores leave it out.
+   */
+  durable?(runId: string): Promise<void> | undefined;
   /** Stores a script bundle under its digest (idempotent). */
   putScript(digest: string, files: readonly ScriptFile[]): void;
   getScript(digest: string): ScriptFile[] | undefined;

@@ -1,0 +1,381 @@
+/**
+ * This file defines the store an engine drives shared-database runs through: a synchronous
+ * `EventStore` over the runs this worker holds, kept in memory, whose writes go to an asynchronous
+ * store (PostgreSQL) by group commit. The engine keeps its one code path: it appends, then waits
+ * for `durable(runId)` before any side effect of the append (starting a task, reporting a result),
+ * so nothing is done on the strength of an event the database has not committed. Within one
+ * tick, the appends of every run this worker holds go to the database as one `appendMany`, each
+ * proving its run's owner, epoch and next seq.
+ *
+ * A run whose write is refused (another worker claimed it after this one's lease ran out) is lost:
+ * its later appends throw `FencedError` at once, and the engine's lease keeper drops it at its next
+ * renewal (`renewLeases` reports it).
+ *
+ * Reads are served from memory for held runs only; a worker never needs another's.
+ */
+import { FencedError, StoreError } from '../core/errors.js';
+import type { HistoryEvent, NewEvent } from '../core/events.js';
+import type {
+  ClaimResult,
+  EventStore,
+  InboxMessage,
+  InboxPost,
+  LeaseHolder,
+  OutboxFilter,
+  OutboxItem,
+  RunFilter,
+  RunLease,
+  RunRecord,
+  ScriptFile,
+} from '../core/ports.js';
+import { MemoryEventStore } from '../store/memory-store.js';
+import type { AppendBatch, AsyncEventStore } from '../store/async-store.js';
+
+interface Held {
+  epoch: number;
+  /** Seq up to which the database has this run's history. */
+  durableSeq: number;
+  /** Events appended here and not yet sent. */
+  queued: NewEvent[];
+  /** True while a write of this run is in flight. */
+  inFlight: boolean;
+  /** Set when the database refused a write (the run is lost to this worker). */
+  lost?: Error;
+  /** Callers waiting until `durableSeq` reaches a seq. */
+  waiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[];
+  /** A run created here whose row the database does not have yet. */
+  create?: { first: HistoryEvent & { kind: 'RunStarted' }; idempotencyKey?: string };
+}
+
+/** What a mirror reports of its writes (for `larkflow workers`, logs and the fault tests). */
+export interface MirrorHooks {
+  /** A write committed: events `fromSeq..toSeq` of the run, under `epoch`. */
+  readonly onCommit?: (runId: string, epoch: number, fromSeq: number, toSeq: number) => void;
+  /** The database refused a write of the run (fenced, or its history moved on). */
+  readonly onRefused?: (runId: string, epoch: number, error: Error) => void;
+}
+
+export class MirrorStore implements EventStore {
+  /** One in-memory store per held run (dropped whole when the run is forgotten). */
+  private readonly locals = new Map<string, MemoryEventStore>();
+  private readonly held = new Map<string, Held>();
+  private readonly lostRuns = new Set<string>();
+  private flushScheduled = false;
+  private readonly scripts = new Map<string, ScriptFile[]>();
+  private readonly scriptWrites = new Map<string, Promise<void>>();
+  /** Lease releases in flight. */
+  private readonly releases = new Set<Promise<void>>();
+  /** Inbox messages of held runs, as last read from the database. */
+  private readonly inbox = new Map<string, InboxMessage[]>();
+  private closing = false;
+
+  constructor(
+    readonly remote: AsyncEventStore,
+    /** The worker id of the engine over this store (set once the engine exists). */
+    public owner: string,
+    private readonly leaseMs: number,
+    private readonly hooks: MirrorHooks = {},
+  ) {}
+
+  // -------------------------------------------------------------------------------------------
+  // Adoption (the worker claimed a run in the database; the engine recovers it from here)
+
+  /** Takes a run the worker claimed at `epoch`, with its history and script, into memory. */
+  adopt(epoch: number, history: readonly HistoryEvent[], script: readonly ScriptFile[] | undefined): void {
+    const first = history[0];
+    if (!first || first.kind !== 'RunStarted') throw new StoreError('cannot adopt a run without its RunStarted event');
+    const runId = first.runId;
+    if (this.locals.has(runId)) this.forget(runId);
+    const local = new MemoryEventStore();
+    this.locals.set(runId, local);
+    const { seq: _seq, ...start } = first;
+    local.createRun(start as Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>);
+    if (history.length > 1) {
+      local.append(
+        runId,
+        1,
+        history.slice(1).map(({ seq: _s, ...e }) => e as NewEvent),
+      );
+    }
+    if (script) this.scripts.set(first.scriptDigest, [...script]);
+    this.held.set(runId, { epoch, durableSeq: history.length, queued: [], inFlight: false, waiters: [] });
+    this.lostRuns.delete(runId);
+  }
+
+  /** The runs held here. */
+  heldRunIds(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /** True if a run is held here and not lost. */
+  holds(runId: string): boolean {
+    const h = this.held.get(runId);
+    return h !== undefined && h.lost === undefined;
+  }
+
+  /** Drops a run from memory (finished, lost or released). */
+  forget(runId: string): void {
+    const h = this.held.get(runId);
+    if (h) for (const w of h.waiters) w.reject(h.lost ?? new StoreError(`run ${runId} was released by this worker`));
+    this.held.delete(runId);
+    this.inbox.delete(runId);
+    this.locals.delete(runId);
+  }
+
+  /** Replaces the cached inbox of a held run (read from the database by the worker's poll). */
+  setInbox(runId: string, messages: readonly InboxMessage[]): void {
+    if (this.held.has(runId)) this.inbox.set(runId, [...messages]);
+  }
+
+  /**
+   * Resolves once everything appended to `runId` so far is committed in the database; rejects with
+   * the database's refusal. Undefined when nothing is pending (the engine goes on synchronously).
+   */
+  durable(runId: string): Promise<void> | undefined {
+    const h = this.held.get(runId);
+    if (!h) return undefined;
+    if (h.lost) return Promise.reject(h.lost);
+    const seq = this.locals.get(runId)?.getRun(runId)?.lastSeq ?? 0;
+    if (seq <= h.durableSeq) return undefined;
+    return new Promise((resolve, reject) => h.waiters.push({ seq, resolve, reject }));
+  }
+
+  /** Resolves once every queued write has been answered. */
+  async flushed(): Promise<void> {
+    const all = [...this.held.keys()].map((id) => this.durable(id)?.catch(() => undefined));
+    await Promise.all([...all, ...this.scriptWrites.values(), ...this.releases]);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Group commit
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const creates: { runId: string; h: Held }[] = [];
+    const batches: AppendBatch[] = [];
+    const sent = new Map<string, { h: Held; upTo: number; count: number }>();
+    for (const [runId, h] of this.held) {
+      if (h.inFlight || h.lost || (h.queued.length === 0 && !h.create)) continue;
+      h.inFlight = true;
+      if (h.create) {
+        creates.push({ runId, h });
+        continue;
+      }
+      const events = h.queued.splice(0);
+      batches.push({ runId, expectedLastSeq: h.durableSeq, events, lease: { owner: this.owner, epoch: h.epoch } });
+      sent.set(runId, { h, upTo: h.durableSeq + events.length, count: events.length });
+    }
+    await Promise.all(creates.map(({ runId, h }) => this.sendCreate(runId, h)));
+    if (batches.length === 0) return;
+    let outcomes;
+    try {
+      outcomes = await this.remote.appendMany(batches);
+    } catch (e) {
+      // The database is unreachable: keep the events queued and try again shortly (the lease has
+      // slack; if it runs out meanwhile, the next write is refused and the run is lost).
+      for (const b of batches) {
+        const s = sent.get(b.runId)!;
+        s.h.queued.unshift(...b.events);
+        s.h.inFlight = false;
+      }
+      if (!this.closing) setTimeout(() => this.scheduleFlush(), 100).unref();
+      void e;
+      return;
+    }
+    for (const [runId, s] of sent) {
+      const out = outcomes.get(runId);
+      s.h.inFlight = false;
+      if (out && out.ok) {
+        this.hooks.onCommit?.(runId, s.h.epoch, s.h.durableSeq + 1, s.upTo);
+        s.h.durableSeq = s.upTo;
+        this.settle(s.h);
+      } else {
+        this.lose(runId, s.h, out && !out.ok ? out.error : new StoreError(`the database did not answer for run ${runId}`));
+      }
+    }
+    if ([...this.held.values()].some((h) => h.queued.length > 0 && !h.inFlight && !h.lost)) this.scheduleFlush();
+  }
+
+  private async sendCreate(runId: string, h: Held): Promise<void> {
+    const c = h.create!;
+    const { seq: _seq, ...first } = c.first;
+    try {
+      await this.remote.createRun(first, { owner: this.owner, leaseMs: this.leaseMs }, c.idempotencyKey);
+      delete h.create;
+      h.durableSeq = 1;
+      this.hooks.onCommit?.(runId, h.epoch, 1, 1);
+      h.inFlight = false;
+      this.settle(h);
+      this.scheduleFlush();
+    } catch (e) {
+      h.inFlight = false;
+      this.lose(runId, h, e instanceof Error ? e : new StoreError(String(e)));
+    }
+  }
+
+  private settle(h: Held): void {
+    const keep: Held['waiters'] = [];
+    for (const w of h.waiters) (w.seq <= h.durableSeq ? w.resolve() : keep.push(w));
+    h.waiters = keep;
+  }
+
+  private lose(runId: string, h: Held, e: Error): void {
+    this.hooks.onRefused?.(runId, h.epoch, e);
+    h.lost = e instanceof FencedError ? e : new FencedError(`run ${runId}: the database refused this worker's write (${e.message})`, runId);
+    this.lostRuns.add(runId);
+    for (const w of h.waiters) w.reject(h.lost);
+    h.waiters = [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // EventStore
+
+  createRun(first: Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>, lease?: { readonly owner: string; readonly leaseMs: number }, idempotencyKey?: string): HistoryEvent {
+    if (idempotencyKey !== undefined) {
+      const existing = this.runByIdempotencyKey(idempotencyKey);
+      if (existing) return this.locals.get(existing.runId)!.createRun(first, lease, idempotencyKey); // throws DuplicateRunError
+    }
+    const local = new MemoryEventStore();
+    const e = local.createRun(first, lease, idempotencyKey);
+    this.locals.set(first.runId, local);
+    const h: Held = { epoch: 1, durableSeq: 0, queued: [], inFlight: false, waiters: [], create: { first: e as HistoryEvent & { kind: 'RunStarted' }, ...(idempotencyKey !== undefined ? { idempotencyKey } : {}) } };
+    this.held.set(first.runId, h);
+    this.scheduleFlush();
+    return e;
+  }
+
+  runByIdempotencyKey(key: string): RunRecord | undefined {
+    for (const l of this.locals.values()) {
+      const r = l.runByIdempotencyKey(key);
+      if (r) return r;
+    }
+    return undefined;
+  }
+
+  append(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease?: RunLease): HistoryEvent[] {
+    const h = this.held.get(runId);
+    if (!h) throw new FencedError(`run ${runId} is not held by this worker`, runId);
+    if (h.lost) throw h.lost;
+    if (lease && (lease.owner !== this.owner || lease.epoch !== h.epoch)) throw new FencedError(`run ${runId}: stale lease (epoch ${lease.epoch}, held at ${h.epoch})`, runId);
+    const appended = this.locals.get(runId)!.append(runId, expectedLastSeq, events);
+    h.queued.push(...events);
+    this.scheduleFlush();
+    return appended;
+  }
+
+  claimRun(runId: string, _owner: string, _leaseMs: number): ClaimResult {
+    const h = this.held.get(runId);
+    if (!h) return { ok: false, reason: 'missing' };
+    if (h.lost) return { ok: false, reason: 'held', holder: { owner: null, epoch: h.epoch, leaseUntil: 0, now: 0 } };
+    return { ok: true, epoch: h.epoch };
+  }
+
+  renewLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[], leaseMs: number): string[] {
+    const lost = [...this.lostRuns];
+    this.lostRuns.clear();
+    const mine = leases.filter((l) => this.holds(l.runId) && !this.held.get(l.runId)!.create);
+    if (mine.length > 0 && !this.closing) {
+      const withEpochs = mine.map((l) => ({ ...l, epoch: this.held.get(l.runId)!.epoch }));
+      this.remote.renewLeases(owner, withEpochs, leaseMs).then(
+        (gone) => {
+          for (const id of gone) {
+            const h = this.held.get(id);
+            if (h && !h.lost) this.lose(id, h, new FencedError(`run ${id} was claimed by another worker after this worker's lease ran out`, id));
+          }
+        },
+        () => undefined, // unreachable database: the lease has slack; try again next tick
+      );
+    }
+    return lost;
+  }
+
+  releaseLeases(owner: string, leases: readonly (RunLease & { readonly runId: string })[]): void {
+    const mine = leases.filter((l) => this.held.has(l.runId));
+    if (mine.length === 0) return;
+    const withEpochs = mine.map((l) => ({ ...l, epoch: this.held.get(l.runId)!.epoch }));
+    const ids = mine.map((l) => l.runId);
+    // Release only once the run's writes are in (a released run may be claimed at once).
+    const p: Promise<void> = Promise.all(ids.map((id) => this.durable(id)?.catch(() => undefined)))
+      .then(() => this.remote.releaseLeases(owner, withEpochs))
+      .catch(() => undefined)
+      .finally(() => this.releases.delete(p));
+    this.releases.add(p);
+  }
+
+  leaseOf(runId: string): LeaseHolder | undefined {
+    const h = this.held.get(runId);
+    if (!h) return undefined;
+    return { owner: h.lost ? null : this.owner, epoch: h.epoch, leaseUntil: Number.MAX_SAFE_INTEGER, now: 0 };
+  }
+
+  history(runId: string, fromSeq?: number): HistoryEvent[] {
+    return this.locals.get(runId)?.history(runId, fromSeq) ?? [];
+  }
+
+  getRun(runId: string): RunRecord | undefined {
+    return this.locals.get(runId)?.getRun(runId);
+  }
+
+  /** The held runs that match (the shared database has the others). */
+  listRuns(filter: RunFilter = {}): RunRecord[] {
+    const { after: _after, limit, ...rest } = filter;
+    const all = [...this.locals.values()].flatMap((l) => l.listRuns(rest));
+    all.sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+    return limit !== undefined ? all.slice(0, limit) : all;
+  }
+
+  unfinishedRuns(): RunRecord[] {
+    return [...this.locals.entries()].filter(([id]) => this.holds(id)).flatMap(([, l]) => l.unfinishedRuns());
+  }
+
+  postInbox(runId: string, _msg: InboxPost): { readonly id: number; readonly duplicate: boolean } {
+    throw new StoreError(`signals to run ${runId} go through the shared database (engine.signal on a worker is not supported yet: use larkflow signal --db URL)`);
+  }
+
+  pendingInbox(runId: string): InboxMessage[] {
+    return [...(this.inbox.get(runId) ?? [])];
+  }
+
+  runsWithPendingInbox(): string[] {
+    return [...this.inbox.entries()].filter(([id, m]) => m.length > 0 && this.holds(id)).map(([id]) => id);
+  }
+
+  // The outbox of a shared database is delivered by the worker's own loop over the database.
+  claimOutbox(): OutboxItem[] {
+    return [];
+  }
+
+  completeOutbox(): void {}
+
+  listOutbox(_filter?: OutboxFilter): OutboxItem[] {
+    return [];
+  }
+
+  putScript(digest: string, files: readonly ScriptFile[]): void {
+    if (this.scripts.has(digest)) return;
+    this.scripts.set(digest, [...files]);
+    const w = this.remote.putScript(digest, files).catch(() => undefined);
+    this.scriptWrites.set(digest, w.then(() => void this.scriptWrites.delete(digest)));
+  }
+
+  getScript(digest: string): ScriptFile[] | undefined {
+    return this.scripts.get(digest);
+  }
+
+  /** Caches a script read from the database. */
+  cacheScript(digest: string, files: readonly ScriptFile[]): void {
+    this.scripts.set(digest, [...files]);
+  }
+
+  close(): void {
+    this.closing = true;
+  }
+}

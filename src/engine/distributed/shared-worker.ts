@@ -1,0 +1,158 @@
+/**
+ * This file defines a worker of a shared database (PostgreSQL): one of N identical processes on
+ * any hosts that together drive every run. Each poll it claims runs nobody holds (a new run, or one
+ * whose worker died or stalled past its lease) with one SKIP LOCKED statement, reads their
+ * histories and scripts, and hands them to an ordinary `Engine` over a `MirrorStore`: the engine
+ * replays each history and goes on exactly as the embedded engine does, its appends group-committed
+ * to the database under the run's lease and fencing epoch. There is no coordinator: a lease that
+ * runs out makes the run claimable, and the new owner's higher epoch refuses every late write of
+ * the old one.
+ */
+import { hostname } from 'node:os';
+import { Engine } from '../engine.js';
+import type { EngineOptions } from '../engine.js';
+import { isTerminal } from '../core/events.js';
+import type { AsyncEventStore } from '../store/async-store.js';
+import { MirrorStore } from './mirror-store.js';
+import type { MirrorHooks } from './mirror-store.js';
+
+export interface SharedWorkerOptions {
+  /** The shared database. */
+  readonly store: AsyncEventStore;
+  /** How the engine runs tasks (executors, concurrency, budgets...); `db` is the mirror. */
+  readonly engine?: Omit<EngineOptions, 'db' | 'leaseMs'>;
+  /** Registers tasks on the engine before it takes runs. */
+  readonly setup?: (engine: Engine) => void;
+  /** Most runs held at once. @default 50 */
+  readonly maxRuns?: number;
+  /** How often to look for claimable runs and inbox messages (ms). @default 500 */
+  readonly pollIntervalMs?: number;
+  /** Lease length (ms); renewed every quarter. @default 15000 */
+  readonly leaseMs?: number;
+  /** Named queues this worker serves (recorded for `larkflow workers`). @default ["default"] */
+  readonly queues?: readonly string[];
+  /** Reports of the worker's writes (committed, refused). */
+  readonly hooks?: MirrorHooks;
+  /** Called with a failure of a poll (the worker goes on at the next one). @default a process warning */
+  readonly onError?: (e: Error) => void;
+}
+
+export class SharedWorker {
+  readonly engine: Engine;
+  readonly mirror: MirrorStore;
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
+  private stopped = false;
+  private readonly maxRuns: number;
+  private readonly leaseMs: number;
+  private readonly queues: readonly string[];
+  private readonly onError: (e: Error) => void;
+  /** Runs claimed (their epoch) whose history is being read. */
+  private readonly adopting = new Set<string>();
+  /** Runs taken over since start, and runs lost to another worker: for tests and `larkflow workers`. */
+  readonly stats = { claimed: 0, finished: 0, lost: 0, polls: 0 };
+
+  private constructor(private readonly options: SharedWorkerOptions) {
+    this.maxRuns = options.maxRuns ?? 50;
+    this.leaseMs = options.leaseMs ?? 15_000;
+    this.queues = options.queues ?? ['default'];
+    this.onError = options.onError ?? ((e) => process.emitWarning(`larkflow worker: ${e.message}`));
+    // The engine's worker id is made in its constructor: the mirror learns it right after.
+    this.mirror = new MirrorStore(options.store, '', this.leaseMs, options.hooks);
+    this.engine = Engine.open({ ...options.engine, db: this.mirror, leaseMs: this.leaseMs });
+    this.mirror.owner = this.engine.workerId;
+    options.setup?.(this.engine);
+  }
+
+  /** Starts a worker: it claims runs at once, then every poll interval. */
+  static start(options: SharedWorkerOptions): SharedWorker {
+    const w = new SharedWorker(options);
+    w.timer = setInterval(() => w.pollSoon(), options.pollIntervalMs ?? 500);
+    w.pollSoon();
+    return w;
+  }
+
+  /** The worker id recorded as the owner of the runs it holds. */
+  get workerId(): string {
+    return this.engine.workerId;
+  }
+
+  private pollSoon(): void {
+    if (this.stopped || this.polling) return;
+    this.polling = this.poll()
+      .catch((e: unknown) => this.onError(e instanceof Error ? e : new Error(String(e))))
+      .finally(() => (this.polling = undefined));
+  }
+
+  /** One poll: forget finished runs, claim free ones, refresh inboxes, heartbeat. */
+  async poll(): Promise<void> {
+    this.stats.polls++;
+    const store = this.options.store;
+    // Runs that ended (durably) or were lost leave memory.
+    for (const id of this.mirror.heldRunIds()) {
+      if (!this.mirror.holds(id)) {
+        this.stats.lost++;
+        this.mirror.forget(id);
+        continue;
+      }
+      const h = this.mirror.history(id);
+      const last = h[h.length - 1];
+      if (last && isTerminal(last) && this.mirror.durable(id) === undefined) {
+        this.stats.finished++;
+        this.mirror.forget(id);
+      }
+    }
+    const held = this.mirror.heldRunIds().length + this.adopting.size;
+    const free = this.maxRuns - held;
+    if (free > 0 && !this.stopped) {
+      const claimed = await store.claimRuns(this.workerId, free, this.leaseMs);
+      for (const c of claimed) this.adopting.add(c.runId);
+      try {
+        await Promise.all(
+          claimed.map(async (c) => {
+            const history = await store.history(c.runId);
+            const first = history[0];
+            const script = first?.kind === 'RunStarted' ? await store.getScript(first.scriptDigest) : undefined;
+            this.mirror.adopt(c.epoch, history, script);
+            this.stats.claimed++;
+          }),
+        );
+      } finally {
+        for (const c of claimed) this.adopting.delete(c.runId);
+      }
+      if (claimed.length > 0 && !this.stopped) this.engine.recover();
+    }
+    // Signals posted to held runs.
+    const ids = new Set(this.mirror.heldRunIds());
+    if (ids.size > 0) {
+      const waiting = (await store.runsWithPendingInbox()).filter((id) => ids.has(id));
+      for (const id of waiting) this.mirror.setInbox(id, await store.pendingInbox(id));
+      if (waiting.length > 0) this.engine.pollNow();
+    }
+    await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
+  }
+
+  /**
+   * Stops taking runs and lets the runs in flight finish for up to `drainMs`; then gives up the
+   * leases of those still unfinished (another worker takes them at once) and closes.
+   */
+  async stop(options: { readonly drainMs?: number } = {}): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.polling;
+    await this.engine.drain(options.drainMs ?? 10_000);
+    await this.mirror.flushed();
+    await this.engine.close();
+    await this.mirror.flushed();
+    await this.options.store.unregisterWorker(this.workerId).catch(() => undefined);
+  }
+
+  /** Stops at once without finishing or releasing anything, as a crash would (tests). */
+  abandon(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.mirror.close();
+    this.engine.abandon();
+  }
+}
