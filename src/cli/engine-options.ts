@@ -11,6 +11,7 @@ import { Option, type Command } from 'commander';
 import type { Engine, ErrorInfo, RunResult, RunState } from '../engine/index.js';
 import { CliError } from './errors.js';
 import { exactJson } from './json-out.js';
+import { dbOption, isSharedDbUrl, sharedDbUnsupported } from './shared-db.js';
 
 /** Where the CLI writes: stdout and stderr (captured in tests). */
 export interface CliIo {
@@ -40,6 +41,7 @@ export interface CacheCliOptions {
 
 /** The default database, relative to the current directory. */
 export const DEFAULT_DB = join('.larkflow', 'larkflow.db');
+export { dbOption, isSharedDbUrl } from './shared-db.js';
 
 /**
  * Adds `--db PATH` and `--synchronous MODE`, `--tasks FILE` when the command runs tasks, and
@@ -103,7 +105,14 @@ export async function storageOf(storage: string | undefined): Promise<string | u
 
 /** The absolute database path the options name. */
 export function dbPath(opts: EngineCliOptions): string {
-  return resolve(process.cwd(), opts.db ?? DEFAULT_DB);
+  const db = dbOption(opts);
+  if (isSharedDbUrl(db)) throw sharedDbUnsupported('this command');
+  return resolve(process.cwd(), db ?? DEFAULT_DB);
+}
+
+/** The directory beside the database where attempts and blobs go (`.larkflow` for a shared database). */
+export function dbDirOf(opts: EngineCliOptions): string {
+  return isSharedDbUrl(dbOption(opts)) ? resolve(process.cwd(), '.larkflow') : dirname(dbPath(opts));
 }
 
 /**
@@ -112,7 +121,18 @@ export function dbPath(opts: EngineCliOptions): string {
  * being created.
  * @throws CliError for a missing database or a bad tasks module; StoreError for a broken database
  */
-export async function openEngine(opts: EngineCliOptions, { mustExist = false, remote = false } = {}): Promise<Engine> {
+export async function openEngine(opts: EngineCliOptions, { mustExist = false, remote = false, shared = false } = {}): Promise<Engine> {
+  const named = dbOption(opts);
+  if (isSharedDbUrl(named)) {
+    // A shared database (PostgreSQL): only the commands that drive runs use it so far.
+    if (!shared) throw sharedDbUnsupported('this command');
+    const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
+    const blobs = await storageOf(opts.storage);
+    const { openSharedEngine } = await import('./shared-db.js');
+    const engine = await openSharedEngine(named, { workDir: join('.larkflow', 'attempts'), ...(blobs !== undefined ? { blobs } : {}) });
+    if (tasks) engine.registerTasks(tasks, { version: tasksVersion(opts.tasks!) });
+    return engine;
+  }
   const db = dbPath(opts);
   if (mustExist && !existsSync(db)) {
     throw new CliError(`no database at ${db} (no runs yet?); pass --db PATH to use another one`);

@@ -257,7 +257,13 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
       .description('finish unfinished runs (after a crash, or cancelled elsewhere), then keep watching for more')
       .option('--until-idle', 'exit when no unfinished run is left')
       .option('--ray-address <url>', 'the Ray dashboard for runs with ray tasks (default: RAY_ADDRESS)')
-      .option('--livy-url <url>', 'the Livy server for runs with livy tasks (default: LIVY_URL)'),
+      .option('--livy-url <url>', 'the Livy server for runs with livy tasks (default: LIVY_URL)')
+      .option('--max-runs <n>', 'shared database: most runs held at once (default 50)')
+      .option('--concurrency <n>', 'shared database: task functions running at once in this process (default 8)')
+      .option('--queues <q1,q2>', 'shared database: the queues this worker serves (default: default)')
+      .option('--lease-ms <ms>', 'shared database: how long a run stays this worker\'s without renewal (default 15000)')
+      .option('--poll-ms <ms>', 'shared database: how often to look for runs to take (default 500)')
+      .option('--drain-ms <ms>', 'shared database: on SIGTERM, how long runs in flight may finish before their leases are given up (default 10000)'),
     { tasks: true },
   ).addHelpText(
     'after',
@@ -271,6 +277,13 @@ Exit status with --until-idle:
   4  did not finish: a run could not go on in this process (a task never settled, or ended the process)`,
   ).action((opts: Record<string, unknown>) =>
     guarded('larkflow worker', async () => {
+      const { dbOption, isSharedDbUrl } = await import('./shared-db.js');
+      const db = dbOption(opts);
+      if (isSharedDbUrl(db)) {
+        const { sharedWorkerCommand } = await import('./commands/shared-worker.js');
+        setExit(await sharedWorkerCommand(db, opts, io));
+        return;
+      }
       const { workerCommand } = await import('./commands/worker.js');
       setExit(await workerCommand(opts, io));
     }),

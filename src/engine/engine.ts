@@ -2638,7 +2638,8 @@ export class Engine {
     if (this.queuedNotifications) await deliverDue(this.store, { ...this.notifyOptions, owner: this.workerId }).catch(() => undefined);
     await this.processes.close?.();
     await remotes.catch(() => undefined);
-    this.store.close();
+    // A store that commits in the background finishes its writes before it closes.
+    await this.store.close();
     this.cacheIndex?.close();
     await this.blobs.close?.();
   }

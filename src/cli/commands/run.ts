@@ -89,12 +89,12 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
   }
   const cache = cacheModeOf(opts);
   const notify = notifyOptionsOf(opts);
-  const engine = await openEngine(opts);
+  const engine = await openEngine(opts, { shared: true });
   try {
     const { collectScript } = await import('../../engine/index.js');
     const { ensureExecutors, remoteDefaultsOf } = await import('../remote.js');
-    const { dbPath, storageOf } = await import('../engine-options.js');
-    const places = { dbDir: dirname(dbPath(opts)), ...(opts.storage !== undefined ? { storage: (await storageOf(opts.storage))! } : {}) };
+    const { dbDirOf, storageOf } = await import('../engine-options.js');
+    const places = { dbDir: dbDirOf(opts), ...(opts.storage !== undefined ? { storage: (await storageOf(opts.storage))! } : {}) };
     const remote = await remoteDefaultsOf(opts, file, places);
     // The remote executors the workflow's tasks name (and the run's default), set up before it starts.
     const needed = engine.declaredExecutors(collectScript(file).bundle, env, remote);

@@ -5,6 +5,7 @@
  */
 import type { ErrorInfo, HistoryEvent, NewEvent, NotifyEvent, NotifySink, RemoteDefaults, RunStatus, TaskResources } from './events.js';
 import type { Json } from './json.js';
+import type { RunCounters } from './run-counters.js';
 
 // ---------------------------------------------------------------------------------------------
 // Event store
@@ -24,6 +25,8 @@ export interface RunRecord {
   readonly lastSeq: number;
   /** The idempotency key the run was started with, if any (unique among runs). */
   readonly idempotencyKey?: string;
+  /** The run's counters, when the call that returned the record reads them (`getRunWithCounters`). */
+  readonly counters?: RunCounters;
 }
 
 /**
@@ -236,7 +239,8 @@ export interface EventStore {
   /** Stores a script bundle under its digest (idempotent). */
   putScript(digest: string, files: readonly ScriptFile[]): void;
   getScript(digest: string): ScriptFile[] | undefined;
-  close(): void;
+  /** Closes the store (a store that commits in the background returns when its writes are in). */
+  close(): void | Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

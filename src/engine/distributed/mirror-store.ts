@@ -75,6 +75,7 @@ export class MirrorStore implements EventStore {
     public owner: string,
     private readonly leaseMs: number,
     private readonly hooks: MirrorHooks = {},
+    private readonly options: { /** close() closes the remote store too. */ readonly closeRemote?: boolean } = {},
   ) {}
 
   // -------------------------------------------------------------------------------------------
@@ -375,7 +376,17 @@ export class MirrorStore implements EventStore {
     this.scripts.set(digest, [...files]);
   }
 
-  close(): void {
+  /** Waits for the writes in flight, then (with `closeRemote`) closes the database connection. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    await this.flushed();
     this.closing = true;
+    if (this.options.closeRemote) await this.remote.close();
+  }
+
+  /** Stops writing at once, as a crash would (tests). */
+  abandon(): void {
+    this.closing = true;
+    for (const h of this.held.values()) h.lost = new StoreError('this worker stopped');
   }
 }

@@ -152,7 +152,7 @@ export class SharedWorker {
   abandon(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    this.mirror.close();
+    this.mirror.abandon();
     this.engine.abandon();
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * This file defines `larkflow worker --db postgres://…`: one of any number of identical workers on
+ * any hosts over one PostgreSQL database. It claims the runs nobody holds (new ones, and those of a
+ * worker that died or stalled past its lease), drives them, and prints one stdout line per run that
+ * ends here. SIGINT/SIGTERM stop it gracefully: no new runs, the runs in flight finish for up to
+ * `--drain-ms`, the rest are given up at once for another worker. `larkflow workers` lists the live
+ * workers and the runs they hold.
+ */
+import type { CliIo, EngineCliOptions } from '../engine-options.js';
+import { loadTasks, storageOf, tasksVersion } from '../engine-options.js';
+import { CliError } from '../errors.js';
+import { openSharedStore, redactUrl } from '../shared-db.js';
+
+export interface SharedWorkerCliOptions extends EngineCliOptions {
+  /** Most runs held at once. */
+  readonly maxRuns?: string;
+  /** In-process task functions at once. */
+  readonly concurrency?: string;
+  readonly leaseMs?: string;
+  readonly pollMs?: string;
+  readonly queues?: string;
+  readonly drainMs?: string;
+  readonly untilIdle?: boolean;
+}
+
+function positive(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new CliError(`${name} must be a positive whole number, not ${JSON.stringify(v)}`);
+  return n;
+}
+
+export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOptions, io: CliIo): Promise<number> {
+  const maxRuns = positive('--max-runs', opts.maxRuns, 50);
+  const concurrency = positive('--concurrency', opts.concurrency, 8);
+  const leaseMs = positive('--lease-ms', opts.leaseMs, 15_000);
+  const pollIntervalMs = positive('--poll-ms', opts.pollMs, 500);
+  const drainMs = positive('--drain-ms', opts.drainMs, 10_000);
+  const queues = (opts.queues ?? 'default').split(',').map((q) => q.trim()).filter((q) => q !== '');
+  if (queues.length === 0) throw new CliError('--queues needs at least one queue name');
+  const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
+  const blobs = await storageOf(opts.storage);
+  const store = await openSharedStore(url);
+  const { SharedWorker } = await import('../../engine/distributed/shared-worker.js');
+  const worker = SharedWorker.start({
+    store,
+    maxRuns,
+    leaseMs,
+    pollIntervalMs,
+    queues,
+    engine: { concurrency, workDir: '.larkflow/attempts', ...(blobs !== undefined ? { blobs } : {}) },
+    setup: (engine) => {
+      if (tasks) engine.registerTasks(tasks, { version: tasksVersion(opts.tasks!) });
+    },
+    onError: (e) => io.err(`worker: ${e.message}\n`),
+  });
+  io.err(`worker: ${worker.workerId} on ${redactUrl(url)} (queues ${queues.join(',')}, up to ${maxRuns} runs, lease ${leaseMs} ms)\n`);
+  // Every run's events ('*'): one line per run that ends here.
+  const unsubscribe = worker.engine.subscribe('*', (e, runId) => {
+    if (e.kind === 'RunCompleted') io.out(`${runId} completed ${JSON.stringify(e.result)}\n`);
+    else if (e.kind === 'RunFailed') io.out(`${runId} failed: ${e.error.message}\n`);
+    else if (e.kind === 'RunCancelled') io.out(`${runId} cancelled: ${e.reason}\n`);
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    if (!stopping) {
+      io.err(`worker: ${why}: finishing the runs in flight (up to ${drainMs} ms), then giving up the rest\n`);
+      stopping = worker.stop({ drainMs }).then(() => unsubscribe());
+    }
+    return stopping;
+  };
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      void stop(sig).then(resolve);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    if (opts.untilIdle) {
+      const check = setInterval(() => {
+        if (worker.stats.polls > 1 && worker.mirror.heldRunIds().length === 0 && worker.engine.liveRunIds().length === 0) {
+          clearInterval(check);
+          void stop('idle').then(resolve);
+        }
+      }, pollIntervalMs);
+    }
+  });
+  return 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * This file is the CLI's door to a shared database (`--db postgres://…` or `LARKFLOW_DB`): it
+ * tells a connection string from a SQLite path, opens the PostgreSQL store (which refuses a
+ * database that was never migrated, saying to run `larkflow db migrate`), and opens an engine over
+ * it for the commands that drive runs (`run`, `worker`). Commands that only read runs on a shared
+ * database say clearly that they are not supported there yet.
+ */
+import type { Engine, EngineOptions } from '../engine/index.js';
+import type { AsyncEventStore } from '../engine/store/async-store.js';
+import { CliError } from './errors.js';
+
+/** True for a PostgreSQL connection string. */
+export function isSharedDbUrl(db: string | undefined): db is string {
+  return db !== undefined && /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** The database the options name: `--db`, else LARKFLOW_DB, else undefined (the SQLite default). */
+export function dbOption(opts: { readonly db?: string }): string | undefined {
+  return opts.db ?? (process.env.LARKFLOW_DB || undefined);
+}
+
+/** The URL with its password hidden, for messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/i, '$1***@');
+}
+
+/** Opens the shared store; a bad URL or an unreachable server is a clear CliError. */
+export async function openSharedStore(url: string): Promise<AsyncEventStore> {
+  // TODO(lead): import statically once the PostgreSQL store has landed.
+  const specifier: string = '../engine/store/postgres/index.js';
+  const { openPostgresStore } = (await import(specifier)) as { openPostgresStore(url: string): Promise<AsyncEventStore> };
+  return openPostgresStore(url);
+}
+
+/**
+ * An engine whose runs live in the shared database: the runs it starts are written there (under
+ * this process's lease) and driven here; if this process dies, any `larkflow worker` on the
+ * database takes them over when the lease runs out. Closing the engine flushes and closes the
+ * database connection.
+ */
+export async function openSharedEngine(url: string, options: Omit<EngineOptions, 'db'>): Promise<Engine> {
+  const store = await openSharedStore(url);
+  const { MirrorStore } = await import('../engine/distributed/mirror-store.js');
+  const { Engine } = await import('../engine/index.js');
+  const leaseMs = options.leaseMs ?? 15_000;
+  const mirror = new MirrorStore(store, '', leaseMs, {}, { closeRemote: true });
+  const engine = Engine.open({ ...options, db: mirror, leaseMs });
+  mirror.owner = engine.workerId;
+  return engine;
+}
+
+/** The error for a command that cannot use a shared database yet. */
+export function sharedDbUnsupported(command: string): CliError {
+  return new CliError(
+    `not supported yet: larkflow ${command} on a PostgreSQL database. Supported there: run, worker, workers, db migrate/export/import. ` +
+      'To look at runs, export them (larkflow db export --db URL -o runs.jsonl) and import them into a SQLite file.',
+  );
+}
