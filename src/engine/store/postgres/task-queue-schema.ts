@@ -2,8 +2,10 @@
  * This file holds the PostgreSQL tables of the task queue (scale-out notes §5.3): tasks for
  * executors, claimed in batches with `FOR UPDATE SKIP LOCKED` through the partial index
  * `tasks_ready`, whose column order is the claim's ORDER BY (a claim ordered otherwise walks the
- * primary key and slows as the queue drains), and the seats that cap a queue's concurrency. The
- * store's migrations create them (postgres/migrations.ts).
+ * primary key and slows as the queue drains), the seats that cap a queue's concurrency, and
+ * `task_history`, where a finished task moves (in the transaction that posts its result) so that
+ * finished rows never stay in the hot table while `enqueue` still recognizes a finished key. The
+ * store's migrations create them (postgres/migrations.ts); postgres/task-queue.ts uses them.
  */
 export const TASK_QUEUE_DDL = `
 CREATE TABLE IF NOT EXISTS tasks (
@@ -31,4 +33,19 @@ CREATE TABLE IF NOT EXISTS task_slots (
   PRIMARY KEY (queue, slot)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS task_slots_task ON task_slots (task_id) WHERE task_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS task_history (
+  task_id bigint PRIMARY KEY,
+  run_id text NOT NULL,
+  step_key text NOT NULL,
+  attempt int NOT NULL,
+  queue text NOT NULL,
+  executor text NOT NULL,
+  owner text,
+  epoch bigint NOT NULL,
+  external_ref text,
+  outcome text NOT NULL,
+  result jsonb,
+  finished_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (run_id, step_key, attempt)
+);
 `;
