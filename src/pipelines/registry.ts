@@ -9,6 +9,11 @@
  * the workflow name, default inputs and environment). Its id is the SHA-256 of the canonical JSON of
  * {bundle digest, files, config}, so applying unchanged content is a no-op that returns the existing
  * revision, and a run of a revision never reads the working tree's workflow files.
+ *
+ * A pipeline's notifications can be changed after it is applied without a new revision
+ * (`larkflow pipeline notifications NAME --set -f FILE`): they are kept beside the revisions
+ * (`pipeline_notifications`) and, while set, replace every revision's `spec.notifications` for the
+ * runs started afterwards (by `pipeline run`, triggers and backfills); `--reset` goes back to them.
  */
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -17,7 +22,7 @@ import { collectScript, fromFiles } from '../engine/script.js';
 import { openSqliteStore } from '../engine/store/index.js';
 import type { ScriptFile } from '../engine/core/ports.js';
 import { digestOf, sha256 } from '../util/hash.js';
-import { loadPipelineSpec, type LoadedPipelineSpec, type PipelineSpec } from './spec.js';
+import { loadPipelineSpec, type LoadedPipelineSpec, type NotificationSpec, type PipelineSpec } from './spec.js';
 import { generateStandardWorkflow } from './standard/index.js';
 
 /** A problem the user fixes by naming something else (unknown pipeline or revision): exit status 2. */
@@ -80,6 +85,17 @@ export interface PipelineRecord {
   readonly updatedAt: number;
   /** When it was deleted (it refuses new runs; its revisions are kept for history). */
   readonly deletedAt?: number;
+}
+
+/** The notifications that apply to a pipeline's runs now. */
+export interface EffectiveNotifications {
+  readonly notifications: readonly NotificationSpec[];
+  /** `spec`: the revision's spec.notifications; `set`: set after apply (`pipeline notifications --set/--clear`). */
+  readonly source: 'spec' | 'set';
+  /** When they were set (for `set`). */
+  readonly updatedAt?: number;
+  /** The file they were set from (for `set` with a file). */
+  readonly file?: string;
 }
 
 /** What `apply` did. */
@@ -267,6 +283,12 @@ CREATE TABLE IF NOT EXISTS pipeline_revisions (
   PRIMARY KEY (name, revision)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS pipeline_revisions_seq ON pipeline_revisions (name, seq);
+CREATE TABLE IF NOT EXISTS pipeline_notifications (
+  name TEXT PRIMARY KEY,
+  notifications_json TEXT NOT NULL,
+  file TEXT,
+  updated_at INTEGER NOT NULL
+);
 `;
 
 /** Options of `PipelineRegistry.open`. */
@@ -408,6 +430,39 @@ export class PipelineRegistry {
   revisions(name: string): PipelineRevision[] {
     this.get(name); // the unknown-pipeline message
     return this.#db.prepare<[string], RevisionRow>('SELECT * FROM pipeline_revisions WHERE name = ? ORDER BY seq').all(name).map(fromRow);
+  }
+
+  /**
+   * The notifications of a pipeline's runs: those set after apply when there are, else the
+   * spec.notifications of `revision` (default: the latest).
+   * @throws PipelineUsageError for an unknown pipeline or revision
+   */
+  notifications(name: string, revision?: string): EffectiveNotifications {
+    const rev = this.get(name, revision);
+    const row = this.#db.prepare<[string], { notifications_json: string; file: string | null; updated_at: number }>('SELECT notifications_json, file, updated_at FROM pipeline_notifications WHERE name = ?').get(name);
+    if (!row) return { notifications: rev.spec.spec.notifications ?? [], source: 'spec' };
+    return { notifications: JSON.parse(row.notifications_json) as NotificationSpec[], source: 'set', updatedAt: row.updated_at, ...(row.file !== null ? { file: row.file } : {}) };
+  }
+
+  /**
+   * Sets a pipeline's notifications (validated by the caller: `parseNotifications`) without a new
+   * revision: runs started afterwards use them, whatever revision they run. `[]` means none.
+   * @throws PipelineUsageError for an unknown pipeline
+   */
+  setNotifications(name: string, notifications: readonly NotificationSpec[], file?: string): void {
+    this.get(name);
+    this.#db
+      .prepare('INSERT INTO pipeline_notifications (name, notifications_json, file, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET notifications_json = excluded.notifications_json, file = excluded.file, updated_at = excluded.updated_at')
+      .run(name, JSON.stringify(notifications), file ?? null, this.#now());
+  }
+
+  /**
+   * Drops the notifications set after apply: runs use their revision's spec.notifications again.
+   * Returns false when none were set. @throws PipelineUsageError for an unknown pipeline
+   */
+  resetNotifications(name: string): boolean {
+    this.get(name);
+    return this.#db.prepare('DELETE FROM pipeline_notifications WHERE name = ?').run(name).changes > 0;
   }
 
   /**

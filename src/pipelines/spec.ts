@@ -28,10 +28,18 @@ export const EVENT_TYPES = [
   'EVENT_TYPE_PIPELINE_RUN_STATE_FAILED',
   'EVENT_TYPE_PIPELINE_RUN_STATE_KILLED',
   'EVENT_TYPE_PIPELINE_RUN_STATE_SKIPPED',
+  'EVENT_TYPE_TRIGGER_RUN_STATE_STARTED',
   'EVENT_TYPE_TRIGGER_RUN_STATE_SUCCEEDED',
   'EVENT_TYPE_TRIGGER_RUN_STATE_FAILED',
   'EVENT_TYPE_TRIGGER_RUN_STATE_KILLED',
+  'EVENT_TYPE_TRIGGER_TICK_SKIPPED',
 ] as const;
+/**
+ * The events of a trigger (resourceType TRIGGER_RUN): a run a trigger (or a backfill) started, and
+ * how it ended; a tick that started no run on time (held back by maxConcurrency or batchPolicy, or
+ * dropped by the catch-up policy). The others are pipeline-run events (resourceType PIPELINE_RUN).
+ */
+export const TRIGGER_EVENT_TYPES: readonly (typeof EVENT_TYPES)[number][] = EVENT_TYPES.filter((e) => e.startsWith('EVENT_TYPE_TRIGGER_'));
 export const CACHE_MODES = ['use', 'refresh', 'off'] as const;
 /**
  * `manifest.executor`: where the tasks that name no executor run, as `larkflow run --executor`
@@ -709,6 +717,15 @@ function checkNotifications(c: Checker, node: Node | null): NotificationSpec[] {
     const type = f.has('notificationType') ? (c.str(f.get('notificationType')!.value, `${what}.notificationType`, { oneOf: NOTIFICATION_TYPES }) as NotificationSpec['notificationType'] | undefined) : undefined;
     const resourceType = f.has('resourceType') ? (c.str(f.get('resourceType')!.value, `${what}.resourceType`, { oneOf: RESOURCE_TYPES }) as NotificationSpec['resourceType']) : undefined;
     const eventTypes = f.has('eventTypes') ? (c.strList(f.get('eventTypes')!.value, `${what}.eventTypes`, { oneOf: EVENT_TYPES, nonEmpty: true }) as NotificationSpec['eventTypes'] | undefined) : undefined;
+    // A resourceType names whose events the entry takes: each event must be of that resource.
+    if (eventTypes !== undefined && (resourceType === 'PIPELINE_RUN' || resourceType === 'TRIGGER_RUN')) {
+      const items = (f.get('eventTypes')!.value as { items: Node[] }).items;
+      eventTypes.forEach((e, j) => {
+        const isTrigger = TRIGGER_EVENT_TYPES.includes(e);
+        if (resourceType === 'PIPELINE_RUN' && isTrigger) c.on(items[j] ?? null, `${what}.eventTypes[${j}] ${e} is a trigger event: resourceType PIPELINE_RUN takes EVENT_TYPE_PIPELINE_RUN_STATE_* events (use resourceType TRIGGER_RUN, or leave it out)`);
+        if (resourceType === 'TRIGGER_RUN' && !isTrigger) c.on(items[j] ?? null, `${what}.eventTypes[${j}] ${e} is a pipeline-run event: resourceType TRIGGER_RUN takes ${TRIGGER_EVENT_TYPES.join(', ')} (use resourceType PIPELINE_RUN, or leave it out)`);
+      });
+    }
     const emails = f.has('emails') ? c.strList(f.get('emails')!.value, `${what}.emails`) : undefined;
     emails?.forEach((e, j) => {
       if (!/^[^@\s]+@[^@\s]+$/.test(e)) c.on((f.get('emails')!.value as { items: Node[] }).items[j] ?? null, `${what}.emails[${j}] ${JSON.stringify(e)} is not an email address`);
@@ -729,6 +746,47 @@ function checkNotifications(c: Checker, node: Node | null): NotificationSpec[] {
     });
   });
   return out;
+}
+
+/**
+ * Parses and validates a notifications file (`larkflow pipeline notifications NAME --set -f FILE`):
+ * the list of `spec.notifications` entries, either as the document itself or under a top-level
+ * `notifications:` key (so a pipeline.yaml's `spec.notifications` block can be copied as it is).
+ * @throws PipelineSpecError with every problem found, with positions
+ */
+export function parseNotifications(text: string, file: string): NotificationSpec[] {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: false });
+  const c = new Checker(file, text, counter);
+  for (const e of doc.errors) c.at(e.pos[0], `YAML syntax error: ${e.message.split('\n')[0]}`);
+  if (c.problems.length > 0) throw new PipelineSpecError(c.problems);
+  let root = doc.contents as Node | null;
+  if (isMap(root)) {
+    const f = c.fields(root, 'the notifications file', ['notifications'], ['notifications']);
+    root = f?.get('notifications')?.value ?? null;
+    if (!f || !f.has('notifications')) throw new PipelineSpecError(c.problems);
+  } else if (!isSeq(root)) {
+    c.on(root, `the notifications file must be a list of notifications (as spec.notifications of a pipeline.yaml), or a mapping with notifications:, not ${c.typeOf(root)}`);
+    throw new PipelineSpecError(c.problems);
+  }
+  const out = checkNotifications(c, root);
+  if (c.problems.length > 0) throw new PipelineSpecError(c.problems);
+  return out;
+}
+
+/**
+ * Reads and validates a notifications file.
+ * @throws PipelineSpecError for bad content; an Error with a clear message for an unreadable file
+ */
+export function loadNotifications(path: string): NotificationSpec[] {
+  let text: string;
+  try {
+    text = readFileSync(resolve(process.cwd(), path), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `cannot read notifications file ${path}: no such file` : code === 'EISDIR' ? `cannot read notifications file ${path}: it is a directory` : `cannot read notifications file ${path}: ${(e as Error).message}`);
+  }
+  return parseNotifications(text, path);
 }
 
 function checkStandardConfig(c: Checker, node: Node | null, standard: StandardPipelineName | undefined): StandardConfig | undefined {

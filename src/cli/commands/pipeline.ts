@@ -1,8 +1,9 @@
 /**
  * This file defines `larkflow pipeline ...` (Uniflow's `ma pipeline`): register a pipeline.yaml as an
  * immutable revision (`apply`), inspect the registry (`list`, `get`, `revisions`), retire a pipeline
- * (`delete`, soft), run a registered revision from its stored files (`run`), and run the working
- * tree's files without registering (`dev-run`).
+ * (`delete`, soft), run a registered revision from its stored files (`run`, also resuming an
+ * earlier run of the pipeline with `--resume-from RUN[:STEP]`), run the working tree's files without
+ * registering (`dev-run`), and change the notifications without a new revision (`notifications`).
  *
  * A run of a pipeline records `LARKFLOW_PIPELINE=NAME` and `LARKFLOW_PIPELINE_REVISION=REV` in its
  * environment (and so in its history; a dev-run records `LARKFLOW_PIPELINE_REVISION=dev`).
@@ -13,7 +14,8 @@
  * sibling file (`.larkflow-tasks-<digest>.mjs`, so that its relative and package imports resolve as
  * they did), imported, and removed.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { CliError } from '../errors.js';
@@ -21,9 +23,12 @@ import { addCacheOptions, addEngineOptions, cacheModeOf, closeQuietly, dbPath, i
 import { exactJson } from '../json-out.js';
 import type { ProgressCliOptions } from './run.js';
 import type { PipelineBuild, PipelineRegistry, PipelineRevision } from '../../pipelines/registry.js';
-import type { Engine, RunHandle } from '../../engine/index.js';
+import type { Engine, RunHandle, RunStarted } from '../../engine/index.js';
 import type { NotificationSpec } from '../../pipelines/spec.js';
-import type { NotifyEvent, NotifySpec } from '../../engine/core/events.js';
+import type { EffectiveNotifications } from '../../pipelines/registry.js';
+import { notifyOf } from '../../pipelines/notify.js';
+
+export { notifyOf };
 
 /** Options of the pipeline commands (all of them take the engine options). */
 export interface PipelineCliOptions extends EngineCliOptions, CacheCliOptions, ProgressCliOptions {
@@ -33,6 +38,12 @@ export interface PipelineCliOptions extends EngineCliOptions, CacheCliOptions, P
   readonly all?: boolean;
   readonly input?: string;
   readonly env?: readonly string[];
+  /** `pipeline run --resume-from RUN[:STEP]`. */
+  readonly resumeFrom?: string;
+  /** `pipeline notifications`: set them from `--file`, clear them (none), or go back to the spec's. */
+  readonly set?: boolean;
+  readonly clear?: boolean;
+  readonly reset?: boolean;
 }
 
 /** The environment variables a pipeline run records its pipeline and revision in. */
@@ -88,8 +99,11 @@ export async function pipelineApplyCommand(opts: PipelineCliOptions, io: CliIo):
   const { buildPipeline } = await import('../../pipelines/registry.js');
   // Validate and build before the database is opened: a bad spec leaves nothing behind.
   const build = await buildPipeline(opts.file);
-  const r = await withRegistry(opts, (reg) => reg.store(build));
+  const { r, notes } = await withRegistry(opts, (reg) => ({ r: reg.store(build), notes: reg.notifications(build.name) }));
   io.out(`pipeline ${r.name} revision ${shortRevision(r.revision)} (${r.created ? 'created' : 'unchanged'})\n`);
+  if (notes.source === 'set') {
+    io.err(`note: the notifications of pipeline ${r.name} were set with \`larkflow pipeline notifications\`${notes.updatedAt !== undefined ? ` at ${iso(notes.updatedAt)}` : ''}; they stay in effect over the spec's (\`larkflow pipeline notifications ${r.name} --reset\` goes back to the spec's)\n`);
+  }
   return 0;
 }
 
@@ -146,12 +160,68 @@ function requireDb(opts: EngineCliOptions): void {
 /** `pipeline get NAME [--revision R] [--json]`: the stored spec (YAML, as applied), or the revision as JSON. */
 export async function pipelineGetCommand(name: string, opts: PipelineCliOptions, io: CliIo): Promise<number> {
   requireDb(opts);
-  const r = await withRegistry(opts, (reg) => reg.get(name, opts.revision));
-  if (opts.json) io.out(exactJson(revisionJson(r), 2) + '\n');
+  const { r, notes } = await withRegistry(opts, (reg) => ({ r: reg.get(name, opts.revision), notes: reg.notifications(name, opts.revision) }));
+  if (opts.json) io.out(exactJson({ ...revisionJson(r), notifications: notificationsJson(notes) }, 2) + '\n');
   else {
     io.out(`# pipeline ${r.name} revision ${r.revision} (#${r.seq}), applied ${iso(r.createdAt)} from ${r.specFile}\n`);
     io.out(r.specText.endsWith('\n') ? r.specText : r.specText + '\n');
+    if (notes.source === 'set') io.out(await notificationsYaml(notes));
   }
+  return 0;
+}
+
+/** The notifications of a pipeline for `get --json` and `notifications --json`. */
+function notificationsJson(n: EffectiveNotifications): Record<string, unknown> {
+  return { source: n.source, ...(n.updatedAt !== undefined ? { updatedAt: iso(n.updatedAt) } : {}), ...(n.file !== undefined ? { file: n.file } : {}), list: n.notifications };
+}
+
+/** Notifications set after apply, as a YAML block (commented header, then `notifications:`). */
+async function notificationsYaml(n: EffectiveNotifications): Promise<string> {
+  const { stringify } = await import('yaml');
+  const head = `# notifications in effect, set after apply${n.updatedAt !== undefined ? ` at ${iso(n.updatedAt)}` : ''}${n.file !== undefined ? ` from ${n.file}` : ''} (they replace spec.notifications above)\n`;
+  return head + stringify({ notifications: n.notifications });
+}
+
+/**
+ * `pipeline notifications NAME [--set -f FILE | --clear | --reset] [--json]`: prints the
+ * notifications in effect (the spec's, or those set after apply), or changes them without a new
+ * revision: runs started afterwards (`pipeline run`, triggers, backfills) use the new ones.
+ */
+export async function pipelineNotificationsCommand(name: string, opts: PipelineCliOptions, io: CliIo): Promise<number> {
+  const modes = [opts.set, opts.clear, opts.reset].filter((x) => x === true).length;
+  if (modes > 1) throw new CliError('pipeline notifications: give one of --set -f FILE, --clear and --reset');
+  if (opts.file !== undefined && !opts.set) throw new CliError('pipeline notifications: -f FILE goes with --set (larkflow pipeline notifications NAME --set -f notifications.yaml)');
+  if (opts.set && opts.file === undefined) throw new CliError('pipeline notifications --set: give the notifications with -f notifications.yaml (a list as spec.notifications of a pipeline.yaml)');
+  requireDb(opts);
+  // Validate before the database is opened: a bad file changes nothing.
+  let list: NotificationSpec[] | undefined;
+  if (opts.set) {
+    const { loadNotifications } = await import('../../pipelines/spec.js');
+    try {
+      list = loadNotifications(opts.file!);
+    } catch (e) {
+      if (e instanceof Error && /^cannot read notifications file /.test(e.message)) throw new CliError(e.message);
+      throw e;
+    }
+  }
+  const notes = await withRegistry(opts, (reg) => {
+    if (list !== undefined) reg.setNotifications(name, list, resolve(opts.file!));
+    else if (opts.clear) reg.setNotifications(name, []);
+    else if (opts.reset) reg.resetNotifications(name);
+    return reg.notifications(name);
+  });
+  if (opts.json) {
+    io.out(JSON.stringify(notificationsJson(notes), null, 2) + '\n');
+    return 0;
+  }
+  if (opts.set || opts.clear || opts.reset) {
+    const what = opts.set ? `set from ${opts.file} (${notes.notifications.length} entr${notes.notifications.length === 1 ? 'y' : 'ies'})` : opts.clear ? 'cleared (runs notify no one)' : "reset to the latest revision's spec.notifications";
+    io.out(`pipeline ${name}: notifications ${what}; runs started from now on use them\n`);
+    return 0;
+  }
+  const { stringify } = await import('yaml');
+  io.out(`# notifications of pipeline ${name}: ${notes.source === 'set' ? `set after apply${notes.updatedAt !== undefined ? ` at ${iso(notes.updatedAt)}` : ''}` : "the latest revision's spec.notifications"}\n`);
+  io.out(stringify({ notifications: notes.notifications }));
   return 0;
 }
 
@@ -234,7 +304,14 @@ export interface BuildRunInputs {
  * returns the function that starts one run of it: the build's inputs and environment, overridden by
  * `over`, with the pipeline and revision recorded in the run's environment.
  */
-export async function prepareBuildRun(engine: Engine, b: PipelineBuild, revisionLabel: string, opts: PipelineCliOptions): Promise<(over: BuildRunInputs) => RunHandle> {
+export async function prepareBuildRun(
+  engine: Engine,
+  b: PipelineBuild,
+  revisionLabel: string,
+  opts: PipelineCliOptions,
+  /** The notifications in effect (set after apply); default: the build's spec.notifications. */
+  notifications?: readonly NotificationSpec[],
+): Promise<(over: BuildRunInputs) => RunHandle> {
   const cache = cacheModeOf(opts) ?? b.spec.spec.manifest.cache;
   const tasks = await loadStoredTasks(b);
   if (tasks) engine.registerTasks(tasks, { version: b.tasks!.digest.slice(0, 16) });
@@ -268,7 +345,7 @@ export async function prepareBuildRun(engine: Engine, b: PipelineBuild, revision
   }
   const files: Record<string, string> = {};
   for (const f of b.files.slice(1)) files[f.path] = f.text;
-  const notify = notifyOf(b.spec.spec.notifications ?? []);
+  const notify = notifyOf(notifications ?? b.spec.spec.notifications ?? []);
   return (over) => {
     const args = [...(over.args ?? [])];
     const inputs: Record<string, unknown> = args.length > 0 ? {} : { ...b.inputs };
@@ -288,50 +365,113 @@ export async function prepareBuildRun(engine: Engine, b: PipelineBuild, revision
   };
 }
 
-async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly string[], opts: PipelineCliOptions, io: CliIo): Promise<number> {
-  const { parseInputs, driveRun } = await import('./run.js');
-  const { args, kwargs } = parseInputs(opts.input, pairs);
+/** The engine a build runs on (its storage: `--storage`, else the manifest's). */
+async function engineFor(b: PipelineBuild, opts: PipelineCliOptions): Promise<Engine> {
   const specStorage = b.spec.spec.manifest.storage;
   const storage = opts.storage ?? (specStorage === undefined ? undefined : /^s3:/i.test(specStorage) ? specStorage : resolve(dirname(b.specFile), specStorage));
-  const engine = await openEngine({ ...opts, tasks: undefined, ...(storage !== undefined ? { storage } : {}) } as EngineCliOptions);
+  return openEngine({ ...opts, tasks: undefined, ...(storage !== undefined ? { storage } : {}) } as EngineCliOptions);
+}
+
+async function runBuild(b: PipelineBuild, revisionLabel: string, pairs: readonly string[], opts: PipelineCliOptions, io: CliIo, notifications?: readonly NotificationSpec[]): Promise<number> {
+  const { parseInputs, driveRun } = await import('./run.js');
+  const { args, kwargs } = parseInputs(opts.input, pairs);
+  const engine = await engineFor(b, opts);
   try {
-    const start = await prepareBuildRun(engine, b, revisionLabel, opts);
+    const start = await prepareBuildRun(engine, b, revisionLabel, opts, notifications);
     return await driveRun(engine, io, () => start({ args, kwargs, env: parseEnvPairs(opts.env) }), opts);
   } finally {
     await closeQuietly(engine);
   }
 }
 
-/** The run notifications of a pipeline's `spec.notifications` (pipeline-run events; trigger-run events come with triggers). */
-export function notifyOf(specs: readonly NotificationSpec[]): NotifySpec[] {
-  const EVENTS: Readonly<Record<string, NotifyEvent>> = {
-    EVENT_TYPE_PIPELINE_RUN_STATE_STARTED: 'STARTED',
-    EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED: 'SUCCEEDED',
-    EVENT_TYPE_PIPELINE_RUN_STATE_FAILED: 'FAILED',
-    EVENT_TYPE_PIPELINE_RUN_STATE_KILLED: 'CANCELLED',
-  };
-  const out: NotifySpec[] = [];
-  for (const n of specs) {
-    if (n.resourceType !== undefined && n.resourceType !== 'PIPELINE_RUN') continue;
-    const on = [...new Set(n.eventTypes.map((e) => EVENTS[e]).filter((e): e is NotifyEvent => e !== undefined))];
-    if (on.length === 0) continue;
-    if (n.notificationType === 'EMAIL' && n.emails && n.emails.length > 0) out.push({ on, sink: { kind: 'email', to: [...n.emails] } });
-    if (n.notificationType === 'SLACK') for (const url of n.slackDestinations ?? []) if (/^https?:\/\//.test(url)) out.push({ on, sink: { kind: 'slack', url } });
-    if (n.notificationType === 'WEBHOOK' && n.url !== undefined) out.push({ on, sink: { kind: 'webhook', url: n.url } });
-  }
-  return out;
-}
-
-/** `pipeline run NAME [--revision R] [k=v ...]`: runs the registered revision's stored files. */
+/** `pipeline run NAME [--revision R] [k=v ...] [--resume-from RUN[:STEP]]`: runs the registered revision's stored files. */
 export async function pipelineRunCommand(name: string, pairs: readonly string[], opts: PipelineCliOptions, io: CliIo): Promise<number> {
   requireDb(opts);
-  const rev = await withRegistry(opts, (reg) => {
+  if (opts.resumeFrom !== undefined && (pairs.length > 0 || opts.input !== undefined)) {
+    throw new CliError(`pipeline run --resume-from: the resumed run reuses the inputs of run ${opts.resumeFrom.split(':')[0]}; give no key=value inputs or --input (start a new run to change them)`);
+  }
+  const { rev, notes } = await withRegistry(opts, (reg) => {
     const r = reg.get(name, opts.revision);
     const p = reg.pipeline(name)!;
     if (p.deletedAt !== undefined) throw new CliError(`pipeline ${name} was deleted at ${iso(p.deletedAt)}: it takes no new runs (\`larkflow pipeline apply -f FILE\` restores it)`);
-    return r;
+    return { rev: r, notes: reg.notifications(name, opts.revision) };
   });
-  return runBuild(rev, rev.revision, pairs, opts, io);
+  if (opts.resumeFrom !== undefined) return resumeBuild(rev, opts.resumeFrom, opts, io, notes.notifications);
+  return runBuild(rev, rev.revision, pairs, opts, io, notes.notifications);
+}
+
+/**
+ * `pipeline run NAME --resume-from RUN[:STEP]`: a new run of the revision that reuses the results of
+ * RUN's steps before STEP (default: its first failed step) and runs the rest with the revision's
+ * committed code (RUN's stored script when it is the same; otherwise the revision's files, which
+ * must reach the reused steps with the same calls). RUN must be a run of the pipeline.
+ */
+async function resumeBuild(b: PipelineBuild & { readonly revision: string }, ref: string, opts: PipelineCliOptions, io: CliIo, notifications: readonly NotificationSpec[]): Promise<number> {
+  const colon = ref.indexOf(':');
+  const runRef = colon < 0 ? ref : ref.slice(0, colon);
+  let step = colon < 0 ? undefined : ref.slice(colon + 1);
+  if (step === '') throw new CliError(`--resume-from ${ref}: give a step after the colon (RUN:STEP), or only the run to rerun what failed`);
+  const { driveRun, logFormatOf } = await import('./run.js');
+  const { resolveRunId } = await import('../engine-options.js');
+  logFormatOf(opts);
+  const engine = await engineFor(b, opts);
+  let tmp: string | undefined;
+  try {
+    const runId = resolveRunId(engine, runRef);
+    const started = engine.history(runId)[0] as RunStarted | undefined;
+    if (!started || started.kind !== 'RunStarted') throw new CliError(`no run ${runRef} (see \`larkflow runs --pipeline ${b.name}\`)`, 2);
+    const of = started.env[PIPELINE_ENV];
+    if (of !== b.name) {
+      throw new CliError(
+        of === undefined
+          ? `run ${runId} is not a run of a pipeline (it ran ${started.file}); resume it with \`larkflow resume ${runId}\``
+          : `run ${runId} is a run of pipeline ${of}, not ${b.name} (larkflow pipeline run ${of} --resume-from ${ref})`,
+        2,
+      );
+    }
+    const state = engine.state(runId);
+    if (step !== undefined && !state.order.includes(step)) {
+      // `:train` names the first call of the task train.
+      if (!step.includes('#') && state.order.includes(`${step}#1`)) step = `${step}#1`;
+      else throw new CliError(`run ${runId} has no step ${step} (steps: ${state.order.join(', ') || 'none'})`, 2);
+    }
+    if (step === undefined && !state.order.some((id) => state.steps[id]!.status === 'failed') && state.status === 'completed') {
+      io.err(`note: run ${runId} completed and no step of it failed: every step is reused (give RUN:STEP to run a step again)\n`);
+    }
+    const start = await prepareBuildRun(engine, b, b.revision, opts, notifications);
+    void start; // readies the engine (tasks module, executors); the run itself is a resume
+    // The revision's committed code: the run's stored script when it is the same bundle, else the
+    // revision's files, written to a temporary directory for the engine to read.
+    let file: string | undefined;
+    if (started.scriptDigest !== b.bundleDigest) {
+      tmp = mkdtempSync(join(tmpdir(), 'larkflow-resume-'));
+      for (const f of b.files) {
+        mkdirSync(dirname(join(tmp, f.path)), { recursive: true });
+        writeFileSync(join(tmp, f.path), f.text);
+      }
+      file = join(tmp, b.files[0]!.path);
+    }
+    const cache = cacheModeOf(opts);
+    const notify = notifyOf(notifications);
+    const options = {
+      ...(step !== undefined ? { fromStep: step } : {}),
+      ...(cache !== undefined ? { cache } : {}),
+      ...(file !== undefined ? { file } : {}),
+      env: { ...parseEnvPairs(opts.env), [PIPELINE_REVISION_ENV]: b.revision },
+      ...(notify.length > 0 ? { notify } : {}),
+    };
+    try {
+      return await driveRun(engine, io, () => engine.resume(runId, options), opts);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'NondeterminismError')) throw e;
+      io.err(`larkflow: revision ${shortRevision(b.revision)} of pipeline ${b.name} does not reach the steps of run ${runId} to reuse with the same calls: ${e.message.replace(/^cannot resume run \S+ with \S+: /, '')}\n`);
+      const { REPLAY_MISMATCH } = await import('./replay.js');
+      return REPLAY_MISMATCH;
+    }
+  } finally {
+    await closeQuietly(engine);
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** `pipeline dev-run -f FILE [k=v ...]`: runs the working tree's files without registering them. */
@@ -405,8 +545,21 @@ export function registerPipelineCommands(program: Command, io: CliIo, setExit: (
       .command('run')
       .description('run a registered revision (its stored files, not the working tree): progress on stderr, the result as JSON on stdout')
       .argument('<name>', 'the pipeline')
-      .option('--revision <rev>', 'a revision id (or a unique prefix, or #N); default: the latest'),
+      .option('--revision <rev>', 'a revision id (or a unique prefix, or #N); default: the latest')
+      .option('--resume-from <run[:step]>', 'resume an earlier run of this pipeline: reuse its steps before STEP (default: its first failed step) and run the rest with the revision\'s code'),
   ).action((name: string, inputs: string[], opts: PipelineCliOptions) => handled(io, setExit, () => pipelineRunCommand(name, inputs, opts, io)));
+
+  addEngineOptions(
+    pipeline
+      .command('notifications')
+      .description('print or change a pipeline\'s notifications without a new revision (runs started afterwards use them)')
+      .argument('<name>', 'the pipeline')
+      .option('--set', 'set them from -f FILE (a list as spec.notifications of a pipeline.yaml, or a mapping with notifications:)')
+      .option('-f, --file <yaml>', 'the notifications file (with --set)')
+      .option('--clear', 'no notifications')
+      .option('--reset', 'go back to the latest revision\'s spec.notifications')
+      .option('--json', 'print JSON'),
+  ).action((name: string, opts: PipelineCliOptions) => handled(io, setExit, () => pipelineNotificationsCommand(name, opts, io)));
 
   addRunOptions(
     pipeline

@@ -14,6 +14,16 @@ export type { NotifyEvent, NotifySink, NotifySpec, QueuedNotification } from '..
 /** The run events a notification can be sent for. */
 export const NOTIFY_EVENTS: readonly NotifyEvent[] = ['STARTED', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
 
+/**
+ * The trigger events a notification can be sent for: the run events of runs a pipeline trigger
+ * started (their environment has LARKFLOW_TRIGGER; backfills included), and TRIGGER_TICK_SKIPPED, a
+ * tick that started no run on time (held back by maxConcurrency or batchPolicy, or missed ticks
+ * dropped by the catch-up policy; queued by the trigger runner, src/pipelines/triggers/runner.ts).
+ */
+export const TRIGGER_NOTIFY_EVENTS: readonly NotifyEvent[] = ['TRIGGER_RUN_STARTED', 'TRIGGER_RUN_SUCCEEDED', 'TRIGGER_RUN_FAILED', 'TRIGGER_RUN_CANCELLED', 'TRIGGER_TICK_SKIPPED'];
+
+const ALL_EVENTS: readonly NotifyEvent[] = [...NOTIFY_EVENTS, ...TRIGGER_NOTIFY_EVENTS];
+
 /** The events `larkflow run --notify-*` notifies about unless `--notify-on` says otherwise. */
 export const DEFAULT_NOTIFY_ON: readonly NotifyEvent[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
@@ -35,9 +45,9 @@ export function validateNotify(specs: readonly NotifySpec[] | undefined): Notify
     const on = spec.on as readonly unknown[];
     if (!Array.isArray(on) || on.length === 0) throw new UsageError(`${where}.on must list at least one of ${NOTIFY_EVENTS.join(', ')}`);
     for (const e of on) {
-      if (!NOTIFY_EVENTS.includes(e as NotifyEvent)) throw new UsageError(`${where}.on: unknown event ${JSON.stringify(e)} (events: ${NOTIFY_EVENTS.join(', ')})`);
+      if (!ALL_EVENTS.includes(e as NotifyEvent)) throw new UsageError(`${where}.on: unknown event ${JSON.stringify(e)} (events: ${ALL_EVENTS.join(', ')})`);
     }
-    return { on: NOTIFY_EVENTS.filter((e) => on.includes(e)), sink: checkSink(spec.sink, `${where}.sink`) };
+    return { on: ALL_EVENTS.filter((e) => on.includes(e)), sink: checkSink(spec.sink, `${where}.sink`) };
   });
 }
 
@@ -88,6 +98,22 @@ export interface RunFacts {
   readonly notify?: readonly NotifySpec[];
 }
 
+/** The trigger-run event of a run event (TRIGGER_RUN_FAILED for FAILED...), for runs a trigger started. */
+export function triggerEventOf(e: NotifyEvent): NotifyEvent | undefined {
+  switch (e) {
+    case 'STARTED':
+      return 'TRIGGER_RUN_STARTED';
+    case 'SUCCEEDED':
+      return 'TRIGGER_RUN_SUCCEEDED';
+    case 'FAILED':
+      return 'TRIGGER_RUN_FAILED';
+    case 'CANCELLED':
+      return 'TRIGGER_RUN_CANCELLED';
+    default:
+      return undefined;
+  }
+}
+
 /** The notification event of a run event kind (STARTED for RunStarted, and so on). */
 export function notifyEventOf(kind: string): NotifyEvent | undefined {
   switch (kind) {
@@ -125,9 +151,15 @@ export function notificationsFor(
   if (event.kind === 'RunCancelled') payload.error = { kind: 'cancelled', message: event.reason ?? 'cancelled' };
   const pipeline = run.env.LARKFLOW_PIPELINE;
   if (pipeline !== undefined) payload.pipeline = pipeline;
+  // A run a trigger started also raises the trigger-run event (its own idempotency key per sink).
+  const trigger = run.env.LARKFLOW_TRIGGER;
+  const triggerWhich = trigger !== undefined ? triggerEventOf(which) : undefined;
+  const triggerPayload: { [k: string]: Json } | undefined =
+    triggerWhich !== undefined ? { ...payload, event: triggerWhich, trigger: trigger!, ...(run.env.LARKFLOW_TICK_TIME !== undefined ? { tick: run.env.LARKFLOW_TICK_TIME } : {}) } : undefined;
   const notifications: QueuedNotification[] = [];
   specs.forEach((spec, sinkIndex) => {
     if (spec.on.includes(which)) notifications.push({ event: which, sinkIndex, sink: spec.sink, payload });
+    if (triggerWhich !== undefined && spec.on.includes(triggerWhich)) notifications.push({ event: triggerWhich, sinkIndex, sink: spec.sink, payload: triggerPayload! });
   });
   if (notifications.length === 0) return undefined;
   return { kind: 'NotificationsQueued', at: event.at, notifications };
@@ -135,9 +167,12 @@ export function notificationsFor(
 
 /** A one-line summary of a notification's payload (Slack's text, an email's subject). */
 export function summaryLine(payload: Json): string {
-  const p = (payload ?? {}) as { runId?: string; workflow?: string; event?: string; error?: { message?: string }; pipeline?: string; startedAt?: number; endedAt?: number };
-  const what = p.event === 'STARTED' ? 'started' : p.event === 'SUCCEEDED' ? 'succeeded' : p.event === 'FAILED' ? 'failed' : p.event === 'CANCELLED' ? 'was cancelled' : String(p.event);
+  const p = (payload ?? {}) as { runId?: string; workflow?: string; event?: string; error?: { message?: string }; pipeline?: string; startedAt?: number; endedAt?: number; trigger?: string; tick?: string; reason?: string; detail?: string };
+  if (p.event === 'TRIGGER_TICK_SKIPPED') return `larkflow: trigger ${p.trigger} skipped the tick ${p.tick}${p.detail ? `: ${p.detail}` : p.reason ? ` (${p.reason})` : ''}`;
+  const event = p.event?.startsWith('TRIGGER_RUN_') ? p.event.slice('TRIGGER_RUN_'.length) : p.event;
+  const what = event === 'STARTED' ? 'started' : event === 'SUCCEEDED' ? 'succeeded' : event === 'FAILED' ? 'failed' : event === 'CANCELLED' ? 'was cancelled' : String(p.event);
   const took = typeof p.startedAt === 'number' && typeof p.endedAt === 'number' ? ` after ${((p.endedAt - p.startedAt) / 1000).toFixed(1)}s` : '';
   const why = p.error?.message ? `: ${p.error.message.split('\n')[0]}` : '';
-  return `larkflow: run ${p.runId} of ${p.workflow}${p.pipeline ? ` (pipeline ${p.pipeline})` : ''} ${what}${took}${why}`;
+  const by = p.trigger ? ` (trigger ${p.trigger}${p.tick ? `, tick ${p.tick}` : ''})` : '';
+  return `larkflow: run ${p.runId} of ${p.workflow}${p.pipeline ? ` (pipeline ${p.pipeline})` : ''}${by} ${what}${took}${why}`;
 }
