@@ -19,6 +19,9 @@ export function RefView(props: { value: PayloadRef }): preact.JSX.Element {
     <span class="payload-ref" title={r.$ref}>
       <span class="ref-tag">ref</span> <code>{shortDigest(r.$ref, 16)}</code> <span class="muted">{fmtBytes(r.bytes)}</span>
       {r.preview ? <code class="ref-preview">{r.preview}</code> : null}
+      <a href={r.$ref} target="_blank" rel="noopener noreferrer" data-external="" class="small">
+        open
+      </a>
     </span>
   );
 }
