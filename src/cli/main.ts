@@ -289,6 +289,22 @@ Exit status with --until-idle:
     }),
   );
 
+  program
+    .command('workers')
+    .description('list the live workers of a shared database (PostgreSQL) and the runs each holds')
+    .option('--db <url>', 'the shared database, postgres://… (default: LARKFLOW_DB)')
+    .option('--within-ms <ms>', 'count a worker live if seen this recently (default 45000)')
+    .option('--json', 'one JSON array on stdout')
+    .action((opts: { db?: string; json?: boolean; withinMs?: string }) =>
+      guarded('larkflow workers', async () => {
+        const { dbOption, isSharedDbUrl } = await import('./shared-db.js');
+        const db = dbOption(opts);
+        if (!isSharedDbUrl(db)) throw new CliError('larkflow workers lists the workers of a shared database: pass --db postgres://… (or set LARKFLOW_DB); a SQLite database has one process driving its runs');
+        const { workersCommand } = await import('./commands/shared-worker.js');
+        setExit(await workersCommand(db, opts, io));
+      }),
+    );
+
   addEngineOptions(
     program
       .command('signal')

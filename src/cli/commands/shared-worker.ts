@@ -86,3 +86,28 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
   });
   return 0;
 }
+
+/** `larkflow workers --db postgres://…`: the live workers (seen within 3 leases) and the runs each holds. */
+export async function workersCommand(url: string, opts: { readonly json?: boolean; readonly withinMs?: string }, io: CliIo): Promise<number> {
+  const withinMs = positive('--within-ms', opts.withinMs, 45_000);
+  const store = await openSharedStore(url);
+  try {
+    const workers = await store.listWorkers(withinMs);
+    const now = await store.dbNow();
+    if (opts.json) {
+      io.out(JSON.stringify(workers) + '\n');
+      return 0;
+    }
+    if (workers.length === 0) {
+      io.err(`no live workers on ${redactUrl(url)} (none seen in the last ${Math.round(withinMs / 1000)} s)\n`);
+      return 0;
+    }
+    for (const w of workers) {
+      const ago = Math.max(0, Math.round((now - w.seenAt) / 100) / 10);
+      io.out(`${w.workerId}  pid ${w.pid} on ${w.host}  queues ${w.queues.join(',')}  seen ${ago}s ago  ${w.runs.length} run${w.runs.length === 1 ? '' : 's'}${w.runs.length > 0 ? ': ' + w.runs.join(' ') : ''}\n`);
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}

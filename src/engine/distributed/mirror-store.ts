@@ -51,8 +51,11 @@ interface Held {
 export interface MirrorHooks {
   /** A write committed: events `fromSeq..toSeq` of the run, under `epoch`. */
   readonly onCommit?: (runId: string, epoch: number, fromSeq: number, toSeq: number) => void;
-  /** The database refused a write of the run (fenced, or its history moved on). */
-  readonly onRefused?: (runId: string, epoch: number, error: Error) => void;
+  /**
+   * The run is lost to this worker: the database refused a write of it (`via` 'append': fenced, or
+   * its history moved on), or a lease renewal found another worker holds it ('renew').
+   */
+  readonly onRefused?: (runId: string, epoch: number, error: Error, via: 'append' | 'create' | 'renew') => void;
 }
 
 export class MirrorStore implements EventStore {
@@ -199,7 +202,7 @@ export class MirrorStore implements EventStore {
         s.h.durableSeq = s.upTo;
         this.settle(s.h);
       } else {
-        this.lose(runId, s.h, out && !out.ok ? out.error : new StoreError(`the database did not answer for run ${runId}`));
+        this.lose(runId, s.h, out && !out.ok ? out.error : new StoreError(`the database did not answer for run ${runId}`), 'append');
       }
     }
     if ([...this.held.values()].some((h) => h.queued.length > 0 && !h.inFlight && !h.lost)) this.scheduleFlush();
@@ -218,7 +221,7 @@ export class MirrorStore implements EventStore {
       this.scheduleFlush();
     } catch (e) {
       h.inFlight = false;
-      this.lose(runId, h, e instanceof Error ? e : new StoreError(String(e)));
+      this.lose(runId, h, e instanceof Error ? e : new StoreError(String(e)), 'create');
     }
   }
 
@@ -228,8 +231,8 @@ export class MirrorStore implements EventStore {
     h.waiters = keep;
   }
 
-  private lose(runId: string, h: Held, e: Error): void {
-    this.hooks.onRefused?.(runId, h.epoch, e);
+  private lose(runId: string, h: Held, e: Error, via: 'append' | 'create' | 'renew'): void {
+    this.hooks.onRefused?.(runId, h.epoch, e, via);
     h.lost = e instanceof FencedError ? e : new FencedError(`run ${runId}: the database refused this worker's write (${e.message})`, runId);
     this.lostRuns.add(runId);
     for (const w of h.waiters) w.reject(h.lost);
@@ -289,7 +292,7 @@ export class MirrorStore implements EventStore {
         (gone) => {
           for (const id of gone) {
             const h = this.held.get(id);
-            if (h && !h.lost) this.lose(id, h, new FencedError(`run ${id} was claimed by another worker after this worker's lease ran out`, id));
+            if (h && !h.lost) this.lose(id, h, new FencedError(`run ${id} was claimed by another worker after this worker's lease ran out`, id), 'renew');
           }
         },
         () => undefined, // unreachable database: the lease has slack; try again next tick

@@ -1,0 +1,211 @@
+/**
+ * Many workers over one PostgreSQL database, with faults (issue 16; scale-out notes §4.3, §5.7):
+ * 4 worker processes drive 200 runs of 100 steps; one is killed (SIGKILL) and another frozen
+ * (SIGSTOP) for 1.5 leases, then woken (SIGCONT). Every run must complete with its fault-free
+ * result, every history must be contiguous, each (run, epoch) must have one writer, the frozen
+ * worker's late writes must be refused, and the killed worker's runs must be taken over within
+ * the lease plus two polls (measured and printed; asserted with a margin for this shared machine).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/index.js';
+import type { HistoryEvent } from '../../src/engine/index.js';
+import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
+import '../../src/stdlib/index.js';
+import { startPostgres, type PgServer } from '../helpers/postgres.js';
+
+const RUNS = 200;
+const STEPS = 100;
+const LEASE_MS = 2000;
+const POLL_MS = 100;
+const EXPECTED = STEPS * (STEPS - 1); // the sum of 2i for i < STEPS
+
+const SCRIPT = `step = task("step")
+
+@workflow()
+def count(n):
+    acc = 0
+    for i in range(n):
+        acc = acc + step(i)
+    return acc
+`;
+
+const dir = mkdtempSync(join(tmpdir(), 'larkflow-kf-'));
+let pg: PgServer;
+let url: string;
+let store: PostgresEventStore;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+  url = await pg.createDatabase('killfreeze');
+  store = await openPostgresStore(url);
+  await store.migrate();
+}, 60_000);
+
+afterAll(async () => {
+  await store?.close();
+  await pg?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Puts `n` runs of `count(STEPS)` in the database, unowned, as a client that submits them would. */
+async function seed(n: number): Promise<string[]> {
+  // A RunStarted and script exactly as the engine makes them, taken from a run that never goes on.
+  const e = Engine.open({ db: ':memory:' });
+  e.registerTask('step', () => new Promise(() => {}));
+  const h = e.start({ source: { name: 'count.star', text: SCRIPT }, args: [STEPS] });
+  const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
+  const files = e.store.getScript(first.scriptDigest)!;
+  e.abandon();
+  await store.putScript(first.scriptDigest, files);
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const runId = `run-kf-${String(i).padStart(4, '0')}`;
+    const { seq: _seq, ...rest } = first;
+    await store.createRun({ ...rest, runId, seed: `${first.seed}-${i}`, at: Date.now() });
+    ids.push(runId);
+  }
+  return ids;
+}
+
+interface Worker {
+  readonly proc: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+function startWorker(i: number): Worker {
+  const proc = spawn(process.execPath, [join(__dirname, 'fixtures/pg-worker.mjs'), url, String(LEASE_MS), String(POLL_MS), '80', join(dir, `w${i}`)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const p of parts) if (p.trim() !== '') lines.push(JSON.parse(p) as Record<string, unknown>);
+  });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) =>
+    proc.on('exit', (code) => {
+      if (err.trim() !== '') process.stderr.write(`worker ${i} stderr: ${err}\n`);
+      r(code);
+    }),
+  );
+  return { proc, lines, exited };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('4 workers on PostgreSQL, one killed and one frozen past its lease', () => {
+  it('finishes every run exactly as without faults, with one writer per epoch and the zombie fenced', async () => {
+    const ids = await seed(RUNS);
+    const workers = [0, 1, 2, 3].map(startWorker);
+    try {
+      // Let them share the runs out, then fault.
+      await sleep(1000);
+      const killedAt = Date.now();
+      workers[0]!.proc.kill('SIGKILL');
+      await sleep(500);
+      workers[1]!.proc.kill('SIGSTOP');
+      const frozenAt = Date.now();
+      await sleep(LEASE_MS * 1.5);
+      workers[1]!.proc.kill('SIGCONT');
+      const wokeAt = Date.now();
+
+      // Wait for every run to end.
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        const done = (await store.listRuns({ status: 'completed' })).length;
+        if (done === RUNS || Date.now() > deadline) break;
+        await sleep(250);
+      }
+      for (const w of workers.slice(1)) w.proc.kill('SIGTERM');
+      const codes = await Promise.all(workers.slice(1).map((w) => w.exited));
+      expect(codes).toEqual([0, 0, 0]);
+
+      // Every run completed with its fault-free result, its history contiguous from 1.
+      for (const id of ids) {
+        const run = await store.getRun(id);
+        expect(run?.status, id).toBe('completed');
+        const history = await store.history(id);
+        expect(history.map((e) => e.seq)).toEqual(history.map((_, i) => i + 1));
+        const last = history[history.length - 1]!;
+        expect(last).toMatchObject({ kind: 'RunCompleted', result: EXPECTED });
+        // Each step completed once in history, whatever ran twice.
+        expect(history.filter((e) => e.kind === 'TaskCompleted').length).toBe(STEPS);
+      }
+
+      // One writer per (run, epoch); the committed ranges of all workers tile each history.
+      const writers = new Map<string, number>();
+      const ranges = new Map<string, [number, number][]>();
+      const commits: { run: string; epoch: number; worker: number; ts: number }[] = [];
+      workers.forEach((w, wi) => {
+        for (const l of w.lines) {
+          if (typeof l.c !== 'string') continue;
+          const key = `${l.c}@${l.e as number}`;
+          const had = writers.get(key);
+          expect(had === undefined || had === wi, `two writers of ${key}`).toBe(true);
+          writers.set(key, wi);
+          const r = ranges.get(l.c) ?? [];
+          r.push([l.f as number, l.t as number]);
+          ranges.set(l.c, r);
+          commits.push({ run: l.c, epoch: l.e as number, worker: wi, ts: l.ts as number });
+        }
+      });
+      for (const id of ids) {
+        const r = (ranges.get(id) ?? []).sort((a, b) => a[0] - b[0]);
+        let next = 2; // seq 1 (RunStarted) was written by the client that submitted the run
+        for (const [f, t] of r) {
+          expect(f, `${id}: a gap or an overlap at seq ${f}`).toBe(next);
+          next = t + 1;
+        }
+        expect(next - 1).toBe((await store.getRun(id))!.lastSeq);
+      }
+
+      // The frozen worker's late writes were refused by the database (or found lost at renewal).
+      const refused = workers[1]!.lines.filter((l) => typeof l.r === 'string' && (l.ts as number) >= wokeAt);
+      const refusedAppends = refused.filter((l) => l.via === 'append');
+      expect(refused.length).toBeGreaterThan(0);
+
+      // Takeover: the first commit of each killed worker's run by another worker, after the kill.
+      // Runs the killed worker had written to and not finished.
+      const killedUpTo = new Map<string, number>();
+      for (const l of workers[0]!.lines) if (typeof l.c === 'string') killedUpTo.set(l.c, Math.max(killedUpTo.get(l.c) ?? 0, l.t as number));
+      const heldByKilled = new Set<string>();
+      for (const [run, upTo] of killedUpTo) if (upTo < (await store.getRun(run))!.lastSeq) heldByKilled.add(run);
+      const takeovers: number[] = [];
+      for (const run of heldByKilled) {
+        const after = commits.filter((c) => c.run === run && c.worker !== 0 && c.ts > killedAt).sort((a, b) => a.ts - b.ts)[0];
+        if (after) takeovers.push(after.ts - killedAt);
+      }
+      takeovers.sort((a, b) => a - b);
+      const p50 = takeovers[Math.floor(takeovers.length / 2)] ?? NaN;
+      const max = takeovers[takeovers.length - 1] ?? NaN;
+      const tasksRun = workers.reduce((n, w) => n + w.lines.filter((l) => typeof l.task === 'number').length, 0);
+      process.stdout.write(
+        `kill/freeze: ${RUNS} runs × ${STEPS} steps; killed worker held ${heldByKilled.size} runs, taken over p50 ${p50} ms, max ${max} ms (lease ${LEASE_MS} ms, poll ${POLL_MS} ms); ` +
+          `frozen worker: ${refused.length} runs lost after waking (${refusedAppends.length} by refused appends); ${tasksRun} task executions for ${RUNS * STEPS} steps\n`,
+      );
+      expect(heldByKilled.size).toBeGreaterThan(0);
+      expect(takeovers.length).toBe(heldByKilled.size);
+      // lease + 2 polls, with a margin for this shared 2-core machine.
+      expect(max).toBeLessThan(LEASE_MS + 2 * POLL_MS + 1500);
+      void frozenAt;
+    } finally {
+      for (const w of workers) {
+        try {
+          w.proc.kill('SIGCONT');
+          w.proc.kill('SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  }, 240_000);
+});
