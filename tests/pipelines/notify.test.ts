@@ -26,6 +26,8 @@ describe('pipeline notifications', () => {
       { on: ['SUCCEEDED', 'CANCELLED'], sink: { kind: 'webhook', url: 'http://x/hook' } },
       { on: ['FAILED'], sink: { kind: 'email', to: ['a@b.c'] } },
       { on: ['FAILED'], sink: { kind: 'slack', url: 'https://hooks.example/x' } },
+      // Trigger events reach the runs a trigger starts (the engine raises them only for those).
+      { on: ['TRIGGER_RUN_FAILED'], sink: { kind: 'email', to: ['a@b.c'] } },
     ]);
   });
 

@@ -127,7 +127,7 @@ describe('PipelineRegistry', () => {
     reg.close();
     const db = new Database(p.db, { readonly: true });
     const tables = db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'pipeline%' ORDER BY name").pluck().all();
-    expect(tables).toEqual(['pipeline_revisions', 'pipelines']);
+    expect(tables).toEqual(['pipeline_notifications', 'pipeline_revisions', 'pipelines']);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
   });

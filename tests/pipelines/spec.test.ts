@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { PipelineSpecError, cronProblem, parsePipelineSpec } from '../../src/pipelines/spec.js';
+import { PipelineSpecError, cronProblem, parseNotifications, parsePipelineSpec } from '../../src/pipelines/spec.js';
 
 /** The problems of a spec text as `line:col: message`. */
 function problems(text: string): string[] {
@@ -91,7 +91,7 @@ spec:
       '11:36: cron "0 9 * *" has 4 fields (expected 5: minute hour day-of-month month day-of-week)',
       '11:64: triggerMap.daily.maxConcurrency must be at least 0, not -1',
       '13:25: spec.notifications[0].notificationType is "EMAL" (did you mean EMAIL?) (expected one of EMAIL, SLACK, WEBHOOK)',
-      '14:20: spec.notifications[0].eventTypes[0] is "EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEDED" (did you mean EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED?) (expected one of EVENT_TYPE_PIPELINE_RUN_STATE_STARTED, EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED, EVENT_TYPE_PIPELINE_RUN_STATE_FAILED, EVENT_TYPE_PIPELINE_RUN_STATE_KILLED, EVENT_TYPE_PIPELINE_RUN_STATE_SKIPPED, EVENT_TYPE_TRIGGER_RUN_STATE_SUCCEEDED, EVENT_TYPE_TRIGGER_RUN_STATE_FAILED, EVENT_TYPE_TRIGGER_RUN_STATE_KILLED)',
+      '14:20: spec.notifications[0].eventTypes[0] is "EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEDED" (did you mean EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED?) (expected one of EVENT_TYPE_PIPELINE_RUN_STATE_STARTED, EVENT_TYPE_PIPELINE_RUN_STATE_SUCCEEDED, EVENT_TYPE_PIPELINE_RUN_STATE_FAILED, EVENT_TYPE_PIPELINE_RUN_STATE_KILLED, EVENT_TYPE_PIPELINE_RUN_STATE_SKIPPED, EVENT_TYPE_TRIGGER_RUN_STATE_STARTED, EVENT_TYPE_TRIGGER_RUN_STATE_SUCCEEDED, EVENT_TYPE_TRIGGER_RUN_STATE_FAILED, EVENT_TYPE_TRIGGER_RUN_STATE_KILLED, EVENT_TYPE_TRIGGER_TICK_SKIPPED)',
     ]);
   });
 
@@ -167,6 +167,51 @@ spec:
       '8:58: spec.notifications[1].emails[0] "nobody" is not an email address',
       '9:92: spec.notifications[2].url "ftp://x" is malformed (expected an http:// or https:// URL)',
     ]);
+  });
+
+  it('takes trigger events, and refuses events of another resourceType where they are', () => {
+    const text = `apiVersion: larkflow.dev/v1
+kind: Pipeline
+metadata: {name: x}
+spec:
+  manifest: {filePath: a.star}
+  notifications:
+    - {notificationType: WEBHOOK, url: "http://h/", eventTypes: [EVENT_TYPE_TRIGGER_RUN_STATE_STARTED, EVENT_TYPE_TRIGGER_TICK_SKIPPED]}
+    - {notificationType: WEBHOOK, url: "http://h/", resourceType: PIPELINE_RUN, eventTypes: [EVENT_TYPE_PIPELINE_RUN_STATE_FAILED, EVENT_TYPE_TRIGGER_RUN_STATE_FAILED]}
+    - {notificationType: WEBHOOK, url: "http://h/", resourceType: TRIGGER_RUN, eventTypes: [EVENT_TYPE_PIPELINE_RUN_STATE_FAILED]}
+    - {notificationType: WEBHOOK, url: "http://h/", eventTypes: [EVENT_TYPE_TRIGGER_TICK_SKIPED]}
+`;
+    expect(problems(text)).toEqual([
+      '8:132: spec.notifications[1].eventTypes[1] EVENT_TYPE_TRIGGER_RUN_STATE_FAILED is a trigger event: resourceType PIPELINE_RUN takes EVENT_TYPE_PIPELINE_RUN_STATE_* events (use resourceType TRIGGER_RUN, or leave it out)',
+      '9:93: spec.notifications[2].eventTypes[0] EVENT_TYPE_PIPELINE_RUN_STATE_FAILED is a pipeline-run event: resourceType TRIGGER_RUN takes EVENT_TYPE_TRIGGER_RUN_STATE_STARTED, EVENT_TYPE_TRIGGER_RUN_STATE_SUCCEEDED, EVENT_TYPE_TRIGGER_RUN_STATE_FAILED, EVENT_TYPE_TRIGGER_RUN_STATE_KILLED, EVENT_TYPE_TRIGGER_TICK_SKIPPED (use resourceType PIPELINE_RUN, or leave it out)',
+      expect.stringMatching(/^10:66: spec\.notifications\[3\]\.eventTypes\[0\] is "EVENT_TYPE_TRIGGER_TICK_SKIPED" \(did you mean EVENT_TYPE_TRIGGER_TICK_SKIPPED\?\)/),
+    ]);
+    const ok = parsePipelineSpec(text.split('\n').filter((l) => !/resourceType|SKIPED/.test(l)).join('\n'), 'p.yaml');
+    expect(ok.spec.notifications[0]!.eventTypes).toEqual(['EVENT_TYPE_TRIGGER_RUN_STATE_STARTED', 'EVENT_TYPE_TRIGGER_TICK_SKIPPED']);
+  });
+
+  it('reads a notifications file: a list, or a mapping with notifications:, checked with positions', () => {
+    const list = parseNotifications('- {notificationType: EMAIL, eventTypes: [EVENT_TYPE_PIPELINE_RUN_STATE_FAILED], emails: [a@b.c]}\n', 'n.yaml');
+    expect(list).toEqual([{ notificationType: 'EMAIL', eventTypes: ['EVENT_TYPE_PIPELINE_RUN_STATE_FAILED'], emails: ['a@b.c'] }]);
+    expect(parseNotifications('notifications: []\n', 'n.yaml')).toEqual([]);
+    const bad = (text: string): string[] => {
+      try {
+        parseNotifications(text, 'n.yaml');
+      } catch (e) {
+        if (e instanceof PipelineSpecError) return e.problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`);
+        throw e;
+      }
+      throw new Error('expected the file to be refused');
+    };
+    expect(bad('notifications:\n  - {notificationType: SLAK, eventTypes: [EVENT_TYPE_PIPELINE_RUN_STATE_FAILED]}\n')).toEqual([
+      'n.yaml:2:24: spec.notifications[0].notificationType is "SLAK" (did you mean SLACK?) (expected one of EMAIL, SLACK, WEBHOOK)',
+    ]);
+    expect(bad('notifs: []\n')).toEqual([
+      'n.yaml:1:1: unknown field "notifs" in the notifications file (expected one of notifications)',
+      'n.yaml:1:1: the notifications file is missing the required field notifications',
+    ]);
+    expect(bad('just text\n')[0]).toMatch(/^n\.yaml:1:1: the notifications file must be a list of notifications/);
+    expect(bad('- [unclosed\n')[0]).toMatch(/^n\.yaml:\d+:\d+: YAML syntax error/);
   });
 
   it('checks a standard pipeline\'s config: known and required tasks, commands', () => {

@@ -531,7 +531,11 @@ export async function backfill(t: TriggerInfo, from: number, to: number, start: 
     if (batch && i + size < units.length) {
       const endedAt = await options.waitRuns!(fired.map((f) => f.runId));
       const until = endedAt + batch.waitMs;
-      if (until > now()) await sleep(until - now());
+      // The wait is slept a second at a time, so that a kill stops it soon.
+      while (now() < until) {
+        if (id !== undefined && state!.backfill(id)?.status === 'killed') return out;
+        await sleep(Math.min(1000, until - now()));
+      }
     }
   }
   if (id !== undefined) state!.updateBackfill(id, out.length, 'succeeded', now());
