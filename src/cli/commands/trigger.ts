@@ -298,7 +298,7 @@ export function registerTriggerCommands(program: Command, io: CliIo, setExit: (n
         if (id !== undefined) {
           const b = state.backfill(id);
           if (!b || b.pipeline !== pipeline || b.trigger !== name) throw new CliError(`trigger ${pipeline}/${name} has no backfill #${id} (see \`larkflow trigger get ${pipeline} ${name}\`)`);
-          if (b.status !== 'running') throw new CliError(`backfill #${id} of ${pipeline}/${name} is not running (it ${b.status})`);
+          if (b.status !== 'running') throw new CliError(`backfill #${id} of ${pipeline}/${name} is not running (it ${b.status === 'killed' ? 'was killed' : 'finished'})`);
         }
         const killed = state.killBackfills(pipeline, name, Date.now(), id);
         if (killed.length === 0) io.out(`trigger ${pipeline}/${name} has no running backfill\n`);
