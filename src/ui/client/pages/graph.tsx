@@ -27,7 +27,7 @@ export function layoutGraph(g: Graph): Laid {
   dg.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 50, marginx: 16, marginy: 16 });
   dg.setDefaultEdgeLabel(() => ({}));
   for (const n of g.nodes) {
-    const text = n.count > 1 ? `${n.label} ×${n.count}` : n.label;
+    const text = n.count > 1 && !n.label.includes(`×${n.count}`) ? `${n.label} ×${n.count}` : n.label;
     dg.setNode(n.id, { width: Math.min(260, Math.max(90, text.length * 7.2 + 24)), height: 34 });
   }
   for (const e of g.edges) if (dg.hasNode(e.from) && dg.hasNode(e.to)) dg.setEdge(e.from, e.to);
@@ -90,7 +90,7 @@ export function GraphTab(props: { ctx: RunContext }): preact.JSX.Element {
               <rect x={n.x - n.w / 2} y={n.y - n.h / 2} width={n.w} height={n.h} rx={6} />
               <text class="g-label" x={n.x} y={n.y + 4} text-anchor="middle">
                 {n.label.length > 30 ? `${n.label.slice(0, 29)}…` : n.label}
-                {n.count > 1 ? <tspan class="g-count"> ×{n.count}</tspan> : null}
+                {n.count > 1 && !n.label.includes(`×${n.count}`) ? <tspan class="g-count"> ×{n.count}</tspan> : null}
               </text>
               <title>
                 {n.label} ({n.state}){n.count > 1 ? `, ${n.count} calls` : ''}
