@@ -422,7 +422,7 @@ describe('schema v4 migration', () => {
     try {
       const raw = new Database(path, { readonly: true });
       expect(raw.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
-      expect(SCHEMA_VERSION).toBe(4);
+      expect(SCHEMA_VERSION).toBe(5);
       expect(raw.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'outbox'").pluck().get()).toBe('outbox');
       raw.close();
       expect(store.getRun('old')).toMatchObject({ status: 'running', lastSeq: 1 });

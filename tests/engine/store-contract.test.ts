@@ -475,7 +475,7 @@ describe('SqliteEventStore', () => {
     raw(path, (db) => {
       expect(db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
       const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all();
-      expect(tables).toEqual(['events', 'inbox', 'meta', 'outbox', 'runs', 'scripts', 'sqlite_sequence']);
+      expect(tables).toEqual(['events', 'inbox', 'meta', 'outbox', 'runs', 'scripts', 'sqlite_sequence', 'workers']);
       expect(db.prepare('SELECT run_id, seq, kind, at FROM events').all()).toEqual([{ run_id: 'r1', seq: 1, kind: 'RunStarted', at: 1000 }]);
       expect(db.prepare('SELECT status, last_seq, ended_at FROM runs').get()).toEqual({ status: 'running', last_seq: 1, ended_at: null });
     });

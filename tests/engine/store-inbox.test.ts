@@ -572,9 +572,9 @@ store.close();
       const meta = new Database(path, { readonly: true });
       try {
         expect(meta.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SCHEMA_VERSION));
-        expect(SCHEMA_VERSION).toBe(4);
+        expect(SCHEMA_VERSION).toBe(5);
         const indexes = meta.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-        expect(indexes).toEqual(['inbox_by_key', 'inbox_pending', 'outbox_by_status', 'outbox_due', 'runs_by_idempotency_key', 'runs_by_started_id', 'runs_by_status', 'runs_by_workflow']);
+        expect(indexes).toEqual(['inbox_by_key', 'inbox_pending', 'outbox_by_status', 'outbox_due', 'runs_by_idempotency_key', 'runs_by_started_id', 'runs_by_status', 'runs_by_workflow', 'runs_claimable']);
       } finally {
         meta.close();
       }

@@ -11,7 +11,7 @@
 import type { FencedError, StoreError } from '../core/errors.js';
 import type { HistoryEvent, NewEvent } from '../core/events.js';
 import type { RunCounters } from '../core/run-counters.js';
-import type { ClaimResult, EventStore, RunLease, RunRecord } from '../core/ports.js';
+import type { ClaimResult, EventStore, RunFilter, RunLease, RunRecord } from '../core/ports.js';
 
 /** `T` with every method returning a promise of what it returned. */
 export type Promisified<T> = {
@@ -102,10 +102,15 @@ export interface AsyncEventStore extends Promisified<Omit<EventStore, 'claimRun'
   migrate(): Promise<MigrationReport>;
   /** A run's row with its counters. */
   getRunWithCounters(runId: string): Promise<RunRecordWithCounters | undefined>;
+  /** `listRuns` with each run's counters. */
+  listRunsWithCounters(filter?: RunFilter): Promise<RunRecordWithCounters[]>;
   /**
-   * Writes a whole run as it was (import from another store): its row and events, unowned.
-   * @throws DuplicateRunError if the run exists
+   * Writes a whole run as it was (import from another store): its row and events, unowned (any
+   * worker may claim it if it has not ended), with its idempotency key if given. The history must
+   * start with RunStarted and have contiguous seqs from 1.
+   * @throws DuplicateRunError if a run with this id or idempotency key exists (nothing is written)
+   * @throws StoreError if the history is not a valid one
    */
-  importRun(history: readonly HistoryEvent[]): Promise<void>;
+  importRun(history: readonly HistoryEvent[], options?: { readonly idempotencyKey?: string }): Promise<void>;
   close(): Promise<void>;
 }

@@ -12,8 +12,9 @@
  * blocked. Nothing here touches a database: the
  * migrations are SQL text, applied by sqlite-store.ts.
  */
-import { UsageError } from '../core/errors.js';
-import type { EventKind, RunStatus } from '../core/events.js';
+import { StoreError, UsageError } from '../core/errors.js';
+import { isTerminal } from '../core/events.js';
+import type { EventKind, HistoryEvent, RunStatus } from '../core/events.js';
 import type { RunRecord } from '../core/ports.js';
 
 /** One step of the schema: turns a database at `version - 1` into one at `version`. */
@@ -128,6 +129,29 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX outbox_due ON outbox (next_at, id) WHERE status = 'pending';
       CREATE INDEX outbox_by_status ON outbox (status, id);
+    `,
+  },
+  {
+    version: 5,
+    description: 'run counters (written when the status changes), parking (wake_at), claims in batches, workers',
+    // counters is the JSON of RunCounters up to counters_seq; the events after it are counted when
+    // read (an append that leaves a running run running still writes only its events). A parked run
+    // has no owner and lease_until = its wake time (or the largest integer): runs_claimable serves
+    // claimRuns' "lease_until <= now ORDER BY lease_until" for expired, released, unclaimed and due
+    // parked runs alike. workers holds the heartbeats of `larkflow worker` processes.
+    sql: `
+      ALTER TABLE runs ADD COLUMN counters TEXT;
+      ALTER TABLE runs ADD COLUMN counters_seq INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE runs ADD COLUMN wake_at INTEGER;
+      CREATE INDEX runs_claimable ON runs (lease_until) WHERE status = 'running';
+      CREATE TABLE workers (
+        worker_id  TEXT PRIMARY KEY,
+        host       TEXT NOT NULL,
+        pid        INTEGER NOT NULL,
+        queues     TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        seen_at    INTEGER NOT NULL
+      );
     `,
   },
 ];
@@ -279,3 +303,29 @@ export const storeMessages = {
   inboxConsumed: (runId: string, inboxId: number, seq: number): string =>
     `cannot append to run ${runId}: inbox message ${inboxId} was delivered already (event ${seq}); a message is delivered once`,
 } as const;
+
+/** The run row an imported history stands for. @throws StoreError if it is not a valid history @internal */
+export function checkHistory(history: readonly HistoryEvent[]): RunRecord {
+  const first = history[0];
+  if (first === undefined || first.kind !== 'RunStarted') throw new StoreError('cannot import a run: its history must start with RunStarted');
+  const runId = first.runId;
+  for (let i = 0; i < history.length; i++) {
+    const e = history[i]!;
+    if (e.seq !== i + 1) throw new StoreError(`cannot import run ${runId}: event ${i + 1} has seq ${String(e.seq)}; seqs must run 1, 2, 3, ...`);
+    if (i > 0 && e.kind === 'RunStarted') throw new StoreError(storeMessages.startedAgain(runId));
+    if (i < history.length - 1 && isTerminal(e)) throw new StoreError(`cannot import run ${runId}: ${e.kind} at seq ${e.seq} is not the last event`);
+  }
+  const last = history[history.length - 1]!;
+  const r: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
+    runId,
+    workflow: first.workflow,
+    file: first.file,
+    status: runStatusAfter(last.kind),
+    startedAt: first.at,
+    lastSeq: history.length,
+  };
+  if (isTerminal(last)) r.endedAt = last.at;
+  if (first.parent !== undefined) r.parentRunId = first.parent.runId;
+  if (first.resumedFrom !== undefined) r.resumedFrom = first.resumedFrom.runId;
+  return r;
+}

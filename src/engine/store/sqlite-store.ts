@@ -26,7 +26,10 @@ import { HISTORY_SCHEMA_VERSION, isTerminal } from '../core/events.js';
 import type { HistoryEvent, NewEvent, RunStatus } from '../core/events.js';
 import type { Json } from '../core/json.js';
 import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, OutboxFilter, OutboxItem, RunFilter, RunLease, RunRecord, ScriptFile } from '../core/ports.js';
-import { MIGRATIONS, SCHEMA_VERSION, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
+import { advanceCounters, NO_COUNTERS } from '../core/run-counters.js';
+import type { RunCounters } from '../core/run-counters.js';
+import type { AppendBatch, AppendOutcome, ClaimedRun, WorkerInfo } from './async-store.js';
+import { MIGRATIONS, SCHEMA_VERSION, checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
 import type { Migration } from './schema.js';
 
 /** Options of `openSqliteStore`. */
@@ -321,6 +324,11 @@ export class SqliteEventStore implements EventStore {
   readonly #outboxRetry;
   readonly #renewTx;
   readonly #releaseTx;
+  readonly #countersRow;
+  readonly #countersAgg;
+  readonly #eventBody;
+  readonly #taskOf;
+  readonly #unpark;
 
   /** @internal use `openSqliteStore`, which checks and migrates the file first. */
   constructor(db: Db, path: string) {
@@ -348,6 +356,7 @@ export class SqliteEventStore implements EventStore {
          GROUP BY inbox.run_id ORDER BY min(inbox.id)`,
       )
       .pluck();
+    this.#unpark = db.prepare<[string]>("UPDATE runs SET lease_until = 0, wake_at = NULL WHERE run_id = ? AND owner IS NULL AND lease_until > 0 AND status = 'running'");
     this.#postTx = db.transaction((runId: string, post: InboxPost): { id: number; duplicate: boolean } => {
       // The same checks, in the same order, as the memory store's.
       const status = this.#postRun.get(runId);
@@ -360,6 +369,8 @@ export class SqliteEventStore implements EventStore {
       if (post.kind !== 'signal') throw new StoreError(msg.postBadKind(runId, String(post.kind)));
       const payload = serializePayload(runId, post);
       const info = this.#postInsert.run(runId, post.name, payload, post.key ?? null);
+      // A parked run (no owner, lease_until its wake time) is claimable at once; no other row matches.
+      this.#unpark.run(runId);
       return { id: Number(info.lastInsertRowid), duplicate: false };
     });
     this.#leaseRow = db.prepare<[string], { owner: string | null; epoch: number; lease_until: number; status: RunStatus; now: number }>(
@@ -421,9 +432,23 @@ export class SqliteEventStore implements EventStore {
               (SELECT kind FROM events WHERE events.run_id = runs.run_id ORDER BY seq DESC LIMIT 1) AS kind
        FROM runs WHERE run_id = ?`,
     );
-    this.#setStatus = db.prepare<[RunStatus, number | null, number, string]>(
-      "UPDATE runs SET status = ?, ended_at = ?, last_seq = ? WHERE run_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')",
+    this.#setStatus = db.prepare<[RunStatus, number | null, number, string, number, string]>(
+      "UPDATE runs SET status = ?, ended_at = ?, last_seq = ?, counters = ?, counters_seq = ? WHERE run_id = ? AND status NOT IN ('completed', 'failed', 'cancelled')",
     );
+    this.#countersRow = db.prepare<[string], { counters: string | null; counters_seq: number }>('SELECT counters, counters_seq FROM runs WHERE run_id = ?');
+    // One pass over the events after counters_seq (a range of the primary key): only what the
+    // counters need, in SQL; the first error's event is read alone afterwards.
+    this.#countersAgg = db.prepare<[string, number], { total: number; done: number; hits: number; err_seq: number | null }>(
+      `SELECT count(*) FILTER (WHERE kind = 'TaskScheduled') AS total,
+              count(*) FILTER (WHERE kind IN ('TaskCompleted', 'TaskFailed')) AS done,
+              count(*) FILTER (WHERE kind = 'TaskCompleted' AND json_extract(body, '$.source') = 'cache') AS hits,
+              min(seq) FILTER (WHERE kind IN ('TaskFailed', 'RunFailed')) AS err_seq
+       FROM events WHERE run_id = ? AND seq > ?`,
+    );
+    this.#eventBody = db.prepare<[string, number], string>('SELECT body FROM events WHERE run_id = ? AND seq = ?').pluck();
+    this.#taskOf = db
+      .prepare<[string, string], string>("SELECT json_extract(body, '$.task') FROM events WHERE run_id = ? AND kind = 'TaskScheduled' AND json_extract(body, '$.stepId') = ? ORDER BY seq LIMIT 1")
+      .pluck();
     this.#runState = db.prepare<[string], { last_seq: number; status: RunStatus }>(`SELECT status, ${LAST_SEQ} FROM runs WHERE run_id = ?`);
     this.#getRun = db.prepare<[string], RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = ?`);
     this.#history = db.prepare<[string, number], [number, string]>('SELECT seq, body FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq').raw();
@@ -527,8 +552,12 @@ export class SqliteEventStore implements EventStore {
       // The status follows the last event (runStatusAfter); the summary row is only written when it
       // changes (the run ends, blocks, or a blocked run goes on), which keeps the usual append to
       // the pages of the events table alone.
+      // The counters are written with it (from the stored ones and the events since), so that an
+      // ended run's counters are one column read.
       const status = runStatusAfter(kind);
-      if (status !== runStatusAfter(last.kind) && this.#setStatus.run(status, endedAt, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
+      if (status !== runStatusAfter(last.kind) && this.#setStatus.run(status, endedAt, seq, JSON.stringify(this.#countersNow(runId)), seq, runId).changes !== 1) {
+        throw this.#whyNotAppended(runId, expectedLastSeq);
+      }
       return out;
     });
   }
@@ -872,6 +901,214 @@ export class SqliteEventStore implements EventStore {
     return text === undefined ? undefined : (JSON.parse(text) as ScriptFile[]);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // What the asynchronous store adds (sqlite-async.ts wraps these for `AsyncEventStore`)
+
+  /**
+   * A run's counters now: the stored ones (up to `counters_seq`, written when the status last
+   * changed) plus the events after them, counted in SQL. Undefined for an unknown run.
+   */
+  #countersNow(runId: string): RunCounters | undefined {
+    const row = this.#countersRow.get(runId);
+    if (row === undefined) return undefined;
+    const base: RunCounters = row.counters === null ? NO_COUNTERS : (JSON.parse(row.counters) as RunCounters);
+    const agg = this.#countersAgg.get(runId, row.counters_seq)!;
+    let firstError = base.firstError;
+    if (firstError === undefined && agg.err_seq !== null) {
+      const e = JSON.parse(this.#eventBody.get(runId, agg.err_seq)!) as HistoryEvent;
+      firstError = advanceCounters(NO_COUNTERS, [e], (stepId) => this.#taskOf.get(runId, stepId) ?? undefined).firstError;
+    }
+    return { total: base.total + agg.total, done: base.done + agg.done, cacheHits: base.cacheHits + agg.hits, ...(firstError !== undefined ? { firstError } : {}) };
+  }
+
+  /** A run's counters (see `RunCounters`); undefined for an unknown run. */
+  counters(runId: string): RunCounters | undefined {
+    this.#checkOpen();
+    try {
+      return this.#db.transaction(() => this.#countersNow(runId))();
+    } catch (err) {
+      throw this.#wrap(err, `cannot read the counters of run ${runId}`);
+    }
+  }
+
+  /**
+   * Claims up to `max` runs that nobody holds, whose lease ran out, or that are parked and due
+   * (database clock), oldest `lease_until` first, in one IMMEDIATE transaction.
+   */
+  claimRuns(owner: string, max: number, leaseMs: number): ClaimedRun[] {
+    this.#checkOpen();
+    const n = Math.max(0, Math.min(1000, Math.floor(max)));
+    if (n === 0) return [];
+    try {
+      return this.#db
+        .transaction((): ClaimedRun[] => {
+          const rows = this.#db
+            .prepare<[number], { run_id: string; epoch: number }>(`SELECT run_id, epoch FROM runs WHERE status = 'running' AND lease_until <= ${DB_NOW} ORDER BY lease_until LIMIT ?`)
+            .all(n);
+          const claim = this.#db.prepare<[string, number, string]>(`UPDATE runs SET owner = ?, epoch = epoch + 1, lease_until = ${DB_NOW} + ?, wake_at = NULL WHERE run_id = ?`);
+          return rows.map((r) => {
+            claim.run(owner, leaseMs, r.run_id);
+            return { runId: r.run_id, epoch: r.epoch + 1, lastSeq: this.#runState.get(r.run_id)!.last_seq };
+          });
+        })
+        .immediate();
+    } catch (err) {
+      throw this.#wrap(err, 'cannot claim runs');
+    }
+  }
+
+  /**
+   * Group commit: every batch in one IMMEDIATE transaction, each under a savepoint, so a refused
+   * batch (fenced, moved on, a message delivered twice) takes back only its own writes.
+   */
+  appendMany(batches: readonly AppendBatch[]): Map<string, AppendOutcome> {
+    this.#checkOpen();
+    const out = new Map<string, AppendOutcome>();
+    const run = (): void => {
+      for (const b of batches) {
+        if (out.has(b.runId)) continue;
+        try {
+          out.set(b.runId, { ok: true, events: this.#appendOne(b.runId, b.expectedLastSeq, b.events, b.lease) });
+        } catch (err) {
+          if (err instanceof Database.SqliteError && (err.code.startsWith('SQLITE_BUSY') || err.code.startsWith('SQLITE_IOERR') || err.code.startsWith('SQLITE_FULL'))) throw err;
+          out.set(b.runId, { ok: false, error: this.#wrap(err, `cannot append to run ${b.runId}`) });
+        }
+      }
+    };
+    try {
+      this.#db.transaction(run).immediate();
+    } catch (err) {
+      const error = this.#wrap(err, 'cannot append');
+      return new Map(batches.map((b) => [b.runId, { ok: false, error }]));
+    }
+    return out;
+  }
+
+  /** One append inside an open transaction (a savepoint of it). */
+  #appendOne(runId: string, expectedLastSeq: number, events: readonly NewEvent[], lease: RunLease | undefined): HistoryEvent[] {
+    if (!Number.isSafeInteger(expectedLastSeq) || expectedLastSeq < 0) throw new StoreError(msg.badSeq(runId, expectedLastSeq));
+    if (events.length === 0) return this.append(runId, expectedLastSeq, [], lease);
+    return this.#appendTx(runId, expectedLastSeq, events, lease);
+  }
+
+  /**
+   * Gives up a run's lease because it waits: no owner, and `lease_until` its wake time (never, for
+   * null), so claims pass it by until then; a message already waiting in its inbox keeps it
+   * claimable at once. 'fenced' if the lease is not the caller's any more.
+   */
+  park(runId: string, lease: RunLease, wakeAt: number | null): 'ok' | 'fenced' {
+    this.#checkOpen();
+    try {
+      return this.#db
+        .transaction((): 'ok' | 'fenced' => {
+          const changed = this.#db
+            .prepare<[number | null, number, string, string, number]>(
+              `UPDATE runs SET owner = NULL, wake_at = ?,
+                 lease_until = CASE WHEN EXISTS (SELECT 1 FROM inbox WHERE inbox.run_id = runs.run_id AND consumed_seq IS NULL) THEN 0 ELSE ? END
+               WHERE run_id = ? AND owner = ? AND epoch = ? AND status = 'running'`,
+            )
+            .run(wakeAt, wakeAt ?? Number.MAX_SAFE_INTEGER, runId, lease.owner, lease.epoch).changes;
+          return changed === 1 ? 'ok' : 'fenced';
+        })
+        .immediate();
+    } catch (err) {
+      throw this.#wrap(err, `cannot park run ${runId}`);
+    }
+  }
+
+  /** Records a worker's heartbeat (database clock), creating its row. */
+  heartbeat(worker: { readonly workerId: string; readonly host: string; readonly pid: number; readonly queues: readonly string[] }): void {
+    this.#checkOpen();
+    try {
+      this.#db
+        .prepare(
+          `INSERT INTO workers (worker_id, host, pid, queues, started_at, seen_at) VALUES (?, ?, ?, ?, ${DB_NOW}, ${DB_NOW})
+           ON CONFLICT (worker_id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues, seen_at = excluded.seen_at`,
+        )
+        .run(worker.workerId, worker.host, worker.pid, JSON.stringify(worker.queues));
+    } catch (err) {
+      throw this.#wrap(err, `cannot record the heartbeat of worker ${worker.workerId}`);
+    }
+  }
+
+  /** Workers seen within `withinMs`, with the runs whose lease they hold now. */
+  listWorkers(withinMs: number): WorkerInfo[] {
+    this.#checkOpen();
+    try {
+      const rows = this.#db
+        .prepare<[number], { worker_id: string; host: string; pid: number; queues: string; started_at: number; seen_at: number }>(
+          `SELECT worker_id, host, pid, queues, started_at, seen_at FROM workers WHERE seen_at >= ${DB_NOW} - ? ORDER BY worker_id`,
+        )
+        .all(withinMs);
+      const held = this.#db.prepare<[string], string>(`SELECT run_id FROM runs WHERE owner = ? AND status = 'running' AND lease_until > ${DB_NOW} ORDER BY run_id`).pluck();
+      return rows.map((r) => ({ workerId: r.worker_id, host: r.host, pid: r.pid, queues: JSON.parse(r.queues) as string[], startedAt: r.started_at, seenAt: r.seen_at, runs: held.all(r.worker_id) }));
+    } catch (err) {
+      throw this.#wrap(err, 'cannot list workers');
+    }
+  }
+
+  /** Removes a worker's row. */
+  unregisterWorker(workerId: string): void {
+    this.#checkOpen();
+    try {
+      this.#db.prepare('DELETE FROM workers WHERE worker_id = ?').run(workerId);
+    } catch (err) {
+      throw this.#wrap(err, `cannot remove worker ${workerId}`);
+    }
+  }
+
+  /** The database clock, ms since the epoch. */
+  dbNow(): number {
+    this.#checkOpen();
+    return this.#db.prepare<[], number>(`SELECT ${DB_NOW}`).pluck().get()!;
+  }
+
+  /** The schema version of the file (opening migrated it to `SCHEMA_VERSION`). */
+  schemaVersion(): number {
+    this.#checkOpen();
+    const v = this.#db.prepare<[], string>("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get();
+    return v === undefined ? 0 : Number(v);
+  }
+
+  /**
+   * Writes a whole run as it was (import): its row, unowned, and its events, in one IMMEDIATE
+   * transaction.
+   * @throws DuplicateRunError if a run with this id or idempotency key exists
+   * @throws StoreError if the history is not a valid one
+   */
+  importRun(history: readonly HistoryEvent[], options: { readonly idempotencyKey?: string } = {}): void {
+    this.#checkOpen();
+    const run = checkHistory(history);
+    const bodies = history.map((e) => serialize(run.runId, e));
+    const counters = advanceCounters(NO_COUNTERS, history);
+    const key = options.idempotencyKey;
+    try {
+      this.#db
+        .transaction(() => {
+          if (key !== undefined) {
+            const existing = this.#runByKey.get(key);
+            if (existing !== undefined) throw new DuplicateRunError(existing.run_id === run.runId ? msg.runExists(run.runId) : msg.keyTaken(run.runId, key, existing.run_id), existing.run_id);
+          }
+          if (this.#runExists.get(run.runId) !== undefined) throw new DuplicateRunError(msg.runExists(run.runId), run.runId);
+          this.#db
+            .prepare(
+              `INSERT INTO runs (run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, last_seq, owner, epoch, lease_until, idempotency_key, counters, counters_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, 0, ?, ?, ?)`,
+            )
+            .run(run.runId, run.workflow, run.file, run.status, run.startedAt, run.endedAt ?? null, run.parentRunId ?? null, run.resumedFrom ?? null, history.length, key ?? null, JSON.stringify(counters), history.length);
+          for (let i = 0; i < history.length; i += MAX_ROWS_PER_INSERT) {
+            const n = Math.min(MAX_ROWS_PER_INSERT, history.length - i);
+            const params: unknown[] = [];
+            for (let j = i; j < i + n; j++) params.push(run.runId, history[j]!.seq, history[j]!.kind, history[j]!.at, bodies[j]);
+            this.#insertRows(n).run(params);
+          }
+        })
+        .immediate();
+    } catch (err) {
+      throw this.#wrap(err, `cannot import run ${run.runId}`);
+    }
+  }
+
   /** Closes the connection (idempotent). Later calls throw `StoreError`. */
   close(): void {
     if (!this.#db.open) return;
@@ -949,3 +1186,4 @@ function toRecord(row: RunRow): RunRecord {
   if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
   return r;
 }
+
