@@ -190,6 +190,15 @@ spec:
     expect(ok.spec.notifications[0]!.eventTypes).toEqual(['EVENT_TYPE_TRIGGER_RUN_STATE_STARTED', 'EVENT_TYPE_TRIGGER_TICK_SKIPPED']);
   });
 
+  it('accepts the README\'s complete pipeline.yaml', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('### Pipelines: `pipeline.yaml`'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const s = parsePipelineSpec(yaml, 'README.md');
+    expect(s.spec.manifest.triggerMap.daily).toMatchObject({ catchUp: 'latest', batchPolicy: { batchSize: 10, wait: '600s' }, cronSchedule: { timezone: 'Europe/Berlin' } });
+    expect(s.spec.notifications.map((n) => n.eventTypes)).toEqual([['EVENT_TYPE_PIPELINE_RUN_STATE_FAILED'], ['EVENT_TYPE_TRIGGER_RUN_STATE_FAILED', 'EVENT_TYPE_TRIGGER_TICK_SKIPPED']]);
+  });
+
   it('reads a notifications file: a list, or a mapping with notifications:, checked with positions', () => {
     const list = parseNotifications('- {notificationType: EMAIL, eventTypes: [EVENT_TYPE_PIPELINE_RUN_STATE_FAILED], emails: [a@b.c]}\n', 'n.yaml');
     expect(list).toEqual([{ notificationType: 'EMAIL', eventTypes: ['EVENT_TYPE_PIPELINE_RUN_STATE_FAILED'], emails: ['a@b.c'] }]);
