@@ -34,3 +34,8 @@ export { runChunkedFile, splitChunks, formatChunkedResults, type ChunkedFileResu
 
 // The workflow engine.
 export * from './engine/index.js';
+
+// The run inspector (`larkflow ui`): its request handler, to mount in any node:http server (or
+// express, fastify, ...), or on a server of its own; and the JSON shapes of its API.
+export { createUiHandler, startUiServer, type UiHandler, type UiHandlerOptions, type UiServer, type UiServerOptions } from './ui/server/index.js';
+export type * as uiApi from './ui/api-types.js';

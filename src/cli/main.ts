@@ -410,6 +410,24 @@ Exit status with --until-idle:
     setExit(await dbBackupCommand(file, opts, io));
   });
 
+  addEngineOptions(
+    program
+      .command('ui')
+      .description('the run inspector in the browser: runs, steps, timeline, graph, history and source, live (read-only unless --allow-actions or --token)')
+      .option('--port <n>', 'the port (0 picks a free one)', '4300')
+      .option('--host <address>', 'the address to listen on (anything but loopback exposes your runs: pass --token)', '127.0.0.1')
+      .option('--allow-actions', 'let the page cancel, retry, resume and re-run runs')
+      .option('--token <token>', 'accept actions with Authorization: Bearer TOKEN (default: LARKFLOW_UI_TOKEN)')
+      .option('--allow-host <name>', 'a host name the server answers to besides localhost and IP addresses (repeatable)', collect)
+      .option('--base-path <path>', 'serve under this path (behind a proxy)')
+      .option('--ray-address <url>', 'the Ray dashboard for resumed runs with ray tasks (default: RAY_ADDRESS)')
+      .option('--livy-url <url>', 'the Livy server for resumed runs with livy tasks (default: LIVY_URL)'),
+    { tasks: true },
+  ).action(async (opts: Record<string, unknown>) => {
+    const { uiCommand } = await import('./commands/ui.js');
+    setExit(await uiCommand(opts, io));
+  });
+
   const cache = program.command('cache').description('list and remove cached task results (the cache.db beside the run database)');
   addEngineOptions(
     cache

@@ -3,28 +3,42 @@
  * app (src/ui/client/): the JSON shapes of `/api/*` and of its Server-Sent Events. Both sides
  * import these types; neither imports the other's code. Every field is plain JSON.
  *
- * Routes (all under the handler's base path):
+ * Routes (all under the handler's base path; the server answers JSON with `content-type:
+ * application/json`, errors as ApiError):
  *   GET  /api/meta                          → Meta
  *   GET  /api/runs?status=a,b&workflow=&pipeline=&q=&since=&until=&after=CURSOR&limit=N
- *                                            → RunPage (newest first, keyset pages)
+ *                                            → RunPage (newest first, keyset pages; since/until are
+ *                                              ms since the epoch or ISO dates; limit ≤ 500, default 50)
  *   GET  /api/runs/:id                      → RunDetail
  *   GET  /api/runs/:id/steps                → { steps: Step[] }
  *   GET  /api/runs/:id/graph                → Graph
  *   GET  /api/runs/:id/history?after=SEQ&limit=N&kinds=A,B&failures=1&q=TEXT
- *                                            → HistoryPage
+ *                                            → HistoryPage (limit ≤ 1000, default 200; q: case-insensitive
+ *                                              substring of the event's JSON)
  *   GET  /api/runs/:id/history.json         → the whole history (download, attachment)
+ *   GET  /api/runs/:id/events/:seq          → HistoryEventJson (one event, whole: the JSON view)
+ *   GET  /api/runs/:id/payload?seq=N&part=P → JsonValue: the whole value a PayloadRef stands for
+ *                                             (P is `result`, `args.I` or `kwargs.NAME` of event N;
+ *                                             a blob is fetched from blob storage)
+ *   GET  /api/runs/:id/logs?step=S&attempt=N&bytes=B → LogTail (the end of an attempt's local log file)
  *   GET  /api/runs/:id/source               → Source
- *   GET  /api/runs/:id/resume-plan?from=STEP → ResumePlan
+ *   GET  /api/runs/:id/resume-plan?from=STEP → ResumePlan (from: default the first failed step)
  *   GET  /api/runs/:id/stream               → SSE: `id: <seq>`, `event: history`, `data: HistoryEventJson`;
  *                                             replays after Last-Event-ID (or ?after=), then follows
  *   GET  /api/stream                        → SSE for the runs list: `event: run`, `data: RunRow`
+ *                                             (`id:` is a server cursor; a reconnect with Last-Event-ID
+ *                                             gets the rows of the runs that changed meanwhile)
  *   GET  /api/pipelines, /api/triggers, /api/cache → PipelineRow[], TriggerRow[], CacheRow[] (wrapped in { items })
  *   POST /api/runs/:id/cancel  { reason? }             → ActionResult
  *   POST /api/runs/:id/retry   { step? }               → ActionResult (a resumed run from the failed step)
  *   POST /api/runs/:id/resume  { fromStep }            → ActionResult
- *   POST /api/runs/:id/rerun   { args?, kwargs? }      → ActionResult
+ *   POST /api/runs/:id/rerun   { args?, kwargs? }      → ActionResult (a new run of the stored script)
  * POSTs need `content-type: application/json`, an allowed Origin, and actions enabled
  * (`--allow-actions`, or `Authorization: Bearer <token>`); otherwise 403 with an ApiError.
+ * Every request's Host must be the server's (loopback names and IP literals by default), which
+ * stops DNS rebinding; a refused Host is a 403 too.
+ * Every response carries a strict Content-Security-Policy and `x-content-type-options: nosniff`.
+ * PayloadRef.$ref is relative to the base path (no leading slash): fetch it as is under `<base href>`.
  */
 
 /** Any JSON value. */
@@ -45,6 +59,8 @@ export interface Meta {
   readonly db: string;
   /** Server time, ms since the epoch. */
   readonly now: number;
+  /** Actions are accepted with `Authorization: Bearer <token>` (the server has a token). */
+  readonly tokenAccepted?: boolean;
 }
 
 export type RunStatusName = 'running' | 'completed' | 'failed' | 'cancelled' | 'blocked';
@@ -136,6 +152,8 @@ export interface PayloadRef {
 
 export interface Step {
   readonly stepId: string;
+  /** A task call, a durable sleep (`time.sleep`, task "sleep") or a child workflow run. */
+  readonly kind?: 'task' | 'timer' | 'child';
   readonly task: string;
   /** seq of the TaskScheduled event. */
   readonly seq: number;
@@ -156,6 +174,16 @@ export interface Step {
   readonly deps: string[];
   /** The child run a step started (child workflows). */
   readonly childRunId?: string;
+  /** Where the result came from: run here, the task cache, or reused from the run this one resumed. */
+  readonly source?: 'executed' | 'cache' | 'reused';
+  /** A timer's or a retry wait's firing time (ms since the epoch). */
+  readonly fireAt?: number;
+  /** A remote task's resources (image, cpu, memory, gpu, Ray/Spark sizes), as recorded. */
+  readonly resources?: JsonValue;
+  /** The arguments' digest (a part of the cache key). */
+  readonly argsDigest?: string;
+  /** The latest heartbeat of the running attempt (`ctx.heartbeat`). */
+  readonly heartbeat?: { readonly at: number; readonly details: JsonValue };
 }
 
 export interface Graph {
@@ -200,6 +228,20 @@ export interface ResumePlan {
   readonly cli: string;
 }
 
+/** The end of an attempt's log (`GET /api/runs/:id/logs`). */
+export interface LogTail {
+  readonly stepId: string;
+  readonly attempt: number;
+  /** Where the log is (a path or URI). */
+  readonly location?: string;
+  readonly text: string;
+  /** The text is the end of a longer log. */
+  readonly truncated: boolean;
+  /** Why there is no text (a remote log: use the CLI command). */
+  readonly note?: string;
+  readonly cli: string;
+}
+
 export interface ActionResult {
   readonly ok: true;
   /** The run an action started (resume, retry, re-run). */
@@ -232,4 +274,9 @@ export interface CacheRow {
   readonly createdAt: number;
   readonly expiresAt?: number;
   readonly bytes?: number;
+  /** The step whose attempt produced the entry. */
+  readonly stepId?: string;
+  /** Lookups served from the entry, and the last one. */
+  readonly hits?: number;
+  readonly lastHitAt?: number;
 }

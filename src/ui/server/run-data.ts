@@ -1,0 +1,106 @@
+/**
+ * This file keeps what the server knows of runs between requests, keyed by each run's last seq so
+ * nothing is read twice: the full histories of the runs being looked at (a few, least recently used
+ * dropped), extended with only the new events when a run moves on, with their projections (steps,
+ * graph, ...) memoised per seq; and the runs list's per-run summary (the RunStarted event and the
+ * counters), counted from the history only when the store keeps no counters on the run's row.
+ */
+import type { Engine, HistoryEvent, RunRecord, RunStarted } from '../../engine/index.js';
+import { advanceCounters, NO_COUNTERS, type RunCounters } from '../../engine/core/run-counters.js';
+import type { HistoryReader } from './reader.js';
+
+/** Histories kept whole in memory at once (the pages being looked at). */
+const MAX_HISTORIES = 8;
+/** Summaries kept for the runs list. */
+const MAX_SUMMARIES = 20_000;
+/** Events read at once when a history is loaded or extended. */
+const CHUNK = 5000;
+
+interface HistoryEntry {
+  events: HistoryEvent[];
+  memo: Map<string, unknown>;
+}
+
+interface SummaryEntry {
+  readonly started: RunStarted | undefined;
+  lastSeq: number;
+  counters: RunCounters;
+  /** Task names by step, while a first error may still need one. */
+  tasks?: Map<string, string>;
+}
+
+export class RunData {
+  readonly #histories = new Map<string, HistoryEntry>();
+  readonly #summaries = new Map<string, SummaryEntry>();
+
+  constructor(
+    readonly engine: Engine,
+    readonly reader: HistoryReader,
+  ) {}
+
+  record(runId: string): RunRecord | undefined {
+    return this.engine.store.getRun(runId);
+  }
+
+  /** Events after `after` (all of them, read in chunks). */
+  #read(runId: string, after: number): HistoryEvent[] {
+    const out: HistoryEvent[] = [];
+    for (;;) {
+      const page = this.reader.page(runId, { after, limit: CHUNK });
+      for (const e of page) out.push(e);
+      if (page.length < CHUNK) return out;
+      after = page[page.length - 1]!.seq;
+    }
+  }
+
+  /** The whole history of a run, as of its record's last seq. */
+  history(rec: RunRecord): HistoryEvent[] {
+    let h = this.#histories.get(rec.runId);
+    if (h) {
+      this.#histories.delete(rec.runId); // most recently used last
+      this.#histories.set(rec.runId, h);
+    }
+    const have = h ? (h.events[h.events.length - 1]?.seq ?? 0) : 0;
+    if (!h || have < rec.lastSeq) {
+      const more = this.#read(rec.runId, have);
+      if (!h) h = { events: more, memo: new Map() };
+      else if (more.length > 0) h = { events: h.events.concat(more), memo: new Map() };
+      this.#histories.set(rec.runId, h);
+      while (this.#histories.size > MAX_HISTORIES) this.#histories.delete(this.#histories.keys().next().value!);
+    }
+    return h.events;
+  }
+
+  /** A projection of a run's history, computed once per last seq. */
+  memo<T>(rec: RunRecord, name: string, make: (history: HistoryEvent[]) => T): T {
+    const events = this.history(rec);
+    const h = this.#histories.get(rec.runId)!;
+    if (h.memo.has(name)) return h.memo.get(name) as T;
+    const v = make(events);
+    h.memo.set(name, v);
+    return v;
+  }
+
+  /** The run's RunStarted event and counters, for its list row. */
+  summary(rec: RunRecord): { started: RunStarted | undefined; counters: RunCounters } {
+    const stored = (rec as RunRecord & { counters?: RunCounters }).counters;
+    let s = this.#summaries.get(rec.runId);
+    if (!s) {
+      const first = this.reader.event(rec.runId, 1);
+      s = { started: first?.kind === 'RunStarted' ? first : undefined, lastSeq: 0, counters: NO_COUNTERS, tasks: new Map() };
+      this.#summaries.set(rec.runId, s);
+      while (this.#summaries.size > MAX_SUMMARIES) this.#summaries.delete(this.#summaries.keys().next().value!);
+    }
+    if (stored) return { started: s.started, counters: stored };
+    if (s.lastSeq < rec.lastSeq) {
+      const cached = this.#histories.get(rec.runId);
+      const events = cached && (cached.events[cached.events.length - 1]?.seq ?? 0) >= rec.lastSeq ? cached.events.slice(s.lastSeq) : this.#read(rec.runId, s.lastSeq);
+      const tasks = s.tasks;
+      if (tasks && !s.counters.firstError) for (const e of events) if (e.kind === 'TaskScheduled') tasks.set(e.stepId, e.task);
+      s.counters = advanceCounters(s.counters, events, (id) => tasks?.get(id));
+      if (s.counters.firstError || rec.status !== 'running') delete s.tasks;
+      s.lastSeq = events[events.length - 1]?.seq ?? s.lastSeq;
+    }
+    return { started: s.started, counters: s.counters };
+  }
+}
