@@ -5,13 +5,14 @@
  * task result shown as text and never run, a read-only server. Screenshots of each page, light and
  * dark, go to docs/screenshots/.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
 import { Engine } from '../../src/engine/index.js';
+import { PipelineRegistry } from '../../src/pipelines/registry.js';
 import { launchBrowser, newPage, screenshots, startUi, type UiServer } from './browser-helpers.js';
 
 const SCRIPT = `
@@ -21,6 +22,7 @@ combine = task("combine")
 echo = task("echo")
 flaky = task("flaky", retry = RetryPolicy(max_attempts = 2, initial_interval = "1s", backoff = 1, jitter = 0))
 slow = task("slow")
+blob = task("blob")
 
 @workflow()
 def demo(n):
@@ -39,11 +41,21 @@ def xss(s):
     return echo(s)
 
 @workflow()
+def payload(n):
+    rows = blob(n)
+    return len(rows)
+
+@workflow()
 def live(n):
     xs = prep(n)
     outs = [run(slow, x) for x in xs]
     return combine([f.result() for f in outs])
 `;
+
+/** Scrolls the run page so that its tabs are at the top (the tab's content fills the screenshot). */
+async function toTabs(page: { evaluate: (s: string) => Promise<unknown> }): Promise<void> {
+  await page.evaluate("window.scrollTo(0, document.querySelector('nav.tabs').getBoundingClientRect().top + window.scrollY - 64)");
+}
 
 const XSS = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
 
@@ -78,6 +90,7 @@ describe.sequential('larkflow ui in Chromium', () => {
       if (flakyFails) throw new Error(`flaky failed on ${n} items`);
       return n;
     });
+    engine.registerTask('blob', (n: number) => Array.from({ length: n }, (_, i) => `row ${i} of a large result`));
     engine.registerTask('slow', async (x: number) => {
       await (itemGates.get(x) ?? slowGate).promise;
       return x * 10;
@@ -94,6 +107,18 @@ describe.sequential('larkflow ui in Chromium', () => {
     const xss = start('xss', [XSS]);
     ids['xss'] = xss.runId;
     await xss.result;
+    const payload = start('payload', [1000]);
+    ids['payload'] = payload.runId;
+    await payload.result;
+    // A registered pipeline with a cron trigger, for the Pipelines and Triggers pages.
+    writeFileSync(join(dir, 'flow.star'), '@workflow()\ndef main():\n    return 1\n');
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      ['apiVersion: larkflow.dev/v1', 'kind: Pipeline', 'metadata: {name: nightly, namespace: ml}', 'spec:', '  manifest:', '    filePath: flow.star', '    triggerMap:', '      daily: {cronSchedule: {cron: "0 6 * * *"}, maxConcurrency: 1}', ''].join('\n'),
+    );
+    const reg = PipelineRegistry.open(join(dir, 'larkflow.db'));
+    await reg.apply(join(dir, 'pipeline.yaml'));
+    reg.close();
     ui = await startUi({ engine, allowActions: true });
     browser = await launchBrowser();
     page = await newPage(browser);
@@ -112,7 +137,13 @@ describe.sequential('larkflow ui in Chromium', () => {
     await page.goto(ui.url);
     const table = page.getByTestId('runs-table');
     await table.locator(`tr[data-run="${ids['broken']}"]`).waitFor();
-    expect(await table.locator('tbody tr').count()).toBe(4);
+    expect(await table.locator('tbody tr').count()).toBe(5);
+    // Sortable: by duration, longest first.
+    await page.locator('th button', { hasText: 'Duration' }).click();
+    await page.waitForURL(/sort=duration/);
+    expect(await table.locator('tbody tr').first().getAttribute('data-run')).toBe(ids['broken']);
+    await page.goto(ui.url);
+    await table.locator(`tr[data-run="${ids['broken']}"]`).waitFor();
     const broken = table.locator(`tr[data-run="${ids['broken']}"]`);
     expect(await broken.getAttribute('data-state')).toBe('failed');
     await expect.poll(() => broken.textContent()).toContain('flaky failed on 3 items');
@@ -154,6 +185,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await tl.waitFor();
     expect(Number(await tl.getAttribute('data-rows'))).toBe(8);
     expect(await tl.locator('[data-marker="cache"]').count()).toBe(6);
+    await toTabs(page);
     await screenshots(page, 'run-timeline');
 
     await page.locator('nav.tabs a', { hasText: 'Graph' }).click();
@@ -161,6 +193,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await graph.waitFor();
     expect(await graph.locator('.g-node').count()).toBeGreaterThanOrEqual(3);
     expect(await graph.locator('.g-edge').count()).toBeGreaterThanOrEqual(2);
+    await toTabs(page);
     await screenshots(page, 'run-graph');
     // Click a node → its step.
     await graph.locator('.g-node').first().click();
@@ -174,6 +207,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await history.locator('tr[data-seq="1"]').click();
     await expect.poll(() => page.getByTestId('event-json').textContent()).toContain('"kind": "RunStarted"');
     expect(await page.locator('a[download]', { hasText: 'Download JSON' }).getAttribute('href')).toContain('/history.json');
+    await toTabs(page);
     await screenshots(page, 'run-history');
 
     await page.locator('nav.tabs a', { hasText: 'Source' }).click();
@@ -181,6 +215,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await source.waitFor();
     expect(await source.locator('[data-line="3"] .src-code').textContent()).toContain('double = task("double", cache = True)');
     expect(await source.locator('[data-marks~="task"]').count()).toBeGreaterThanOrEqual(3);
+    await toTabs(page);
     await screenshots(page, 'run-source');
     expect(page.problems).toEqual([]);
   });
@@ -336,10 +371,51 @@ describe.sequential('larkflow ui in Chromium', () => {
       await page.locator(`[data-testid="${name}-table"], .empty`).first().waitFor();
       await screenshots(page, name);
     }
+    await page.goto(`${ui.url}pipelines`);
+    const pipelines = page.getByTestId('pipelines-table');
+    await pipelines.locator('tbody tr', { hasText: 'nightly' }).waitFor();
+    expect(await pipelines.locator('tbody tr').first().textContent()).toContain('ml');
+    await page.goto(`${ui.url}triggers`);
+    const triggers = page.getByTestId('triggers-table');
+    await triggers.locator('tbody tr', { hasText: 'daily' }).waitFor();
+    expect(await triggers.locator('tbody tr').first().textContent()).toContain('0 6 * * *');
     await page.goto(`${ui.url}cache`);
     const cache = page.getByTestId('cache-table');
     await cache.waitFor();
     expect(await cache.locator('tbody tr', { hasText: 'double' }).count()).toBeGreaterThanOrEqual(6);
+    expect(page.problems).toEqual([]);
+  });
+
+  it('shows a large task result as a reference (size, preview) that opens whole', async () => {
+    await page.goto(`${ui.url}runs/${ids['payload']}`);
+    const card = page.locator('.step-card[data-step="blob#1"]');
+    await card.locator('button[aria-expanded="false"]').first().click();
+    const ref = card.locator('.step-details .payload-ref');
+    await ref.waitFor();
+    expect(await ref.textContent()).toMatch(/\d+(\.\d)? kB/);
+    expect(await ref.textContent()).toContain('row 0 of a large result');
+    // The link is relative to <base href>: the browser resolves it.
+    const href = await ref.locator('a').evaluate((a) => (a as unknown as { href: string }).href);
+    expect(href).toContain(`${ui.url}api/runs/`);
+    const whole = (await (await page.request.get(href)).json()) as string[];
+    expect(whole).toHaveLength(1000);
+    expect(page.problems).toEqual([]);
+  });
+
+  it('updates the runs list live: a new run appears, then completes, without a reload', async () => {
+    slowGate = gate();
+    await page.goto(ui.url);
+    await page.locator('.live-dot[data-stream="live"]').waitFor();
+    await page.evaluate('window.__sameDocument = true');
+    const h = start('live', [2]);
+    const row = page.getByTestId('runs-table').locator(`tr[data-run="${h.runId}"]`);
+    await row.waitFor();
+    await expect.poll(() => row.getAttribute('data-state')).toBe('running');
+    slowGate.open();
+    await h.result;
+    await expect.poll(() => row.getAttribute('data-state')).toBe('completed');
+    await expect.poll(() => row.locator('.progress-text').textContent()).toBe('4/4');
+    expect(await page.evaluate('window.__sameDocument')).toBe(true);
     expect(page.problems).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import type { JsonValue, PayloadRef } from '../../api-types';
-import { fmtBytes, shortDigest } from '../format';
+import { fmtBytes } from '../format';
 
 const CHUNK = 50;
 
@@ -17,10 +17,10 @@ export function RefView(props: { value: PayloadRef }): preact.JSX.Element {
   const r = props.value;
   return (
     <span class="payload-ref" title={r.$ref}>
-      <span class="ref-tag">ref</span> <code>{shortDigest(r.$ref, 16)}</code> <span class="muted">{fmtBytes(r.bytes)}</span>
+      <span class="ref-tag">large value</span> <span class="muted">{fmtBytes(r.bytes)}</span>
       {r.preview ? <code class="ref-preview">{r.preview}</code> : null}
       <a href={r.$ref} target="_blank" rel="noopener noreferrer" data-external="" class="small">
-        open
+        open whole ↗
       </a>
     </span>
   );
