@@ -24,7 +24,8 @@
  * A due tick that starts no run on time (held back by either limit, or missed ticks the catch-up
  * policy drops) queues TRIGGER_TICK_SKIPPED for the sinks that ask for it, once per tick and sink:
  * the outbox row is keyed `trigger/PIPELINE/TRIGGER/TICK:TRIGGER_TICK_SKIPPED:SINK` and written
- * with INSERT OR IGNORE in the same transaction as the trigger state it reports.
+ * with INSERT OR IGNORE (one transaction for all the rows of a poll) before the trigger acts on the
+ * ticks, so a crash after it leaves the row to be delivered and a repeat poll adds none.
  */
 import Database from 'better-sqlite3';
 import type { NotifySpec } from '../../engine/core/events.js';
@@ -214,16 +215,15 @@ export class TriggerState {
 
   /**
    * Queues TRIGGER_TICK_SKIPPED for the ticks given, to each sink of `notify` that asks for it, in
-   * the outbox of the run database (INSERT OR IGNORE by key: once per tick and sink), together with
-   * `also` (the state change the skip goes with), in one transaction. Nothing when no sink asks.
+   * the outbox of the run database (INSERT OR IGNORE by key: once per tick and sink), in one
+   * transaction. Nothing when no sink asks. Returns the rows added.
    * @throws Error when the database has no outbox (not a larkflow run database)
    */
-  queueSkipped(pipeline: string, trigger: string, skipped: readonly SkippedTick[], notify: readonly NotifySpec[] | undefined, now: number, also?: () => void): number {
+  queueSkipped(pipeline: string, trigger: string, skipped: readonly SkippedTick[], notify: readonly NotifySpec[] | undefined, now: number): number {
     const sinks = (notify ?? []).map((n, i) => [n, i] as const).filter(([n]) => n.on.includes('TRIGGER_TICK_SKIPPED'));
+    if (sinks.length === 0 || skipped.length === 0) return 0;
     let queued = 0;
     this.#db.transaction(() => {
-      also?.();
-      if (sinks.length === 0 || skipped.length === 0) return;
       const insert = this.#db.prepare('INSERT OR IGNORE INTO outbox (run_id, event, sink_index, sink, payload, key, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       for (const s of skipped) {
         const id = `trigger/${pipeline}/${trigger}/${new Date(s.tick).toISOString()}`;
