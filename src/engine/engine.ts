@@ -2213,7 +2213,7 @@ export class Engine {
     run.machine.onPrint = (m) => this.printHook(runId, m);
     // STARTED notifications are queued with the run's first activation; if that commit was lost,
     // queue them now (the outbox key makes a second queueing a no-op anyway).
-    if (run.notify && !history.some((e) => e.kind === 'NotificationsQueued' && e.notifications.some((n) => n.event === 'STARTED'))) {
+    if (run.notify && !history.some((e) => e.kind === 'NotificationsQueued' && e.notifications.some((n) => n.event === 'STARTED' || n.event === 'TRIGGER_RUN_STARTED'))) {
       const queued = notificationsFor(run.notify, started);
       if (queued) {
         this.emit(runId, this.appendRun(run, [queued]));

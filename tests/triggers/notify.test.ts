@@ -196,6 +196,31 @@ describe('trigger-run events', () => {
   });
 });
 
+describe('trigger-run events and recovery', () => {
+  it('a recovered run does not queue TRIGGER_RUN_STARTED again', async () => {
+    const r = await receiver();
+    const db = join(dir, 'recover.db');
+    const first = Engine.open({ db, pollIntervalMs: 60_000 });
+    const h = first.start({
+      source: { name: 'wf.star', text: '@workflow()\ndef main():\n    return signal.wait("go")\n' },
+      notify: [{ on: ['TRIGGER_RUN_STARTED', 'TRIGGER_RUN_SUCCEEDED'], sink: { kind: 'webhook', url: r.url } }],
+      env: { LARKFLOW_TRIGGER: 'p/t' },
+    });
+    await until(() => r.got.length === 1);
+    first.abandon();
+    first.store.close();
+    const second = Engine.open({ db, pollIntervalMs: 20 });
+    closers.push(() => second.close());
+    await second.recover();
+    second.signal(h.runId, 'go', 'yes');
+    expect(await second.result(h.runId)).toMatchObject({ status: 'completed', result: 'yes' });
+    await until(() => r.got.length === 2);
+    const queued = second.history(h.runId).filter((e) => e.kind === 'NotificationsQueued');
+    expect(queued.map((e) => (e as { notifications: { event: string }[] }).notifications.map((n) => n.event))).toEqual([['TRIGGER_RUN_STARTED'], ['TRIGGER_RUN_SUCCEEDED']]);
+    expect(r.got.map((g) => g.headers['x-larkflow-event'])).toEqual(['TRIGGER_RUN_STARTED', 'TRIGGER_RUN_SUCCEEDED']);
+  });
+});
+
 describe('through the worker\'s trigger firer', () => {
   it('runs a trigger starts notify per the pipeline\'s notifications, also after they are changed without a new revision', async () => {
     const r = await receiver();
