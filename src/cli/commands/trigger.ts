@@ -37,7 +37,13 @@ function listTriggers(reg: PipelineRegistry, state: TriggerState): (TriggerInfo 
 /** When a run of `engine`'s database ended (its terminal event's time), or undefined while it runs. */
 function runEndOf(engine: Engine): RunEnd {
   return (runId) => {
-    const status = engine.handle(runId).status();
+    let status: string;
+    try {
+      status = engine.handle(runId).status();
+    } catch {
+      // A run no longer in the database (removed by hand) holds no batch back.
+      return 0;
+    }
     if (status === 'running') return undefined;
     const h = engine.history(runId);
     return h[h.length - 1]?.at;
