@@ -41,8 +41,10 @@ let store: PostgresEventStore;
 beforeAll(async () => {
   pg = await startPostgres();
   url = await pg.createDatabase('killfreeze');
+  const migrator = await openPostgresStore(url, { forMigration: true });
+  await migrator.migrate();
+  await migrator.close();
   store = await openPostgresStore(url);
-  await store.migrate();
 }, 60_000);
 
 afterAll(async () => {
@@ -78,7 +80,7 @@ interface Worker {
 }
 
 function startWorker(i: number): Worker {
-  const proc = spawn(process.execPath, [join(__dirname, 'fixtures/pg-worker.mjs'), url, String(LEASE_MS), String(POLL_MS), '80', join(dir, `w${i}`)], {
+  const proc = spawn(process.execPath, [join(__dirname, 'fixtures/pg-worker.mjs'), url, String(LEASE_MS), String(POLL_MS), '150', join(dir, `w${i}`)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
@@ -107,8 +109,13 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
     const ids = await seed(RUNS);
     const workers = [0, 1, 2, 3].map(startWorker);
     try {
-      // Let them share the runs out, then fault.
-      await sleep(1000);
+      // Let every worker take its share of the runs (node and its imports start slowly on a busy
+      // machine), then fault.
+      const started = Date.now();
+      const commitsOf = (w: Worker) => w.lines.filter((l) => typeof l.c === 'string').length;
+      while (!workers.every((w) => w.lines.filter((l) => typeof l.c === 'string').length >= 20) && Date.now() - started < 30_000) await sleep(50);
+      await sleep(300);
+      process.stdout.write(`commits before the faults: ${workers.map(commitsOf).join(', ')} after ${Date.now() - started} ms\n`);
       const killedAt = Date.now();
       workers[0]!.proc.kill('SIGKILL');
       await sleep(500);
@@ -160,9 +167,13 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
       });
       for (const id of ids) {
         const r = (ranges.get(id) ?? []).sort((a, b) => a[0] - b[0]);
+        // No seq committed twice. A gap is allowed only in a run the killed worker wrote to: SIGKILL
+        // may cut its last log lines (the history itself is checked contiguous above).
+        const killedWrote = workers[0]!.lines.some((l) => l.c === id);
         let next = 2; // seq 1 (RunStarted) was written by the client that submitted the run
         for (const [f, t] of r) {
-          expect(f, `${id}: a gap or an overlap at seq ${f}`).toBe(next);
+          if (killedWrote) expect(f, `${id}: seq ${f} committed twice`).toBeGreaterThanOrEqual(next);
+          else expect(f, `${id}: a gap or an overlap at seq ${f}`).toBe(next);
           next = t + 1;
         }
         expect(next - 1).toBe((await store.getRun(id))!.lastSeq);
@@ -171,7 +182,6 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
       // The frozen worker's late writes were refused by the database (or found lost at renewal).
       const refused = workers[1]!.lines.filter((l) => typeof l.r === 'string' && (l.ts as number) >= wokeAt);
       const refusedAppends = refused.filter((l) => l.via === 'append');
-      expect(refused.length).toBeGreaterThan(0);
 
       // Takeover: the first commit of each killed worker's run by another worker, after the kill.
       // Runs the killed worker had written to and not finished.
@@ -192,7 +202,11 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
         `kill/freeze: ${RUNS} runs × ${STEPS} steps; killed worker held ${heldByKilled.size} runs, taken over p50 ${p50} ms, max ${max} ms (lease ${LEASE_MS} ms, poll ${POLL_MS} ms); ` +
           `frozen worker: ${refused.length} runs lost after waking (${refusedAppends.length} by refused appends); ${tasksRun} task executions for ${RUNS * STEPS} steps\n`,
       );
+      expect(refused.length).toBeGreaterThan(0);
       expect(heldByKilled.size).toBeGreaterThan(0);
+      // Tasks run at least once; more only where a run changed hands with its one task in flight.
+      expect(tasksRun).toBeGreaterThanOrEqual(RUNS * STEPS);
+      expect(tasksRun).toBeLessThanOrEqual(RUNS * STEPS + heldByKilled.size + refused.length);
       expect(takeovers.length).toBe(heldByKilled.size);
       // lease + 2 polls, with a margin for this shared 2-core machine.
       expect(max).toBeLessThan(LEASE_MS + 2 * POLL_MS + 1500);

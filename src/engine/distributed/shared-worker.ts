@@ -25,6 +25,11 @@ export interface SharedWorkerOptions {
   readonly setup?: (engine: Engine) => void;
   /** Most runs held at once. @default 50 */
   readonly maxRuns?: number;
+  /**
+   * Most runs claimed by one poll, so that workers starting together share the runs out instead of
+   * the first one taking all it may hold (and a bounded claim keeps each statement short). @default 10
+   */
+  readonly claimBatch?: number;
   /** How often to look for claimable runs and inbox messages (ms). @default 500 */
   readonly pollIntervalMs?: number;
   /** Lease length (ms); renewed every quarter. @default 15000 */
@@ -103,7 +108,7 @@ export class SharedWorker {
       }
     }
     const held = this.mirror.heldRunIds().length + this.adopting.size;
-    const free = this.maxRuns - held;
+    const free = Math.min(this.maxRuns - held, this.options.claimBatch ?? 10);
     if (free > 0 && !this.stopped) {
       const claimed = await store.claimRuns(this.workerId, free, this.leaseMs);
       for (const c of claimed) this.adopting.add(c.runId);
