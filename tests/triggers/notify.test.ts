@@ -216,7 +216,7 @@ describe('trigger-run events and recovery', () => {
     expect(await second.result(h.runId)).toMatchObject({ status: 'completed', result: 'yes' });
     await until(() => r.got.length === 2);
     const queued = second.history(h.runId).filter((e) => e.kind === 'NotificationsQueued');
-    expect(queued.map((e) => (e as { notifications: { event: string }[] }).notifications.map((n) => n.event))).toEqual([['TRIGGER_RUN_STARTED'], ['TRIGGER_RUN_SUCCEEDED']]);
+    expect(queued.map((e) => (e as unknown as { notifications: { event: string }[] }).notifications.map((n) => n.event))).toEqual([['TRIGGER_RUN_STARTED'], ['TRIGGER_RUN_SUCCEEDED']]);
     expect(r.got.map((g) => g.headers['x-larkflow-event'])).toEqual(['TRIGGER_RUN_STARTED', 'TRIGGER_RUN_SUCCEEDED']);
   });
 });
