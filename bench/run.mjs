@@ -20,7 +20,9 @@
  * the blob benchmark). Last comes the blob store benchmark, bench/blobs.mjs (S3 against s3rver vs
  * the local store, put/get throughput; its own process, same --runs), then the remote-task overhead
  * benchmark, bench/remote.mjs (no-op tasks on the process, subprocess and k8s executors, the last on
- * the fake Kubernetes API); --no-blobs skips both.
+ * the fake Kubernetes API), then the PostgreSQL benchmark, bench/postgres.mjs (fenced appends and
+ * task-queue claims against raw baselines on a server it starts; skipped with the reason when
+ * PostgreSQL is not installed); --no-blobs skips these three.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -175,6 +177,17 @@ function main() {
   if (opts.engine) engineBench(opts);
   if (opts.blobs) blobsBench(opts);
   if (opts.blobs) remoteBench(opts);
+  if (opts.blobs) postgresBench(opts);
+}
+
+/** The PostgreSQL benchmark (bench/postgres.mjs: fenced appends and task claims vs raw baselines; at least 3 rounds). */
+function postgresBench(opts) {
+  console.log();
+  const r = spawnSync(process.execPath, ['bench/postgres.mjs', '--runs', String(Math.max(3, opts.runs))], { cwd: ROOT, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.log(`bench: postgres benchmark ${r.error ? `could not run (${r.error.message})` : `FAILED (exit ${r.status ?? r.signal})`}`);
+    process.exitCode = 1;
+  }
 }
 
 /** The remote-task overhead benchmark (bench/remote.mjs: no-op tasks on the process, subprocess and k8s executors). */

@@ -293,27 +293,35 @@ export class PostgresTaskQueue {
    */
   async finishMany(items: readonly { readonly lease: TaskLease; readonly outcome: TaskOutcome }[], postResult?: PostResults): Promise<('ok' | 'fenced')[]> {
     if (items.length === 0) return [];
-    const out: ('ok' | 'fenced')[] = [];
-    const client = await this.#pool.connect();
-    // Set when the connection cannot be trusted any more (its ROLLBACK failed): destroyed, not pooled.
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const r = await client.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.finish, [
-        items.map((i) => i.lease.taskId),
-        items.map((i) => i.lease.epoch),
-        items.map((i) => i.outcome.status),
-        items.map((i) => (i.outcome.result === undefined ? null : JSON.stringify(i.outcome.result))),
-      ]);
-      const done = new Set(r.rows.map((row) => `${row.task_id}:${row.epoch}`));
+    const params = [
+      items.map((i) => i.lease.taskId),
+      items.map((i) => i.lease.epoch),
+      items.map((i) => i.outcome.status),
+      items.map((i) => (i.outcome.result === undefined ? null : JSON.stringify(i.outcome.result))),
+    ];
+    /** Each item's fate, and the finished ones, from the statement's rows. */
+    const sort = (rows: readonly { task_id: string; epoch: string }[]) => {
+      const done = new Set(rows.map((row) => `${row.task_id}:${row.epoch}`));
+      const out: ('ok' | 'fenced')[] = [];
       const finished: FinishedTask[] = [];
       for (const i of items) {
         const ok = done.delete(`${i.lease.taskId}:${i.lease.epoch}`); // a lease listed twice finishes once
         out.push(ok ? 'ok' : 'fenced');
         if (ok) finished.push({ lease: i.lease, outcome: i.outcome, dedupeKey: `${i.lease.taskId}:${i.lease.epoch}` });
       }
-      if (finished.length > 0 && postResult) await postResult(client, finished);
+      return { out, finished };
+    };
+    // Without a hook the one statement is the whole transaction: no BEGIN/COMMIT round trips.
+    if (!postResult) return sort((await this.#pool.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.finish, params)).rows).out;
+    const client = await this.#pool.connect();
+    // Set when the connection cannot be trusted any more (its ROLLBACK failed): destroyed, not pooled.
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const { out, finished } = sort((await client.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.finish, params)).rows);
+      if (finished.length > 0) await postResult(client, finished);
       await client.query('COMMIT');
+      return out;
     } catch (err) {
       await client.query('ROLLBACK').catch((e: unknown) => {
         broken = e instanceof Error ? e : new Error(String(e));
@@ -322,7 +330,6 @@ export class PostgresTaskQueue {
     } finally {
       client.release(broken);
     }
-    return out;
   }
 
   /**
