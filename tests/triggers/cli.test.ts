@@ -4,6 +4,9 @@
  * stops it from starting the next batch; `trigger get` shows the trigger, its backfills and runs.
  */
 import { describe, expect, it } from 'vitest';
+import '../../src/stdlib/index.js';
+import { Engine } from '../../src/engine/index.js';
+import { triggerFirer } from '../../src/cli/commands/trigger.js';
 import { cli, scratchDirs } from '../helpers/cli.js';
 
 const fresh = scratchDirs('lf-trigger-cli-');
@@ -75,5 +78,51 @@ describe('larkflow trigger get / kill', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain('no trigger weekly in pipeline slow (triggers: slow/daily)');
     for (const r of [noBackfill, ended, unknown]) expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('the worker\'s trigger firer and batchPolicy', () => {
+  it('starts the next batch only once the engine says the last batch\'s runs ended', async () => {
+    const t = fresh();
+    t.file('flow.star', '@workflow()\ndef main(k = 0):\n    return signal.wait("go")\n');
+    const yaml = t.file(
+      'pipeline.yaml',
+      [
+        'apiVersion: larkflow.dev/v1',
+        'kind: Pipeline',
+        'metadata: {name: batched}',
+        'spec:',
+        '  manifest:',
+        '    filePath: flow.star',
+        '    triggerMap:',
+        '      hourly: {intervalSchedule: {interval: 1h}, batchPolicy: {batchSize: 1, wait: 0s}, parametersMap: {a: {kw_args: {k: 1}}, b: {kw_args: {k: 2}}}}',
+        '',
+      ].join('\n'),
+    );
+    expect((await cli('pipeline', 'apply', '-f', yaml, '--db', t.db)).code).toBe(0);
+    const engine = Engine.open({ db: t.db });
+    const firer = triggerFirer(engine, { db: t.db });
+    try {
+      const warn = (m: string): never => {
+        throw new Error(m);
+      };
+      // Runs end on the engine's (real) clock: the polls' times are the next hours from now.
+      const hour = (Math.floor(Date.now() / 3_600_000) + 1) * 3_600_000;
+      const at = (s: string): number => hour + (Date.parse(s) - Date.parse('2026-01-01T01:00:00Z'));
+      await firer.fire(Date.now(), warn);
+      const first = await firer.fire(at('2026-01-01T01:00:01Z'), warn);
+      expect(first.map((f) => f.params)).toEqual(['a']);
+      // The run waits for a signal: the batch is going, b waits.
+      expect(await firer.fire(at('2026-01-01T01:00:02Z'), warn)).toEqual([]);
+      engine.signal(first[0]!.runId, 'go', 'done');
+      expect((await engine.result(first[0]!.runId)).status).toBe('completed');
+      const second = await firer.fire(at('2026-01-01T01:00:03Z'), warn);
+      expect(second.map((f) => f.params)).toEqual(['b']);
+      engine.signal(second[0]!.runId, 'go', 'done');
+      await engine.result(second[0]!.runId);
+    } finally {
+      firer.close();
+      await engine.close();
+    }
   });
 });
