@@ -81,9 +81,24 @@ export class RunData {
     return v;
   }
 
-  /** The run's RunStarted event and counters, for its list row. */
+  /** The counters the store keeps on the run's row, if it has them (SqliteEventStore.counters). */
+  #storeCounters(runId: string): RunCounters | undefined {
+    const store = this.engine.store as { counters?: (runId: string) => RunCounters | undefined };
+    if (typeof store.counters !== 'function') return undefined;
+    try {
+      return store.counters(runId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The run's RunStarted event and counters, for its list row: the record's own counters when the
+   * store returned them, an ended run's stored counters, else counted here from the events since
+   * the last look (a running run: only its new events are read).
+   */
   summary(rec: RunRecord): { started: RunStarted | undefined; counters: RunCounters } {
-    const stored = (rec as RunRecord & { counters?: RunCounters }).counters;
+    const stored = rec.counters;
     let s = this.#summaries.get(rec.runId);
     if (!s) {
       const first = this.reader.event(rec.runId, 1);
@@ -92,6 +107,15 @@ export class RunData {
       while (this.#summaries.size > MAX_SUMMARIES) this.#summaries.delete(this.#summaries.keys().next().value!);
     }
     if (stored) return { started: s.started, counters: stored };
+    if (s.lastSeq < rec.lastSeq && rec.status !== 'running') {
+      // An ended run's counters are stored on its row (SQLite store): one read, and they stay.
+      const fromStore = this.#storeCounters(rec.runId);
+      if (fromStore) {
+        s.counters = fromStore;
+        s.lastSeq = rec.lastSeq;
+        delete s.tasks;
+      }
+    }
     if (s.lastSeq < rec.lastSeq) {
       const cached = this.#histories.get(rec.runId);
       const events = cached && (cached.events[cached.events.length - 1]?.seq ?? 0) >= rec.lastSeq ? cached.events.slice(s.lastSeq) : this.#read(rec.runId, s.lastSeq);

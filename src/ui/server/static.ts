@@ -77,6 +77,8 @@ export class StaticFiles {
       return false;
     }
     if (decoded.includes('\0')) return false;
+    // dist/ui also holds the compiled server and the API types (tsc's output): not the app's files.
+    if (/^(server\/|api-types\.)/.test(decoded.replace(/^\/+/, '')) || decoded.endsWith('.d.ts')) return false;
     const root = resolve(this.dir);
     const file = resolve(root, decoded);
     if (!file.startsWith(root + sep)) return false;
