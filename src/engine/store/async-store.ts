@@ -30,7 +30,8 @@ export interface AppendBatch {
   readonly runId: string;
   readonly expectedLastSeq: number;
   readonly events: readonly NewEvent[];
-  readonly lease: RunLease;
+  /** The appender's lease; without one (a request from outside, as a cancel) only the seq is checked. */
+  readonly lease?: RunLease;
 }
 
 /** A group commit's outcome for one run: its events with positions, or why they were refused. */

@@ -105,6 +105,9 @@ interface ListParams {
 /** The database clock in ms since the epoch: leases compare times on one clock, the database's. */
 const DB_NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
+/** The most runs whose counters `#counting` keeps at once (it starts again when full). */
+const MAX_COUNTING = 10_000;
+
 /** The most events one INSERT statement takes (5 parameters each); larger appends use several. */
 const MAX_ROWS_PER_INSERT = 16;
 
@@ -329,6 +332,12 @@ export class SqliteEventStore implements EventStore {
   readonly #eventBody;
   readonly #taskOf;
   readonly #unpark;
+  /**
+   * Per run this connection appends to: the counters of its events in (from, to], counted as they
+   * were appended, so the append that changes the status stores the counters without reading the
+   * run's events. Only a cache: an entry that does not line up is ignored and the events are counted.
+   */
+  readonly #counting = new Map<string, { from: number; to: number; counters: RunCounters }>();
 
   /** @internal use `openSqliteStore`, which checks and migrates the file first. */
   constructor(db: Db, path: string) {
@@ -438,12 +447,12 @@ export class SqliteEventStore implements EventStore {
     this.#countersRow = db.prepare<[string], { counters: string | null; counters_seq: number }>('SELECT counters, counters_seq FROM runs WHERE run_id = ?');
     // One pass over the events after counters_seq (a range of the primary key): only what the
     // counters need, in SQL; the first error's event is read alone afterwards.
-    this.#countersAgg = db.prepare<[string, number], { total: number; done: number; hits: number; err_seq: number | null }>(
+    this.#countersAgg = db.prepare<[string, number, number], { total: number; done: number; hits: number; err_seq: number | null }>(
       `SELECT count(*) FILTER (WHERE kind = 'TaskScheduled') AS total,
               count(*) FILTER (WHERE kind IN ('TaskCompleted', 'TaskFailed')) AS done,
               count(*) FILTER (WHERE kind = 'TaskCompleted' AND json_extract(body, '$.source') = 'cache') AS hits,
               min(seq) FILTER (WHERE kind IN ('TaskFailed', 'RunFailed')) AS err_seq
-       FROM events WHERE run_id = ? AND seq > ?`,
+       FROM events WHERE run_id = ? AND seq > ? AND seq <= ?`,
     );
     this.#eventBody = db.prepare<[string, number], string>('SELECT body FROM events WHERE run_id = ? AND seq = ?').pluck();
     this.#taskOf = db
@@ -554,9 +563,22 @@ export class SqliteEventStore implements EventStore {
       // the pages of the events table alone.
       // The counters are written with it (from the stored ones and the events since), so that an
       // ended run's counters are one column read.
+      // Count this append's events (a few, in JS) onto what this connection counted since the
+      // counters were last stored; `to` must be where this append starts, or they are counted again
+      // from the events (another writer, or a transaction that did not commit).
+      const known = this.#counting.get(runId);
+      const counted = advanceCounters(known !== undefined && known.to === expectedLastSeq ? known.counters : NO_COUNTERS, events, (stepId) => this.#taskOf.get(runId, stepId) ?? undefined);
+      const from = known !== undefined && known.to === expectedLastSeq ? known.from : expectedLastSeq;
       const status = runStatusAfter(kind);
-      if (status !== runStatusAfter(last.kind) && this.#setStatus.run(status, endedAt, seq, JSON.stringify(this.#countersNow(runId)), seq, runId).changes !== 1) {
-        throw this.#whyNotAppended(runId, expectedLastSeq);
+      if (status !== runStatusAfter(last.kind)) {
+        this.#counting.set(runId, { from, to: seq, counters: counted });
+        const counters = JSON.stringify(this.#countersNow(runId, seq));
+        if (this.#setStatus.run(status, endedAt, seq, counters, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
+        if (status === 'running' || status === 'blocked') this.#counting.set(runId, { from: seq, to: seq, counters: NO_COUNTERS });
+        else this.#counting.delete(runId);
+      } else {
+        if (this.#counting.size >= MAX_COUNTING && known === undefined) this.#counting.clear();
+        this.#counting.set(runId, { from, to: seq, counters: counted });
       }
       return out;
     });
@@ -906,26 +928,36 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * A run's counters now: the stored ones (up to `counters_seq`, written when the status last
-   * changed) plus the events after them, counted in SQL. Undefined for an unknown run.
+   * changed) plus the events after them: those this connection appended since (`#counting`,
+   * counted as they were appended) and any others counted in SQL. Undefined for an unknown run.
    */
-  #countersNow(runId: string): RunCounters | undefined {
+  #countersNow(runId: string, upTo = Number.MAX_SAFE_INTEGER): RunCounters | undefined {
     const row = this.#countersRow.get(runId);
     if (row === undefined) return undefined;
     const base: RunCounters = row.counters === null ? NO_COUNTERS : (JSON.parse(row.counters) as RunCounters);
-    const agg = this.#countersAgg.get(runId, row.counters_seq)!;
+    const known = this.#counting.get(runId);
+    const usable = known !== undefined && known.from >= row.counters_seq && known.to === upTo;
+    const agg = this.#countersAgg.get(runId, row.counters_seq, usable ? known.from : upTo)!;
     let firstError = base.firstError;
     if (firstError === undefined && agg.err_seq !== null) {
       const e = JSON.parse(this.#eventBody.get(runId, agg.err_seq)!) as HistoryEvent;
       firstError = advanceCounters(NO_COUNTERS, [e], (stepId) => this.#taskOf.get(runId, stepId) ?? undefined).firstError;
     }
-    return { total: base.total + agg.total, done: base.done + agg.done, cacheHits: base.cacheHits + agg.hits, ...(firstError !== undefined ? { firstError } : {}) };
+    const more = usable ? known.counters : NO_COUNTERS;
+    firstError ??= more.firstError;
+    return {
+      total: base.total + agg.total + more.total,
+      done: base.done + agg.done + more.done,
+      cacheHits: base.cacheHits + agg.hits + more.cacheHits,
+      ...(firstError !== undefined ? { firstError } : {}),
+    };
   }
 
   /** A run's counters (see `RunCounters`); undefined for an unknown run. */
   counters(runId: string): RunCounters | undefined {
     this.#checkOpen();
     try {
-      return this.#db.transaction(() => this.#countersNow(runId))();
+      return this.#db.transaction(() => this.#countersNow(runId, this.#runState.get(runId)?.last_seq ?? 0))();
     } catch (err) {
       throw this.#wrap(err, `cannot read the counters of run ${runId}`);
     }
