@@ -87,6 +87,13 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     const written = writeBigRun(engine, template);
     runId = written.runId;
     console.log(`[ui-big] wrote ${TOTAL} events through engine.store.append in ${Math.round(written.ms)} ms`);
+    // 120 more small runs, for the runs list's keyset pages.
+    const { seq: _s, ...first } = template;
+    for (let i = 0; i < 120; i++) {
+      const id = `run-page-${String(i).padStart(3, '0')}`;
+      engine.store.createRun({ ...first, runId: id, at: Date.now() - 7_200_000 + i * 1000 });
+      engine.store.append(id, 1, [{ kind: 'RunCompleted', at: Date.now() - 7_200_000 + i * 1000 + 500, result: i } as NewEvent]);
+    }
     ui = await startUi({ engine });
     browser = await launchBrowser();
     page = await newPage(browser);
@@ -106,6 +113,9 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     await page.goto(`${ui.url}runs/${runId}/history`);
     await page.locator('tr[data-seq="1"]').waitFor();
     const firstPage = Date.now() - t0;
+    const api = (await page.evaluate(
+      "performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/')).map((e) => [new URL(e.name).pathname.split('/').slice(-1)[0] + (new URL(e.name).search ? '?…' : ''), Math.round(e.duration), Math.round(e.transferSize / 1024)])",
+    )) as [string, number, number][];
     expect(await rows.count()).toBe(PAGE_ROWS);
     expect(await page.getByTestId('history-range').textContent()).toContain(`of ${TOTAL}`);
     await screenshots(page, 'history-100k');
@@ -142,6 +152,7 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     await page.locator('tr[data-kind="ProgressReported"]').first().waitFor();
     const searched = Date.now() - t;
     expect(await rows.count()).toBe(1);
+    console.log(`[ui-big] API requests of the first load (name, ms, KB): ${JSON.stringify(api)}`);
     console.log(
       `[ui-big] 100,000-event history in Chromium: first page ${firstPage} ms (goto → rows shown), next page ${nextPage} ms, last page ${lastPage} ms, jump to seq 50000 ${jump} ms, type filter ${filtered} ms, text search ${searched} ms`,
     );
@@ -158,11 +169,15 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     expect(await page.locator('.step-card').count()).toBe(0);
     await group.locator('button[aria-expanded]').first().click();
     await expect.poll(() => group.locator('.step-card').count()).toBe(50);
-    await group.getByRole('button', { name: /Show 50 more/ }).click();
-    await expect.poll(() => group.locator('.step-card').count()).toBe(100);
-    // A focused step deep in the group opens its page.
+    await group.getByRole('button', { name: 'Next 50 →' }).click();
+    await group.locator('.step-card[data-step="work#51"]').waitFor();
+    expect(await group.locator('.step-card').count()).toBe(50);
+    // A focused step deep in the group opens its page, and only that page.
     await page.goto(`${ui.url}runs/${runId}/steps?step=${encodeURIComponent('work#1500')}`);
     await page.locator('.step-card.focused[data-step="work#1500"]').waitFor();
+    expect(await page.locator('.step-card').count()).toBe(50);
+    expect(await page.getByTestId('step-pager').textContent()).toContain('1451–1500 of 2000');
+    await screenshots(page, 'steps-2000');
     const t1 = Date.now();
     await page.locator('nav.tabs a', { hasText: 'Timeline' }).click();
     const tl = page.getByTestId('timeline');
@@ -173,5 +188,24 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     await page.locator('.tl-row[data-step="work#201"]').waitFor();
     console.log(`[ui-big] ${STEPS} steps: run page with the Steps tab ${stepsLoad} ms, Timeline tab ${timelineLoad} ms`);
     expect(page.problems).toEqual([]);
+  });
+
+  it('pages the runs list with keyset cursors', async () => {
+    const rows = page.getByTestId('runs-table').locator('tbody tr[data-run]');
+    await page.goto(ui.url);
+    await expect.poll(() => rows.count()).toBe(50);
+    const ids = async (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-run')!));
+    const first = await ids();
+    await page.getByTestId('runs-next').click();
+    await page.waitForURL(/after=/);
+    await expect.poll(async () => (await ids())[0] !== first[0]).toBe(true);
+    const second = await ids();
+    expect(second).toHaveLength(50);
+    expect(second.filter((id) => first.includes(id))).toEqual([]);
+    await page.getByTestId('runs-next').click();
+    await expect.poll(() => rows.count()).toBe(122 - 100);
+    expect(await page.getByTestId('runs-next').count()).toBe(0);
+    await page.getByRole('button', { name: '⇤ Newest' }).click();
+    await expect.poll(async () => (await ids())[0]).toBe(first[0]);
   });
 });

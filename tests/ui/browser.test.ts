@@ -42,6 +42,7 @@ def xss(s):
 
 @workflow()
 def payload(n):
+    time.sleep(0.3)
     rows = blob(n)
     return len(rows)
 
@@ -151,6 +152,15 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect(await cached.locator('td').nth(6).textContent()).toBe('6');
     expect(await cached.locator('.progress-text').textContent()).toBe('8/8');
     await screenshots(page, 'runs');
+    // The theme toggle: auto → light → dark, kept across reloads.
+    const toggle = page.locator('button.theme-toggle');
+    await toggle.click();
+    await toggle.click();
+    expect(await page.locator('html').getAttribute('data-theme')).toBe('dark');
+    await page.reload();
+    expect(await page.locator('html').getAttribute('data-theme')).toBe('dark');
+    await toggle.click();
+    expect(await page.locator('html').getAttribute('data-theme')).toBeNull();
     // Filters are in the URL: a reload keeps them.
     await page.locator('label.chip', { hasText: 'failed' }).click();
     await page.waitForURL(/status=failed/);
@@ -261,8 +271,13 @@ describe.sequential('larkflow ui in Chromium', () => {
     // The fan-out of four slow calls shows up running.
     await page.locator('.group-card', { hasText: '×4' }).waitFor();
     await screenshots(page, 'run-live');
+    expect(await page.getByTestId('waiting-at').textContent()).toMatch(/Suspended at inspect\.star:\d+/);
+    await page.locator('nav.tabs a', { hasText: 'Source' }).click();
+    await page.getByTestId('source').locator('[data-marks~="waiting"]').waitFor();
     await page.locator('nav.tabs a', { hasText: 'Timeline' }).click();
     await page.getByTestId('timeline').locator('[data-outcome="running"]').first().waitFor();
+    await toTabs(page);
+    await screenshots(page, 'run-live-timeline');
     slowGate.open();
     expect((await h.result).status).toBe('completed');
     await page.locator('#run-state[data-state="completed"]').waitFor();
@@ -399,6 +414,9 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect(href).toContain(`${ui.url}api/runs/`);
     const whole = (await (await page.request.get(href)).json()) as string[];
     expect(whole).toHaveLength(1000);
+    // The durable sleep before it is a timer on the timeline.
+    await page.locator('nav.tabs a', { hasText: 'Timeline' }).click();
+    await page.getByTestId('timeline').locator('.seg-timer').waitFor();
     expect(page.problems).toEqual([]);
   });
 

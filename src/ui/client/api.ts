@@ -114,10 +114,11 @@ export class SeqGate {
 
 /**
  * The page's one EventSource on `path` (null: none). `handlers` maps event names to callbacks;
- * they may change between renders without reconnecting. The stream is closed on `pagehide` and
+ * they may change between renders without reconnecting. `onOpen(reconnected)` runs on every open
+ * (true after the first: the page may refetch what a replay does not cover). The stream is closed on `pagehide` and
  * opened again on `pageshow`, so a page in the back/forward cache holds no connection.
  */
-export function useEventStream(path: string | null, handlers: Record<string, (data: unknown, ev: MessageEvent) => void>, onOpen?: () => void): StreamStatus {
+export function useEventStream(path: string | null, handlers: Record<string, (data: unknown, ev: MessageEvent) => void>, onOpen?: (reconnected: boolean) => void): StreamStatus {
   const [status, setStatus] = useState<StreamStatus>('connecting');
   const ref = useRef({ handlers, onOpen });
   ref.current = { handlers, onOpen };
@@ -133,7 +134,7 @@ export function useEventStream(path: string | null, handlers: Record<string, (da
       setStatus(opened ? 'reconnecting' : 'connecting');
       src.onopen = () => {
         setStatus('live');
-        ref.current.onOpen?.();
+        ref.current.onOpen?.(opened);
         opened = true;
       };
       src.onerror = () => setStatus(src.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting');

@@ -21,7 +21,8 @@ export function Actions(props: { ctx: RunContext; readOnly: boolean }): preact.J
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const running = d.status === 'running';
-  const failed = (ctx.steps ?? []).filter((s) => s.state === 'failed');
+  // Without the steps loaded, the root failure names the failed step.
+  const failed = ctx.steps ? ctx.steps.filter((s) => s.state === 'failed').map((s) => s.stepId) : d.failure?.stepId ? [d.failure.stepId] : [];
   const why = (ok: boolean, reason: string): string | undefined => (readOnly ? READ_ONLY : ok ? undefined : reason);
   const cancelWhy = why(running, 'Only a running run can be cancelled.');
   const retryWhy = why(!running && failed.length > 0, running ? 'The run is still running.' : 'No step failed.');
@@ -59,8 +60,8 @@ export function Actions(props: { ctx: RunContext; readOnly: boolean }): preact.J
         <Cli label="history" cmd={d.cli.history} />
       </details>
       {dialog === 'cancel' ? <CancelDialog ctx={ctx} onClose={() => setDialog(null)} onDone={(r) => setNotice(`Cancel requested (${r.cli})`)} /> : null}
-      {dialog === 'retry' ? <ResumeDialog ctx={ctx} mode="retry" initialStep={failed[0]?.stepId} onClose={() => setDialog(null)} /> : null}
-      {dialog === 'resume' ? <ResumeDialog ctx={ctx} mode="resume" initialStep={failed[0]?.stepId} onClose={() => setDialog(null)} /> : null}
+      {dialog === 'retry' ? <ResumeDialog ctx={ctx} mode="retry" initialStep={failed[0]} onClose={() => setDialog(null)} /> : null}
+      {dialog === 'resume' ? <ResumeDialog ctx={ctx} mode="resume" initialStep={failed[0]} onClose={() => setDialog(null)} /> : null}
       {dialog === 'rerun' ? <RerunDialog ctx={ctx} onClose={() => setDialog(null)} /> : null}
     </div>
   );
@@ -115,11 +116,15 @@ function CancelDialog(props: { ctx: RunContext; onClose: () => void; onDone: (r:
 /** Resume from a chosen step (mode "resume") or retry a failed one (mode "retry"), showing the plan first. */
 export function ResumeDialog(props: { ctx: RunContext; mode: 'resume' | 'retry'; initialStep?: string; onClose: () => void }): preact.JSX.Element {
   const { ctx, mode } = props;
+  useEffect(() => ctx.wantSteps(), []);
   const choices = useMemo(() => {
     const all = (ctx.steps ?? []).filter((s) => s.kind !== 'timer').sort((a, b) => a.seq - b.seq);
     return mode === 'retry' ? all.filter((s) => s.state === 'failed') : all;
   }, [ctx.steps, mode]);
-  const [step, setStep] = useState(props.initialStep && choices.some((s) => s.stepId === props.initialStep) ? props.initialStep : choices[0]?.stepId ?? '');
+  const [step, setStep] = useState(props.initialStep ?? '');
+  useEffect(() => {
+    if (ctx.steps && !choices.some((s) => s.stepId === step)) setStep(choices[0]?.stepId ?? '');
+  }, [ctx.steps]);
   const [plan, setPlan] = useState<ResumePlan | Error | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -156,6 +161,7 @@ export function ResumeDialog(props: { ctx: RunContext; mode: 'resume' | 'retry';
         </p>
         <label class="field">
           {mode === 'retry' ? 'Failed step ' : 'From step '}
+          {!ctx.steps ? <span class="muted small">loading the steps…</span> : null}
           <select name="step" value={step} onChange={(e) => setStep(e.currentTarget.value)}>
             {choices.map((s) => (
               <option key={s.stepId} value={s.stepId}>

@@ -196,7 +196,6 @@ export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
 function EventRow(props: { ctx: RunContext; e: HistoryEventJson; open: boolean; onToggle: () => void }): preact.JSX.Element {
   const { e } = props;
   const stepId = typeof e['stepId'] === 'string' ? (e['stepId'] as string) : undefined;
-  const task = typeof e['task'] === 'string' ? (e['task'] as string) : undefined;
   const [full, setFull] = useState<HistoryEventJson | null>(null);
   useEffect(() => {
     if (!props.open || full) return;
@@ -213,7 +212,6 @@ function EventRow(props: { ctx: RunContext; e: HistoryEventJson; open: boolean; 
         <td>
           {stepId ? (
             <Link to={stepLink(props.ctx.runId, stepId)} class="mono small">
-              {task ? `${task} ` : ''}
               {stepId}
             </Link>
           ) : null}

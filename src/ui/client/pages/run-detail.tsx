@@ -9,10 +9,10 @@
  * a burst of events costs one refetch per 300 ms.
  */
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { HistoryEventJson, RunDetail, Step } from '../../api-types';
+import type { HistoryEventJson, JsonValue, PayloadRef, RunDetail, Step } from '../../api-types';
 import { MetaContext, SeqGate, useEventStream, useFetch, useNow, useThrottle } from '../api';
 import { ErrorBox, Link, Loading, StatusBadge, runLink, stepLink } from '../components/common';
-import { JsonTree } from '../components/json-tree';
+import { JsonTree, isPayloadRef } from '../components/json-tree';
 import { fmtDuration, fmtTime, isoUtc, shortDigest } from '../format';
 import { Actions } from './actions';
 import { GraphTab } from './graph';
@@ -35,7 +35,10 @@ export type HistoryListener = (e: HistoryEventJson) => void;
 export interface RunContext {
   readonly runId: string;
   readonly detail: RunDetail;
+  /** Loaded for the Steps and Timeline tabs, and after `wantSteps()`. */
   readonly steps: Step[] | undefined;
+  /** Asks for the steps on any tab (a dialog that lists them). */
+  readonly wantSteps: () => void;
   /** Bumped on every live change (after the throttle). */
   readonly version: number;
   /** Registers a listener for live history events (already deduplicated); returns the unsubscriber. */
@@ -48,7 +51,10 @@ export function RunDetailPage(props: { runId: string; tab: string; query: URLSea
   const enc = encodeURIComponent(runId);
   const [version, setVersion] = useState(0);
   const detail = useFetch<RunDetail>(`api/runs/${enc}`, version);
-  const steps = useFetch<{ steps: Step[] }>(`api/runs/${enc}/steps`, version);
+  // The steps (the biggest answer of a big run) are fetched only for the tabs and dialogs that use them.
+  const [stepsWanted, setStepsWanted] = useState(false);
+  const needSteps = props.tab === 'steps' || props.tab === 'timeline' || !TABS.some(([t]) => t === props.tab) || stepsWanted;
+  const steps = useFetch<{ steps: Step[] }>(needSteps ? `api/runs/${enc}/steps` : null, version);
   const [streamAfter, setStreamAfter] = useState<{ runId: string; after: number } | null>(null);
   const gate = useRef(new SeqGate());
   const listeners = useRef(new Set<HistoryListener>());
@@ -63,7 +69,9 @@ export function RunDetailPage(props: { runId: string; tab: string; query: URLSea
     }
   }, [detail.data, runId]);
 
-  const refresh = useThrottle(() => setVersion((v) => v + 1), 300);
+  // Refetching the steps of a big run costs more: refresh it less often.
+  const stepCount = steps.data?.steps.length ?? 0;
+  const refresh = useThrottle(() => setVersion((v) => v + 1), stepCount > 1000 ? 2000 : stepCount > 200 ? 800 : 300);
   const streamPath = streamAfter && streamAfter.runId === runId ? `api/runs/${enc}/stream?after=${streamAfter.after}` : null;
   const stream = useEventStream(
     streamPath,
@@ -76,7 +84,9 @@ export function RunDetailPage(props: { runId: string; tab: string; query: URLSea
         refresh();
       },
     },
-    refresh,
+    (reconnected) => {
+      if (reconnected) refresh();
+    },
   );
 
   const ctx = useMemo<RunContext | undefined>(
@@ -86,6 +96,7 @@ export function RunDetailPage(props: { runId: string; tab: string; query: URLSea
             runId,
             detail: detail.data,
             steps: steps.data?.steps,
+            wantSteps: () => setStepsWanted(true),
             version,
             query: props.query,
             onEvent: (l) => {
@@ -117,7 +128,7 @@ export function RunDetailPage(props: { runId: string; tab: string; query: URLSea
           <Link key={t} to={runLink(runId, t)} class={t === tab ? 'tab active' : 'tab'}>
             <span role="tab" aria-selected={t === tab}>
               {label}
-              {t === 'steps' && ctx.steps ? <span class="count">{ctx.steps.length}</span> : null}
+              {t === 'steps' ? <span class="count">{ctx.steps ? ctx.steps.length : ctx.detail.progress.total}</span> : null}
               {t === 'history' ? <span class="count">{ctx.detail.lastSeq}</span> : null}
             </span>
           </Link>
@@ -239,25 +250,26 @@ function RunHeader(props: { ctx: RunContext; stream: string }): preact.JSX.Eleme
       </dl>
       {d.waitingAt && d.waitingAt.length && d.status === 'running' ? (
         <p class="waiting" data-testid="waiting-at">
-          ⏸ Waiting at{' '}
+          <span class="pause-icon" aria-hidden="true" />
+          Suspended at{' '}
           {d.waitingAt.map((w, i) => (
             <Link key={i} to={`${runLink(d.runId, 'source')}?line=${w.line}&file=${encodeURIComponent(w.file)}`} class="mono">
               {w.file}:{w.line}
-              {w.stack?.length ? ` (${w.stack.join(' → ')})` : ''}
+              {w.stack?.length ? ` in ${w.stack.join(' → ')}` : ''}
             </Link>
           ))}
         </p>
       ) : null}
       {d.failure ? <FailureBox runId={d.runId} failure={d.failure} /> : null}
       <div class="io">
-        <details open={hasInputs && JSON.stringify(d.inputs).length < 600}>
+        <details open>
           <summary>Inputs</summary>
-          {hasInputs ? <JsonTree value={d.inputs as unknown as import('../../api-types').JsonValue} /> : <p class="muted">No arguments.</p>}
+          {hasInputs ? <Compact value={d.inputs as unknown as JsonValue} /> : <p class="muted small">No arguments.</p>}
         </details>
         {d.status === 'completed' ? (
           <details open data-testid="run-result">
             <summary>Result</summary>
-            <JsonTree value={d.result ?? null} />
+            <Compact value={d.result ?? null} />
           </details>
         ) : null}
         {Object.keys(d.env).length ? (
@@ -318,4 +330,27 @@ function FailureBox(props: { runId: string; failure: NonNullable<RunDetail['fail
       ) : null}
     </div>
   );
+}
+
+/** A short value on one line (`args: [4] · kwargs: {}`), a longer one as a JSON tree. */
+function Compact(props: { value: JsonValue | PayloadRef }): preact.JSX.Element {
+  const v = props.value;
+  if (!isPayloadRef(v)) {
+    const text = JSON.stringify(v);
+    if (text.length <= 140) {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+        return (
+          <div class="compact mono">
+            {Object.entries(v).map(([k, x]) => (
+              <span key={k} class="compact-item">
+                <span class="j-key">{k}:</span> <span>{JSON.stringify(x)}</span>
+              </span>
+            ))}
+          </div>
+        );
+      }
+      return <div class="compact mono">{text}</div>;
+    }
+  }
+  return <JsonTree value={v} />;
 }

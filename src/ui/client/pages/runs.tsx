@@ -105,7 +105,9 @@ export function RunsPage(props: { query: URLSearchParams }): preact.JSX.Element 
       },
     },
     // After a reconnect, fetch the page again: it is the truth; live rows then only add news.
-    () => page.reload(),
+    (reconnected) => {
+      if (reconnected) page.reload();
+    },
   );
 
   const rows = useMemo(() => {

@@ -71,7 +71,7 @@ export function SourceTab(props: { ctx: RunContext }): preact.JSX.Element {
           return (
             <div key={n} class={cls} data-line={n} data-marks={ms.map((k) => k.kind).join(' ') || undefined}>
               <span class="src-no">{n}</span>
-              <span class="src-gutter">{error ? '✖' : waiting ? '⏸' : ms.length ? '●' : ''}</span>
+              <span class="src-gutter">{error ? '✖' : waiting ? '‖' : ms.length ? '●' : ''}</span>
               <span class="src-code">
                 {text || ' '}
                 {ms.length ? (

@@ -51,7 +51,7 @@ export function StepsTab(props: { ctx: RunContext }): preact.JSX.Element {
   const focus = ctx.query.get('step') ?? undefined;
   const stateFilter = (ctx.query.get('state') ?? '').split(',').filter(Boolean) as StepState[];
   const [text, setText] = useState('');
-  const [shown, setShown] = useState(STEP_PAGE);
+  const [page, setPage] = useState(0);
   const [openGroups, setOpenGroups] = useState<Set<string>>(new Set());
   const steps = ctx.steps;
 
@@ -61,13 +61,16 @@ export function StepsTab(props: { ctx: RunContext }): preact.JSX.Element {
     return steps.filter((s) => (!stateFilter.length || stateFilter.includes(s.state)) && (!t || s.task.toLowerCase().includes(t) || s.stepId.toLowerCase().includes(t)));
   }, [steps, text, ctx.query.get('state')]);
   const items = useMemo(() => itemsOf(filtered), [filtered]);
+  useEffect(() => {
+    if (page * STEP_PAGE >= items.length) setPage(Math.max(0, Math.ceil(items.length / STEP_PAGE) - 1));
+  }, [items.length]);
 
   // Focus: open the focused step's group and page, then scroll to it.
   useEffect(() => {
     if (!focus) return;
     const i = items.findIndex((it) => (it.type === 'step' ? it.step.stepId === focus : it.steps.some((s) => s.stepId === focus)));
     if (i < 0) return;
-    if (i >= shown) setShown(Math.ceil((i + 1) / STEP_PAGE) * STEP_PAGE);
+    setPage(Math.floor(i / STEP_PAGE));
     const it = items[i]!;
     if (it.type === 'group' && !openGroups.has(it.key)) setOpenGroups(new Set(openGroups).add(it.key));
     const t = setTimeout(() => document.querySelector(`[data-step="${CSS.escape(focus)}"]`)?.scrollIntoView({ block: 'center' }), 50);
@@ -100,7 +103,7 @@ export function StepsTab(props: { ctx: RunContext }): preact.JSX.Element {
         </span>
       </div>
       <div class="step-list" data-testid="step-list">
-        {items.slice(0, shown).map((it) =>
+        {items.slice(page * STEP_PAGE, (page + 1) * STEP_PAGE).map((it) =>
           it.type === 'step' ? (
             <StepCard key={it.step.stepId} ctx={ctx} step={it.step} focused={focus === it.step.stepId} />
           ) : (
@@ -120,15 +123,11 @@ export function StepsTab(props: { ctx: RunContext }): preact.JSX.Element {
           ),
         )}
       </div>
-      {items.length > shown ? (
-        <div class="pager">
-          <button type="button" onClick={() => setShown(shown + STEP_PAGE)}>
-            Show {Math.min(STEP_PAGE, items.length - shown)} more
-          </button>
-          <span class="muted small">
-            {shown} of {items.length} cards shown
-          </span>
-        </div>
+      {items.length > STEP_PAGE ? (
+        <Pager page={page} size={STEP_PAGE} total={items.length} what="cards" onPage={(p) => {
+          setPage(p);
+          document.querySelector('nav.tabs')?.scrollIntoView();
+        }} />
       ) : null}
     </div>
   );
@@ -136,10 +135,10 @@ export function StepsTab(props: { ctx: RunContext }): preact.JSX.Element {
 
 function GroupCard(props: { ctx: RunContext; group: Item & { type: 'group' }; open: boolean; focus?: string; onToggle: () => void }): preact.JSX.Element {
   const g = props.group;
-  const [shown, setShown] = useState(GROUP_PAGE);
+  const [page, setPage] = useState(0);
   useEffect(() => {
     const i = props.focus ? g.steps.findIndex((s) => s.stepId === props.focus) : -1;
-    if (i >= shown) setShown(Math.ceil((i + 1) / GROUP_PAGE) * GROUP_PAGE);
+    if (i >= 0) setPage(Math.floor(i / GROUP_PAGE));
   }, [props.focus]);
   const counts = stateCounts(g.steps);
   const worst: StepState = counts.find(([s]) => s === 'failed')?.[0] ?? counts.find(([s]) => s === 'running' || s === 'retrying')?.[0] ?? counts[0]?.[0] ?? 'scheduled';
@@ -161,16 +160,31 @@ function GroupCard(props: { ctx: RunContext; group: Item & { type: 'group' }; op
       </div>
       {props.open ? (
         <div class="group-members">
-          {g.steps.slice(0, shown).map((s) => (
+          {g.steps.length > GROUP_PAGE ? <Pager page={page} size={GROUP_PAGE} total={g.steps.length} what={g.task} onPage={setPage} /> : null}
+          {g.steps.slice(page * GROUP_PAGE, (page + 1) * GROUP_PAGE).map((s) => (
             <StepCard key={s.stepId} ctx={props.ctx} step={s} focused={props.focus === s.stepId} />
           ))}
-          {g.steps.length > shown ? (
-            <button type="button" class="link-button" onClick={() => setShown(shown + GROUP_PAGE)}>
-              Show {Math.min(GROUP_PAGE, g.steps.length - shown)} more of {g.steps.length - shown}
-            </button>
-          ) : null}
         </div>
       ) : null}
+    </div>
+  );
+}
+
+/** Previous/next buttons over pages of `size` items. */
+function Pager(props: { page: number; size: number; total: number; what: string; onPage: (p: number) => void }): preact.JSX.Element {
+  const { page, size, total } = props;
+  const last = Math.ceil(total / size) - 1;
+  return (
+    <div class="pager" data-testid="step-pager">
+      <button type="button" disabled={page === 0} onClick={() => props.onPage(page - 1)}>
+        ← Previous {size}
+      </button>
+      <span class="muted small">
+        {props.what} {page * size + 1}–{Math.min(total, (page + 1) * size)} of {total}
+      </span>
+      <button type="button" disabled={page >= last} onClick={() => props.onPage(page + 1)}>
+        Next {size} →
+      </button>
     </div>
   );
 }
