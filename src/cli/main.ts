@@ -409,6 +409,40 @@ Exit status with --until-idle:
     const { dbBackupCommand } = await import('./commands/db.js');
     setExit(await dbBackupCommand(file, opts, io));
   });
+  const dbOpt = '--db <path|url>';
+  const dbHelp = 'the database: a SQLite file or postgres://… (default: LARKFLOW_DB, else .larkflow/larkflow.db)';
+  database
+    .command('migrate')
+    .description('bring the database schema to this larkflow\'s version (PostgreSQL is never migrated implicitly)')
+    .option(dbOpt, dbHelp)
+    .action((opts: Record<string, unknown>) =>
+      guarded('larkflow db migrate', async () => {
+        const { dbMigrateCommand } = await import('./commands/db.js');
+        setExit(await dbMigrateCommand(opts, io));
+      }),
+    );
+  database
+    .command('export')
+    .description('write every run (its history) as JSON Lines, one line per run, with the script bundles they ran')
+    .option(dbOpt, dbHelp)
+    .option('-o, --output <file>', 'write to FILE instead of stdout')
+    .action((opts: Record<string, unknown>) =>
+      guarded('larkflow db export', async () => {
+        const { dbExportCommand } = await import('./commands/db.js');
+        setExit(await dbExportCommand(opts, io));
+      }),
+    );
+  database
+    .command('import')
+    .description('load the runs of a db export into the database; runs already there are skipped and counted')
+    .argument('<file>', 'a file written by larkflow db export')
+    .option(dbOpt, dbHelp)
+    .action((file: string, opts: Record<string, unknown>) =>
+      guarded('larkflow db import', async () => {
+        const { dbImportCommand } = await import('./commands/db.js');
+        setExit(await dbImportCommand(file, opts, io));
+      }),
+    );
 
   addEngineOptions(
     program
