@@ -9,6 +9,7 @@ import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } fro
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { attemptDirOf } from '../../engine/executors/index.js';
 import { Engine, isBlobMarker, type HistoryEvent, type RunRecord, type RunStarted } from '../../engine/index.js';
 import type { HistoryPage, LogTail, Meta } from '../api-types.js';
 import { cancelRun, rerunRun, resumeRun, retryRun, type ActionContext } from './actions.js';
@@ -211,20 +212,26 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
     if (!a) throw new HttpError(404, `step ${stepId} has no attempt ${want}`, `attempts: ${attempts.map((x) => x.attempt).join(', ')}`);
     const cli = `larkflow logs ${rec.runId} ${stepId} --attempt ${want}${dbLabel ? ` --db ${dbLabel}` : ''}`;
     const bytes = intParam('bytes', q.get('bytes'), LOG_TAIL_DEFAULT, 1, LOG_TAIL_MAX);
-    const base = { stepId, attempt: want, ...(a.logs ? { location: a.logs } : {}), cli };
-    if (!a.logs) return { ...base, text: '', truncated: false, note: 'the attempt recorded no log' };
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(a.logs) || !existsSync(a.logs)) return { ...base, text: '', truncated: false, note: `the log is not a file on this machine: ${cli}` };
-    const st = statSync(a.logs);
+    // In-process tasks' `ctx.log` lines go to the CLI's attempt directory beside the database
+    // (<db dir>/attempts/RUN/STEP/N/task.log), which their AttemptStarted does not record.
+    const where = a.logs ?? (a.executor === 'local' && dbPath !== undefined ? attemptDirOf(join(dirname(dbPath), 'attempts'), { runId: rec.runId, stepId, attempt: want }) : undefined);
+    const base = { stepId, attempt: want, ...(where ? { location: where } : {}), cli };
+    if (!where || (!a.logs && !existsSync(where))) return { ...base, text: '', truncated: false, note: 'the attempt kept no log (an in-process task that wrote none, or ran in another process)' };
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(where) || !existsSync(where)) return { ...base, text: '', truncated: false, note: `the log is not a file on this machine: ${cli}` };
+    const st = statSync(where);
     if (st.isDirectory()) {
       // An attempt directory: its stdout/stderr files.
       const parts: string[] = [];
-      for (const name of ['stdout', 'stderr', 'stdout.log', 'stderr.log', 'log.txt']) {
-        const f = join(a.logs, name);
-        if (existsSync(f)) parts.push(`== ${name} ==\n${tailOf(f, bytes).text}`);
+      let truncated = false;
+      const names = ['task.log', 'stdout.log', 'stderr.log'].filter((name) => existsSync(join(where, name)));
+      for (const name of names) {
+        const t = tailOf(join(where, name), bytes);
+        truncated ||= t.truncated;
+        parts.push(names.length > 1 ? `== ${name} ==\n${t.text}` : t.text);
       }
-      return { ...base, text: parts.join('\n'), truncated: false, ...(parts.length === 0 ? { note: `no log files in ${a.logs}` } : {}) };
+      return { ...base, text: parts.join('\n'), truncated, ...(parts.length === 0 ? { note: `no log files in ${where}` } : {}) };
     }
-    const t = tailOf(a.logs, bytes);
+    const t = tailOf(where, bytes);
     return { ...base, text: t.text, truncated: t.truncated };
   };
 

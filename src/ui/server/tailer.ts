@@ -107,6 +107,13 @@ export class SqliteTailer extends Fanout implements Tailer {
   protected override changed(): void {
     if (this.#closed) return;
     if (this.subscribed && !this.#timer) {
+      // Nobody listened since the last look: what was appended meanwhile is nobody's news (a run
+      // stream replays from the store itself), so start from the end instead of reading it all.
+      try {
+        this.#cursor = Math.max(this.#cursor, this.reader.maxRowid());
+      } catch {
+        // read it on the first tick instead
+      }
       this.#timer = setInterval(() => this.tick(), this.intervalMs);
       this.#timer.unref();
     } else if (!this.subscribed && this.#timer) {

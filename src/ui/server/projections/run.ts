@@ -21,7 +21,7 @@ export function triggerOf(rec: Pick<RunRecord, 'idempotencyKey'>, started: RunSt
     return `trigger:${pipeline}/${trigger}`;
   }
   if (started?.resumedFrom) return 'resume';
-  if (started?.parent) return 'parent';
+  if (started?.parent) return 'child';
   if (started?.env.LARKFLOW_PIPELINE !== undefined) return 'pipeline';
   return undefined;
 }
