@@ -23,6 +23,8 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 export const SCREENSHOTS = join(process.cwd(), 'docs', 'screenshots');
+/** For `expect.poll`: a loaded 2-core machine can take seconds where an idle one takes milliseconds. */
+export const POLL = { timeout: 20_000, interval: 50 };
 /** Messages a page may log without failing a test (deliberate stream drops, see the notes §6). */
 const BENIGN = [/ERR_INCOMPLETE_CHUNKED_ENCODING/, /net::ERR_EMPTY_RESPONSE/, /EventSource/i];
 

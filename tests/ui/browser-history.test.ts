@@ -12,7 +12,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
 import { Engine, type HistoryEvent, type NewEvent } from '../../src/engine/index.js';
-import { launchBrowser, newPage, screenshots, startUi, type UiServer } from './browser-helpers.js';
+import { POLL, launchBrowser, newPage, screenshots, startUi, type UiServer } from './browser-helpers.js';
 
 const TOTAL = 100_000;
 const STEPS = 2_000;
@@ -97,14 +97,14 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     ui = await startUi({ engine });
     browser = await launchBrowser();
     page = await newPage(browser);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await ui?.close();
     engine?.store.close?.();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it('pages through the history one server page at a time', async () => {
     expect(engine.store.getRun(runId)!.lastSeq).toBe(TOTAL);
@@ -168,7 +168,7 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     expect(await group.textContent()).toContain(`×${STEPS}`);
     expect(await page.locator('.step-card').count()).toBe(0);
     await group.locator('button[aria-expanded]').first().click();
-    await expect.poll(() => group.locator('.step-card').count()).toBe(50);
+    await expect.poll(() => group.locator('.step-card').count(), POLL).toBe(50);
     await group.getByRole('button', { name: 'Next 50 →' }).click();
     await group.locator('.step-card[data-step="work#51"]').waitFor();
     expect(await group.locator('.step-card').count()).toBe(50);
@@ -193,19 +193,19 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
   it('pages the runs list with keyset cursors', async () => {
     const rows = page.getByTestId('runs-table').locator('tbody tr[data-run]');
     await page.goto(ui.url);
-    await expect.poll(() => rows.count()).toBe(50);
+    await expect.poll(() => rows.count(), POLL).toBe(50);
     const ids = async (): Promise<string[]> => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-run')!));
     const first = await ids();
     await page.getByTestId('runs-next').click();
     await page.waitForURL(/after=/);
-    await expect.poll(async () => (await ids())[0] !== first[0]).toBe(true);
+    await expect.poll(async () => (await ids())[0] !== first[0], POLL).toBe(true);
     const second = await ids();
     expect(second).toHaveLength(50);
     expect(second.filter((id) => first.includes(id))).toEqual([]);
     await page.getByTestId('runs-next').click();
-    await expect.poll(() => rows.count()).toBe(122 - 100);
+    await expect.poll(() => rows.count(), POLL).toBe(122 - 100);
     expect(await page.getByTestId('runs-next').count()).toBe(0);
     await page.getByRole('button', { name: '⇤ Newest' }).click();
-    await expect.poll(async () => (await ids())[0]).toBe(first[0]);
+    await expect.poll(async () => (await ids())[0], POLL).toBe(first[0]);
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import '../../src/stdlib/index.js';
 import { Engine } from '../../src/engine/index.js';
 import { PipelineRegistry } from '../../src/pipelines/registry.js';
-import { launchBrowser, newPage, screenshots, startUi, type UiServer } from './browser-helpers.js';
+import { POLL, launchBrowser, newPage, screenshots, startUi, type UiServer } from './browser-helpers.js';
 
 const SCRIPT = `
 prep = task("prep")
@@ -39,6 +39,11 @@ def broken(x):
 @workflow()
 def xss(s):
     return echo(s)
+
+@workflow()
+def crash(n):
+    xs = prep(n)
+    return xs[10]
 
 @workflow()
 def payload(n):
@@ -108,6 +113,9 @@ describe.sequential('larkflow ui in Chromium', () => {
     const xss = start('xss', [XSS]);
     ids['xss'] = xss.runId;
     await xss.result;
+    const crash = start('crash', [2]);
+    ids['crash'] = crash.runId;
+    expect((await crash.result).status).toBe('failed');
     const payload = start('payload', [1000]);
     ids['payload'] = payload.runId;
     await payload.result;
@@ -123,7 +131,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     ui = await startUi({ engine, allowActions: true });
     browser = await launchBrowser();
     page = await newPage(browser);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     slowGate.open();
@@ -132,13 +140,13 @@ describe.sequential('larkflow ui in Chromium', () => {
     await engine?.drain?.(2000).catch(() => undefined);
     engine?.store.close?.();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
   it('lists runs with status, progress, cache hits and the first error; filters live in the URL', async () => {
     await page.goto(ui.url);
     const table = page.getByTestId('runs-table');
     await table.locator(`tr[data-run="${ids['broken']}"]`).waitFor();
-    expect(await table.locator('tbody tr').count()).toBe(5);
+    expect(await table.locator('tbody tr').count()).toBe(6);
     // Sortable: by duration, longest first.
     await page.locator('th button', { hasText: 'Duration' }).click();
     await page.waitForURL(/sort=duration/);
@@ -147,7 +155,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await table.locator(`tr[data-run="${ids['broken']}"]`).waitFor();
     const broken = table.locator(`tr[data-run="${ids['broken']}"]`);
     expect(await broken.getAttribute('data-state')).toBe('failed');
-    await expect.poll(() => broken.textContent()).toContain('flaky failed on 3 items');
+    await expect.poll(() => broken.textContent(), POLL).toContain('flaky failed on 3 items');
     const cached = table.locator(`tr[data-run="${ids['cached']}"]`);
     expect(await cached.locator('td').nth(6).textContent()).toBe('6');
     expect(await cached.locator('.progress-text').textContent()).toBe('8/8');
@@ -164,12 +172,12 @@ describe.sequential('larkflow ui in Chromium', () => {
     // Filters are in the URL: a reload keeps them.
     await page.locator('label.chip', { hasText: 'failed' }).click();
     await page.waitForURL(/status=failed/);
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => table.locator('tbody tr').count(), POLL).toBe(2);
     await page.reload();
     await table.locator(`tr[data-run="${ids['broken']}"]`).waitFor();
-    expect(await table.locator('tbody tr').count()).toBe(1);
+    expect(await table.locator('tbody tr').count()).toBe(2);
     await page.goto(`${ui.url}?q=xss`);
-    await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
+    await expect.poll(() => table.locator('tbody tr').count(), POLL).toBe(1);
     expect(await table.locator('tbody tr').getAttribute('data-run')).toBe(ids['xss']);
     expect(page.problems).toEqual([]);
   });
@@ -177,14 +185,14 @@ describe.sequential('larkflow ui in Chromium', () => {
   it('shows a run: header, steps with the fan-out group, timeline, graph, history and source', async () => {
     await page.goto(`${ui.url}runs/${ids['cached']}`);
     await page.locator('#run-state[data-state="completed"]').waitFor();
-    await expect.poll(() => page.getByTestId('run-result').textContent()).toContain('total: 42');
+    await expect.poll(() => page.getByTestId('run-result').textContent(), POLL).toContain('total: 42');
     // Steps: prep, a collapsed ×6 fan-out of cache hits, combine.
     const group = page.locator('.group-card');
     await group.waitFor();
     expect(await group.textContent()).toContain('×6');
     expect(await group.locator('[data-count-state]').first().textContent()).toMatch(/6/);
     await group.locator('button[aria-expanded]').first().click();
-    await expect.poll(() => group.locator('.step-card').count()).toBe(6);
+    await expect.poll(() => group.locator('.step-card').count(), POLL).toBe(6);
     const hit = group.locator('[data-cache="hit"]').first();
     await hit.waitFor();
     expect(await hit.locator('a').getAttribute('href')).toContain(`runs/${ids['demo']}`);
@@ -215,7 +223,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await history.locator('tr[data-seq="1"]').waitFor();
     expect(await history.locator('tr[data-seq="1"]').getAttribute('data-kind')).toBe('RunStarted');
     await history.locator('tr[data-seq="1"]').click();
-    await expect.poll(() => page.getByTestId('event-json').textContent()).toContain('"kind": "RunStarted"');
+    await expect.poll(() => page.getByTestId('event-json').textContent(), POLL).toContain('"kind": "RunStarted"');
     expect(await page.locator('a[download]', { hasText: 'Download JSON' }).getAttribute('href')).toContain('/history.json');
     await toTabs(page);
     await screenshots(page, 'run-history');
@@ -245,6 +253,20 @@ describe.sequential('larkflow ui in Chromium', () => {
     const kinds = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-kind')));
     expect(kinds.length).toBeGreaterThanOrEqual(2);
     expect(kinds.every((k) => /Failed/.test(k ?? ''))).toBe(true);
+    expect(page.problems).toEqual([]);
+  });
+
+  it('marks the line of a script error in the Source tab', async () => {
+    await page.goto(`${ui.url}runs/${ids['crash']}`);
+    const failure = page.getByTestId('root-failure');
+    await failure.waitFor();
+    expect(await failure.textContent()).toMatch(/index|range/i);
+    await failure.locator('a', { hasText: 'inspect.star:' }).click();
+    const errorLine = page.getByTestId('source').locator('[data-marks~="error"]');
+    await errorLine.waitFor();
+    expect(await errorLine.locator('.src-code').textContent()).toContain('return xs[10]');
+    await toTabs(page);
+    await screenshots(page, 'run-source-error');
     expect(page.problems).toEqual([]);
   });
 
@@ -281,7 +303,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     slowGate.open();
     expect((await h.result).status).toBe('completed');
     await page.locator('#run-state[data-state="completed"]').waitFor();
-    await expect.poll(() => page.getByTestId('timeline').locator('[data-outcome="running"]').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('timeline').locator('[data-outcome="running"]').count(), POLL).toBe(0);
     await page.locator('nav.tabs a', { hasText: 'Steps' }).click();
     await page.locator('.group-card [data-count-state="completed"]', { hasText: '4' }).waitFor();
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
@@ -299,7 +321,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     const startSeq = Number(await run.getAttribute('data-last-seq')) - Number(await run.getAttribute('data-applied'));
     // One call completes while connected, so the stream has a last event id...
     first.open();
-    await expect.poll(async () => Number(await run.getAttribute('data-applied'))).toBeGreaterThan(0);
+    await expect.poll(async () => Number(await run.getAttribute('data-applied')), POLL).toBeGreaterThan(0);
     itemGates.delete(1);
     // ...then the connection drops.
     expect(ui.dropStreams()).toBeGreaterThanOrEqual(1);
@@ -308,7 +330,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect((await h.result).status).toBe('completed');
     const last = engine.store.getRun(h.runId)!.lastSeq;
     await page.locator('#run-state[data-state="completed"]').waitFor();
-    await expect.poll(() => run.getAttribute('data-last-seq')).toBe(String(last));
+    await expect.poll(() => run.getAttribute('data-last-seq'), POLL).toBe(String(last));
     // Each event after the first load was applied exactly once, and the reconnect asked for a replay.
     expect(Number(await run.getAttribute('data-applied'))).toBe(last - startSeq);
     const reconnect = ui.streamRequests.filter((r) => r.path.includes(h.runId) && r.lastEventId !== '');
@@ -339,7 +361,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     const slowStep = (await resume.locator('select[name="step"] option').allTextContents()).find((t) => t.includes('slow'))!;
     await resume.locator('select[name="step"]').selectOption({ label: slowStep });
     await resume.getByTestId('resume-plan').waitFor();
-    await expect.poll(() => resume.getByTestId('plan-reused').textContent()).toMatch(/^[1-9]\d* reused/);
+    await expect.poll(() => resume.getByTestId('plan-reused').textContent(), POLL).toMatch(/^[1-9]\d* reused/);
     expect(await resume.getByTestId('resume-plan').textContent()).toContain('prep#');
     await screenshots(page, 'resume-plan');
     await resume.getByRole('button', { name: 'Resume' }).click();
@@ -372,7 +394,7 @@ describe.sequential('larkflow ui in Chromium', () => {
     await rerun.getByRole('button', { name: 'Re-run' }).click();
     await page.waitForURL((u) => !u.pathname.includes(ids['demo']!));
     await page.locator('#run-state[data-state="completed"]').waitFor();
-    await expect.poll(() => page.getByTestId('run-result').textContent()).toContain('n: 2');
+    await expect.poll(() => page.getByTestId('run-result').textContent(), POLL).toContain('n: 2');
     expect(page.problems).toEqual([]);
   });
 
@@ -428,11 +450,11 @@ describe.sequential('larkflow ui in Chromium', () => {
     const h = start('live', [2]);
     const row = page.getByTestId('runs-table').locator(`tr[data-run="${h.runId}"]`);
     await row.waitFor();
-    await expect.poll(() => row.getAttribute('data-state')).toBe('running');
+    await expect.poll(() => row.getAttribute('data-state'), POLL).toBe('running');
     slowGate.open();
     await h.result;
-    await expect.poll(() => row.getAttribute('data-state')).toBe('completed');
-    await expect.poll(() => row.locator('.progress-text').textContent()).toBe('4/4');
+    await expect.poll(() => row.getAttribute('data-state'), POLL).toBe('completed');
+    await expect.poll(() => row.locator('.progress-text').textContent(), POLL).toBe('4/4');
     expect(await page.evaluate('window.__sameDocument')).toBe(true);
     expect(page.problems).toEqual([]);
   });

@@ -58,7 +58,7 @@ export function App(): preact.JSX.Element {
         </nav>
         <span class="spacer" />
         {meta.data ? (
-          <span class={meta.data.readOnly ? 'mode readonly' : 'mode actions'} title={meta.data.readOnly ? 'Actions are off: start larkflow ui with --allow-actions' : 'Actions are allowed'} data-readonly={String(meta.data.readOnly)}>
+          <span class={meta.data.readOnly ? 'mode mode-ro' : 'mode mode-rw'} title={meta.data.readOnly ? 'Actions are off: start larkflow ui with --allow-actions' : 'Actions are allowed'} data-readonly={String(meta.data.readOnly)}>
             {meta.data.readOnly ? 'read-only' : 'actions on'}
           </span>
         ) : null}

@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { HistoryEventJson, HistoryPage } from '../../api-types';
 import { getJson, useFetch, withQuery } from '../api';
 import { ErrorBox, Link, stepLink } from '../components/common';
-import { fmtClock, isoUtc, oneLine } from '../format';
+import { clip, fmtClock, isoUtc, oneLine } from '../format';
 import { setQuery } from '../router';
 import type { RunContext } from './run-detail';
 
@@ -22,10 +22,63 @@ export const EVENT_KINDS = [
 ];
 const FAILURE_KINDS = new Set(['AttemptFailed', 'TaskFailed', 'RunFailed', 'ChildRunFailed', 'NondeterminismDetected']);
 
-function summary(e: HistoryEventJson): string {
-  const { seq: _s, at: _a, kind: _k, stepId: _st, task: _t, ...rest } = e;
-  const err = (rest['error'] as { message?: string } | undefined)?.message;
-  return err ? `${oneLine(err, 120)} · ${oneLine(rest, 100)}` : oneLine(rest, 200);
+type Ev = HistoryEventJson & Record<string, unknown>;
+
+function errText(e: Ev): string {
+  const err = e['error'] as { kind?: string; message?: string } | undefined;
+  return err ? `${err.kind ?? 'error'}: ${err.message ?? ''}` : '';
+}
+
+function args(e: Ev): string {
+  const a = (e['args'] as unknown[] | undefined) ?? [];
+  const kw = Object.entries((e['kwargs'] as Record<string, unknown> | undefined) ?? {}).map(([k, v]) => `${k}=${oneLine(v, 40)}`);
+  return oneLine([...a.map((v) => oneLine(v, 40)), ...kw].join(', '), 90);
+}
+
+function site(e: Ev): string {
+  const s = e['callSite'] as { file?: string; line?: number } | undefined;
+  return s ? ` · ${s.file}:${s.line}` : '';
+}
+
+/** One line per event, by kind; anything else shows its fields as compact JSON. */
+export function summary(ev: HistoryEventJson): string {
+  const e = ev as Ev;
+  const attempt = typeof e['attempt'] === 'number' ? `attempt ${e['attempt'] as number}` : '';
+  switch (e.kind) {
+    case 'RunStarted':
+      return `${e['workflow'] as string}(${args(e)}) · ${e['file'] as string}`;
+    case 'TaskScheduled':
+      return `${e['task'] as string}(${args(e)})${site(e)} · ${e['executor'] as string}`;
+    case 'AttemptStarted':
+      return `${attempt} on ${e['executor'] as string}`;
+    case 'AttemptSubmitted':
+      return `${attempt} · ${e['executor'] as string} ${e['backendId'] as string}`;
+    case 'AttemptHeartbeat':
+      return `${attempt} · ${oneLine(e['details'], 120)}`;
+    case 'AttemptFailed':
+      return `${attempt} · ${clip(errText(e), 160)}`;
+    case 'RetryScheduled':
+      return `${attempt} at ${fmtClock(e['fireAt'] as number)}`;
+    case 'TaskCompleted':
+      return `${attempt} · ${e['source'] as string}${typeof e['durationMs'] === 'number' ? ` · ${e['durationMs'] as number} ms` : ''} → ${oneLine(e['result'], 110)}`;
+    case 'TaskFailed':
+    case 'RunFailed':
+    case 'ChildRunFailed':
+      return clip(errText(e), 180);
+    case 'TimerStarted':
+      return `sleep ${(e['durationMs'] as number) / 1000} s until ${fmtClock(e['fireAt'] as number)}${site(e)}`;
+    case 'RunCompleted':
+      return `→ ${oneLine(e['result'], 160)}`;
+    case 'ProgressReported':
+      return clip(String(e['message'] ?? ''), 180);
+    case 'CancelRequested':
+    case 'RunCancelled':
+      return clip(String(e['reason'] ?? ''), 180);
+    default: {
+      const { seq: _s, at: _a, kind: _k, stepId: _st, waitingAt: _w, ...rest } = e;
+      return oneLine(rest, 180);
+    }
+  }
 }
 
 export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
