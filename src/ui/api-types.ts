@@ -27,7 +27,10 @@
  *                                             replays after Last-Event-ID (or ?after=), then follows
  *   GET  /api/stream                        → SSE for the runs list: `event: run`, `data: RunRow`
  *                                             (`id:` is a server cursor; a reconnect with Last-Event-ID
- *                                             gets the rows of the runs that changed meanwhile)
+ *                                             gets the rows of the runs that changed meanwhile; one
+ *                                             `event: cursor`, `data: { cursor }` on connect only
+ *                                             sets that id, ignore it)
+ *   Both streams start with `retry: 300` and send a `: heartbeat` comment every 15 s.
  *   GET  /api/pipelines, /api/triggers, /api/cache → PipelineRow[], TriggerRow[], CacheRow[] (wrapped in { items })
  *   POST /api/runs/:id/cancel  { reason? }             → ActionResult
  *   POST /api/runs/:id/retry   { step? }               → ActionResult (a resumed run from the failed step)

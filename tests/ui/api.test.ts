@@ -219,6 +219,19 @@ describe('the run stream', () => {
     }
   });
 
+  it('says retry: 300 first, then keeps an idle stream open with heartbeat comments', async () => {
+    const hb = await startUiServer({ engine, heartbeatMs: 50 });
+    const s = sse(`${hb.url}api/runs/${ids.fail}/stream?after=1000`);
+    try {
+      await s.until(() => s.raw().includes(': heartbeat\n\n'), 'a heartbeat');
+      expect(s.raw().startsWith('retry: 300\n\n')).toBe(true);
+      expect(s.events).toEqual([]);
+    } finally {
+      s.close();
+      await hb.close();
+    }
+  });
+
   it('ends every open stream when the server closes', async () => {
     const extra = await startUiServer({ engine });
     const s = sse(`${extra.url}api/runs/${ids.fail}/stream`);

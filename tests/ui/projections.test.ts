@@ -142,6 +142,27 @@ describe('run header', () => {
   });
 });
 
+describe('a blocked run', () => {
+  it('puts the nondeterminism up front and marks its line instead of the waiting one', async () => {
+    const t = testEngine();
+    registerAll(t.engine);
+    const h = t.engine.start({ source: { name: 's.star', text: SLEEPER }, args: [] });
+    for (let i = 0; i < 20; i++) await tick();
+    const recordedHistory = t.engine.history(h.runId);
+    const history: HistoryEvent[] = [
+      ...recordedHistory,
+      { kind: 'NondeterminismDetected', seq: recordedHistory.length + 1, at: 1, message: 'the script calls step(2) where its history has sleep', stepId: 'sleep#1', expected: 'sleep(3600s)', actual: 'step(2)', callSite: { file: 's.star', line: 7, column: 5 } },
+    ];
+    const f = rootFailure(history)!;
+    expect(f).toMatchObject({ kind: 'nondeterminism', stepId: 'sleep#1', site: { file: 's.star', line: 7 } });
+    expect(f.traceback).toBe('expected: sleep(3600s)\nactual:   step(2)');
+    const marks = sourceMarks(history, projectSteps(history, { runId: h.runId }));
+    expect(marks.filter((m) => m.kind !== 'task')).toEqual([expect.objectContaining({ kind: 'error', line: 7, stepId: 'sleep#1' })]);
+    t.engine.cancel(h.runId);
+    await drive(t);
+  });
+});
+
 describe('source marks', () => {
   it('colours task call sites by state (a fan-out is one mark) and marks the error line', async () => {
     const { runId, history } = await recorded(FAILING, [1]);
