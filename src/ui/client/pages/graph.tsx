@@ -1,10 +1,17 @@
 /**
  * The Graph tab: the run's data-flow DAG (`/api/runs/:id/graph`: an edge is a task input that came
  * from another task's output; fan-outs arrive collapsed as "×N" nodes), laid out by dagre in the
- * browser and drawn as SVG with state colours. Clicking a node opens its step.
+ * browser and drawn as SVG with state colours. Clicking a node opens its step. dagre is a chunk of
+ * its own, loaded the first time a graph is drawn (the other pages never pay for it).
  */
-import dagre from '@dagrejs/dagre';
-import { useMemo } from 'preact/hooks';
+
+type Dagre = typeof import('@dagrejs/dagre').default;
+let dagreModule: Promise<Dagre> | undefined;
+function loadDagre(): Promise<Dagre> {
+  dagreModule ??= import('@dagrejs/dagre').then((m) => m.default);
+  return dagreModule;
+}
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Graph } from '../../api-types';
 import { useFetch } from '../api';
 import { ErrorBox, stepLink } from '../components/common';
@@ -21,7 +28,7 @@ interface Laid {
   readonly ms: number;
 }
 
-export function layoutGraph(g: Graph): Laid {
+export function layoutGraph(dagre: Dagre, g: Graph): Laid {
   const t = performance.now();
   const dg = new dagre.graphlib.Graph();
   dg.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 50, marginx: 16, marginy: 16 });
@@ -45,10 +52,17 @@ export function GraphTab(props: { ctx: RunContext }): preact.JSX.Element {
   const { ctx } = props;
   const graph = useFetch<Graph>(`api/runs/${encodeURIComponent(ctx.runId)}/graph`, ctx.version);
   const key = graph.data ? JSON.stringify(graph.data) : '';
-  const laid = useMemo(() => (graph.data && graph.data.nodes.length <= MAX_NODES ? layoutGraph(graph.data) : undefined), [key]);
+  const [dagre, setDagre] = useState<Dagre | undefined>(undefined);
+  const [loadError, setLoadError] = useState<Error | undefined>(undefined);
+  useEffect(() => {
+    loadDagre().then(setDagre, setLoadError);
+  }, []);
+  const laid = useMemo(() => (dagre && graph.data && graph.data.nodes.length <= MAX_NODES ? layoutGraph(dagre, graph.data) : undefined), [key, dagre]);
+  if (loadError) return <ErrorBox error={loadError} />;
   if (graph.error && !graph.data) return <ErrorBox error={graph.error} />;
   if (!graph.data) return <p class="muted">Loading the graph…</p>;
   if (graph.data.nodes.length === 0) return <p class="empty muted">No task has been called yet.</p>;
+  if (!dagre) return <p class="muted">Loading the layout…</p>;
   if (!laid) return <p class="empty muted">The graph has {graph.data.nodes.length} nodes, too many to draw here; use the Steps and Timeline tabs.</p>;
   return (
     <div class="graph-tab">
