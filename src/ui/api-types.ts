@@ -203,6 +203,8 @@ export interface HistoryPage {
   readonly next?: number;
   /** Events in the whole history (unfiltered). */
   readonly total: number;
+  /** One line per event, in the order of `events`: its fields that matter, as `larkflow history` prints them. */
+  readonly summaries?: string[];
 }
 
 export interface SourceMark {

@@ -99,6 +99,9 @@ describe('a run', () => {
     expect(d).toMatchObject({ runId: ids.fail, status: 'failed', inputs: { args: [7], kwargs: {} }, scriptDigest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(d.failure).toMatchObject({ kind: 'task', task: 'explode', stepId: 'explode#1', attempt: 2, site: { file: 'fail.star', line: 8 } });
     expect(d.failure!.traceback).toContain('exploded on 7');
+    // The task's stack without larkflow's and Node's frames, as `larkflow show` prints it.
+    expect(d.failure!.traceback).not.toContain('function-executor');
+    expect(engine.history(ids.fail).find((e) => e.kind === 'TaskFailed')).toMatchObject({ error: { details: expect.stringContaining('function-executor') } });
     expect(d.cli).toMatchObject({ resume: `larkflow resume ${ids.fail} --db runs.db`, cancel: expect.stringContaining(`larkflow cancel ${ids.fail}`) });
     const ok = (await http(`${ro.url}api/runs/${ids.fan1}`)).json<RunDetail>();
     expect(ok.result).toEqual({ model: 'm-0.3', n: 3 });
@@ -142,6 +145,9 @@ describe('a run', () => {
     const p1 = (await http(`${ro.url}api/runs/${ids.fail}/history?limit=4`)).json<HistoryPage>();
     expect(p1.events.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
     expect(p1).toMatchObject({ next: 4, total });
+    // One line per event, as `larkflow history` prints it.
+    expect(p1.summaries).toHaveLength(4);
+    expect(p1.summaries![1]).toMatch(/^step=prep#1 task=prep at=fail\.star:7 executor=local args=\[7\]/);
     const rest = (await http(`${ro.url}api/runs/${ids.fail}/history?after=${p1.next}&limit=1000`)).json<HistoryPage>();
     expect(rest.events.map((e) => e.seq)).toEqual(Array.from({ length: total - 4 }, (_, i) => i + 5));
     expect(rest.next).toBeUndefined();

@@ -9,6 +9,7 @@ import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } fro
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describe } from '../../cli/commands/history.js';
 import { attemptDirOf } from '../../engine/executors/index.js';
 import { Engine, isBlobMarker, type HistoryEvent, type RunRecord, type RunStarted } from '../../engine/index.js';
 import type { HistoryPage, LogTail, Meta } from '../api-types.js';
@@ -163,7 +164,7 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
     const events = reader.page(rec.runId, { after, limit: limit + 1, ...(kinds ? { kinds } : {}), ...(text ? { q: text } : {}) });
     const more = events.length > limit;
     const page = more ? events.slice(0, limit) : events;
-    return { events: page as unknown as HistoryPage['events'], ...(more ? { next: page[page.length - 1]!.seq } : {}), total: rec.lastSeq };
+    return { events: page as unknown as HistoryPage['events'], ...(more ? { next: page[page.length - 1]!.seq } : {}), total: rec.lastSeq, summaries: page.map((e) => describe(e)) };
   };
 
   const downloadHistory = async (rec: RunRecord, res: ServerResponse): Promise<void> => {

@@ -3,11 +3,13 @@
  * the store's run record, inputs and links from its RunStarted event, progress and cache hits from
  * its counters (the store's, or counted from the history), and the result or the root failure
  * (the first step that failed for good, with its attempt, message, stack, log and call site; else
- * the workflow's own error with its Starlark traceback).
+ * the workflow's own error with its Starlark traceback). A task's stack keeps the user's frames,
+ * as `larkflow show` prints it (taskDetails).
  */
 import type { HistoryEvent, RunRecord, RunStarted } from '../../../engine/index.js';
 import type { RunCounters } from '../../../engine/core/run-counters.js';
 import type { CallSiteJson, Failure, JsonValue, RunDetail, RunRow } from '../../api-types.js';
+import { taskDetails } from '../../../cli/engine-options.js';
 import { siteJson } from './steps.js';
 
 /** The environment variable the pipelines set on their runs. */
@@ -99,7 +101,7 @@ export function rootFailure(history: readonly HistoryEvent[]): Failure | undefin
           stepId: e.stepId,
           ...(s ? { task: s.task } : {}),
           ...(s && s.attempts > 0 ? { attempt: s.attempts } : {}),
-          ...(e.error.details !== undefined ? { traceback: e.error.details } : {}),
+          ...(taskDetails(e.error.details) !== undefined ? { traceback: taskDetails(e.error.details)! } : {}),
           ...(s?.logs ? { log: s.logs } : {}),
           ...(s?.site ? { site: s.site } : {}),
         };
