@@ -107,3 +107,26 @@ export function JsonTree(props: { value: JsonValue | PayloadRef | undefined; ope
     </div>
   );
 }
+
+/** A short value on one line (`args: [4] · kwargs: {}`), a longer one as a JSON tree. */
+export function Compact(props: { value: JsonValue | PayloadRef }): preact.JSX.Element {
+  const v = props.value;
+  if (!isPayloadRef(v)) {
+    const text = JSON.stringify(v);
+    if (text.length <= 140) {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
+        return (
+          <div class="compact mono">
+            {Object.entries(v).map(([k, x]) => (
+              <span key={k} class="compact-item">
+                <span class="j-key">{k}:</span> <span>{JSON.stringify(x)}</span>
+              </span>
+            ))}
+          </div>
+        );
+      }
+      return <div class="compact mono">{text}</div>;
+    }
+  }
+  return <JsonTree value={v} />;
+}

@@ -9,10 +9,10 @@
  * a burst of events costs one refetch per 300 ms.
  */
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { HistoryEventJson, JsonValue, PayloadRef, RunDetail, Step } from '../../api-types';
+import type { HistoryEventJson, JsonValue, RunDetail, Step } from '../../api-types';
 import { MetaContext, SeqGate, useEventStream, useFetch, useNow, useThrottle } from '../api';
 import { ErrorBox, Link, Loading, StatusBadge, runLink, stepLink } from '../components/common';
-import { JsonTree, isPayloadRef } from '../components/json-tree';
+import { Compact, JsonTree } from '../components/json-tree';
 import { fmtDuration, fmtTime, isoUtc, shortDigest } from '../format';
 import { Actions } from './actions';
 import { GraphTab } from './graph';
@@ -332,25 +332,3 @@ function FailureBox(props: { runId: string; failure: NonNullable<RunDetail['fail
   );
 }
 
-/** A short value on one line (`args: [4] · kwargs: {}`), a longer one as a JSON tree. */
-function Compact(props: { value: JsonValue | PayloadRef }): preact.JSX.Element {
-  const v = props.value;
-  if (!isPayloadRef(v)) {
-    const text = JSON.stringify(v);
-    if (text.length <= 140) {
-      if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0) {
-        return (
-          <div class="compact mono">
-            {Object.entries(v).map(([k, x]) => (
-              <span key={k} class="compact-item">
-                <span class="j-key">{k}:</span> <span>{JSON.stringify(x)}</span>
-              </span>
-            ))}
-          </div>
-        );
-      }
-      return <div class="compact mono">{text}</div>;
-    }
-  }
-  return <JsonTree value={v} />;
-}

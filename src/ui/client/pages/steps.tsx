@@ -8,7 +8,7 @@ import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import type { Attempt, LogTail, Step, StepState } from '../../api-types';
 import { MetaContext, getJson, useNow } from '../api';
 import { Link, StepBadge, runLink, stepLink } from '../components/common';
-import { JsonTree } from '../components/json-tree';
+import { Compact, JsonTree } from '../components/json-tree';
 import { fmtDuration, fmtTime, isoUtc, shortDigest } from '../format';
 import { setQuery } from '../router';
 import { ResumeDialog } from './actions';
@@ -196,7 +196,7 @@ function lastError(s: Step): Attempt['error'] | undefined {
 }
 
 function CacheBadge(props: { step: Step }): preact.JSX.Element | null {
-  const c = props.step.cache;
+  const c = props.step.cache?.outcome === 'off' ? undefined : props.step.cache;
   if (!c) return props.step.source === 'reused' ? <span class="cache-badge" title="result reused from the run this one resumed">reused</span> : null;
   const label = c.outcome === 'hit' ? 'cache hit' : c.outcome === 'miss' ? 'cache miss' : c.outcome === 'written' ? 'cached' : 'cache off';
   const title = c.key ? `cache key ${c.key}` : undefined;
@@ -325,11 +325,11 @@ function StepDetails(props: { ctx: RunContext; step: Step }): preact.JSX.Element
       <div class="step-body">
         <details open>
           <summary>Inputs</summary>
-          {hasInput ? <JsonTree value={s.input as never} /> : <p class="muted small">No arguments.</p>}
+          {hasInput ? <Compact value={s.input as never} /> : <p class="muted small">No arguments.</p>}
         </details>
         <details open>
           <summary>Output</summary>
-          {s.output !== undefined ? <JsonTree value={s.output} /> : <p class="muted small">{s.state === 'failed' ? 'Failed: no output.' : 'Not yet.'}</p>}
+          {s.output !== undefined ? <Compact value={s.output} /> : <p class="muted small">{s.state === 'failed' ? 'Failed: no output.' : 'Not yet.'}</p>}
         </details>
       </div>
       {s.error?.details ? (
@@ -382,7 +382,7 @@ function StepDetails(props: { ctx: RunContext; step: Step }): preact.JSX.Element
           ) : null}
           {s.argsDigest ? (
             <>
-              · args digest <span class="mono">{shortDigest(s.argsDigest, 20)}</span>
+              {s.cache?.key ? '· ' : ''}args digest <span class="mono">{shortDigest(s.argsDigest, 20)}</span>
             </>
           ) : null}
         </p>
