@@ -459,6 +459,33 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect(page.problems).toEqual([]);
   });
 
+  it('takes the token of a server that accepts actions with one (from #token= or typed in)', async () => {
+    const token = 'browser-test-token-0123456789';
+    const withToken = await startUi({ engine, token });
+    try {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+      const tab = await ctx.newPage();
+      await tab.goto(`${withToken.url}runs/${ids['demo']}`);
+      await tab.getByTestId('token-form').waitFor();
+      expect(await tab.getByRole('button', { name: 'Re-run…' }).isDisabled()).toBe(true);
+      await tab.getByLabel('Token').fill(token);
+      await tab.getByRole('button', { name: 'Use' }).click();
+      await expect.poll(() => tab.getByRole('button', { name: 'Re-run…' }).isDisabled(), POLL).toBe(false);
+      // A fresh tab given the token in the URL's fragment: actions are on, and the fragment is gone.
+      const tab2 = await ctx.newPage();
+      await tab2.goto(`${withToken.url}runs/${ids['demo']}#token=${token}`);
+      await tab2.locator('#run-state').waitFor();
+      expect(new URL(tab2.url()).hash).toBe('');
+      await tab2.getByRole('button', { name: 'Re-run…' }).click();
+      await tab2.locator('dialog.modal[open]').getByRole('button', { name: 'Re-run' }).click();
+      await tab2.waitForURL((u) => !u.pathname.includes(ids['demo']!));
+      await tab2.locator('#run-state[data-state="completed"]').waitFor();
+      await ctx.close();
+    } finally {
+      await withToken.close();
+    }
+  });
+
   it('disables actions on a read-only server and says why', async () => {
     const ro = await startUi({ engine });
     try {

@@ -31,6 +31,30 @@ export function takeTokenFromHash(): void {
   history.replaceState(null, '', location.pathname + location.search);
 }
 
+export function hasToken(): boolean {
+  try {
+    return !!sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return false;
+  }
+}
+
+export const TOKEN_EVENT = 'larkflow:token';
+
+/** Keeps the token for this tab; the app re-renders (actions turn on). */
+export function setToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+  window.dispatchEvent(new Event(TOKEN_EVENT));
+}
+
+/** Why the page's actions are off (undefined: they are on): a read-only server, unless it takes a token and the tab has one. */
+export function actionsOff(meta: Meta | undefined): string | undefined {
+  if (!meta) return 'Loading…';
+  if (!meta.readOnly) return undefined;
+  if (meta.tokenAccepted) return hasToken() ? undefined : 'Actions need the server\'s token (larkflow ui --token): enter it below.';
+  return 'The server is read-only: start it with `larkflow ui --allow-actions` (or use the CLI command).';
+}
+
 async function failure(res: Response): Promise<ApiFailure> {
   let body: Partial<ApiError> = {};
   try {

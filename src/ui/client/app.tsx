@@ -1,7 +1,7 @@
 /** The app shell: top bar (navigation, read-only badge, theme toggle) and the page for the route. */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { Meta } from '../api-types';
-import { MetaContext, useFetch } from './api';
+import { MetaContext, TOKEN_EVENT, actionsOff, useFetch } from './api';
 import { Link } from './components/common';
 import { CachePage, PipelinesPage, TriggersPage } from './pages/tables';
 import { RunDetailPage } from './pages/run-detail';
@@ -37,6 +37,13 @@ export function App(): preact.JSX.Element {
   const route = useRoute();
   const meta = useFetch<Meta>('api/meta');
   const [theme, setTheme] = useState<ThemeChoice>(storedTheme);
+  const [, setTokenTick] = useState(0);
+  useEffect(() => {
+    const bump = (): void => setTokenTick((n) => n + 1);
+    window.addEventListener(TOKEN_EVENT, bump);
+    return () => window.removeEventListener(TOKEN_EVENT, bump);
+  }, []);
+  const off = actionsOff(meta.data);
   const first = route.segments[0] ?? 'runs';
   const nav = (to: string, label: string, key: string): preact.JSX.Element => (
     <Link to={to} class={first === key ? 'active' : undefined}>
@@ -58,8 +65,8 @@ export function App(): preact.JSX.Element {
         </nav>
         <span class="spacer" />
         {meta.data ? (
-          <span class={meta.data.readOnly ? 'mode mode-ro' : 'mode mode-rw'} title={meta.data.readOnly ? 'Actions are off: start larkflow ui with --allow-actions' : 'Actions are allowed'} data-readonly={String(meta.data.readOnly)}>
-            {meta.data.readOnly ? 'read-only' : 'actions on'}
+          <span class={off ? 'mode mode-ro' : 'mode mode-rw'} title={off ?? 'Actions are allowed'} data-readonly={String(off !== undefined)}>
+            {!off ? (meta.data.readOnly ? 'actions on (token)' : 'actions on') : meta.data.tokenAccepted ? 'token needed' : 'read-only'}
           </span>
         ) : null}
         {meta.data ? (

@@ -5,25 +5,25 @@
  * say why; the CLI commands stay visible.
  */
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import type { ActionResult, JsonValue, ResumePlan } from '../../api-types';
-import { getJson, postJson } from '../api';
+import type { ActionResult, JsonValue, Meta, ResumePlan } from '../../api-types';
+import { actionsOff, getJson, postJson, setToken } from '../api';
 import { Cli, Modal } from '../components/common';
 import { navigate } from '../router';
 import type { RunContext } from './run-detail';
 
-const READ_ONLY = 'The server is read-only: start it with `larkflow ui --allow-actions` (or use the CLI command).';
-
 type Dialog = 'cancel' | 'retry' | 'resume' | 'rerun';
 
-export function Actions(props: { ctx: RunContext; readOnly: boolean }): preact.JSX.Element {
-  const { ctx, readOnly } = props;
+export function Actions(props: { ctx: RunContext; meta: Meta | undefined }): preact.JSX.Element {
+  const { ctx, meta } = props;
   const d = ctx.detail;
   const [dialog, setDialog] = useState<Dialog | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const off = actionsOff(meta);
+  const readOnly = off !== undefined;
   const running = d.status === 'running';
   // Without the steps loaded, the root failure names the failed step.
   const failed = ctx.steps ? ctx.steps.filter((s) => s.state === 'failed').map((s) => s.stepId) : d.failure?.stepId ? [d.failure.stepId] : [];
-  const why = (ok: boolean, reason: string): string | undefined => (readOnly ? READ_ONLY : ok ? undefined : reason);
+  const why = (ok: boolean, reason: string): string | undefined => off ?? (ok ? undefined : reason);
   const cancelWhy = why(running, 'Only a running run can be cancelled.');
   const retryWhy = why(!running && failed.length > 0, running ? 'The run is still running.' : 'No step failed.');
   const resumeWhy = why(!running, 'The run is still running: cancel it first.');
@@ -42,7 +42,20 @@ export function Actions(props: { ctx: RunContext; readOnly: boolean }): preact.J
       <button type="button" disabled={!!rerunWhy} title={rerunWhy ?? 'Start a new run of the same script'} onClick={() => setDialog('rerun')}>
         Re-run…
       </button>
-      {readOnly ? (
+      {readOnly && meta?.tokenAccepted ? (
+        <form
+          class="note token-form"
+          data-testid="token-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const t = String(new FormData(e.currentTarget).get('token') ?? '').trim();
+            if (t) setToken(t);
+          }}
+        >
+          Actions need the server's token:{' '}
+          <input type="password" name="token" aria-label="Token" autocomplete="off" placeholder="token" /> <button type="submit">Use</button>
+        </form>
+      ) : readOnly ? (
         <span class="note" data-testid="readonly-note">
           Read-only server: actions are off. Start <code>larkflow ui --allow-actions</code> to use them here, or run the commands below.
         </span>

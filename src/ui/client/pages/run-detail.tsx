@@ -279,7 +279,7 @@ function RunHeader(props: { ctx: RunContext; stream: string }): preact.JSX.Eleme
           </details>
         ) : null}
       </div>
-      <Actions ctx={props.ctx} readOnly={meta?.readOnly ?? true} />
+      <Actions ctx={props.ctx} meta={meta} />
     </header>
   );
 }

@@ -100,6 +100,8 @@ export function RunsPage(props: { query: URLSearchParams }): preact.JSX.Element 
           if (old && old.lastSeq >= r.lastSeq) return m;
           const next = new Map(m);
           next.set(r.runId, r);
+          // A long session on a busy server: forget the oldest news (the page's own rows are refetched on navigation).
+          if (next.size > 1000) for (const k of [...next.keys()].slice(0, next.size - 1000)) next.delete(k);
           return next;
         });
       },
@@ -118,7 +120,7 @@ export function RunsPage(props: { query: URLSearchParams }): preact.JSX.Element 
       return l && l.lastSeq >= r.lastSeq ? l : r;
     });
     // New runs appear on the first page only (they are the newest).
-    const fresh = after ? [] : [...live.values()].filter((r) => !seen.has(r.runId) && matches(r, filters)).sort((a, b) => b.startedAt - a.startedAt);
+    const fresh = after ? [] : [...live.values()].filter((r) => !seen.has(r.runId) && matches(r, filters)).sort((a, b) => b.startedAt - a.startedAt).slice(0, PAGE);
     return [...fresh, ...merged];
   }, [page.data, live, after, path]);
 

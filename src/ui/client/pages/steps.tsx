@@ -6,7 +6,7 @@
  */
 import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
 import type { Attempt, LogTail, Step, StepState } from '../../api-types';
-import { MetaContext, getJson, useNow } from '../api';
+import { MetaContext, actionsOff, getJson, useNow } from '../api';
 import { Link, StepBadge, runLink, stepLink } from '../components/common';
 import { Compact, JsonTree } from '../components/json-tree';
 import { fmtDuration, fmtTime, isoUtc, shortDigest } from '../format';
@@ -232,7 +232,8 @@ export function StepCard(props: { ctx: RunContext; step: Step; focused: boolean 
   const backendId = last?.backendId;
   const end = s.endedAt ?? (live ? now : undefined);
   const runOver = ctx.detail.status !== 'running';
-  const readOnly = meta?.readOnly ?? true;
+  const off = actionsOff(meta);
+  const readOnly = off !== undefined;
   return (
     <article class={`step-card${props.focused ? ' focused' : ''}`} data-step={s.stepId} data-state={s.state}>
       <div class="step-head">
@@ -254,12 +255,12 @@ export function StepCard(props: { ctx: RunContext; step: Step; focused: boolean 
         ) : null}
         <span class="spacer" />
         {s.state === 'failed' && runOver ? (
-          <button type="button" class="small" disabled={readOnly} title={readOnly ? 'The server is read-only (larkflow ui --allow-actions)' : 'Start a resumed run from this failed step'} onClick={() => setDialog('retry')}>
+          <button type="button" class="small" disabled={readOnly} title={off ?? 'Start a resumed run from this failed step'} onClick={() => setDialog('retry')}>
             Retry
           </button>
         ) : null}
         {runOver && s.kind !== 'timer' ? (
-          <button type="button" class="small ghost" disabled={readOnly} title={readOnly ? 'The server is read-only (larkflow ui --allow-actions)' : 'Resume the run from this step'} onClick={() => setDialog('resume')}>
+          <button type="button" class="small ghost" disabled={readOnly} title={off ?? 'Resume the run from this step'} onClick={() => setDialog('resume')}>
             Resume from here
           </button>
         ) : null}
