@@ -17,16 +17,18 @@ export interface ActionContext {
   readonly dbArg: string;
   /** Called before a run starts or resumes on the engine (executors it needs). */
   readonly prepare?: (runId: string, started: RunStarted) => Promise<void>;
+  /** A run's first event, read alone (default: from the store's history). */
+  readonly first?: (runId: string) => HistoryEvent | undefined;
 }
 
 function dbFlag(ctx: ActionContext): string {
   return ctx.dbArg ? ` --db ${shellQuote(ctx.dbArg)}` : '';
 }
 
-function startedOf(engine: Engine, runId: string): RunStarted {
-  const rec = engine.store.getRun(runId);
+function startedOf(ctx: ActionContext, runId: string): RunStarted {
+  const rec = ctx.engine.store.getRun(runId);
   if (!rec) throw new HttpError(404, `no run ${runId}`, 'see the runs list for the ids');
-  const first = engine.store.history(runId, 1)[0];
+  const first = ctx.first ? ctx.first(runId) : ctx.engine.store.history(runId, 1)[0];
   if (first?.kind !== 'RunStarted') throw new HttpError(404, `no run ${runId}`, 'see the runs list for the ids');
   return first;
 }
@@ -63,7 +65,7 @@ function stepOf(history: readonly HistoryEvent[], runId: string, step: string): 
 }
 
 async function resumeFrom(ctx: ActionContext, runId: string, fromStep: string | undefined): Promise<ActionResult> {
-  const started = startedOf(ctx.engine, runId);
+  const started = startedOf(ctx, runId);
   const rec = ctx.engine.store.getRun(runId)!;
   if (rec.status === 'running') throw new HttpError(409, `run ${runId} is still running`, 'cancel it first, or wait for it to end');
   await ctx.prepare?.(runId, started);
@@ -100,7 +102,7 @@ export async function rerunRun(ctx: ActionContext, runId: string, body: unknown)
   const b = body as { args?: unknown; kwargs?: unknown };
   if (b.args !== undefined && !Array.isArray(b.args)) throw new HttpError(400, 'args must be an array', 'send {"args": [...]}');
   if (b.kwargs !== undefined && (b.kwargs === null || typeof b.kwargs !== 'object' || Array.isArray(b.kwargs))) throw new HttpError(400, 'kwargs must be an object', 'send {"kwargs": {...}}');
-  const started = startedOf(ctx.engine, runId);
+  const started = startedOf(ctx, runId);
   const files = ctx.engine.store.getScript(started.scriptDigest);
   if (!files || files.length === 0) throw new HttpError(409, `the script of run ${runId} is missing from the database`, `run the workflow file again: larkflow run ${started.file}`);
   const [main, ...rest] = files;

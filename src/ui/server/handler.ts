@@ -129,7 +129,7 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
   const files = new StaticFiles(options.staticDir ?? defaultStaticDir(), base);
   const dbLabel = options.dbLabel ?? dbPath ?? '';
   const version = packageVersion();
-  const actions: ActionContext = { engine, dbArg: dbLabel, ...(options.prepareRun ? { prepare: options.prepareRun } : {}) };
+  const actions: ActionContext = { engine, dbArg: dbLabel, first: (runId) => reader.event(runId, 1), ...(options.prepareRun ? { prepare: options.prepareRun } : {}) };
   const cacheOk = (): boolean => cacheAvailable(engine, dbPath);
   let closed = false;
 

@@ -69,6 +69,7 @@ export class SqliteReader implements HistoryReader {
   readonly #tail;
   readonly #maxRowid;
   readonly #changed;
+  readonly #resumes;
   #closed = false;
 
   constructor(path: string) {
@@ -78,6 +79,12 @@ export class SqliteReader implements HistoryReader {
     this.#tail = this.#db.prepare<[number, number], TailRow>('SELECT rowid AS rowid, run_id AS runId, seq, body FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?');
     this.#maxRowid = this.#db.prepare<[], number | null>('SELECT max(rowid) FROM events').pluck();
     this.#changed = this.#db.prepare<[number], string>('SELECT DISTINCT run_id FROM events WHERE rowid > ?').pluck();
+    this.#resumes = this.#db.prepare<[string], string>('SELECT run_id FROM runs WHERE resumed_from = ? ORDER BY started_at, run_id').pluck();
+  }
+
+  /** The runs that resumed `runId` (one scan of the runs table, which has no index on it). */
+  resumesOf(runId: string): string[] {
+    return this.#resumes.all(runId);
   }
 
   get closed(): boolean {

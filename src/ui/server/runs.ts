@@ -3,13 +3,15 @@
  * pipeline, text and start time, newest first in keyset pages whose cursor is the store's
  * (`runCursor`), so a page costs its own rows. Filters the store cannot apply (several statuses, a
  * pipeline) are applied while scanning the store's pages. It also finds the runs started from a run
- * (resumes and retries), for the run page's links.
+ * (resumes and retries), for the run page's links: one query on SQLite, else a scan of the newest
+ * runs started after it.
  */
 import { runCursor, type RunRecord, type RunStatus } from '../../engine/index.js';
 import type { RunDetail, RunPage, RunRow } from '../api-types.js';
 import { HttpError } from './http.js';
 import { runRow } from './projections/run.js';
 import type { RunData } from './run-data.js';
+import { SqliteReader } from './reader.js';
 
 const STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled', 'blocked'];
 const SCAN_PAGE = 200;
@@ -74,15 +76,17 @@ export function listRuns(data: RunData, q: URLSearchParams): RunPage {
 /** The runs that resumed or retried `rec` (looked for among the runs started after it, at most `max`). */
 export function resumesOf(data: RunData, rec: RunRecord, max = 2000): RunDetail['related'] {
   const out: { runId: string; relation: 'resumed' | 'retried' }[] = [];
+  const relation = (runId: string): 'resumed' | 'retried' => {
+    const first = data.reader.event(runId, 1);
+    return first?.kind === 'RunStarted' && first.resumedFrom?.fromStep !== undefined ? 'resumed' : 'retried';
+  };
+  if (data.reader instanceof SqliteReader) return data.reader.resumesOf(rec.runId).map((runId) => ({ runId, relation: relation(runId) }));
   let after: string | undefined;
   let seen = 0;
   while (seen < max) {
     const page = data.engine.store.listRuns({ since: rec.startedAt, limit: SCAN_PAGE, ...(after !== undefined ? { after } : {}) });
     for (const r of page) {
-      if (r.resumedFrom !== rec.runId) continue;
-      const first = data.reader.event(r.runId, 1);
-      const fromStep = first?.kind === 'RunStarted' ? first.resumedFrom?.fromStep : undefined;
-      out.push({ runId: r.runId, relation: fromStep === undefined ? 'retried' : 'resumed' });
+      if (r.resumedFrom === rec.runId) out.push({ runId: r.runId, relation: relation(r.runId) });
     }
     seen += page.length;
     if (page.length < SCAN_PAGE) break;
