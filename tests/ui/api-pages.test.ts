@@ -11,7 +11,7 @@ import '../../src/stdlib/index.js';
 import { Engine } from '../../src/engine/index.js';
 import { PipelineRegistry } from '../../src/pipelines/registry.js';
 import { TriggerState } from '../../src/pipelines/triggers/runner.js';
-import type { CacheRow, LogTail, PipelineRow, RunRow, TriggerRow } from '../../src/ui/api-types.js';
+import type { CacheRow, LogTail, PayloadRef, PipelineRow, RunRow, Step, TriggerRow } from '../../src/ui/api-types.js';
 import { startUiServer, type UiServer } from '../../src/ui/server/index.js';
 import { scratchDirs } from '../helpers/cli.js';
 import { http, sse } from './fixtures/http.js';
@@ -114,6 +114,32 @@ describe('pipelines, triggers, cache and logs', () => {
     expect(short).toMatchObject({ truncated: true, text: '</b>\n' });
     expect((await http(`${ui.url}api/runs/${h.runId}/logs?step=nope%231`)).status).toBe(404);
     expect((await http(`${ui.url}api/runs/${h.runId}/logs`)).status).toBe(400);
+  });
+});
+
+describe('runs of pipelines and values in blob storage', () => {
+  it('filters the runs of a pipeline, and fetches a result kept as a blob through its reference', async () => {
+    const s = scratch();
+    const engine = Engine.open({ db: s.db, blobThresholdBytes: 1024 });
+    open.push(engine);
+    registerAll(engine);
+    const plain = engine.start({ source: { name: 'talk.star', text: 'echo = task("echo")\n\n@workflow()\ndef main(s):\n    return echo(s)\n' }, args: ['y'.repeat(5000)] });
+    await plain.result;
+    const piped = engine.start({ source: { name: 'talk.star', text: 'echo = task("echo")\n\n@workflow()\ndef main(s):\n    return echo(s)\n' }, args: ['small'], env: { LARKFLOW_PIPELINE: 'demo' } });
+    await piped.result;
+    const ui = await startUiServer({ engine });
+    open.push(ui);
+    const rows = (await http(`${ui.url}api/runs?pipeline=demo`)).json<{ runs: RunRow[] }>().runs;
+    expect(rows).toEqual([expect.objectContaining({ runId: piped.runId, pipeline: 'demo', trigger: 'pipeline' })]);
+    expect((await http(`${ui.url}api/runs?pipeline=other`)).json<{ runs: RunRow[] }>().runs).toEqual([]);
+    const steps = (await http(`${ui.url}api/runs/${plain.runId}/steps`)).json<{ steps: Step[] }>().steps;
+    const output = steps[0]!.output as PayloadRef;
+    expect(output).toMatchObject({ $ref: expect.stringContaining('payload?seq='), preview: expect.stringContaining('stored as blob') });
+    expect((steps[0]!.input.args[0] as PayloadRef).$ref).toContain('part=args.0');
+    const whole = await http(ui.url + output.$ref);
+    expect(whole.status).toBe(200);
+    expect(whole.json()).toEqual({ html: 'y'.repeat(5000) });
+    expect((await http(ui.url + (steps[0]!.input.args[0] as PayloadRef).$ref)).json()).toBe('y'.repeat(5000));
   });
 });
 
