@@ -2,11 +2,13 @@
  * Helpers for the run inspector's browser tests: Debian's Chromium driven by playwright-core (the
  * recipe of the notes: an explicit executablePath, no --user-data-dir, one browser per test file),
  * the real `createUiHandler` on 127.0.0.1:0 behind a small proxy that can drop the live streams,
- * and screenshots in light and dark for docs/screenshots/.
+ * and screenshots in light and dark (`UPDATE_SCREENSHOTS=1 npx vitest run tests/ui/browser` rewrites
+ * docs/screenshots/).
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createUiHandler, type UiHandler, type UiHandlerOptions } from '../../src/ui/server/handler.js';
@@ -22,7 +24,11 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-export const SCREENSHOTS = join(process.cwd(), 'docs', 'screenshots');
+/**
+ * Where screenshots go: docs/screenshots/ (committed, shown by the README) with UPDATE_SCREENSHOTS=1,
+ * else a temp folder, so an ordinary test run leaves the tracked PNGs alone (like UPDATE_GOLDEN).
+ */
+export const SCREENSHOTS = process.env['UPDATE_SCREENSHOTS'] === '1' ? join(process.cwd(), 'docs', 'screenshots') : join(tmpdir(), 'larkflow-ui-screenshots');
 /** For `expect.poll`: a loaded 2-core machine can take seconds where an idle one takes milliseconds. */
 export const POLL = { timeout: 20_000, interval: 50 };
 /** Messages a page may log without failing a test (deliberate stream drops, see the notes §6). */

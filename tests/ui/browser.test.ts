@@ -486,6 +486,26 @@ describe.sequential('larkflow ui in Chromium', () => {
     }
   });
 
+  it('works mounted under a path prefix (the <base href> the server injects)', async () => {
+    const mounted = await startUi({ engine, basePath: '/tools/larkflow' });
+    try {
+      await page.goto(`${mounted.url}tools/larkflow/`);
+      const row = page.getByTestId('runs-table').locator(`tr[data-run="${ids['demo']}"]`);
+      await row.waitFor();
+      await row.locator('a').first().click();
+      await page.waitForURL(`${mounted.url}tools/larkflow/runs/${ids['demo']}`);
+      await page.locator('#run-state[data-state="completed"]').waitFor();
+      await page.locator('nav.tabs a', { hasText: 'History' }).click();
+      await page.waitForURL(/\/tools\/larkflow\/runs\/[^/]+\/history$/);
+      await page.locator('tr[data-seq="1"]').waitFor();
+      await page.locator('.live-dot[data-stream="live"]').first().waitFor();
+      expect(mounted.streamRequests.every((r) => r.path.startsWith('/tools/larkflow/api/'))).toBe(true);
+      expect(page.problems).toEqual([]);
+    } finally {
+      await mounted.close();
+    }
+  });
+
   it('disables actions on a read-only server and says why', async () => {
     const ro = await startUi({ engine });
     try {
