@@ -5,18 +5,20 @@
  *   node bench/lib/pg-worker.mjs claim URL NAME raw|queue
  *
  * It connects (one connection per variant), prepares its own rows, sends { ready: true }, waits for
- * { go: true, start, ms, sliceMs } and works. `append`: from wall-clock time `start` for `ms`,
- * in slices of `sliceMs` that rotate through the variants (every worker switches at the same
- * moments), appending 10 events per statement to a run of its own. `claim`: claims batches of 10
- * and finishes them until the queue is empty. It sends { counts } (events or tasks per variant)
- * and exits. Every statement commits on its own, synchronous_commit on.
+ * { go: true, start, ms, sliceMs } and works from wall-clock time `start` for `ms`, in slices of
+ * `sliceMs` that rotate through the variants (every worker switches at the same moments):
+ * `append` appends 10 events per statement to a run of its own; `claim` claims a batch of 10 and
+ * finishes it, per step, until its variant's queue is empty. It sends { counts, busy } (events or
+ * tasks per variant, and the ms its steps took) and exits. Every statement commits on its own,
+ * synchronous_commit on.
  *
  * Append variants: raw    the baseline, one multi-row INSERT of 10 events (unnest) into b_events
  *                  cas    notes §5.2's fenced append: one statement compare-and-sets b_runs(owner,
  *                         epoch, next_seq) and inserts the events only if that matched
  *                  store  the PostgreSQL store's appendMany (dist/engine/store/postgres), 10 events
  *                         of one run under its lease per call
- * Claim variants:  raw    the baseline: claim 10 (UPDATE … SKIP LOCKED through tasks_ready), DELETE them
+ * Claim variants:  raw    the baseline on raw_tasks (a copy of tasks): claim 10 (the same UPDATE …
+ *                         SKIP LOCKED through its tasks_ready), then DELETE them
  *                  queue  PostgresTaskQueue.claim(10) then finishMany (fenced, task_history, seats)
  */
 import { dirname, join } from 'node:path';
@@ -98,14 +100,14 @@ async function claimVariant(v, close) {
   close.push(() => client.end());
   return async () => {
     const r = await client.query(
-      `UPDATE tasks t SET status = 'running', owner = $2, epoch = t.epoch + 1, lease_until = now() + interval '60 seconds'
-        WHERE t.task_id IN (SELECT task_id FROM tasks WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
+      `UPDATE raw_tasks t SET status = 'running', owner = $2, epoch = t.epoch + 1, lease_until = now() + interval '60 seconds'
+        WHERE t.task_id IN (SELECT task_id FROM raw_tasks WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
                              ORDER BY queue, run_at, task_id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
        RETURNING t.task_id`,
       [['q'], name],
     );
     if (r.rowCount === 0) return 0;
-    await client.query('DELETE FROM tasks WHERE task_id = ANY($1::bigint[])', [r.rows.map((x) => x.task_id)]);
+    await client.query('DELETE FROM raw_tasks WHERE task_id = ANY($1::bigint[])', [r.rows.map((x) => x.task_id)]);
     return r.rowCount;
   };
 }
@@ -118,19 +120,28 @@ async function main() {
   await send({ ready: true });
   const { start, ms, sliceMs } = await go;
   const counts = variants.map(() => 0);
-  if (mode === 'append') {
-    // Time slices shared by every worker (wall clock): in slice k all of them run variant k mod n,
-    // so load from elsewhere falls on every variant alike.
-    while (Date.now() < start) await new Promise((r) => setTimeout(r, 1));
-    for (let now = Date.now(); now < start + ms; now = Date.now()) {
-      const k = Math.floor((now - start) / sliceMs) % variants.length;
-      counts[k] += await steps[k]();
+  const busy = variants.map(() => 0); // ms spent in each variant's steps
+  const empty = variants.map(() => false);
+  // Time slices shared by every worker (wall clock): in slice k all of them run variant k mod n,
+  // so load from elsewhere falls on every variant alike. A claim variant whose queue ran empty
+  // sits its slices out; the run ends when every queue is empty or the time is up.
+  while (Date.now() < start) await new Promise((r) => setTimeout(r, 1));
+  for (let now = Date.now(); now < start + ms && !empty.every(Boolean); now = Date.now()) {
+    const k = Math.floor((now - start) / sliceMs) % variants.length;
+    if (empty[k]) {
+      await new Promise((r) => setTimeout(r, 1));
+      continue;
     }
-  } else {
-    for (let n; (n = await steps[0]()) > 0; ) counts[0] += n;
+    const t = performance.now();
+    const n = await steps[k]();
+    if (n === 0) empty[k] = true;
+    else {
+      busy[k] += performance.now() - t;
+      counts[k] += n;
+    }
   }
   for (const c of close) await c();
-  await send({ counts, ms: performance.now() });
+  await send({ counts, busy });
   process.disconnect();
 }
 

@@ -21,6 +21,7 @@ import type { PgServer } from '../helpers/postgres.js';
 let server: PgServer;
 const pools: pg.Pool[] = [];
 let dbCounter = 0;
+let admin: pg.Pool | undefined;
 const scratch = mkdtempSync(join(tmpdir(), 'larkflow-tq-'));
 
 beforeAll(async () => {
@@ -33,8 +34,14 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 }, 60_000);
 
-/** A fresh database with the queue's tables; returns its URL. */
+/**
+ * A fresh database with the queue's tables; returns its URL. Tests run one at a time, so the
+ * previous test's database is dropped first: its garbage would keep autovacuum busy on this
+ * 2-core machine while later tests measure.
+ */
 async function freshDb(): Promise<string> {
+  admin ??= pool(server.url, 1);
+  if (dbCounter > 0) await admin.query(`DROP DATABASE IF EXISTS tq_${dbCounter} WITH (FORCE)`);
   const url = await server.createDatabase(`tq_${++dbCounter}`);
   const p = pool(url);
   await p.query(TASK_QUEUE_DDL);
@@ -192,12 +199,16 @@ describe('PostgresTaskQueue', () => {
     await sleep(200);
     expect(await b.requeueExpired()).toEqual([la!.taskId]);
     expect(await b.requeueExpired()).toEqual([]);
+    // Requeued, not yet claimed again: the lost lease is fenced already (the requeue moved the epoch).
+    expect(await a.recordExternalRef(la!, 'ray-job-resubmitted')).toBe('fenced');
+    const queued = await p.query('SELECT status, owner, epoch::int, external_ref FROM tasks WHERE task_id = $1', [la!.taskId]);
+    expect(queued.rows).toEqual([{ status: 'queued', owner: null, epoch: 2, external_ref: 'ray-job-r0-s0-1' }]);
 
     // A takeover: a new epoch, and the ref to re-attach to instead of submitting again.
     const taken = await b.claim('B', ['q'], 10, 10_000);
     const lb = taken.find((l) => l.taskId === la!.taskId)!;
-    expect(lb).toMatchObject({ owner: 'B', epoch: 2, externalRef: 'ray-job-r0-s0-1' });
-    expect(taken.find((l) => l.taskId === other!.taskId)).toMatchObject({ epoch: 2, externalRef: null });
+    expect(lb).toMatchObject({ owner: 'B', epoch: 3, externalRef: 'ray-job-r0-s0-1' });
+    expect(taken.find((l) => l.taskId === other!.taskId)).toMatchObject({ epoch: 3, externalRef: null });
 
     // The frozen holder wakes up: every write of its lease is refused.
     expect(await a.recordExternalRef(la!, 'ray-job-resubmitted')).toBe('fenced');
@@ -206,16 +217,16 @@ describe('PostgresTaskQueue', () => {
     expect(await a.finish(la!, { status: 'succeeded', result: 'late' }, async () => void hook.calls++)).toBe('fenced');
     expect(hook.calls).toBe(0);
     const { rows } = await p.query('SELECT status, owner, epoch::int, external_ref FROM tasks WHERE task_id = $1', [la!.taskId]);
-    expect(rows[0]).toEqual({ status: 'running', owner: 'B', epoch: 2, external_ref: 'ray-job-r0-s0-1' });
+    expect(rows[0]).toEqual({ status: 'running', owner: 'B', epoch: 3, external_ref: 'ray-job-r0-s0-1' });
 
     // The new holder finishes; its result is posted with its own dedupe key.
     const keys: string[] = [];
     expect(await b.finish(lb, { status: 'succeeded', result: { x: 1 } }, async (_c, f) => void keys.push(f.dedupeKey))).toBe('ok');
-    expect(keys).toEqual([`${la!.taskId}:2`]);
+    expect(keys).toEqual([`${la!.taskId}:3`]);
     expect(await b.recordExternalRef(lb, 'again')).toBe('fenced');
     expect(await b.finish(lb, { status: 'succeeded' })).toBe('fenced');
     const h = await p.query('SELECT owner, epoch::int, external_ref, outcome, result FROM task_history WHERE task_id = $1', [la!.taskId]);
-    expect(h.rows).toEqual([{ owner: 'B', epoch: 2, external_ref: 'ray-job-r0-s0-1', outcome: 'succeeded', result: { x: 1 } }]);
+    expect(h.rows).toEqual([{ owner: 'B', epoch: 3, external_ref: 'ray-job-r0-s0-1', outcome: 'succeeded', result: { x: 1 } }]);
   });
 
   it('renew and finish tell the old lease of a task from its new one', async () => {
@@ -226,8 +237,10 @@ describe('PostgresTaskQueue', () => {
     const [l1] = await q.claim('A', ['q'], 1, 50);
     await sleep(80);
     expect(await q.requeueExpired()).toEqual([l1!.taskId]);
+    expect(await q.renew([l1!], 10_000)).toEqual([l1]);
+    expect(await q.finish(l1!, { status: 'failed' })).toBe('fenced');
     const [l2] = await q.claim('B', ['q'], 1, 10_000);
-    expect(l2!.epoch).toBe(l1!.epoch + 1);
+    expect(l2!.epoch).toBe(l1!.epoch + 2);
     expect(await q.renew([l1!, l2!], 10_000)).toEqual([l1]);
     expect(await q.recordExternalRef(l2!, 'ref')).toBe('ok');
     expect(await q.finishMany([{ lease: l1!, outcome: { status: 'failed' } }, { lease: l2!, outcome: { status: 'succeeded' } }, { lease: l2!, outcome: { status: 'failed' } }])).toEqual([
@@ -328,7 +341,7 @@ describe('PostgresTaskQueue', () => {
     expect((await q.requeueExpired()).sort()).toEqual(first.map((l) => l.taskId).sort());
     const second = await q.claimWithSeats('B', 'gpu', 5, 10_000);
     expect(second.map((l) => l.taskId)).toEqual(first.map((l) => l.taskId));
-    expect(second.map((l) => l.epoch)).toEqual([2, 2]);
+    expect(second.map((l) => l.epoch)).toEqual([3, 3]);
     await q.setQueueLimit('gpu', 3);
     expect(await q.claimWithSeats('C', 'gpu', 5, 10_000)).toHaveLength(1);
     expect(await q.claimWithSeats('C', 'gpu', 5, 10_000)).toEqual([]);
@@ -404,6 +417,31 @@ describe('PostgresTaskQueue', () => {
       const bad = await explain(p, wrong, [['a'], 10, 'w', 1000]);
       expect(bad.filtered.length > 0 || !bad.indexes.includes('tasks_ready')).toBe(true);
     }, 60_000);
+
+    it('finish, renew and recordExternalRef find their rows by primary key while many tasks run and statistics say none do', async () => {
+      const url = await freshDb();
+      const p = pool(url);
+      await bulkFill(p, 20_000);
+      await p.query('ANALYZE tasks');
+      const q = new PostgresTaskQueue(p);
+      const running: TaskLease[] = [];
+      for (let i = 0; i < 50; i++) running.push(...(await q.claim('w', ['q'], 100, 60_000)));
+      expect(running).toHaveLength(5000);
+      const some = running.slice(100, 110);
+      // A scan of tasks_leased here would read every running task on each call.
+      const byKey = (plan: { indexes: string[]; filtered: string[]; seq: string[] }) => {
+        expect(plan.indexes).toContain('tasks_pkey');
+        expect(plan.indexes).not.toContain('tasks_leased');
+        expect(plan.seq).toEqual([]);
+      };
+      byKey(await explain(p, TASK_QUEUE_SQL.finish, [some.map((l) => l.taskId), some.map((l) => l.epoch), some.map(() => 'succeeded'), some.map(() => null)]));
+      byKey(await explain(p, TASK_QUEUE_SQL.renew, [some.map((l) => l.taskId), some.map((l) => l.epoch), 1000]));
+      byKey(await explain(p, TASK_QUEUE_SQL.recordExternalRef, [some[0]!.taskId, some[0]!.epoch, 'ref']));
+      // The sweep of expired leases is the one that reads tasks_leased.
+      const sweep = await explain(p, TASK_QUEUE_SQL.requeueExpired, [1000]);
+      expect(sweep.seq).toEqual([]);
+      expect(sweep.indexes).toContain('tasks_leased');
+    });
 
     it('draining 20,000 queued tasks (4 pollers, batches of 10) keeps at least 0.7x its starting rate', async () => {
       const N = 20_000;

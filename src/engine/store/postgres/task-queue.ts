@@ -13,9 +13,13 @@
  *   §4.2: 1,226 → 330 jobs/s over one drain). Claims are bounded to {@link MAX_CLAIM} rows.
  *   The row lock lasts for that one statement only; what holds a task afterwards is its lease
  *   columns (owner, epoch, lease_until), never a lock held while the task runs.
- * - **fencing**: every later write of a holder names the epoch it claimed at and requires
- *   `status = 'running'`: `recordExternalRef`, `renew` and `finish` affect nothing once the lease
- *   was requeued (`requeueExpired`) or claimed again (epoch + 1), and report `'fenced'` / lost.
+ * - **fencing**: the epoch moves on (+1) at every claim and at every requeue, so a lease is current
+ *   exactly while the row still has its epoch. Every later write of a holder names that epoch:
+ *   `recordExternalRef`, `renew` and `finish` affect nothing once the lease was requeued
+ *   (`requeueExpired`) or claimed by someone else, and report `'fenced'` / lost. They find the row
+ *   by its primary key and test the epoch only (with `owner IS NOT NULL`), never `status =
+ *   'running'`: that would let the planner walk the partial index `tasks_leased` (every running
+ *   task) whenever statistics say few tasks run, and each finish would cost O(running tasks).
  * - **finish** moves the row to `task_history` and releases its seat in one statement, and runs the
  *   caller's hook (posting the result to the run's inbox, deduplicated by `taskId:epoch`) in the
  *   same transaction: the result is posted exactly when the task leaves the queue.
@@ -167,14 +171,14 @@ export const TASK_QUEUE_SQL = {
   renew: `
     UPDATE tasks t SET lease_until = now() + $3 * interval '1 millisecond'
       FROM unnest($1::bigint[], $2::bigint[]) AS v(task_id, epoch)
-     WHERE t.task_id = v.task_id AND t.epoch = v.epoch AND t.status = 'running'
+     WHERE t.task_id = v.task_id AND t.epoch = v.epoch AND t.owner IS NOT NULL
     RETURNING t.task_id, t.epoch`,
   recordExternalRef: `
-    UPDATE tasks SET external_ref = $3 WHERE task_id = $1 AND epoch = $2 AND status = 'running'`,
+    UPDATE tasks SET external_ref = $3 WHERE task_id = $1 AND epoch = $2 AND owner IS NOT NULL`,
   finish: `
     WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[]) AS v(task_id, epoch, outcome, result)),
          done AS (DELETE FROM tasks t USING v
-                   WHERE t.task_id = v.task_id AND t.epoch = v.epoch AND t.status = 'running'
+                   WHERE t.task_id = v.task_id AND t.epoch = v.epoch AND t.owner IS NOT NULL
                   RETURNING t.task_id, t.run_id, t.step_key, t.attempt, t.queue, t.executor, t.owner, t.epoch,
                             t.external_ref, v.outcome, v.result),
          kept AS (INSERT INTO task_history (task_id, run_id, step_key, attempt, queue, executor, owner, epoch, external_ref, outcome, result)
@@ -185,7 +189,7 @@ export const TASK_QUEUE_SQL = {
   requeueExpired: `
     WITH expired AS (SELECT task_id FROM tasks WHERE status = 'running' AND lease_until < now()
                       ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED),
-         back AS (UPDATE tasks t SET status = 'queued', owner = NULL, lease_until = NULL
+         back AS (UPDATE tasks t SET status = 'queued', owner = NULL, lease_until = NULL, epoch = t.epoch + 1
                     FROM expired WHERE t.task_id = expired.task_id
                   RETURNING t.task_id),
          freed AS (UPDATE task_slots SET task_id = NULL WHERE task_id IN (SELECT task_id FROM back))
@@ -293,11 +297,15 @@ export class PostgresTaskQueue {
    */
   async finishMany(items: readonly { readonly lease: TaskLease; readonly outcome: TaskOutcome }[], postResult?: PostResults): Promise<('ok' | 'fenced')[]> {
     if (items.length === 0) return [];
+    const key = (l: TaskLease) => `${l.taskId}:${l.epoch}`;
+    // A lease listed twice finishes once, with its first outcome; the later copies are 'fenced'.
+    const seen = new Set<string>();
+    const unique = items.filter((i) => !seen.has(key(i.lease)) && !!seen.add(key(i.lease)));
     const params = [
-      items.map((i) => i.lease.taskId),
-      items.map((i) => i.lease.epoch),
-      items.map((i) => i.outcome.status),
-      items.map((i) => (i.outcome.result === undefined ? null : JSON.stringify(i.outcome.result))),
+      unique.map((i) => i.lease.taskId),
+      unique.map((i) => i.lease.epoch),
+      unique.map((i) => i.outcome.status),
+      unique.map((i) => (i.outcome.result === undefined ? null : JSON.stringify(i.outcome.result))),
     ];
     /** Each item's fate, and the finished ones, from the statement's rows. */
     const sort = (rows: readonly { task_id: string; epoch: string }[]) => {
@@ -305,9 +313,9 @@ export class PostgresTaskQueue {
       const out: ('ok' | 'fenced')[] = [];
       const finished: FinishedTask[] = [];
       for (const i of items) {
-        const ok = done.delete(`${i.lease.taskId}:${i.lease.epoch}`); // a lease listed twice finishes once
+        const ok = done.delete(key(i.lease));
         out.push(ok ? 'ok' : 'fenced');
-        if (ok) finished.push({ lease: i.lease, outcome: i.outcome, dedupeKey: `${i.lease.taskId}:${i.lease.epoch}` });
+        if (ok) finished.push({ lease: i.lease, outcome: i.outcome, dedupeKey: key(i.lease) });
       }
       return { out, finished };
     };
@@ -334,7 +342,8 @@ export class PostgresTaskQueue {
 
   /**
    * Puts up to `max` tasks whose lease ran out (database clock) back in the queue, keeping their
-   * epoch (the next claim adds one) and `external_ref`, and frees their seats. Any poller may run
+   * `external_ref`, and frees their seats. Their epoch moves on, which fences the lost lease even
+   * before anyone claims the task again. Any poller may run
    * it periodically; concurrent calls skip each other's rows. Returns the task ids requeued.
    */
   async requeueExpired(max = 1000): Promise<number[]> {
