@@ -14,7 +14,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { RunStarted } from '../../engine/index.js';
 import { CliError } from '../errors.js';
-import { closeQuietly, dbPath, openEngine, storageOf, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { closeQuietly, dbOption, dbPath, isSharedDbUrl, openEngine, storageOf, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { sharedDbUnsupported } from '../shared-db.js';
 
 export interface UiCliOptions extends EngineCliOptions {
   readonly port?: string;
@@ -34,6 +35,8 @@ export async function uiCommand(opts: UiCliOptions, io: CliIo, signal?: AbortSig
   const host = opts.host ?? '127.0.0.1';
   const token = opts.token ?? process.env.LARKFLOW_UI_TOKEN ?? undefined;
   if (token !== undefined && token.length < 16) throw new CliError('--token must be at least 16 characters (e.g. `openssl rand -hex 16`)');
+  // The inspector reads a SQLite file (and tails it across processes); a PostgreSQL database not yet.
+  if (isSharedDbUrl(dbOption(opts))) throw sharedDbUnsupported('ui');
   const { startUiServer, isLoopback, defaultStaticDir } = await import('../../ui/server/index.js');
   const engine = await openEngine(opts);
   const storage = await storageOf(opts.storage);
@@ -59,7 +62,7 @@ export async function uiCommand(opts: UiCliOptions, io: CliIo, signal?: AbortSig
       ...(token !== undefined ? { token } : {}),
       ...(opts.allowHost && opts.allowHost.length > 0 ? { allowedHosts: opts.allowHost } : {}),
       ...(opts.basePath !== undefined ? { basePath: opts.basePath } : {}),
-      dbLabel: opts.db ?? '',
+      dbLabel: dbOption(opts) ?? '',
       prepareRun,
     });
   } catch (e) {
