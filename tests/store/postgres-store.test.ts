@@ -187,6 +187,8 @@ describe('opening', () => {
       await server.stop();
       const err = await rejects(s.append('r1', 1, [progress(2)]));
       expect(err).toBeInstanceOf(StoreError);
+      // A group commit fails as a whole (nothing written, the caller retries), not run by run.
+      await rejects(s.appendMany([{ runId: 'r1', expectedLastSeq: 1, events: [progress(2)] }]));
       await server.start();
       let appended = false;
       for (let i = 0; i < 50 && !appended; i++) {

@@ -136,4 +136,30 @@ describe('SQLite schema v5', () => {
       await s.close();
     }
   });
+
+  it('group commit fails as a whole when the database is busy, writing nothing', async () => {
+    const path = freshPath();
+    const s = asyncStoreOf(openSqliteStore(path, { busyTimeoutMs: 50 }));
+    try {
+      await s.createRun(started('a'));
+      await s.createRun(started('b'));
+      const other = new Database(path);
+      try {
+        other.exec('BEGIN IMMEDIATE');
+        const err = await s.appendMany([
+          { runId: 'a', expectedLastSeq: 1, events: [progress(2)] },
+          { runId: 'b', expectedLastSeq: 1, events: [progress(2)] },
+        ]).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(Error);
+        expect((err as Error).message).toMatch(/^cannot append to 2 runs: database .* failed \(database is locked, SQLITE_BUSY\)/);
+        other.exec('ROLLBACK');
+      } finally {
+        other.close();
+      }
+      expect(await s.history('a')).toHaveLength(1);
+      expect((await s.appendMany([{ runId: 'a', expectedLastSeq: 1, events: [progress(2)] }])).get('a')).toMatchObject({ ok: true });
+    } finally {
+      await s.close();
+    }
+  });
 });

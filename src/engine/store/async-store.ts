@@ -80,7 +80,12 @@ export interface AsyncEventStore extends Promisified<Omit<EventStore, 'claimRun'
   claimRuns(owner: string, max: number, leaseMs: number): Promise<ClaimedRun[]>;
   /**
    * Group commit: appends each batch under its lease in one transaction (on Postgres one
-   * statement); a fenced or conflicting batch is refused alone, the others commit.
+   * statement); a batch refused for itself (fenced, moved on, ended, a message delivered twice, an
+   * event the database cannot store) is reported in its outcome, and the others commit. The map
+   * holds one outcome per run, in the batches' order (a run named twice: its first batch counts,
+   * the second is refused).
+   * @throws StoreError if the database failed as a whole (unreachable, a timeout, busy): nothing
+   *   was written, the call may be retried (with the same expected seqs)
    */
   appendMany(batches: readonly AppendBatch[]): Promise<Map<string, AppendOutcome>>;
   /**

@@ -992,6 +992,7 @@ export class SqliteEventStore implements EventStore {
   /**
    * Group commit: every batch in one IMMEDIATE transaction, each under a savepoint, so a refused
    * batch (fenced, moved on, a message delivered twice) takes back only its own writes.
+   * @throws StoreError if the database fails (busy past the timeout, disk full): nothing was written
    */
   appendMany(batches: readonly AppendBatch[]): Map<string, AppendOutcome> {
     this.#checkOpen();
@@ -1010,8 +1011,8 @@ export class SqliteEventStore implements EventStore {
     try {
       this.#db.transaction(run).immediate();
     } catch (err) {
-      const error = this.#wrap(err, 'cannot append');
-      return new Map(batches.map((b) => [b.runId, { ok: false, error }]));
+      // The database failed (busy past the timeout, disk full): nothing of the group was written.
+      throw this.#wrap(err, `cannot append to ${batches.length} run${batches.length === 1 ? '' : 's'}`);
     }
     return out;
   }

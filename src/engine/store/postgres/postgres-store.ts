@@ -501,8 +501,11 @@ export class PostgresEventStore implements AsyncEventStore {
     this.#checkOpen();
     const out = new Map<string, AppendOutcome>();
     const ready: PreparedAppend[] = [];
+    const named = new Set<string>();
     for (const b of batches) {
-      if (out.has(b.runId) || ready.some((p) => p.runId === b.runId)) {
+      if (named.has(b.runId)) continue; // a run named twice: only its first batch is appended
+      named.add(b.runId);
+      if (out.has(b.runId)) {
         out.set(b.runId, { ok: false, error: new StoreError(`cannot append to run ${b.runId}: it appears twice in one group commit; append its events as one batch`) });
         continue;
       }
@@ -522,27 +525,27 @@ export class PostgresEventStore implements AsyncEventStore {
     return new Map(batches.filter((b) => out.has(b.runId)).map((b) => [b.runId, out.get(b.runId)!]));
   }
 
-  /** Runs the append statement for `runs`; on a statement error with several runs, retries them one by one. */
+  /**
+   * Runs the append statement for `runs`. A run's own fault (a message delivered twice, an event
+   * PostgreSQL cannot store: SQLSTATE classes 22 and 23, LF001) fails the whole statement, so with
+   * several runs each goes again alone and only that run is refused. Anything else (connection
+   * lost, timeouts, the server shutting down) throws: nothing was written, the caller may retry.
+   */
   async #appendPrepared(runs: readonly PreparedAppend[]): Promise<Map<string, AppendOutcome>> {
     const out = new Map<string, AppendOutcome>();
     let appended: Set<string>;
     try {
       appended = await this.#appendStatement(runs);
     } catch (err) {
-      const sqlError = typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code);
-      if (runs.length > 1 && sqlError) {
-        // One run's failure (a message delivered twice, an event Postgres cannot store) failed the
-        // whole statement: nothing of it was written, so each run goes again alone.
+      const code = (err as { code?: unknown }).code;
+      const runsFault = typeof code === 'string' && (code === 'LF001' || code.startsWith('22') || code.startsWith('23'));
+      if (!runsFault) throw this.#wrap(err, runs.length === 1 ? `cannot append to run ${runs[0]!.runId}` : `cannot append to ${runs.length} runs`);
+      if (runs.length > 1) {
         for (const r of runs) for (const [id, o] of await this.#appendPrepared([r])) out.set(id, o);
         return out;
       }
       const r = runs[0]!;
-      if ((err as { code?: string }).code === 'LF001') {
-        out.set(r.runId, { ok: false, error: await this.#whyInboxRefused(r) });
-        return out;
-      }
-      const error = this.#wrap(err, `cannot append to run ${r.runId}`);
-      for (const run of runs) out.set(run.runId, { ok: false, error });
+      out.set(r.runId, { ok: false, error: code === 'LF001' ? await this.#whyInboxRefused(r) : this.#wrap(err, `cannot append to run ${r.runId}`) });
       return out;
     }
     for (const r of runs) {
