@@ -221,6 +221,60 @@ describe.each(harnesses)('AsyncEventStore contract: $name', (h) => {
     });
   });
 
+  describe('fencing under contention', () => {
+    it('a worker frozen past its lease never writes again; histories stay contiguous, one writer per epoch', async () => {
+      const runs = 12;
+      for (let i = 0; i < runs; i++) await store.createRun(started(`r${i}`, 1000 + i));
+      const zombie = await another();
+      // The zombie claims a third of the runs with a short lease, writes once, then "freezes".
+      const frozen = await zombie.claimRuns('zombie', 4, 50);
+      expect(frozen).toHaveLength(4);
+      for (const c of frozen) await zombie.append(c.runId, c.lastSeq, [progress(0, `zombie@${c.epoch}`)], { owner: 'zombie', epoch: c.epoch });
+      const until = Math.max(...(await Promise.all(frozen.map(async (c) => (await store.leaseOf(c.runId))!.leaseUntil))));
+      while ((await store.dbNow()) <= until) await new Promise((r) => setTimeout(r, 5));
+      // Three live workers take every run (the zombie's too) and append to each until 10 events.
+      const workers = [store, await another(), await another()];
+      await Promise.all(
+        workers.map(async (w, i) => {
+          for (let round = 0; round < 100; round++) {
+            const claimed = await w.claimRuns(`w${i}`, 2, 60_000);
+            if (claimed.length === 0) break;
+            for (const c of claimed) {
+              let seq = c.lastSeq;
+              while (seq < 10) {
+                const out = await w.appendMany([{ runId: c.runId, expectedLastSeq: seq, events: [progress(seq, `w${i}@${c.epoch}`)], lease: { owner: `w${i}`, epoch: c.epoch } }]);
+                expect(out.get(c.runId)).toMatchObject({ ok: true });
+                seq++;
+              }
+              await w.append(c.runId, seq, [completed(seq)], { owner: `w${i}`, epoch: c.epoch });
+            }
+          }
+        }),
+      );
+      // The zombie wakes up: every write it tries is refused.
+      for (const c of frozen) {
+        await rejects(zombie.append(c.runId, 2, [progress(0, 'late')], { owner: 'zombie', epoch: c.epoch }), FencedError);
+        const out = await zombie.appendMany([{ runId: c.runId, expectedLastSeq: 11, events: [progress(0, 'late')], lease: { owner: 'zombie', epoch: c.epoch } }]);
+        expect((out.get(c.runId) as { error: unknown }).error).toBeInstanceOf(FencedError);
+      }
+      for (let i = 0; i < runs; i++) {
+        const h = await store.history(`r${i}`);
+        expect(h.map((e) => e.seq)).toEqual(Array.from({ length: 11 }, (_, k) => k + 1));
+        expect(h[10]!.kind).toBe('RunCompleted');
+        const writers = h.slice(1, 10).map((e) => (e as { message: string }).message);
+        const epochs = writers.map((m) => Number(m.split('@')[1]));
+        expect(epochs).toEqual([...epochs].sort((a, b) => a - b));
+        // One writer per epoch.
+        const byEpoch = new Map<number, Set<string>>();
+        for (const m of writers) {
+          const [who, epoch] = m.split('@');
+          byEpoch.set(Number(epoch), (byEpoch.get(Number(epoch)) ?? new Set()).add(who!));
+        }
+        for (const set of byEpoch.values()) expect(set.size).toBe(1);
+      }
+    }, 30_000);
+  });
+
   describe('park and wake', () => {
     it('a parked run is not claimable until a message arrives in its inbox', async () => {
       await store.createRun(started('r1'), { owner: 'w1', leaseMs: 60_000 });
