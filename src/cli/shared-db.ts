@@ -24,11 +24,27 @@ export function redactUrl(url: string): string {
   return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]+:)[^@]*@/i, '$1***@');
 }
 
-/** Opens the shared store; a bad URL or an unreachable server is a clear CliError. */
-export async function openSharedStore(url: string): Promise<AsyncEventStore> {
-  // TODO(lead): import statically once the PostgreSQL store has landed.
-  const specifier: string = '../engine/store/postgres/index.js';
-  const { openPostgresStore } = (await import(specifier)) as { openPostgresStore(url: string): Promise<AsyncEventStore> };
+/**
+ * Opens the shared store; a bad URL or an unreachable server is a clear error. With `retryMs`, a
+ * server that is down or restarting is tried again (every 0.5 s) for that long first (a worker
+ * started with its database).
+ */
+export async function openSharedStore(url: string, options: { readonly retryMs?: number; readonly onRetry?: (e: Error) => void } = {}): Promise<AsyncEventStore> {
+  const until = Date.now() + (options.retryMs ?? 0);
+  for (let tries = 0; ; tries++) {
+    try {
+      return await openSharedStoreOnce(url);
+    } catch (e) {
+      const transient = /connection refused|shutting down|starting up|in recovery|ECONNRESET|timeout/i.test((e as Error).message);
+      if (!transient || Date.now() + 500 > until) throw e;
+      if (tries === 0) options.onRetry?.(e as Error);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function openSharedStoreOnce(url: string): Promise<AsyncEventStore> {
+  const { openPostgresStore } = await import('../engine/store/postgres/index.js');
   return openPostgresStore(url);
 }
 

@@ -40,7 +40,7 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
   if (queues.length === 0) throw new CliError('--queues needs at least one queue name');
   const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
   const blobs = await storageOf(opts.storage);
-  const store = await openSharedStore(url);
+  const store = await openSharedStore(url, { retryMs: 60_000, onRetry: (e) => io.err(`worker: ${e.message}; trying again for up to 60 s\n`) });
   const { SharedWorker } = await import('../../engine/distributed/shared-worker.js');
   const worker = SharedWorker.start({
     store,
