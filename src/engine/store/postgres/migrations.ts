@@ -56,6 +56,8 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         first_error     jsonb
       ) WITH (fillfactor = 80);
       CREATE INDEX runs_claimable ON runs (lease_until) WHERE status = 'running';
+      -- listWorkers: the runs each worker holds (owner changes at claims, never in an append).
+      CREATE INDEX runs_by_owner ON runs (owner) WHERE status = 'running';
       CREATE INDEX runs_by_started ON runs (started_at, run_id);
       CREATE INDEX runs_by_status ON runs (status, started_at, run_id);
       CREATE INDEX runs_by_workflow ON runs (workflow, started_at, run_id);
