@@ -15,6 +15,9 @@
 import type { Engine, HistoryEvent } from '../../engine/index.js';
 import type { SqliteReader } from './reader.js';
 
+/** What the SQLite tailer reads (SqliteReader's tail methods). */
+export type TailSource = Pick<SqliteReader, 'closed' | 'dataVersion' | 'maxRowid' | 'tail' | 'changedSince'>;
+
 export type RunListener = (events: readonly HistoryEvent[]) => void;
 export type ListListener = (change: { readonly cursor: number; readonly runIds: readonly string[] }) => void;
 
@@ -89,7 +92,7 @@ export class SqliteTailer extends Fanout implements Tailer {
   #closed = false;
 
   constructor(
-    private readonly reader: SqliteReader,
+    private readonly reader: TailSource,
     private readonly intervalMs = 250,
   ) {
     super();
@@ -136,18 +139,24 @@ export class SqliteTailer extends Fanout implements Tailer {
     this.#version = version;
     const byRun = new Map<string, HistoryEvent[]>();
     const changed = new Set<string>();
-    for (let round = 0; round < 20; round++) {
-      const rows = this.reader.tail(this.#cursor, 2000);
-      for (const r of rows) {
-        this.#cursor = r.rowid;
-        changed.add(r.runId);
-        if (!this.runs.has(r.runId)) continue;
-        let list = byRun.get(r.runId);
-        if (!list) byRun.set(r.runId, (list = []));
-        list.push(JSON.parse(r.body) as HistoryEvent);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const rows = this.reader.tail(this.#cursor, 2000);
+        for (const r of rows) {
+          if (this.runs.has(r.runId)) {
+            let list = byRun.get(r.runId);
+            if (!list) byRun.set(r.runId, (list = []));
+            list.push(JSON.parse(r.body) as HistoryEvent);
+          }
+          this.#cursor = r.rowid;
+          changed.add(r.runId);
+        }
+        if (rows.length < 2000) break;
+        this.#version = -1; // more to read: look again next tick even if nothing else commits
       }
-      if (rows.length < 2000) break;
-      this.#version = -1; // more to read: look again next tick even if nothing else commits
+    } catch {
+      // A busy or damaged read: deliver what was read, and look again next tick.
+      this.#version = -1;
     }
     if (changed.size > 0) this.deliver(byRun, [...changed], this.#cursor);
   }
