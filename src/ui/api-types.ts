@@ -6,9 +6,11 @@
  * Routes (all under the handler's base path; the server answers JSON with `content-type:
  * application/json`, errors as ApiError):
  *   GET  /api/meta                          → Meta
- *   GET  /api/runs?status=a,b&workflow=&pipeline=&q=&since=&until=&after=CURSOR&limit=N
+ *   GET  /api/runs?status=a,b&workflow=&pipeline=&trigger=&q=&since=&until=&after=CURSOR&limit=N
  *                                            → RunPage (newest first, keyset pages; since/until are
- *                                              ms since the epoch or ISO dates; limit ≤ 500, default 50)
+ *                                              ms since the epoch or ISO dates; trigger: a prefix of
+ *                                              RunRow.trigger, e.g. `trigger:` or `resume`; limit ≤ 500,
+ *                                              default 50)
  *   GET  /api/runs/:id                      → RunDetail
  *   GET  /api/runs/:id/steps                → { steps: Step[] }
  *   GET  /api/runs/:id/graph                → Graph
@@ -84,7 +86,10 @@ export interface RunRow {
   readonly cacheHits: number;
   /** The run's first failure, short. */
   readonly firstError?: { readonly task?: string; readonly message: string };
-  /** What started the run: "cli", "trigger:<name>", "resume", ... when known. */
+  /**
+   * What started the run, when its history says so: "trigger:<pipeline>/<trigger>", "resume" (a
+   * resumed or retried run), "child" (a child workflow run), "pipeline" (a pipeline run).
+   */
   readonly trigger?: string;
   readonly lastSeq: number;
 }

@@ -336,6 +336,8 @@ describe('actions', () => {
     expect(r2.cli).toContain('--from prep#1');
     await engine.result(r2.runId);
     expect(engine.history(r2.runId)[0]).toMatchObject({ resumedFrom: { runId: ids.fail, fromStep: 'prep#1' } });
+    const resumed = (await http(`${rw.url}api/runs?trigger=resume`)).json<RunPage>().runs.map((r) => r.runId);
+    expect(resumed.sort()).toEqual([r1.runId, r2.runId].sort());
     const d = (await http(`${rw.url}api/runs/${ids.fail}`)).json<RunDetail>();
     expect(d.related).toEqual(expect.arrayContaining([{ runId: r1.runId, relation: 'retried' }, { runId: r2.runId, relation: 'resumed' }]));
     const steps = (await http(`${rw.url}api/runs/${r1.runId}/steps`)).json<{ steps: Step[] }>().steps;

@@ -1,15 +1,15 @@
 /**
  * This file answers the runs list (`GET /api/runs`): filters by status (several), workflow,
- * pipeline, text and start time, newest first in keyset pages whose cursor is the store's
+ * pipeline, trigger, text and start time, newest first in keyset pages whose cursor is the store's
  * (`runCursor`), so a page costs its own rows. Filters the store cannot apply (several statuses, a
- * pipeline) are applied while scanning the store's pages. It also finds the runs started from a run
+ * pipeline, a trigger) are applied while scanning the store's pages. It also finds the runs started from a run
  * (resumes and retries), for the run page's links: one query on SQLite, else a scan of the newest
  * runs started after it.
  */
 import { runCursor, type RunRecord, type RunStatus } from '../../engine/index.js';
 import type { RunDetail, RunPage, RunRow } from '../api-types.js';
 import { HttpError } from './http.js';
-import { runRow } from './projections/run.js';
+import { runRow, triggerOf } from './projections/run.js';
 import type { RunData } from './run-data.js';
 import { SqliteReader } from './reader.js';
 
@@ -42,6 +42,7 @@ export function listRuns(data: RunData, q: URLSearchParams): RunPage {
   for (const s of statuses) if (!(STATUSES as readonly string[]).includes(s)) throw new HttpError(400, `unknown status ${JSON.stringify(s)}`, `statuses: ${STATUSES.join(', ')}`);
   const limit = intParam('limit', q.get('limit'), DEFAULT_RUNS, 1, MAX_RUNS);
   const pipeline = q.get('pipeline') || undefined;
+  const trigger = q.get('trigger') || undefined;
   const base = {
     ...(statuses.length === 1 ? { status: statuses[0] as RunStatus } : {}),
     ...(q.get('workflow') ? { workflow: q.get('workflow')! } : {}),
@@ -54,10 +55,11 @@ export function listRuns(data: RunData, q: URLSearchParams): RunPage {
   const keep = (rec: RunRecord): boolean => {
     if (statuses.length > 1 && !statuses.includes(rec.status)) return false;
     if (pipeline !== undefined && data.summary(rec).started?.env.LARKFLOW_PIPELINE !== pipeline) return false;
+    if (trigger !== undefined && !(triggerOf(rec, data.summary(rec).started) ?? '').startsWith(trigger)) return false;
     return true;
   };
   const kept: RunRecord[] = [];
-  const scanning = statuses.length > 1 || pipeline !== undefined;
+  const scanning = statuses.length > 1 || pipeline !== undefined || trigger !== undefined;
   for (;;) {
     const page = store.listRuns({ ...base, limit: scanning ? SCAN_PAGE : limit + 1, ...(after !== undefined ? { after } : {}) });
     for (const r of page) {
