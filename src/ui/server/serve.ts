@@ -5,7 +5,7 @@
  * browser's EventSource.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { createUiHandler, type UiHandler, type UiHandlerOptions } from './handler.js';
 
 /** Options of `startUiServer`: the handler's, and where to listen. */
@@ -34,7 +34,9 @@ export function isLoopback(host: string): boolean {
 
 export async function startUiServer(options: UiServerOptions = {}): Promise<UiServer> {
   const host = options.host ?? '127.0.0.1';
-  const handler = createUiHandler(options);
+  // A server bound to a host name answers to that name too.
+  const named = isIP(host.replace(/^\[|\]$/g, '')) === 0 && host !== 'localhost';
+  const handler = createUiHandler(named && !(options.allowedHosts ?? []).includes('*') ? { ...options, allowedHosts: [...(options.allowedHosts ?? []), host] } : options);
   const server = createServer(handler);
   try {
     await new Promise<void>((resolve, reject) => {
