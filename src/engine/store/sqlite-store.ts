@@ -11,7 +11,10 @@
  * expected seq (one primary-key lookup, no page written) instead of updating `runs.last_seq`, which
  * would add a page of the `runs` table to every commit. A run's last seq is therefore read as
  * `max(seq)` of its events (the primary key's last entry); `runs.last_seq` is only brought up to
- * date when the status changes (see schema.ts).
+ * date when the status changes (see schema.ts). The run's counters (run-counters.ts) follow the same
+ * rule: stored with the status, as `(counters, counters_seq)`; the store counts each append's few
+ * events in memory as they go by, so the append that changes the status writes them without reading
+ * the run's events, and a read adds the events after `counters_seq` (counted in SQL).
  *
  * Opening a file checks it before changing it: a file that is not a database, is damaged, or holds
  * some other program's tables is refused with a `StoreError` that says so and what to do, and is
