@@ -182,7 +182,7 @@ describe.each(harnesses)('AsyncEventStore contract: $name', (h) => {
       expect(lost.sort()).toEqual(['gone', 'r2']);
     });
 
-    it('claims runs in batches, exactly once across concurrent claimers, oldest lease first', async () => {
+    it('claims runs in batches, exactly once across concurrent claimers, never an ended one', async () => {
       const n = 40;
       for (let i = 0; i < n; i++) await store.createRun(started(`r${String(i).padStart(2, '0')}`, 1000 + i));
       await store.append('r00', 1, [completed(9)]); // ended: never claimed
