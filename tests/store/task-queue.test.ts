@@ -376,40 +376,59 @@ describe('PostgresTaskQueue', () => {
       return out;
     }
 
-    async function explain(p: pg.Pool, sql: string, params: unknown[]) {
+    let prepared = 0;
+    /**
+     * The plan of `sql` with `params`: the custom plan (what an unnamed statement gets), or with
+     * `generic` the plan a prepared statement may switch to after five runs, which cannot see the
+     * values (PREPARE under plan_cache_mode = force_generic_plan, then EXPLAIN EXECUTE).
+     */
+    async function explain(p: pg.Pool, sql: string, params: unknown[], generic = false) {
       const c = await p.connect();
+      const name = `tq_plan_${++prepared}`;
       try {
         await c.query('BEGIN');
-        const r = await c.query(`EXPLAIN (FORMAT JSON) ${sql}`, params);
-        return scans(r.rows[0]['QUERY PLAN']);
+        if (!generic) return scans((await c.query(`EXPLAIN (FORMAT JSON) ${sql}`, params)).rows[0]['QUERY PLAN']);
+        await c.query('SET LOCAL plan_cache_mode = force_generic_plan');
+        await c.query(`PREPARE ${name} AS ${sql}`);
+        // EXECUTE takes no bind parameters: the values go in as literals of unknown type.
+        const element = (v: unknown) => (v === null ? 'NULL' : `"${String(v).replace(/[\\"]/g, (ch) => `\\${ch}`)}"`);
+        const literal = (v: unknown) => (v === null ? 'NULL' : c.escapeLiteral(Array.isArray(v) ? `{${v.map(element).join(',')}}` : String(v)));
+        return scans((await c.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${params.map(literal).join(', ')})`)).rows[0]['QUERY PLAN']);
       } finally {
         await c.query('ROLLBACK');
+        if (generic) await c.query(`DEALLOCATE ${name}`).catch(() => undefined);
         c.release();
       }
     }
 
-    it('after a bulk enqueue and ANALYZE, the claim reads tasks_ready, never the primary key with a filter', async () => {
+    it('after a bulk enqueue and ANALYZE, the claim reads tasks_ready, never the primary key with a filter (custom and generic plans)', async () => {
       const url = await freshDb();
       const p = pool(url);
       await bulkFill(p, 20_000, 'a');
       await p.query(`INSERT INTO tasks (run_id, step_key, attempt, queue, executor, spec) SELECT 'b', 's' || g, 1, 'b', 'local', '{}' FROM generate_series(1, 2000) g`);
       await p.query('ANALYZE tasks');
-      for (const queues of [['a'], ['a', 'b']]) {
-        const plan = await explain(p, TASK_QUEUE_SQL.claim, [queues, 10, 'w', 1000]);
-        expect(plan.indexes).toContain('tasks_ready');
-        expect(plan.filtered).toEqual([]);
-        expect(plan.seq).toEqual([]);
-        expect(plan.indexes.filter((i) => i !== 'tasks_ready' && i !== 'tasks_pkey')).toEqual([]);
+      for (const generic of [false, true]) {
+        for (const queues of [['a'], ['a', 'b']]) {
+          const plan = await explain(p, TASK_QUEUE_SQL.claim, [queues, 10, 'w', 1000], generic);
+          expect(plan.indexes).toContain('tasks_ready');
+          expect(plan.filtered).toEqual([]);
+          expect(plan.seq).toEqual([]);
+          expect(plan.indexes.filter((i) => i !== 'tasks_ready' && i !== 'tasks_pkey')).toEqual([]);
+        }
+        const seats = await explain(p, TASK_QUEUE_SQL.claimWithSeats, ['a', 10, 'w', 1000], generic);
+        expect(seats.indexes).toContain('tasks_ready');
+        expect(seats.filtered).toEqual([]);
+        expect(seats.seq).toEqual([]);
       }
       // Half drained, with statistics that still say everything is queued: the same.
       const q = new PostgresTaskQueue(p);
       for (let i = 0; i < 100; i++) await q.finishMany((await q.claim('w', ['a'], 100, 10_000)).map((lease) => ({ lease, outcome: { status: 'succeeded' as const } })));
-      const half = await explain(p, TASK_QUEUE_SQL.claim, [['a'], 10, 'w', 1000]);
-      expect(half.indexes).toContain('tasks_ready');
-      expect(half.filtered).toEqual([]);
-      const seats = await explain(p, TASK_QUEUE_SQL.claimWithSeats, ['a', 10, 'w', 1000]);
-      expect(seats.indexes).toContain('tasks_ready');
-      expect(seats.filtered).toEqual([]);
+      for (const generic of [false, true]) {
+        const half = await explain(p, TASK_QUEUE_SQL.claim, [['a'], 10, 'w', 1000], generic);
+        expect(half.indexes).toContain('tasks_ready');
+        expect(half.filtered).toEqual([]);
+        expect(half.seq).toEqual([]);
+      }
       // The check has teeth: the one-line mistake of notes §4.2 (ORDER BY the primary key) is caught.
       const wrong = TASK_QUEUE_SQL.claim.replace('ORDER BY queue, run_at, task_id', 'ORDER BY task_id');
       expect(wrong).not.toBe(TASK_QUEUE_SQL.claim);
@@ -418,7 +437,7 @@ describe('PostgresTaskQueue', () => {
       expect(bad.filtered.length > 0 || !bad.indexes.includes('tasks_ready')).toBe(true);
     }, 60_000);
 
-    it('finish, renew and recordExternalRef find their rows by primary key while many tasks run and statistics say none do', async () => {
+    it('finish, renew and recordExternalRef find their rows by primary key while many tasks run and statistics say none do (custom and generic plans)', async () => {
       const url = await freshDb();
       const p = pool(url);
       await bulkFill(p, 20_000);
@@ -434,13 +453,15 @@ describe('PostgresTaskQueue', () => {
         expect(plan.indexes).not.toContain('tasks_leased');
         expect(plan.seq).toEqual([]);
       };
-      byKey(await explain(p, TASK_QUEUE_SQL.finish, [some.map((l) => l.taskId), some.map((l) => l.epoch), some.map(() => 'succeeded'), some.map(() => null)]));
-      byKey(await explain(p, TASK_QUEUE_SQL.renew, [some.map((l) => l.taskId), some.map((l) => l.epoch), 1000]));
-      byKey(await explain(p, TASK_QUEUE_SQL.recordExternalRef, [some[0]!.taskId, some[0]!.epoch, 'ref']));
-      // The sweep of expired leases is the one that reads tasks_leased.
-      const sweep = await explain(p, TASK_QUEUE_SQL.requeueExpired, [1000]);
-      expect(sweep.seq).toEqual([]);
-      expect(sweep.indexes).toContain('tasks_leased');
+      for (const generic of [false, true]) {
+        byKey(await explain(p, TASK_QUEUE_SQL.finish, [some.map((l) => l.taskId), some.map((l) => l.epoch), some.map(() => 'succeeded'), some.map(() => null)], generic));
+        byKey(await explain(p, TASK_QUEUE_SQL.renew, [some.map((l) => l.taskId), some.map((l) => l.epoch), 1000], generic));
+        byKey(await explain(p, TASK_QUEUE_SQL.recordExternalRef, [some[0]!.taskId, some[0]!.epoch, 'ref'], generic));
+        // The sweep of expired leases is the one that reads tasks_leased.
+        const sweep = await explain(p, TASK_QUEUE_SQL.requeueExpired, [1000], generic);
+        expect(sweep.seq).toEqual([]);
+        expect(sweep.indexes).toContain('tasks_leased');
+      }
     });
 
     it('draining 20,000 queued tasks (4 pollers, batches of 10) keeps at least 0.7x its starting rate', async () => {

@@ -5,14 +5,21 @@
  *
  * The statement shapes are the point, so here they are:
  *
- * - **claim**: one `UPDATE … WHERE task_id IN (SELECT … WHERE status='queued' AND queue = ANY($1)
- *   AND run_at <= now() ORDER BY queue, run_at, task_id LIMIT $n FOR UPDATE SKIP LOCKED)
+ * - **claim**: one `UPDATE … WHERE task_id = ANY(ARRAY(SELECT … WHERE status='queued' AND queue =
+ *   ANY($1) AND run_at <= now() ORDER BY queue, run_at, task_id LIMIT $n FOR UPDATE SKIP LOCKED))
  *   RETURNING …`. The ORDER BY is the column order of the partial index `tasks_ready`, so the
  *   inner scan reads only queued rows in order and stops after `n`; ordered any other way the
  *   planner walks the primary key with a filter and each claim costs O(finished rows) (notes
  *   §4.2: 1,226 → 330 jobs/s over one drain). Claims are bounded to {@link MAX_CLAIM} rows.
+ *   `= ANY(ARRAY(…))` rather than `IN (…)`: the same rows, but the outer update is always a
+ *   primary-key lookup; with `IN`, a generic plan (a prepared statement after five runs), which
+ *   cannot see `n`, joins the subquery by hash against a sequential scan of the whole table.
  *   The row lock lasts for that one statement only; what holds a task afterwards is its lease
  *   columns (owner, epoch, lease_until), never a lock held while the task runs.
+ * - **prepared**: the hot statements (claim, finish, renew, recordExternalRef) are named, so each
+ *   connection parses and plans them once (planning is a third of a claim's server time); their
+ *   generic plans are checked by tests/store/task-queue.test.ts as their custom plans are. Turn
+ *   `preparedStatements` off behind PgBouncer in transaction mode before 1.21.
  * - **fencing**: the epoch moves on (+1) at every claim and at every requeue, so a lease is current
  *   exactly while the row still has its epoch. Every later write of a holder names that epoch:
  *   `recordExternalRef`, `renew` and `finish` affect nothing once the lease was requeued
@@ -33,7 +40,7 @@
  * The caller owns the pool and its session settings (`lock_timeout`,
  * `idle_in_transaction_session_timeout`); nothing here holds a transaction open across a wait.
  */
-import type { ClientBase, Pool } from 'pg';
+import type { ClientBase, Pool, QueryConfig } from 'pg';
 
 /** The most tasks one claim takes (DBOS #1300: an unbounded dequeue locks the whole backlog). */
 export const MAX_CLAIM = 100;
@@ -142,11 +149,11 @@ export const TASK_QUEUE_SQL = {
   claim: `
     UPDATE tasks t
        SET status = 'running', owner = $3, epoch = t.epoch + 1, lease_until = now() + $4 * interval '1 millisecond'
-     WHERE t.task_id IN (SELECT task_id FROM tasks
-                          WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
-                          ORDER BY queue, run_at, task_id
-                          LIMIT $2
-                          FOR UPDATE SKIP LOCKED)
+     WHERE t.task_id = ANY(ARRAY(SELECT task_id FROM tasks
+                                  WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
+                                  ORDER BY queue, run_at, task_id
+                                  LIMIT $2
+                                  FOR UPDATE SKIP LOCKED))
     RETURNING ${LEASE_COLUMNS('t')}`,
   claimWithSeats: `
     WITH free AS (
@@ -197,11 +204,26 @@ export const TASK_QUEUE_SQL = {
 } as const;
 
 /** The task queue over a caller's pool (the tables exist: TASK_QUEUE_DDL, or the store's migrations). */
+export interface TaskQueueOptions {
+  /**
+   * Name the hot statements, so each connection plans them once. Off for a pooler that cannot
+   * keep prepared statements (PgBouncer in transaction mode before 1.21). @default true
+   */
+  readonly preparedStatements?: boolean;
+}
+
 export class PostgresTaskQueue {
   readonly #pool: Pool;
+  readonly #prepared: boolean;
 
-  constructor(pool: Pool) {
+  constructor(pool: Pool, options: TaskQueueOptions = {}) {
     this.#pool = pool;
+    this.#prepared = options.preparedStatements ?? true;
+  }
+
+  /** A query config for one of the hot statements: named when statements are prepared. */
+  #hot(name: 'claim' | 'finish' | 'renew' | 'recordExternalRef', values: unknown[]): QueryConfig {
+    return this.#prepared ? { name: `larkflow_tq_${name}`, text: TASK_QUEUE_SQL[name], values } : { text: TASK_QUEUE_SQL[name], values };
   }
 
   /**
@@ -231,7 +253,7 @@ export class PostgresTaskQueue {
   async claim(worker: string, queues: readonly string[], max: number, leaseMs: number): Promise<TaskLease[]> {
     const n = Math.min(MAX_CLAIM, Math.floor(max));
     if (n < 1 || queues.length === 0) return [];
-    const r = await this.#pool.query<LeaseRow>(TASK_QUEUE_SQL.claim, [queues, n, worker, leaseMs]);
+    const r = await this.#pool.query<LeaseRow>(this.#hot('claim', [queues, n, worker, leaseMs]));
     return r.rows.map(leaseOf).sort(byQueueAndId);
   }
 
@@ -267,7 +289,7 @@ export class PostgresTaskQueue {
    */
   async renew(leases: readonly TaskLease[], leaseMs: number): Promise<TaskLease[]> {
     if (leases.length === 0) return [];
-    const r = await this.#pool.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.renew, [leases.map((l) => l.taskId), leases.map((l) => l.epoch), leaseMs]);
+    const r = await this.#pool.query<{ task_id: string; epoch: string }>(this.#hot('renew', [leases.map((l) => l.taskId), leases.map((l) => l.epoch), leaseMs]));
     const kept = new Set(r.rows.map((row) => `${row.task_id}:${row.epoch}`));
     return leases.filter((l) => !kept.has(`${l.taskId}:${l.epoch}`));
   }
@@ -277,7 +299,7 @@ export class PostgresTaskQueue {
    * holds it; a poller that takes the task over later finds it in `TaskLease.externalRef`.
    */
   async recordExternalRef(lease: TaskLease, ref: string): Promise<'ok' | 'fenced'> {
-    const r = await this.#pool.query(TASK_QUEUE_SQL.recordExternalRef, [lease.taskId, lease.epoch, ref]);
+    const r = await this.#pool.query(this.#hot('recordExternalRef', [lease.taskId, lease.epoch, ref]));
     return r.rowCount === 1 ? 'ok' : 'fenced';
   }
 
@@ -320,13 +342,13 @@ export class PostgresTaskQueue {
       return { out, finished };
     };
     // Without a hook the one statement is the whole transaction: no BEGIN/COMMIT round trips.
-    if (!postResult) return sort((await this.#pool.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.finish, params)).rows).out;
+    if (!postResult) return sort((await this.#pool.query<{ task_id: string; epoch: string }>(this.#hot('finish', params))).rows).out;
     const client = await this.#pool.connect();
     // Set when the connection cannot be trusted any more (its ROLLBACK failed): destroyed, not pooled.
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
-      const { out, finished } = sort((await client.query<{ task_id: string; epoch: string }>(TASK_QUEUE_SQL.finish, params)).rows);
+      const { out, finished } = sort((await client.query<{ task_id: string; epoch: string }>(this.#hot('finish', params))).rows);
       if (finished.length > 0) await postResult(client, finished);
       await client.query('COMMIT');
       return out;
