@@ -195,6 +195,13 @@ describe('a 100,000-event history', () => {
     }
     batch.push({ kind: 'RunFailed', at: at + N, error: { kind: 'starlark', message: 'the needle broke', retryable: false } });
     flush();
+    // A running run of 6,000 events whose workflow last said where it waits at event 3,000.
+    engine.store.createRun({ kind: 'RunStarted', at, runId: 'run-big000000002', workflow: 'big', file: 'big.star', scriptDigest: '0'.repeat(64), args: [], kwargs: {}, env: {}, seed: 's', attempt: 1 });
+    const events: NewEvent[] = [];
+    for (let i = 2; i <= 6000; i++) {
+      events.push({ kind: 'ProgressReported', at: at + i, message: `tick ${i}`, ...(i === 3000 ? { waitingAt: [{ file: 'big.star', line: 9, column: 5, stack: ['main'] }] } : {}) });
+    }
+    engine.store.append('run-big000000002', 1, events);
     ui = await startUiServer({ engine });
   });
 
@@ -221,10 +228,13 @@ describe('a 100,000-event history', () => {
     ]);
     const search = (await http(`${ui.url}api/runs/${runId}/history?q=STEP%2099998`)).json<HistoryPage>();
     expect(search.events.map((e) => e.seq)).toEqual([99_998]);
-    const row = (await http(`${ui.url}api/runs`)).json<RunPage>().runs[0]!;
+    const row = (await http(`${ui.url}api/runs`)).json<RunPage>().runs.find((r) => r.runId === runId)!;
     expect(row).toMatchObject({ runId, status: 'failed', lastSeq: N, progress: { done: 1, total: 1 }, firstError: { task: 'needle', message: 'the needle broke' } });
     const detail = (await http(`${ui.url}api/runs/${runId}`)).json<RunDetail>();
-    expect(detail.failure).toMatchObject({ task: 'needle', stepId: 'needle#1', message: 'the needle broke' });
+    expect(detail.failure).toMatchObject({ task: 'needle', stepId: 'needle#1', message: 'the needle broke', site: { file: 'big.star', line: 3 } });
+    const running = (await http(`${ui.url}api/runs/run-big000000002`)).json<RunDetail>();
+    expect(running).toMatchObject({ status: 'running', lastSeq: 6000, waitingAt: [{ file: 'big.star', line: 9, column: 5, stack: ['main'] }] });
+    expect(running.failure).toBeUndefined();
   });
 
   it('replays only what follows Last-Event-ID', async () => {

@@ -253,7 +253,7 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
     const rec = recordOf(runId);
     switch (sub) {
       case '': {
-        const history = data.history(rec);
+        const history = data.headerHistory(rec);
         const s = data.summary(rec);
         return sendJson(res, 200, runDetail(rec, history, { counters: s.counters, related: resumesOf(data, rec), dbArg: dbLabel }));
       }

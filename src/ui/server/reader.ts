@@ -36,6 +36,8 @@ export interface HistoryReader {
   page(runId: string, q: PageQuery): HistoryEvent[];
   /** One event, or undefined. */
   event(runId: string, seq: number): HistoryEvent | undefined;
+  /** The run's last event that says where the workflow waits (`waitingAt`), if any. */
+  lastWaiting(runId: string): HistoryEvent | undefined;
   close(): void;
 }
 
@@ -58,6 +60,12 @@ export class StoreReader implements HistoryReader {
     return e?.seq === seq ? e : undefined;
   }
 
+  lastWaiting(runId: string): HistoryEvent | undefined {
+    const h = this.store.history(runId);
+    for (let i = h.length - 1; i >= 0; i--) if (h[i]!.waitingAt) return h[i];
+    return undefined;
+  }
+
   close(): void {}
 }
 
@@ -70,6 +78,7 @@ export class SqliteReader implements HistoryReader {
   readonly #maxRowid;
   readonly #changed;
   readonly #resumes;
+  readonly #waiting;
   #closed = false;
 
   constructor(path: string) {
@@ -79,6 +88,7 @@ export class SqliteReader implements HistoryReader {
     this.#tail = this.#db.prepare<[number, number], TailRow>('SELECT rowid AS rowid, run_id AS runId, seq, body FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?');
     this.#maxRowid = this.#db.prepare<[], number | null>('SELECT max(rowid) FROM events').pluck();
     this.#changed = this.#db.prepare<[number], string>('SELECT DISTINCT run_id FROM events WHERE rowid > ?').pluck();
+    this.#waiting = this.#db.prepare<[string], { body: string }>(`SELECT body FROM events WHERE run_id = ? AND instr(body, '"waitingAt"') > 0 ORDER BY seq DESC LIMIT 1`);
     this.#resumes = this.#db.prepare<[string], string>('SELECT run_id FROM runs WHERE resumed_from = ? ORDER BY started_at, run_id').pluck();
   }
 
@@ -119,6 +129,11 @@ export class SqliteReader implements HistoryReader {
 
   event(runId: string, seq: number): HistoryEvent | undefined {
     const row = this.#event.get(runId, seq);
+    return row ? (JSON.parse(row.body) as HistoryEvent) : undefined;
+  }
+
+  lastWaiting(runId: string): HistoryEvent | undefined {
+    const row = this.#waiting.get(runId);
     return row ? (JSON.parse(row.body) as HistoryEvent) : undefined;
   }
 

@@ -15,6 +15,11 @@ const MAX_HISTORIES = 8;
 const MAX_SUMMARIES = 20_000;
 /** Events read at once when a history is loaded or extended. */
 const CHUNK = 5000;
+/** Histories up to this long are read whole for the run page's header. */
+const HEADER_WHOLE = 5000;
+/** The events of a long history the header reads (see `headerHistory`). */
+const HEADER_KINDS: readonly string[] = ['TaskFailed', 'ChildRunFailed', 'ChildRunStarted', 'RunCompleted', 'RunFailed', 'RunCancelled', 'NondeterminismDetected'];
+const STEP_KINDS: readonly string[] = ['TaskScheduled', 'ChildRunStarted', 'AttemptStarted'];
 
 interface HistoryEntry {
   events: HistoryEvent[];
@@ -42,11 +47,11 @@ export class RunData {
     return this.engine.store.getRun(runId);
   }
 
-  /** Events after `after` (all of them, read in chunks). */
-  #read(runId: string, after: number): HistoryEvent[] {
+  /** Events after `after` (all of them, read in chunks), of `kinds` and containing `q` if given. */
+  #read(runId: string, after: number, filter: { kinds?: readonly string[]; q?: string } = {}): HistoryEvent[] {
     const out: HistoryEvent[] = [];
     for (;;) {
-      const page = this.reader.page(runId, { after, limit: CHUNK });
+      const page = this.reader.page(runId, { after, limit: CHUNK, ...filter });
       for (const e of page) out.push(e);
       if (page.length < CHUNK) return out;
       after = page[page.length - 1]!.seq;
@@ -69,6 +74,31 @@ export class RunData {
       while (this.#histories.size > MAX_HISTORIES) this.#histories.delete(this.#histories.keys().next().value!);
     }
     return h.events;
+  }
+
+  /**
+   * The events the run page's header needs: the whole history when it is small or already read,
+   * else only the first event, the ends and failures, the child runs, the first failed step's
+   * schedule and attempts, and the last event that says where the workflow waits. A header of a
+   * 100,000-event run then reads a few hundred rows, not all of them.
+   */
+  headerHistory(rec: RunRecord): HistoryEvent[] {
+    const cached = this.#histories.get(rec.runId);
+    if (rec.lastSeq <= HEADER_WHOLE || (cached && (cached.events[cached.events.length - 1]?.seq ?? 0) >= rec.lastSeq)) return this.history(rec);
+    const picked = new Map<number, HistoryEvent>();
+    const add = (e: HistoryEvent | undefined): void => {
+      if (e) picked.set(e.seq, e);
+    };
+    add(this.reader.event(rec.runId, 1));
+    const ends = this.#read(rec.runId, 0, { kinds: HEADER_KINDS });
+    ends.forEach(add);
+    const failed = ends.find((e) => (e.kind === 'TaskFailed' || e.kind === 'ChildRunFailed') && e.error.kind !== 'cancelled');
+    if (failed && 'stepId' in failed) {
+      const stepId = failed.stepId;
+      for (const e of this.#read(rec.runId, 0, { kinds: STEP_KINDS, q: JSON.stringify({ stepId }).slice(1, -1) })) if ('stepId' in e && e.stepId === stepId) add(e);
+    }
+    if (rec.status === 'running') add(this.reader.lastWaiting(rec.runId));
+    return [...picked.values()].sort((a, b) => a.seq - b.seq);
   }
 
   /** A projection of a run's history, computed once per last seq. */
