@@ -42,6 +42,8 @@ export function launchBrowser(): Promise<Browser> {
 /** A page that records console errors, CSP violations and page errors (see `problems`). */
 export async function newPage(browser: Browser, options: { colorScheme?: 'light' | 'dark' } = {}): Promise<Page & { problems: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, deviceScaleFactor: 1, colorScheme: options.colorScheme ?? 'light' });
+  // CSP violations are recorded by the page itself (an init script runs before the app, outside the CSP).
+  await context.addInitScript("window.__cspViolations = []; document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));");
   const page = (await context.newPage()) as Page & { problems: string[] };
   page.problems = [];
   page.on('console', (m) => {

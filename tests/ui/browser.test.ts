@@ -183,7 +183,10 @@ describe.sequential('larkflow ui in Chromium', () => {
   });
 
   it('shows a run: header, steps with the fan-out group, timeline, graph, history and source', async () => {
-    await page.goto(`${ui.url}runs/${ids['cached']}`);
+    const response = await page.goto(`${ui.url}runs/${ids['cached']}`);
+    const csp = response!.headers()['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe');
     await page.locator('#run-state[data-state="completed"]').waitFor();
     await expect.poll(() => page.getByTestId('run-result').textContent(), POLL).toContain('total: 42');
     // Steps: prep, a collapsed ×6 fan-out of cache hits, combine.
@@ -235,7 +238,13 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect(await source.locator('[data-marks~="task"]').count()).toBeGreaterThanOrEqual(3);
     await toTabs(page);
     await screenshots(page, 'run-source');
+    // Every tab (the lazily loaded dagre chunk included) ran under the strict CSP without a violation.
+    expect(await page.evaluate('window.__cspViolations')).toEqual([]);
     expect(page.problems).toEqual([]);
+    // ...and the recorder does see one: an inline style attribute is refused.
+    await page.evaluate(`document.body.insertAdjacentHTML('beforeend', '<div style="color: red">x</div>')`);
+    await expect.poll(() => page.evaluate('window.__cspViolations.length'), POLL).toBe(1);
+    page.problems.length = 0;
   });
 
   it('puts the root failure up front, with traceback, and filters the history to failures', async () => {

@@ -146,6 +146,8 @@ export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
   };
   const first = events[0]?.seq;
   const last = events[events.length - 1]?.seq;
+  // The server's cursor, or (a full last page that live events outgrew) the last seq shown.
+  const nextAfter = page.data?.next ?? (arrived > 0 ? last : undefined);
   return (
     <div class="history-tab">
       <form class="toolbar" role="search" onSubmit={(e) => e.preventDefault()}>
@@ -190,11 +192,11 @@ export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
         >
           ← Previous
         </button>
-        <button type="button" data-testid="history-next" disabled={!page.data?.next} onClick={() => go(page.data!.next)}>
+        <button type="button" data-testid="history-next" disabled={!nextAfter} onClick={() => go(nextAfter)}>
           Next →
         </button>
         {!filtered ? (
-          <button type="button" disabled={!page.data?.next} onClick={() => go(Math.max(0, total - LIMIT))}>
+          <button type="button" disabled={!nextAfter} onClick={() => go(Math.max(0, total + arrived - LIMIT))}>
             Last ⇥
           </button>
         ) : null}
