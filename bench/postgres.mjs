@@ -194,7 +194,8 @@ function median(xs) {
   return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 const fmtRate = (xs) => `${Math.round(median(xs)).toLocaleString('en-US')} [${Math.round(Math.min(...xs)).toLocaleString('en-US')}–${Math.round(Math.max(...xs)).toLocaleString('en-US')}]`;
-const fmtRatio = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : '-');
+// Rounded down, so a ratio just under a target never prints as the target.
+const fmtRatio = (x) => (Number.isFinite(x) ? `${(Math.floor(x * 100) / 100).toFixed(2)}x` : '-');
 
 function table(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -12,6 +12,8 @@
  * tasks per variant, and the ms its steps took) and exits. Every statement commits on its own,
  * synchronous_commit on.
  *
+ * The raw statements are prepared (named), as the task queue's hot statements are.
+ *
  * Append variants: raw    the baseline, one multi-row INSERT of 10 events (unnest) into b_events
  *                  cas    notes §5.2's fenced append: one statement compare-and-sets b_runs(owner,
  *                         epoch, next_seq) and inserts the events only if that matched
@@ -68,9 +70,9 @@ async function appendVariant(v, close) {
     const at = Date.now();
     const seqs = Array.from({ length: BATCH }, (_, i) => next + i + 1);
     const cols = [seqs.map(() => runId), seqs, seqs.map(() => 'ProgressReported'), seqs.map((seq) => JSON.stringify({ kind: 'ProgressReported', at, message: MESSAGE, seq }))];
-    if (v === 'raw') await client.query(raw, cols);
+    if (v === 'raw') await client.query({ name: 'bench_raw', text: raw, values: cols });
     else {
-      const r = await client.query(cas, [runId, name, 1, next, BATCH, ...cols]);
+      const r = await client.query({ name: 'bench_cas', text: cas, values: [runId, name, 1, next, BATCH, ...cols] });
       if (r.rowCount !== BATCH) throw new Error(`fenced append refused at ${next}`);
     }
     next += BATCH;
@@ -99,15 +101,16 @@ async function claimVariant(v, close) {
   await client.connect();
   close.push(() => client.end());
   return async () => {
-    const r = await client.query(
-      `UPDATE raw_tasks t SET status = 'running', owner = $2, epoch = t.epoch + 1, lease_until = now() + interval '60 seconds'
-        WHERE t.task_id IN (SELECT task_id FROM raw_tasks WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
-                             ORDER BY queue, run_at, task_id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
-       RETURNING t.task_id`,
-      [['q'], name],
-    );
+    const r = await client.query({
+      name: 'bench_claim',
+      text: `UPDATE raw_tasks t SET status = 'running', owner = $2, epoch = t.epoch + 1, lease_until = now() + interval '60 seconds'
+              WHERE t.task_id = ANY(ARRAY(SELECT task_id FROM raw_tasks WHERE status = 'queued' AND queue = ANY($1::text[]) AND run_at <= now()
+                                          ORDER BY queue, run_at, task_id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED))
+             RETURNING t.task_id`,
+      values: [['q'], name],
+    });
     if (r.rowCount === 0) return 0;
-    await client.query('DELETE FROM raw_tasks WHERE task_id = ANY($1::bigint[])', [r.rows.map((x) => x.task_id)]);
+    await client.query({ name: 'bench_delete', text: 'DELETE FROM raw_tasks WHERE task_id = ANY($1::bigint[])', values: [r.rows.map((x) => x.task_id)] });
     return r.rowCount;
   };
 }
