@@ -175,7 +175,19 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
     });
     let after = 0;
     let first = true;
-    const write = (s: string): Promise<void> => (res.write(s) ? Promise.resolve() : new Promise((r) => res.once('drain', r)));
+    // Waits for the socket to drain (or close: a client that went away).
+    const write = (s: string): Promise<void> =>
+      res.write(s)
+        ? Promise.resolve()
+        : new Promise((r) => {
+            const done = (): void => {
+              res.off('drain', done);
+              res.off('close', done);
+              r();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
     await write('[');
     for (;;) {
       const page = reader.page(rec.runId, { after, limit: 1000 });
@@ -198,8 +210,13 @@ export function createUiHandler(options: UiHandlerOptions = {}): UiHandler {
     if (!isBlobMarker(v)) return sendJson(res, 200, v);
     const bytes = await engine.blobs.get(v.$blob);
     if (!bytes) throw new HttpError(404, `blob ${v.$blob} is missing from ${v.uri}`, 'it may have been deleted; re-run the step that produced it');
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(Buffer.from(bytes));
+    let value: unknown;
+    try {
+      value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    } catch {
+      throw new HttpError(502, `blob ${v.$blob} at ${v.uri} is not JSON`, 'it may be damaged; re-run the step that produced it');
+    }
+    sendJson(res, 200, value);
   };
 
   const logTail = (rec: RunRecord, q: URLSearchParams): LogTail => {
