@@ -404,6 +404,13 @@ describe.sequential('larkflow ui in Chromium', () => {
     await page.waitForURL((u) => !u.pathname.includes(ids['demo']!));
     await page.locator('#run-state[data-state="completed"]').waitFor();
     await expect.poll(() => page.getByTestId('run-result').textContent(), POLL).toContain('n: 2');
+    // The runs list filters by what started a run: the resumed and the retried runs.
+    await page.goto(ui.url);
+    await page.getByLabel('Started by').selectOption('resume');
+    await page.waitForURL(/trigger=resume/);
+    const rows = page.getByTestId('runs-table').locator('tbody tr[data-run]');
+    await expect.poll(() => rows.count(), POLL).toBe(2);
+    expect(await rows.evaluateAll((trs) => trs.every((tr) => (tr.textContent ?? '').includes('resume')))).toBe(true);
     expect(page.problems).toEqual([]);
   });
 

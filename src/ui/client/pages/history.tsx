@@ -233,8 +233,8 @@ export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
             </tr>
           </thead>
           <tbody>
-            {events.map((e) => (
-              <EventRow key={e.seq} ctx={ctx} e={e} open={expanded.has(e.seq)} onToggle={() => {
+            {events.map((e, i) => (
+              <EventRow key={e.seq} ctx={ctx} e={e} line={page.data?.summaries?.[i]} open={expanded.has(e.seq)} onToggle={() => {
                 const next = new Set(expanded);
                 if (next.has(e.seq)) next.delete(e.seq);
                 else next.add(e.seq);
@@ -248,7 +248,8 @@ export function HistoryTab(props: { ctx: RunContext }): preact.JSX.Element {
   );
 }
 
-function EventRow(props: { ctx: RunContext; e: HistoryEventJson; open: boolean; onToggle: () => void }): preact.JSX.Element {
+/** `line`: the server's summary of the event (as `larkflow history` prints it), else the page's own. */
+function EventRow(props: { ctx: RunContext; e: HistoryEventJson; line?: string; open: boolean; onToggle: () => void }): preact.JSX.Element {
   const { e } = props;
   const stepId = typeof e['stepId'] === 'string' ? (e['stepId'] as string) : undefined;
   const [full, setFull] = useState<HistoryEventJson | null>(null);
@@ -271,7 +272,9 @@ function EventRow(props: { ctx: RunContext; e: HistoryEventJson; open: boolean; 
             </Link>
           ) : null}
         </td>
-        <td class="summary">{summary(e)}</td>
+        <td class="summary" title={props.line ?? summary(e)}>
+          {props.line ?? summary(e)}
+        </td>
       </tr>
       {props.open ? (
         <tr class="expanded">

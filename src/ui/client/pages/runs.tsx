@@ -35,8 +35,9 @@ export function durationOf(r: RunRow, now: number): number | undefined {
   return r.status === 'running' ? now - r.startedAt : undefined;
 }
 
-function matches(r: RunRow, f: { statuses: string[]; workflow: string; pipeline: string; q: string; since?: number; until?: number }): boolean {
+function matches(r: RunRow, f: { statuses: string[]; trigger: string; workflow: string; pipeline: string; q: string; since?: number; until?: number }): boolean {
   if (f.statuses.length && !f.statuses.includes(r.status)) return false;
+  if (f.trigger && !(r.trigger ?? '').startsWith(f.trigger)) return false;
   if (f.workflow && !r.workflow.includes(f.workflow)) return false;
   if (f.pipeline && r.pipeline !== f.pipeline) return false;
   if (f.since !== undefined && r.startedAt < f.since) return false;
@@ -67,6 +68,7 @@ export function RunsPage(props: { query: URLSearchParams }): preact.JSX.Element 
   const statuses = (q.get('status') ?? '').split(',').filter(Boolean);
   const filters = {
     statuses,
+    trigger: q.get('trigger') ?? '',
     workflow: q.get('workflow') ?? '',
     pipeline: q.get('pipeline') ?? '',
     q: q.get('q') ?? '',
@@ -80,6 +82,7 @@ export function RunsPage(props: { query: URLSearchParams }): preact.JSX.Element 
     status: statuses.join(','),
     workflow: filters.workflow,
     pipeline: filters.pipeline,
+    trigger: filters.trigger,
     q: filters.q,
     since: q.get('since') ?? undefined,
     until: q.get('until') ?? undefined,
@@ -264,7 +267,7 @@ function RunFilters(props: { statuses: string[]; query: URLSearchParams }): prea
     else set.add(s);
     setQuery({ status: [...set].join(',') || undefined, after: undefined });
   };
-  const any = ['status', 'workflow', 'pipeline', 'q', 'since', 'until'].some((k) => q.get(k));
+  const any = ['status', 'workflow', 'pipeline', 'trigger', 'q', 'since', 'until'].some((k) => q.get(k));
   return (
     <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
       <fieldset class="chips">
@@ -292,6 +295,13 @@ function RunFilters(props: { statuses: string[]; query: URLSearchParams }): prea
         value={q.get('pipeline') ?? ''}
         onChange={(e) => setQuery({ pipeline: e.currentTarget.value || undefined, after: undefined })}
       />
+      <select aria-label="Started by" value={q.get('trigger') ?? ''} onChange={(e) => setQuery({ trigger: e.currentTarget.value || undefined, after: undefined })}>
+        <option value="">started by: any</option>
+        <option value="trigger:">a trigger</option>
+        <option value="pipeline">pipeline run</option>
+        <option value="resume">resume / retry</option>
+        <option value="child">child run</option>
+      </select>
       <label class="small muted">
         from{' '}
         <input type="datetime-local" aria-label="Started after" value={toLocalInput(q.get('since'))} onChange={(e) => setQuery({ since: fromLocalInput(e.currentTarget.value), after: undefined })} />
@@ -301,7 +311,7 @@ function RunFilters(props: { statuses: string[]; query: URLSearchParams }): prea
         <input type="datetime-local" aria-label="Started before" value={toLocalInput(q.get('until'))} onChange={(e) => setQuery({ until: fromLocalInput(e.currentTarget.value), after: undefined })} />
       </label>
       {any ? (
-        <button type="button" class="ghost" onClick={() => setQuery({ status: undefined, workflow: undefined, pipeline: undefined, q: undefined, since: undefined, until: undefined, after: undefined })}>
+        <button type="button" class="ghost" onClick={() => setQuery({ status: undefined, workflow: undefined, pipeline: undefined, trigger: undefined, q: undefined, since: undefined, until: undefined, after: undefined })}>
           Clear filters
         </button>
       ) : null}

@@ -1,7 +1,7 @@
 /** The simple pages: registered pipelines, triggers and cache entries, one table each. */
 import type { CacheRow, PipelineRow, TriggerRow } from '../../api-types';
 import { useFetch } from '../api';
-import { Empty, ErrorBox, Link, Loading, runLink } from '../components/common';
+import { Empty, ErrorBox, Link, Loading, runLink, stepLink } from '../components/common';
 import { fmtBytes, fmtTime, isoUtc, shortDigest } from '../format';
 
 function useItems<T>(path: string): { items?: T[]; error?: Error; loading: boolean } {
@@ -126,6 +126,8 @@ export function CachePage(): preact.JSX.Element {
                 <th class="num">Size</th>
                 <th>Created</th>
                 <th>Expires</th>
+                <th class="num">Hits</th>
+                <th>Last hit</th>
                 <th>Producing run</th>
               </tr>
             </thead>
@@ -143,7 +145,18 @@ export function CachePage(): preact.JSX.Element {
                   <td title={isoUtc(c.expiresAt)}>
                     {c.expiresAt === undefined ? <span class="muted">never</span> : c.expiresAt < now ? <span class="badge st-failed">expired</span> : fmtTime(c.expiresAt)}
                   </td>
-                  <td>{c.runId ? <Link to={runLink(c.runId)} class="mono">{c.runId}</Link> : <span class="muted">—</span>}</td>
+                  <td class="num">{c.hits ?? '—'}</td>
+                  <td title={isoUtc(c.lastHitAt)}>{c.lastHitAt ? fmtTime(c.lastHitAt) : <span class="muted">—</span>}</td>
+                  <td>
+                    {c.runId ? (
+                      <Link to={c.stepId ? stepLink(c.runId, c.stepId) : runLink(c.runId)} class="mono">
+                        {c.runId}
+                        {c.stepId ? ` · ${c.stepId}` : ''}
+                      </Link>
+                    ) : (
+                      <span class="muted">—</span>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
