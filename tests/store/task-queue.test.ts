@@ -251,7 +251,7 @@ describe('PostgresTaskQueue', () => {
     expect((await p.query('SELECT owner, outcome FROM task_history')).rows).toEqual([{ owner: 'B', outcome: 'succeeded' }]);
   });
 
-  it('posts the result in the finishing transaction: a failing hook leaves the task leased, a duplicate post is refused', async () => {
+  it('posts the result in the finishing transaction: a failing hook leaves the task leased, a second finish posts nothing', async () => {
     const url = await freshDb();
     const p = pool(url);
     await p.query('CREATE TABLE inbox (id bigserial PRIMARY KEY, run_id text NOT NULL, dedupe_key text UNIQUE NOT NULL, body jsonb)');
@@ -273,6 +273,9 @@ describe('PostgresTaskQueue', () => {
     // The pool still works (the connection was rolled back, not leaked mid-transaction).
     expect(await q.finish(l!, { status: 'succeeded', result: 7 }, post)).toBe('ok');
     expect((await p.query('SELECT run_id, dedupe_key, body FROM inbox')).rows).toEqual([{ run_id: 'r0', dedupe_key: `${l!.taskId}:1`, body: 7 }]);
+    // Finishing the same lease again posts nothing: the task is gone, the hook is not called.
+    expect(await q.finish(l!, { status: 'succeeded', result: 8 }, post)).toBe('fenced');
+    expect((await p.query('SELECT count(*)::int AS n FROM inbox')).rows[0].n).toBe(1);
     expect((await p.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n).toBe(0);
   });
 

@@ -135,7 +135,7 @@ function byQueueAndId(a: TaskLease, b: TaskLease): number {
   return a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : a.taskId - b.taskId;
 }
 
-/** The named statements (exported for the EXPLAIN test and the benchmark). */
+/** The statements (exported for the EXPLAIN tests). */
 export const TASK_QUEUE_SQL = {
   enqueue: `
     INSERT INTO tasks (run_id, step_key, attempt, queue, executor, spec, run_at)
@@ -230,6 +230,11 @@ export class PostgresTaskQueue {
    * Puts tasks in the queue, skipping any whose `(runId, stepKey, attempt)` is queued, running or
    * finished already. Pass `client` to enqueue inside the caller's transaction (the run's append:
    * a TaskScheduled event and its row exist together or not at all). Returns the tasks created.
+   *
+   * One gap, by READ COMMITTED: enqueued at the very moment its task finishes, a key can be queued
+   * again (the history check reads a snapshot from before the finish committed; the unique key no
+   * longer has a row to conflict with). The engine enqueues a key only in the fenced append that
+   * schedules it, never concurrently with its own finish.
    */
   async enqueue(tasks: readonly NewTask[], client?: ClientBase): Promise<{ taskId: number; runId: string; stepKey: string; attempt: number }[]> {
     if (tasks.length === 0) return [];
