@@ -206,6 +206,12 @@ describe.sequential('larkflow ui in Chromium', () => {
     await tl.waitFor();
     expect(Number(await tl.getAttribute('data-rows'))).toBe(8);
     expect(await tl.locator('[data-marker="cache"]').count()).toBe(6);
+    // A row opens its step.
+    await tl.locator('.tl-row[data-step="combine#1"]').click();
+    await page.waitForURL(/\/steps\?step=combine%231$/);
+    await page.locator('.step-card.focused[data-step="combine#1"]').waitFor();
+    await page.locator('nav.tabs a', { hasText: 'Timeline' }).click();
+    await tl.waitFor();
     await toTabs(page);
     await screenshots(page, 'run-timeline');
 
@@ -227,7 +233,9 @@ describe.sequential('larkflow ui in Chromium', () => {
     expect(await history.locator('tr[data-seq="1"]').getAttribute('data-kind')).toBe('RunStarted');
     await history.locator('tr[data-seq="1"]').click();
     await expect.poll(() => page.getByTestId('event-json').textContent(), POLL).toContain('"kind": "RunStarted"');
-    expect(await page.locator('a[download]', { hasText: 'Download JSON' }).getAttribute('href')).toContain('/history.json');
+    const download = await page.locator('a[download]', { hasText: 'Download JSON' }).evaluate((a) => (a as unknown as { href: string }).href);
+    const whole = (await (await page.request.get(download)).json()) as { seq: number }[];
+    expect(whole.map((e) => e.seq)).toEqual(Array.from({ length: engine.store.getRun(ids['cached']!)!.lastSeq }, (_, i) => i + 1));
     await toTabs(page);
     await screenshots(page, 'run-history');
 
