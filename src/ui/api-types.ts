@@ -33,13 +33,18 @@
  *                                             `event: cursor`, `data: { cursor }` on connect only
  *                                             sets that id, ignore it)
  *   Both streams start with `retry: 300` and send a `: heartbeat` comment every 15 s.
- *   GET  /api/pipelines, /api/triggers, /api/cache → PipelineRow[], TriggerRow[], CacheRow[] (wrapped in { items })
+ *   GET  /api/pipelines, /api/triggers, /api/cache → PipelineRow[], TriggerRow[], CacheRow[] (wrapped in { items };
+ *                                             the cache's 1000 newest entries, expired ones included)
  *   POST /api/runs/:id/cancel  { reason? }             → ActionResult
  *   POST /api/runs/:id/retry   { step? }               → ActionResult (a resumed run from the failed step)
  *   POST /api/runs/:id/resume  { fromStep }            → ActionResult
  *   POST /api/runs/:id/rerun   { args?, kwargs? }      → ActionResult (a new run of the stored script)
- * POSTs need `content-type: application/json`, an allowed Origin, and actions enabled
- * (`--allow-actions`, or `Authorization: Bearer <token>`); otherwise 403 with an ApiError.
+ * POSTs need actions enabled (`--allow-actions`, or `Authorization: Bearer <token>`), then
+ * `content-type: application/json` and an Origin (when sent) of the server itself; otherwise 403
+ * (415 for another content type) with an ApiError. An action the run refuses (cancel an ended
+ * run, retry a run that did not fail, resume a running one) is a 409.
+ * Any other GET outside /api/ is the browser app (index.html, or a file of dist/ui/assets).
+ * Errors: 400 bad parameters, 404 unknown run/route, 503 database unreadable, 500 a bug.
  * Every request's Host must be the server's (loopback names and IP literals by default), which
  * stops DNS rebinding; a refused Host is a 403 too.
  * Every response carries a strict Content-Security-Policy and `x-content-type-options: nosniff`.
