@@ -4,7 +4,7 @@
  * inputs and output (large ones as references), data-flow dependencies and fan-out group. Pure: the
  * history in, `Step[]` out; the cache index is asked through a function.
  *
- * A fan-out group is the task calls one activation of the workflow scheduled from one call site
+ * A fan-out group is the task calls (or child runs) one activation of the workflow started from one call site
  * (`[run(train, x) for x in xs]`): the TaskScheduled events between two activation events (the
  * events that woke the workflow) that share a file, line and column. Only groups of two or more
  * calls are named.
@@ -184,6 +184,7 @@ export function projectSteps(history: readonly HistoryEvent[], ctx: StepContext)
           startedAt: e.at,
           deps: [],
           childRunId: e.childRunId,
+          groupKey: `${activation}|${e.callSite.file}:${e.callSite.line}:${e.callSite.column}`,
         });
         break;
       case 'ChildRunCompleted': {
