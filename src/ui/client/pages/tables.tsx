@@ -1,4 +1,5 @@
 /** The simple pages: registered pipelines, triggers and cache entries, one table each. */
+import { useState } from 'preact/hooks';
 import type { CacheRow, PipelineRow, TriggerRow } from '../../api-types';
 import { useFetch } from '../api';
 import { Empty, ErrorBox, Link, Loading, runLink, stepLink } from '../components/common';
@@ -9,8 +10,35 @@ function useItems<T>(path: string): { items?: T[]; error?: Error; loading: boole
   return { items: f.data?.items, error: f.error, loading: f.loading };
 }
 
+const ROWS = 100;
+
+/** The rows of one page of a long table (the cache holds up to 1,000 entries), and its pager. */
+function usePaged<T>(items: T[] | undefined): { rows: T[]; pager: preact.JSX.Element | null } {
+  const [page, setPage] = useState(0);
+  if (!items) return { rows: [], pager: null };
+  const last = Math.max(0, Math.ceil(items.length / ROWS) - 1);
+  const p = Math.min(page, last);
+  const rows = items.slice(p * ROWS, (p + 1) * ROWS);
+  const pager =
+    items.length > ROWS ? (
+      <div class="pager">
+        <button type="button" disabled={p === 0} onClick={() => setPage(p - 1)}>
+          ← Previous
+        </button>
+        <span class="muted small">
+          {p * ROWS + 1}–{Math.min(items.length, (p + 1) * ROWS)} of {items.length}
+        </span>
+        <button type="button" disabled={p >= last} onClick={() => setPage(p + 1)}>
+          Next →
+        </button>
+      </div>
+    ) : null;
+  return { rows, pager };
+}
+
 export function PipelinesPage(): preact.JSX.Element {
   const { items, error } = useItems<PipelineRow>('api/pipelines');
+  const { rows, pager } = usePaged(items);
   return (
     <section class="page">
       <div class="page-head">
@@ -34,7 +62,7 @@ export function PipelinesPage(): preact.JSX.Element {
               </tr>
             </thead>
             <tbody>
-              {items.map((p) => (
+              {rows.map((p) => (
                 <tr key={`${p.namespace ?? ''}/${p.name}`}>
                   <td>
                     <strong>{p.name}</strong>
@@ -55,12 +83,14 @@ export function PipelinesPage(): preact.JSX.Element {
           </table>
         </div>
       ) : null}
+      {pager}
     </section>
   );
 }
 
 export function TriggersPage(): preact.JSX.Element {
   const { items, error } = useItems<TriggerRow>('api/triggers');
+  const { rows, pager } = usePaged(items);
   return (
     <section class="page">
       <div class="page-head">
@@ -83,7 +113,7 @@ export function TriggersPage(): preact.JSX.Element {
               </tr>
             </thead>
             <tbody>
-              {items.map((t) => (
+              {rows.map((t) => (
                 <tr key={`${t.pipeline}/${t.trigger}`}>
                   <td>
                     <Link to={`?pipeline=${encodeURIComponent(t.pipeline)}`}>{t.pipeline}</Link>
@@ -101,12 +131,14 @@ export function TriggersPage(): preact.JSX.Element {
           </table>
         </div>
       ) : null}
+      {pager}
     </section>
   );
 }
 
 export function CachePage(): preact.JSX.Element {
   const { items, error } = useItems<CacheRow>('api/cache');
+  const { rows, pager } = usePaged(items);
   const now = Date.now();
   return (
     <section class="page">
@@ -132,7 +164,7 @@ export function CachePage(): preact.JSX.Element {
               </tr>
             </thead>
             <tbody>
-              {items.map((c) => (
+              {rows.map((c) => (
                 <tr key={c.key}>
                   <td>
                     <strong>{c.task}</strong>
@@ -163,6 +195,7 @@ export function CachePage(): preact.JSX.Element {
           </table>
         </div>
       ) : null}
+      {pager}
     </section>
   );
 }
