@@ -4,7 +4,8 @@
  * `tasks_ready`, whose column order is the claim's ORDER BY (a claim ordered otherwise walks the
  * primary key and slows as the queue drains), the seats that cap a queue's concurrency, and
  * `task_history`, where a finished task moves (in the transaction that posts its result) so that
- * finished rows never stay in the hot table while `enqueue` still recognizes a finished key. The
+ * finished rows never stay in the hot table while `enqueue` still recognizes a finished key (its
+ * one index is that key: each finished task costs one index entry, not two). The
  * store's migrations create them (postgres/migrations.ts); postgres/task-queue.ts uses them.
  */
 export const TASK_QUEUE_DDL = `
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS task_slots (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS task_slots_task ON task_slots (task_id) WHERE task_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS task_history (
-  task_id bigint PRIMARY KEY,
+  task_id bigint NOT NULL,
   run_id text NOT NULL,
   step_key text NOT NULL,
   attempt int NOT NULL,
@@ -46,6 +47,6 @@ CREATE TABLE IF NOT EXISTS task_history (
   outcome text NOT NULL,
   result jsonb,
   finished_at timestamptz NOT NULL DEFAULT now(),
-  UNIQUE (run_id, step_key, attempt)
+  PRIMARY KEY (run_id, step_key, attempt)
 );
 `;
