@@ -431,6 +431,26 @@ export class Engine {
     if (!this.closed) this.pollExternalEvents();
   }
 
+  /**
+   * @internal Lets go of a live run that waits on nothing this process is doing (no attempt in
+   * flight, no activation pending): its timers stop and it leaves this engine, without a word in
+   * its history. A shared-database worker does this before parking the run in the database, to be
+   * claimed again (here or elsewhere) when it is due. False if the run is busy.
+   */
+  letGo(runId: string): boolean {
+    const run = this.live.get(runId);
+    if (!run || run.busy || run.finished || run.followUps.length > 0) return false;
+    for (const st of run.steps.values()) if (st.attemptInFlight) return false;
+    run.finished = true;
+    this.live.delete(runId);
+    this.releaseKeysOf(run);
+    for (const c of run.timers.values()) c();
+    for (const st of run.steps.values()) st.cancelTimer?.();
+    if (!run.abort.signal.aborted) run.abort.abort(new Error('run parked'));
+    this.checkIdle();
+    return true;
+  }
+
   /** @internal The ids of the runs this engine drives now. */
   liveRunIds(): string[] {
     return [...this.live.values()].filter((r) => !r.finished).map((r) => r.runId);
@@ -1199,7 +1219,28 @@ export class Engine {
     return undefined;
   }
 
+  /**
+   * Outside the pump (recovery): keeps the engine from looking idle while an append's commit is
+   * awaited, and drops the run if the database refused it.
+   */
+  private awaitApplied(run: LiveRun, wait: Promise<void> | undefined): void {
+    if (!wait) return;
+    this.pendingIo++;
+    wait.then(
+      () => {
+        this.pendingIo--;
+        this.checkIdle();
+      },
+      (e: unknown) => {
+        this.pendingIo--;
+        this.dropLive(run, e);
+        this.checkIdle();
+      },
+    );
+  }
+
   private applyAppended(run: LiveRun, appended: readonly HistoryEvent[]): void {
+    if (run.finished && !this.live.has(run.runId)) return;
     this.emit(run.runId, appended);
     // Notifications committed with this activation (STARTED): send them (async, best effort).
     if (run.notify && appended.some((e) => e.kind === 'NotificationsQueued')) {
@@ -2329,9 +2370,7 @@ export class Engine {
       // Commands the history lacks (the script is the stored one, so this follows a lost commit).
       const at = this.clock.now();
       const events = pending.flatMap((c) => this.commandEvents(run, c, at));
-      const appended = this.appendRun(run, events);
-      this.emit(runId, appended);
-      for (const e of appended) this.sideEffect(run, e);
+      this.awaitApplied(run, this.appendAndApply(run, events));
     }
     // The steps to decide again wait until every run of this recovery has resubmitted its attempts
     // in flight, so that a step that waited on an identical call of another run waits again rather
@@ -2340,11 +2379,7 @@ export class Engine {
       if (restart.length > 0 && !run.finished) {
         const at = this.clock.now();
         const events = restart.flatMap((c) => this.startStep(run, c, at));
-        if (events.length > 0) {
-          const appended = this.appendRun(run, events);
-          this.emit(runId, appended);
-          for (const e of appended) this.sideEffect(run, e);
-        }
+        if (events.length > 0) this.awaitApplied(run, this.appendAndApply(run, events));
       }
       // A cancellation recorded while the run was not live here reaches the children too.
       if (cancelSeq !== undefined) {

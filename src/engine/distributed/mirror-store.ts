@@ -70,6 +70,8 @@ export class MirrorStore implements EventStore {
   private readonly releases = new Set<Promise<void>>();
   /** Inbox messages of held runs, as last read from the database. */
   private readonly inbox = new Map<string, InboxMessage[]>();
+  /** Per held run: database inbox id → the id of the same message in the run's in-memory store. */
+  private readonly inboxIds = new Map<string, Map<number, number>>();
   private closing = false;
 
   constructor(
@@ -123,12 +125,26 @@ export class MirrorStore implements EventStore {
     if (h) for (const w of h.waiters) w.reject(h.lost ?? new StoreError(`run ${runId} was released by this worker`));
     this.held.delete(runId);
     this.inbox.delete(runId);
+    this.inboxIds.delete(runId);
     this.locals.delete(runId);
   }
 
-  /** Replaces the cached inbox of a held run (read from the database by the worker's poll). */
+  /**
+   * Replaces the cached inbox of a held run (read from the database by the worker's poll). Each
+   * message is also posted to the run's in-memory store, whose own id stands for the database's
+   * in the in-memory history (the database's history keeps the database's id).
+   */
   setInbox(runId: string, messages: readonly InboxMessage[]): void {
-    if (this.held.has(runId)) this.inbox.set(runId, [...messages]);
+    const local = this.locals.get(runId);
+    if (!this.held.has(runId) || !local) return;
+    let ids = this.inboxIds.get(runId);
+    if (!ids) this.inboxIds.set(runId, (ids = new Map()));
+    for (const m of messages) {
+      if (ids.has(m.id)) continue;
+      const posted = local.postInbox(runId, { kind: 'signal', name: m.name, payload: m.payload, key: `db:${m.id}` });
+      ids.set(m.id, posted.id);
+    }
+    this.inbox.set(runId, [...messages]);
   }
 
   /**
@@ -142,6 +158,14 @@ export class MirrorStore implements EventStore {
     const seq = this.locals.get(runId)?.getRun(runId)?.lastSeq ?? 0;
     if (seq <= h.durableSeq) return undefined;
     return new Promise((resolve, reject) => h.waiters.push({ seq, resolve, reject }));
+  }
+
+  /** True while something appended to the run is not yet committed (or was refused). */
+  hasPendingWrites(runId: string): boolean {
+    const h = this.held.get(runId);
+    if (!h) return false;
+    if (h.lost) return true;
+    return (this.locals.get(runId)?.getRun(runId)?.lastSeq ?? 0) > h.durableSeq;
   }
 
   /** Resolves once every queued write has been answered. */
@@ -269,7 +293,16 @@ export class MirrorStore implements EventStore {
     if (!h) throw new FencedError(`run ${runId} is not held by this worker`, runId);
     if (h.lost) throw h.lost;
     if (lease && (lease.owner !== this.owner || lease.epoch !== h.epoch)) throw new FencedError(`run ${runId}: stale lease (epoch ${lease.epoch}, held at ${h.epoch})`, runId);
-    const appended = this.locals.get(runId)!.append(runId, expectedLastSeq, events);
+    // A SignalReceived names the database's inbox message: the in-memory copy names the same
+    // message's in-memory id.
+    const ids = this.inboxIds.get(runId);
+    const localEvents = events.map((e) => {
+      if (e.kind !== 'SignalReceived') return e;
+      const localId = ids?.get(e.inboxId);
+      if (localId === undefined) throw new StoreError(`cannot append to run ${runId}: SignalReceived names inbox message ${e.inboxId}, which this worker has not read`, undefined, 'inbox');
+      return { ...e, inboxId: localId };
+    });
+    const appended = this.locals.get(runId)!.append(runId, expectedLastSeq, localEvents);
     h.queued.push(...events);
     this.scheduleFlush();
     return appended;

@@ -14,6 +14,7 @@ import type { EngineOptions } from '../engine.js';
 import { isTerminal } from '../core/events.js';
 import type { AsyncEventStore } from '../store/async-store.js';
 import { MirrorStore } from './mirror-store.js';
+import { pendingWork } from './pending-work.js';
 import type { MirrorHooks } from './mirror-store.js';
 
 export interface SharedWorkerOptions {
@@ -30,6 +31,12 @@ export interface SharedWorkerOptions {
    * the first one taking all it may hold (and a bounded claim keeps each statement short). @default 10
    */
   readonly claimBatch?: number;
+  /**
+   * A run that waits only on durable timers due later than this (ms), or only on signals, is
+   * parked: its lease is given up and it is claimable again when due (or when a signal arrives),
+   * so a worker holds only runs that have work. @default 60000
+   */
+  readonly parkAfterMs?: number;
   /** How often to look for claimable runs and inbox messages (ms). @default 500 */
   readonly pollIntervalMs?: number;
   /** Lease length (ms); renewed every quarter. @default 15000 */
@@ -55,7 +62,7 @@ export class SharedWorker {
   /** Runs claimed (their epoch) whose history is being read. */
   private readonly adopting = new Set<string>();
   /** Runs taken over since start, and runs lost to another worker: for tests and `larkflow workers`. */
-  readonly stats = { claimed: 0, finished: 0, lost: 0, polls: 0 };
+  readonly stats = { claimed: 0, finished: 0, lost: 0, parked: 0, polls: 0 };
 
   private constructor(private readonly options: SharedWorkerOptions) {
     this.maxRuns = options.maxRuns ?? 50;
@@ -102,11 +109,12 @@ export class SharedWorker {
       }
       const h = this.mirror.history(id);
       const last = h[h.length - 1];
-      if (last && isTerminal(last) && this.mirror.durable(id) === undefined) {
+      if (last && isTerminal(last) && !this.mirror.hasPendingWrites(id)) {
         this.stats.finished++;
         this.mirror.forget(id);
       }
     }
+    await this.parkIdle();
     const held = this.mirror.heldRunIds().length + this.adopting.size;
     const free = Math.min(this.maxRuns - held, this.options.claimBatch ?? 10);
     if (free > 0 && !this.stopped) {
@@ -135,6 +143,28 @@ export class SharedWorker {
       if (waiting.length > 0) this.engine.pollNow();
     }
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
+  }
+
+  /** Parks the held runs that wait only on far timers or on signals (see `parkAfterMs`). */
+  private async parkIdle(): Promise<void> {
+    const after = this.options.parkAfterMs ?? 60_000;
+    const now = Date.now();
+    for (const id of this.mirror.heldRunIds()) {
+      if (!this.mirror.holds(id) || this.mirror.hasPendingWrites(id)) continue;
+      const w = pendingWork(this.mirror.history(id));
+      if (w.ended || w.busy || (w.wakeAt !== null && w.wakeAt - now < after)) continue;
+      if (this.mirror.pendingInbox(id).length > 0) continue;
+      const lease = this.mirror.leaseOf(id);
+      if (!lease || !this.engine.letGo(id)) continue;
+      this.mirror.forget(id);
+      try {
+        await this.options.store.park(id, { owner: this.workerId, epoch: lease.epoch }, w.wakeAt);
+        this.stats.parked++;
+      } catch (e) {
+        // Not parked: the lease runs out and another poll (here or elsewhere) claims the run.
+        this.onError(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
   }
 
   /**

@@ -1,0 +1,172 @@
+/**
+ * The shared-database worker on a real PostgreSQL, in process: runs submitted to the database are
+ * claimed, driven and recorded; a run that sleeps longer than `parkAfterMs` is parked (its lease
+ * given up) and claimed again when due; a run waiting on a signal is parked and woken by the signal;
+ * nothing is started on the strength of an event the database has not committed; a worker that
+ * loses a run (another claimed it) writes nothing more to it.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/index.js';
+import type { HistoryEvent } from '../../src/engine/index.js';
+import { SharedWorker } from '../../src/engine/distributed/shared-worker.js';
+import { pendingWork } from '../../src/engine/distributed/pending-work.js';
+import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
+import '../../src/stdlib/index.js';
+import { startPostgres, type PgServer } from '../helpers/postgres.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'larkflow-sw-'));
+let server: PgServer;
+let n = 0;
+
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+
+afterAll(async () => {
+  await server?.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function freshStore(): Promise<PostgresEventStore> {
+  const url = await server.createDatabase(`sw${++n}`);
+  const m = await openPostgresStore(url, { forMigration: true });
+  await m.migrate();
+  await m.close();
+  return openPostgresStore(url);
+}
+
+/** Submits a run of `source` to the database, unowned (as a client would), and returns its id. */
+async function submit(store: PostgresEventStore, text: string, args: unknown[] = []): Promise<string> {
+  const e = Engine.open({ db: ':memory:' });
+  e.registerTask('never', () => new Promise(() => {}));
+  const h = e.start({ source: { name: 'wf.star', text }, args: args as never[] });
+  const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
+  await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
+  e.abandon();
+  const { seq: _seq, ...rest } = first;
+  await store.createRun(rest);
+  return first.runId;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const completed = (store: PostgresEventStore, runId: string) => async () => {
+  const r = await store.getRun(runId);
+  return r && r.status !== 'running' ? r : undefined;
+};
+
+describe('SharedWorker on PostgreSQL', () => {
+  it('drives a submitted run to the end; every task starts only after its TaskScheduled is committed', async () => {
+    const store = await freshStore();
+    const seen: boolean[] = [];
+    const w = SharedWorker.start({
+      store,
+      pollIntervalMs: 50,
+      leaseMs: 2000,
+      engine: { workDir: join(dir, 'a') },
+      setup: (e) =>
+        e.registerTaskWithContext('add', async (ctx, a: number, b: number) => {
+          const h = await store.history(ctx.runId);
+          seen.push(h.some((ev) => ev.kind === 'TaskScheduled' && ev.stepId === ctx.stepId));
+          return a + b;
+        }),
+    });
+    try {
+      const runId = await submit(store, 'add = task("add")\n@workflow()\ndef main(x):\n    return add(add(x, 1), 2)\n', [5]);
+      const rec = await until('the run to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: 8 });
+      expect(seen).toEqual([true, true]);
+      expect(w.stats.claimed).toBe(1);
+    } finally {
+      await w.stop({ drainMs: 1000 });
+      await store.close();
+    }
+  });
+
+  it('parks a run that sleeps past parkAfterMs and claims it again when it is due', async () => {
+    const store = await freshStore();
+    const w = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, parkAfterMs: 300, engine: { workDir: join(dir, 'b') }, setup: (e) => e.registerTask('one', () => 1) });
+    try {
+      const runId = await submit(store, 'one = task("one")\n@workflow()\ndef main():\n    a = one()\n    time.sleep(1.5)\n    return a + one()\n');
+      await until('the run to be parked', async () => w.stats.parked >= 1 && (await store.leaseOf(runId))?.owner === null);
+      expect(w.engine.liveRunIds()).not.toContain(runId);
+      const rec = await until('the run to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: 2 });
+      expect(w.stats.claimed).toBe(2);
+    } finally {
+      await w.stop({ drainMs: 1000 });
+      await store.close();
+    }
+  });
+
+  it('parks a run that waits on a signal, and a signal posted to the database wakes it', async () => {
+    const store = await freshStore();
+    const w = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, parkAfterMs: 300, engine: { workDir: join(dir, 'c') } });
+    try {
+      const runId = await submit(store, '@workflow()\ndef main():\n    return signal.wait("go")\n');
+      await until('the run to be parked', async () => w.stats.parked >= 1);
+      await store.postInbox(runId, { kind: 'signal', name: 'go', payload: { ok: 1 }, key: 'k1' });
+      const rec = await until('the run to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: { ok: 1 } });
+      expect(h.filter((e) => e.kind === 'SignalReceived')).toHaveLength(1);
+    } finally {
+      await w.stop({ drainMs: 1000 });
+      await store.close();
+    }
+  });
+
+  it('a worker whose run was claimed by another stops writing to it at once', async () => {
+    const store = await freshStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const a = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 60_000, engine: { workDir: join(dir, 'd') }, setup: (e) => e.registerTask('slow', () => gate.then(() => 'a')) });
+    try {
+      const runId = await submit(store, 'slow = task("slow")\n@workflow()\ndef main():\n    return slow()\n');
+      await until('worker a to start the task', async () => (await store.history(runId)).some((e) => e.kind === 'AttemptStarted'));
+      const before = (await store.getRun(runId))!.lastSeq;
+      // Another worker takes the run over (as after a's lease ran out): a's epoch is stale now.
+      const other = await store.claimRuns('other-worker', 10, 60_000);
+      expect(other).toEqual([]); // held: not claimable before the lease runs out
+      await store.releaseLeases(a.workerId, [{ runId, owner: a.workerId, epoch: (await store.leaseOf(runId))!.epoch }]);
+      const taken = await store.claimRuns('other-worker', 10, 60_000);
+      expect(taken.map((c) => c.runId)).toEqual([runId]);
+      release();
+      await until('worker a to drop the run', async () => !a.mirror.holds(runId) || undefined);
+      expect((await store.getRun(runId))!.lastSeq).toBe(before);
+    } finally {
+      release();
+      await a.stop({ drainMs: 500 });
+      await store.close();
+    }
+  });
+});
+
+describe('pendingWork', () => {
+  const base = { at: 0 } as const;
+  it('sees attempts in flight, retries, timers and children', () => {
+    const h = (events: object[]) => events.map((e, i) => ({ ...base, seq: i + 1, ...e })) as unknown as HistoryEvent[];
+    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }]))).toMatchObject({ busy: true });
+    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false });
+    expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c' }]))).toMatchObject({ busy: true });
+    expect(pendingWork(h([{ kind: 'RunCompleted', result: 1 }]))).toMatchObject({ ended: true });
+  });
+});
