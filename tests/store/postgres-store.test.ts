@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { StoreError } from '../../src/engine/core/errors.js';
 import { openPostgresStore, PG_MIGRATIONS, PG_SCHEMA_VERSION, redactUrl } from '../../src/engine/store/postgres/index.js';
+import { CLAIM_RUNS_SQL } from '../../src/engine/store/postgres/postgres-store.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
 import { progress, rejects, started } from './helpers.js';
 
@@ -221,13 +222,22 @@ describe('claim plan', () => {
        FROM generate_series(1, 20000) AS i`,
     );
     await sql(url, 'ANALYZE runs');
-    const plan = await sql<{ 'QUERY PLAN': string }>(
-      url,
-      `EXPLAIN UPDATE runs SET owner = 'w', epoch = epoch + 1, lease_until = now()
-       WHERE run_id IN (SELECT run_id FROM runs WHERE status = 'running' AND lease_until <= now() ORDER BY lease_until LIMIT 10 FOR UPDATE SKIP LOCKED)`,
-    );
-    const text = plan.map((r) => r['QUERY PLAN']).join('\n');
-    expect(text).toContain('runs_claimable');
+    // The store's own statement, with a custom plan and with a generic one (a prepared statement
+    // reused by a driver or a pooler): both walk runs_claimable and update by primary key.
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(`PREPARE claim(text, int, float8) AS ${CLAIM_RUNS_SQL}`);
+      for (const mode of ['force_custom_plan', 'force_generic_plan']) {
+        await c.query(`SET plan_cache_mode = ${mode}`);
+        const plan = (await c.query<{ 'QUERY PLAN': string }>("EXPLAIN EXECUTE claim('w', 10, 1000)")).rows.map((r) => r['QUERY PLAN']).join('\n');
+        expect(plan, mode).toContain('runs_claimable');
+        expect(plan, mode).toMatch(/Index Scan using runs_pkey/);
+        expect(plan, mode).not.toMatch(/Seq Scan|Hash Join/);
+      }
+    } finally {
+      await c.end();
+    }
     const s = await openPostgresStore(url);
     try {
       const got = await s.claimRuns('w', 10, 60_000);

@@ -175,6 +175,18 @@ obx AS (
 SELECT ok.run_id, larkflow_check_consumed(ok.run_id, ok.n_consume, (SELECT count(*)::int FROM con WHERE con.run_id = ok.run_id)) AS checked
 FROM ok`;
 
+/**
+ * The batch claim ($1 owner, $2 how many, $3 lease ms). The inner SELECT walks `runs_claimable` in
+ * its own order and skips rows another claimer has locked; `= ANY(ARRAY(...))` makes it an InitPlan
+ * run once, so the UPDATE goes by primary key whatever plan (custom or generic) is chosen.
+ * @internal exported for the plan test
+ */
+export const CLAIM_RUNS_SQL = `UPDATE runs SET owner = $1, epoch = epoch + 1, lease_until = ${nowPlus('$3')}, wake_at = NULL
+WHERE run_id = ANY(ARRAY(
+  SELECT run_id FROM runs WHERE status = 'running' AND lease_until <= now()
+  ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED))
+RETURNING run_id, epoch, last_seq`;
+
 /** One run's part of an append statement, prepared in JS. */
 interface PreparedAppend {
   readonly runId: string;
@@ -618,15 +630,7 @@ export class PostgresEventStore implements AsyncEventStore {
   async claimRuns(owner: string, max: number, leaseMs: number): Promise<ClaimedRun[]> {
     const n = Math.max(0, Math.min(1000, Math.floor(max)));
     if (n === 0) return [];
-    const rows = await this.#rows<{ run_id: string; epoch: number; last_seq: number; lease_was: number }>(
-      'cannot claim runs',
-      `UPDATE runs SET owner = $1, epoch = epoch + 1, lease_until = ${nowPlus('$3')}, wake_at = NULL
-       WHERE run_id IN (
-         SELECT run_id FROM runs WHERE status = 'running' AND lease_until <= now()
-         ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED)
-       RETURNING run_id, epoch, last_seq`,
-      [owner, n, leaseMs],
-    );
+    const rows = await this.#rows<{ run_id: string; epoch: number; last_seq: number }>('cannot claim runs', CLAIM_RUNS_SQL, [owner, n, leaseMs]);
     return rows.map((r) => ({ runId: r.run_id, epoch: r.epoch, lastSeq: r.last_seq }));
   }
 
