@@ -751,8 +751,8 @@ export class PostgresEventStore implements AsyncEventStore {
     const rows = await this.#rows<OutboxRow>(
       'cannot claim outbox rows',
       `UPDATE outbox SET claimed_until = $2::bigint + $4::bigint, claimed_by = $1
-       WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_at <= $2 AND claimed_until < $2
-                    ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+       WHERE id = ANY(ARRAY(SELECT id FROM outbox WHERE status = 'pending' AND next_at <= $2 AND claimed_until < $2
+                            ORDER BY next_at, id LIMIT $3 FOR UPDATE SKIP LOCKED))
        RETURNING ${OUTBOX_COLUMNS}`,
       [owner, now, Math.floor(limit), Math.floor(leaseMs)],
     );
