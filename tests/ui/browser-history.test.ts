@@ -102,7 +102,7 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
   afterAll(async () => {
     await browser?.close();
     await ui?.close();
-    engine?.store.close?.();
+    await engine?.close();
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 

@@ -137,8 +137,8 @@ describe.sequential('larkflow ui in Chromium', () => {
     slowGate.open();
     await browser?.close();
     await ui?.close();
-    await engine?.drain?.(2000).catch(() => undefined);
-    engine?.store.close?.();
+    await engine?.drain(2000).catch(() => undefined);
+    await engine?.close();
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
