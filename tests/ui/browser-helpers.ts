@@ -32,7 +32,7 @@ export const SCREENSHOTS = process.env['UPDATE_SCREENSHOTS'] === '1' ? join(proc
 /** For `expect.poll`: a loaded 2-core machine can take seconds where an idle one takes milliseconds. */
 export const POLL = { timeout: 20_000, interval: 50 };
 /** Messages a page may log without failing a test (deliberate stream drops, see the notes §6). */
-const BENIGN = [/ERR_INCOMPLETE_CHUNKED_ENCODING/, /net::ERR_EMPTY_RESPONSE/, /EventSource/i];
+const BENIGN = [/ERR_INCOMPLETE_CHUNKED_ENCODING/, /net::ERR_EMPTY_RESPONSE/];
 
 export function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (or set LARKFLOW_CHROMIUM)`);
