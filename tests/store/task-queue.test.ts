@@ -3,7 +3,8 @@
  * this file (tests/helpers/postgres.ts), one database per test: idempotent enqueue, exactly-once
  * claims under concurrent pollers (in this process with separate pools, and in separate
  * processes), lease expiry and redelivery with the external ref kept, fencing after a takeover,
- * concurrency seats, the claim's plan (EXPLAIN), and a 20,000-task drain whose rate must not decay.
+ * concurrency seats, the plans of the claim and of the fenced writes, custom and generic (EXPLAIN),
+ * and a 20,000-task drain whose rate must not decay.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -249,6 +250,27 @@ describe('PostgresTaskQueue', () => {
       'fenced',
     ]);
     expect((await p.query('SELECT owner, outcome FROM task_history')).rows).toEqual([{ owner: 'B', outcome: 'succeeded' }]);
+  });
+
+  it('works the same without prepared statements (for PgBouncer in transaction mode)', async () => {
+    const url = await freshDb();
+    const one = pool(url, 1); // one connection, so pg_prepared_statements below is the queue's session
+    const q = new PostgresTaskQueue(one, { preparedStatements: false });
+    await q.enqueue(tasks(3));
+    const leases = await q.claim('w', ['q'], 10, 10_000);
+    expect(leases.map((l) => l.stepKey)).toEqual(['s0', 's1', 's2']);
+    expect(await q.recordExternalRef(leases[0]!, 'ref')).toBe('ok');
+    expect(await q.renew(leases, 10_000)).toEqual([]);
+    const keys: string[] = [];
+    expect(await q.finishMany(leases.map((lease) => ({ lease, outcome: { status: 'succeeded' as const } })), async (_c, f) => void keys.push(...f.map((x) => x.dedupeKey)))).toEqual(['ok', 'ok', 'ok']);
+    expect(keys).toEqual(leases.map((l) => `${l.taskId}:1`));
+    const statements = `SELECT name FROM pg_prepared_statements WHERE name LIKE 'larkflow_tq_%' ORDER BY name`;
+    expect((await one.query(statements)).rows).toEqual([]);
+    // By default the hot statements are prepared on the connection.
+    const named = new PostgresTaskQueue(one);
+    await q.enqueue(tasks(1, 'q', 10));
+    await named.finishMany((await named.claim('w', ['q'], 10, 10_000)).map((lease) => ({ lease, outcome: { status: 'succeeded' as const } })));
+    expect((await one.query(statements)).rows.map((r) => r.name)).toEqual(['larkflow_tq_claim', 'larkflow_tq_finish']);
   });
 
   it('posts the result in the finishing transaction: a failing hook leaves the task leased, a second finish posts nothing', async () => {
