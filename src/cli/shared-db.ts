@@ -50,7 +50,7 @@ async function openSharedStoreOnce(url: string): Promise<AsyncEventStore> {
 
 /**
  * An engine whose runs live in the shared database: the runs it starts are written there (under
- * this process's lease) and driven here; if this process dies, any `larkflow worker` on the
+ * this process's lease, `LARKFLOW_LEASE_MS` long, 15 s by default) and driven here; if this process dies, any `larkflow worker` on the
  * database takes them over when the lease runs out. Closing the engine flushes and closes the
  * database connection.
  */
@@ -58,7 +58,8 @@ export async function openSharedEngine(url: string, options: Omit<EngineOptions,
   const store = await openSharedStore(url);
   const { MirrorStore } = await import('../engine/distributed/mirror-store.js');
   const { Engine } = await import('../engine/index.js');
-  const leaseMs = options.leaseMs ?? 15_000;
+  const fromEnv = Number(process.env.LARKFLOW_LEASE_MS);
+  const leaseMs = options.leaseMs ?? (Number.isSafeInteger(fromEnv) && fromEnv > 0 ? fromEnv : 15_000);
   const mirror = new MirrorStore(store, '', leaseMs, {}, { closeRemote: true });
   const engine = Engine.open({ ...options, db: mirror, leaseMs });
   mirror.owner = engine.workerId;
