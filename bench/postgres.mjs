@@ -60,7 +60,15 @@ for (const f of [QUEUE_JS, SCHEMA_JS]) {
   }
 }
 const { TASK_QUEUE_DDL } = await import(pathToFileURL(SCHEMA_JS).href);
-const storeModule = existsSync(STORE_JS) ? await import(pathToFileURL(STORE_JS).href) : {};
+let storeModule = {};
+let storeWhy = `${STORE_JS} has no openPostgresStore`;
+if (existsSync(STORE_JS)) {
+  try {
+    storeModule = await import(pathToFileURL(STORE_JS).href);
+  } catch (err) {
+    storeWhy = `${STORE_JS} did not load (${err?.message ?? err})`;
+  }
+}
 const HAVE_STORE = typeof storeModule.openPostgresStore === 'function';
 
 // ---------------------------------------------------------------------------------------------
@@ -209,7 +217,7 @@ async function main() {
     const info = await sql(server.url, "SELECT current_setting('server_version') AS v, current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fsync");
     const { v, sc, fsync } = info.rows[0];
     console.log(`PostgreSQL ${v} (synchronous_commit=${sc}, fsync=${fsync}), node ${process.version}, ${ROUNDS} rounds, ${MS / 1000} s per timed measurement, ${TASKS.toLocaleString('en-US')} tasks per drain`);
-    if (!HAVE_STORE) console.log(`note: ${STORE_JS} has no openPostgresStore; the fenced side is the §5.2 statement shape, not the store`);
+    if (!HAVE_STORE) console.log(`note: ${storeWhy}; the fenced side is the §5.2 statement shape alone, not the store`);
     const rates = {};
     for (let r = 0; r < ROUNDS; r++) {
       process.stderr.write(`bench: postgres round ${r + 1}/${ROUNDS}\n`);
