@@ -14,7 +14,7 @@ import { EvalError, bindArgs, utf8Encode, type Value } from '../interpreter/inde
 import { canonicalJson, digestOf } from '../util/hash.js';
 import type { Command, ScheduleTask } from './core/commands.js';
 import { DuplicateRunError, EngineError, FencedError, NondeterminismError, StoreError, UsageError } from './core/errors.js';
-import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted } from './core/events.js';
+import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted, TaskScheduled } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
 import type { Clock, EventStore, Executor, RunFilter, RunRecord, ScriptFile, SubmittedJob, TaskOutcome } from './core/ports.js';
@@ -35,6 +35,7 @@ import {
   MemoryBlobStore,
   MemoryCacheIndex,
   S3BlobStore,
+  argumentDigest,
   cacheKey,
   getJson,
   isBlobMarker,
@@ -1295,10 +1296,12 @@ export class Engine {
           ...(c.resources !== undefined ? { resources: c.resources } : {}),
         };
         run.steps.set(c.stepId, { cmd: c, attempt: 1 });
-        const key = c.cache && run.cacheMode !== 'off' ? this.cacheKeyOf(run, c) : undefined;
-        if (key) {
-          (scheduled as { cacheKey?: string }).cacheKey = key;
-          run.steps.get(c.stepId)!.cacheKey = key;
+        const keyed = c.cache && run.cacheMode !== 'off' ? this.cacheKeyOf(run, c) : undefined;
+        if (keyed) {
+          const rec = scheduled as { cacheKey?: string; cacheKeyParts?: TaskScheduled['cacheKeyParts'] };
+          rec.cacheKey = keyed.key;
+          rec.cacheKeyParts = keyed.parts;
+          run.steps.get(c.stepId)!.cacheKey = keyed.key;
         }
         return [scheduled, ...this.startStep(run, c, at)];
       }
@@ -1362,7 +1365,7 @@ export class Engine {
       if (run.cacheMode === 'use' && !run.noCacheSteps.has(c.stepId)) {
         const entry = this.cacheLookup(key, at);
         if (entry && (!isBlobMarker(entry.result) || this.blobValues.has(entry.result.$blob))) {
-          const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache' };
+          const done: NewEvent = { kind: 'TaskCompleted', at, stepId: c.stepId, attempt: 0, result: entry.result, source: 'cache', cachedFrom: { runId: entry.runId, stepId: entry.stepId } };
           if (isBlobMarker(entry.result)) this.liveValues.set(done, this.blobValues.get(entry.result.$blob)!);
           run.followUps.push([done]);
           this.cacheRecordHit(key, at);
@@ -1370,7 +1373,7 @@ export class Engine {
         }
         if (entry) {
           // The result is a blob: fetch (and verify) it first; a missing or corrupt blob is a miss.
-          this.fetchCachedBlob(run, c, key, entry.result);
+          this.fetchCachedBlob(run, c, key, entry.result, { runId: entry.runId, stepId: entry.stepId });
           return [];
         }
         const leader = this.inflightKeys.get(key);
@@ -1725,7 +1728,7 @@ export class Engine {
       if (!wst || wst.abandoned) continue;
       const at = this.clock.now();
       if (ok) {
-        const done: NewEvent = { kind: 'TaskCompleted', at, stepId: w.stepId, attempt: 0, result: ok.result, source: 'cache' };
+        const done: NewEvent = { kind: 'TaskCompleted', at, stepId: w.stepId, attempt: 0, result: ok.result, source: 'cache', cachedFrom: { runId: lead.runId, stepId: lead.stepId } };
         if (ok.result !== ok.value) this.liveValues.set(done, ok.value);
         this.activate(w.run, null, [done]);
       } else {
@@ -1736,7 +1739,7 @@ export class Engine {
   }
 
   /** Serves a cache hit whose result is a blob: fetched and verified first; a bad blob is a miss. */
-  private fetchCachedBlob(run: LiveRun, c: ScheduleTask, key: string, marker: Json): void {
+  private fetchCachedBlob(run: LiveRun, c: ScheduleTask, key: string, marker: Json, from: { runId: string; stepId: string }): void {
     if (!isBlobMarker(marker)) return;
     this.pendingIo++;
     getJson(this.blobs, { digest: marker.$blob, size: marker.size }).then(
@@ -1744,7 +1747,7 @@ export class Engine {
         this.pendingIo--;
         if (run.finished) return this.checkIdle();
         this.blobValues.set(marker.$blob, value);
-        const done: NewEvent = { kind: 'TaskCompleted', at: this.clock.now(), stepId: c.stepId, attempt: 0, result: marker, source: 'cache' };
+        const done: NewEvent = { kind: 'TaskCompleted', at: this.clock.now(), stepId: c.stepId, attempt: 0, result: marker, source: 'cache', cachedFrom: from };
         this.liveValues.set(done, value);
         this.cacheRecordHit(key, this.clock.now());
         this.activate(run, null, [done]);
@@ -1760,7 +1763,7 @@ export class Engine {
   }
 
   /** The cache key of a task call: task, implementation digest, cache_version and arguments. */
-  private cacheKeyOf(run: LiveRun, c: ScheduleTask): string {
+  private cacheKeyOf(run: LiveRun, c: ScheduleTask): { key: string; parts: NonNullable<TaskScheduled['cacheKeyParts']> } {
     let impl: string;
     if (c.executor === 'starlark') {
       const fn = run.machine.starlarkTasks.get(c.task);
@@ -1785,7 +1788,9 @@ export class Engine {
     } else {
       impl = this.functions.implementationDigestOf(c.task) ?? `unregistered:${c.task}`;
     }
-    return cacheKey({ task: c.task, implementationDigest: impl, cacheVersion: c.cache?.version ?? '', args: c.args, kwargs: c.kwargs });
+    const version = c.cache?.version ?? '';
+    const key = cacheKey({ task: c.task, implementationDigest: impl, cacheVersion: version, args: c.args, kwargs: c.kwargs });
+    return { key, parts: { implementation: impl, version, args: digestOf({ args: c.args.map(argumentDigest), kwargs: Object.fromEntries(Object.keys(c.kwargs).map((k) => [k, argumentDigest(c.kwargs[k]!)])) }) } };
   }
 
   /** Identical calls waiting on attempts of a run that stops run attempts of their own. */

@@ -177,7 +177,13 @@ export interface Step {
   readonly attempts: Attempt[];
   readonly maxAttempts?: number;
   readonly executor?: string;
-  readonly cache?: { readonly outcome: 'hit' | 'miss' | 'written' | 'off'; readonly key?: string; readonly sourceRunId?: string };
+  readonly cache?: {
+    readonly outcome: 'hit' | 'miss' | 'written' | 'off';
+    readonly key?: string;
+    readonly sourceRunId?: string;
+    /** What the key was made of (runs recorded since the engine keeps it): a changed part explains a miss. */
+    readonly parts?: { readonly implementation: string; readonly version: string; readonly args: string };
+  };
   readonly input: { readonly args: (JsonValue | PayloadRef)[]; readonly kwargs: { [k: string]: JsonValue | PayloadRef } };
   readonly output?: JsonValue | PayloadRef;
   readonly error?: { readonly kind: string; readonly message: string; readonly details?: string };

@@ -238,6 +238,11 @@ export interface TaskScheduled extends Base, TaskCall {
   readonly kind: 'TaskScheduled';
   /** Present when the task is cacheable and the run uses the cache. */
   readonly cacheKey?: string;
+  /**
+   * What the cache key was made of (with `cacheKey`), so a miss can be explained: the digest of the
+   * task's implementation, its `cache_version`, and the digest of its arguments.
+   */
+  readonly cacheKeyParts?: { readonly implementation: string; readonly version: string; readonly args: string };
 }
 
 export interface AttemptStarted extends Base {
@@ -300,6 +305,8 @@ export interface TaskCompleted extends Base {
   readonly result: Json;
   /** 'executed', 'cache' (a cache hit) or 'reused' (copied from the run this one resumed). */
   readonly source: 'executed' | 'cache' | 'reused';
+  /** A cache hit: the run and step whose attempt produced the value. */
+  readonly cachedFrom?: { readonly runId: string; readonly stepId: string };
   readonly durationMs?: number;
 }
 

@@ -199,7 +199,10 @@ function CacheBadge(props: { step: Step }): preact.JSX.Element | null {
   const c = props.step.cache?.outcome === 'off' ? undefined : props.step.cache;
   if (!c) return props.step.source === 'reused' ? <span class="cache-badge" title="result reused from the run this one resumed">reused</span> : null;
   const label = c.outcome === 'hit' ? 'cache hit' : c.outcome === 'miss' ? 'cache miss' : c.outcome === 'written' ? 'cached' : 'cache off';
-  const title = c.key ? `cache key ${c.key}` : undefined;
+  // The key's parts in the tooltip: which one changed explains a miss.
+  const title = c.key
+    ? `cache key ${c.key}` + (c.parts ? `\nimplementation ${c.parts.implementation.slice(0, 16)}\nversion ${c.parts.version === '' ? '(none)' : c.parts.version}\narguments ${c.parts.args.slice(0, 16)}` : '')
+    : undefined;
   return (
     <span class="cache-badge" data-cache={c.outcome} title={title}>
       {label}

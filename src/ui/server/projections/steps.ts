@@ -71,7 +71,7 @@ export function projectSteps(history: readonly HistoryEvent[], ctx: StepContext)
           attempts: [],
           maxAttempts: e.retry.maxAttempts,
           executor: e.executor,
-          cache: e.cacheKey !== undefined ? { outcome: 'miss', key: e.cacheKey } : { outcome: 'off' },
+          cache: e.cacheKey !== undefined ? { outcome: 'miss', key: e.cacheKey, ...(e.cacheKeyParts ? { parts: e.cacheKeyParts } : {}) } : { outcome: 'off' },
           input: inputsOf(ctx.runId, e.seq, e.args, e.kwargs, limit),
           startedAt: e.at,
           deps,
@@ -134,8 +134,11 @@ export function projectSteps(history: readonly HistoryEvent[], ctx: StepContext)
           a.outcome = 'ok';
         }
         const key = s.cache?.key;
-        if (e.source === 'cache') s.cache = { outcome: 'hit', ...(key !== undefined ? { key } : {}), ...sourceRun(key, ctx) };
-        else if (e.source === 'executed' && key !== undefined) s.cache = { outcome: 'written', key };
+        const parts = s.cache?.parts ? { parts: s.cache.parts } : {};
+        // The producing run is recorded on the hit (older histories: asked of the cache index).
+        if (e.source === 'cache')
+          s.cache = { outcome: 'hit', ...(key !== undefined ? { key } : {}), ...parts, ...(e.cachedFrom && e.cachedFrom.runId !== ctx.runId ? { sourceRunId: e.cachedFrom.runId } : e.cachedFrom ? {} : sourceRun(key, ctx)) };
+        else if (e.source === 'executed' && key !== undefined) s.cache = { outcome: 'written', key, ...parts };
         else if (e.source === 'reused') {
           s.cache = { outcome: 'off', ...(key !== undefined ? { key } : {}), ...(ctx.resumedFrom ? { sourceRunId: ctx.resumedFrom } : {}) };
         }
