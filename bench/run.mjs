@@ -22,7 +22,8 @@
  * benchmark, bench/remote.mjs (no-op tasks on the process, subprocess and k8s executors, the last on
  * the fake Kubernetes API), then the PostgreSQL benchmark, bench/postgres.mjs (fenced appends and
  * task-queue claims against raw baselines on a server it starts; skipped with the reason when
- * PostgreSQL is not installed); --no-blobs skips these three.
+ * PostgreSQL is not installed) and bench/scale-out.mjs (steps/s of 1, 2 and 4 shared-database
+ * workers); --no-blobs skips these three.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -178,6 +179,17 @@ function main() {
   if (opts.blobs) blobsBench(opts);
   if (opts.blobs) remoteBench(opts);
   if (opts.blobs) postgresBench(opts);
+  if (opts.blobs) scaleOutBench(opts);
+}
+
+/** Steps/s of 1, 2 and 4 shared-database workers on one PostgreSQL (bench/scale-out.mjs). */
+function scaleOutBench(opts) {
+  console.log();
+  const r = spawnSync(process.execPath, ['bench/scale-out.mjs', '--runs', String(opts.runs)], { cwd: ROOT, stdio: 'inherit' });
+  if (r.error || r.status !== 0) {
+    console.log(`bench: scale-out benchmark ${r.error ? `could not run (${r.error.message})` : `FAILED (exit ${r.status ?? r.signal})`}`);
+    process.exitCode = 1;
+  }
 }
 
 /** The PostgreSQL benchmark (bench/postgres.mjs: fenced appends and task claims vs raw baselines; at least 3 rounds). */
