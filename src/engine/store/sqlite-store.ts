@@ -108,6 +108,16 @@ interface ListParams {
 /** The database clock in ms since the epoch: leases compare times on one clock, the database's. */
 const DB_NOW = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
+/** What one connection counted of a run's events in (from, to] (mutable: an append adds to it). */
+interface Counting {
+  from: number;
+  to: number;
+  total: number;
+  done: number;
+  cacheHits: number;
+  firstError: RunCounters['firstError'];
+}
+
 /** The most runs whose counters `#counting` keeps at once (it starts again when full). */
 const MAX_COUNTING = 10_000;
 
@@ -340,7 +350,7 @@ export class SqliteEventStore implements EventStore {
    * were appended, so the append that changes the status stores the counters without reading the
    * run's events. Only a cache: an entry that does not line up is ignored and the events are counted.
    */
-  readonly #counting = new Map<string, { from: number; to: number; counters: RunCounters }>();
+  readonly #counting = new Map<string, Counting>();
 
   /** @internal use `openSqliteStore`, which checks and migrates the file first. */
   constructor(db: Db, path: string) {
@@ -566,22 +576,37 @@ export class SqliteEventStore implements EventStore {
       // the pages of the events table alone.
       // The counters are written with it (from the stored ones and the events since), so that an
       // ended run's counters are one column read.
-      // Count this append's events (a few, in JS) onto what this connection counted since the
-      // counters were last stored; `to` must be where this append starts, or they are counted again
-      // from the events (another writer, or a transaction that did not commit).
-      const known = this.#counting.get(runId);
-      const counted = advanceCounters(known !== undefined && known.to === expectedLastSeq ? known.counters : NO_COUNTERS, events, (stepId) => this.#taskOf.get(runId, stepId) ?? undefined);
-      const from = known !== undefined && known.to === expectedLastSeq ? known.from : expectedLastSeq;
+      // Count this append's events onto what this connection counted since the counters were last
+      // stored (no allocation on this path); `to` must be where this append starts, or they are
+      // counted again from the events (another writer, or a transaction that did not commit).
+      let total = 0;
+      let done = 0;
+      let hits = 0;
+      let failedAt = -1;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        if (e.kind === 'TaskScheduled') total++;
+        else if (e.kind === 'TaskCompleted') (done++, e.source === 'cache' && hits++);
+        else if (e.kind === 'TaskFailed') (done++, failedAt < 0 && (failedAt = i));
+        else if (e.kind === 'RunFailed' && failedAt < 0) failedAt = i;
+      }
+      let c = this.#counting.get(runId);
+      if (c === undefined || c.to !== expectedLastSeq) {
+        if (c === undefined && this.#counting.size >= MAX_COUNTING) this.#counting.clear();
+        c = { from: expectedLastSeq, to: expectedLastSeq, total: 0, done: 0, cacheHits: 0, firstError: undefined };
+        this.#counting.set(runId, c);
+      }
+      if (failedAt >= 0 && c.firstError === undefined) c.firstError = advanceCounters(NO_COUNTERS, events.slice(0, failedAt + 1), (stepId) => this.#taskOf.get(runId, stepId) ?? undefined).firstError;
+      c.total += total;
+      c.done += done;
+      c.cacheHits += hits;
+      c.to = seq;
       const status = runStatusAfter(kind);
       if (status !== runStatusAfter(last.kind)) {
-        this.#counting.set(runId, { from, to: seq, counters: counted });
         const counters = JSON.stringify(this.#countersNow(runId, seq));
         if (this.#setStatus.run(status, endedAt, seq, counters, seq, runId).changes !== 1) throw this.#whyNotAppended(runId, expectedLastSeq);
-        if (status === 'running' || status === 'blocked') this.#counting.set(runId, { from: seq, to: seq, counters: NO_COUNTERS });
+        if (status === 'running' || status === 'blocked') this.#counting.set(runId, { from: seq, to: seq, total: 0, done: 0, cacheHits: 0, firstError: undefined });
         else this.#counting.delete(runId);
-      } else {
-        if (this.#counting.size >= MAX_COUNTING && known === undefined) this.#counting.clear();
-        this.#counting.set(runId, { from, to: seq, counters: counted });
       }
       return out;
     });
@@ -946,7 +971,7 @@ export class SqliteEventStore implements EventStore {
       const e = JSON.parse(this.#eventBody.get(runId, agg.err_seq)!) as HistoryEvent;
       firstError = advanceCounters(NO_COUNTERS, [e], (stepId) => this.#taskOf.get(runId, stepId) ?? undefined).firstError;
     }
-    const more = usable ? known.counters : NO_COUNTERS;
+    const more: RunCounters = usable ? known : NO_COUNTERS;
     firstError ??= more.firstError;
     return {
       total: base.total + agg.total + more.total,
