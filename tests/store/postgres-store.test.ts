@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { StoreError } from '../../src/engine/core/errors.js';
 import { openPostgresStore, PG_MIGRATIONS, PG_SCHEMA_VERSION, redactUrl } from '../../src/engine/store/postgres/index.js';
-import { CLAIM_RUNS_SQL } from '../../src/engine/store/postgres/postgres-store.js';
+import { APPEND_SQL, CLAIM_RUNS_SQL } from '../../src/engine/store/postgres/postgres-store.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
 import { progress, rejects, started } from './helpers.js';
 
@@ -237,6 +237,24 @@ describe('claim plan', () => {
       }
     } finally {
       await c.end();
+    }
+    // The append's generic plan (it is a named prepared statement): primary keys only.
+    const a = new pg.Client({ connectionString: url });
+    await a.connect();
+    try {
+      await a.query('SET plan_cache_mode = force_generic_plan');
+      const types = 'text[], bigint[], text[], bigint[], int[], text[], bigint[], int[], int[], int[], text[], text[], text[], int[], text[], bigint[], text[], jsonb[], text[], bigint[], bigint[], text[], text[], int[], jsonb[], jsonb[], text[], bigint[]';
+      await a.query(`PREPARE app(${types}) AS ${APPEND_SQL}`);
+      const plan = (
+        await a.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN EXECUTE app('{r4}', '{1}', '{w}', '{1}', '{1}', '{running}', '{NULL}', '{0}', '{0}', '{0}', '{NULL}', '{NULL}', '{NULL}', '{0}',
+                               '{r4}', '{2}', '{ProgressReported}', ARRAY['{}']::jsonb[], '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
+        )
+      ).rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/Index Scan using runs_pkey on runs/);
+      expect(plan).not.toMatch(/Seq Scan on (runs|events|inbox)/);
+    } finally {
+      await a.end();
     }
     const s = await openPostgresStore(url);
     try {
