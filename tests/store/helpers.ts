@@ -13,7 +13,7 @@ import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
 import { openPostgresStore } from '../../src/engine/store/postgres/index.js';
 import { asyncStoreOf } from '../../src/engine/store/sqlite-async.js';
 import { openSqliteStore } from '../../src/engine/store/sqlite-store.js';
-import { startPostgres, type PgServer } from '../helpers/postgres.js';
+import type { PgServer } from '../helpers/postgres.js';
 
 export function started(runId: string, at = 1000, extra: Partial<Omit<RunStarted, 'kind' | 'seq'>> = {}): Omit<RunStarted, 'seq'> {
   return {
@@ -74,6 +74,8 @@ export async function rejects<T extends StoreError>(p: Promise<unknown>, cls: ne
 /** Opens stores of one kind, each test on a fresh database. */
 export interface Harness {
   readonly name: 'sqlite' | 'postgres';
+  /** How the suite names it. */
+  readonly label: string;
   /** Once per file. */
   setup(): Promise<void>;
   teardown(): Promise<void>;
@@ -88,6 +90,7 @@ export function sqliteHarness(): Harness {
   let n = 0;
   return {
     name: 'sqlite',
+    label: 'sqlite',
     async setup() {
       root = mkdtempSync(join(tmpdir(), 'larkflow-async-'));
     },
@@ -105,20 +108,17 @@ export function sqliteHarness(): Harness {
   };
 }
 
-export function postgresHarness(): Harness & { server(): PgServer } {
-  let pg: PgServer | undefined;
+/** Databases on `server()`, a server the test file starts once (beforeAll) and destroys (afterAll). */
+export function postgresHarness(server: () => PgServer, options: { readonly preparedStatements?: boolean } = {}): Harness {
   let n = 0;
+  const tag = options.preparedStatements === false ? 'u' : 'p';
   return {
     name: 'postgres',
-    server: () => pg!,
-    async setup() {
-      pg = await startPostgres();
-    },
-    async teardown() {
-      await pg?.destroy();
-    },
+    label: options.preparedStatements === false ? 'postgres (unnamed statements)' : 'postgres',
+    async setup() {},
+    async teardown() {},
     async fresh() {
-      const url = await pg!.createDatabase(`t${process.pid}_${++n}`);
+      const url = await server().createDatabase(`t${process.pid}_${tag}${++n}`);
       const s = await openPostgresStore(url, { forMigration: true, poolSize: 1 });
       try {
         await s.migrate();
@@ -128,7 +128,7 @@ export function postgresHarness(): Harness & { server(): PgServer } {
       return url;
     },
     async open(where) {
-      return openPostgresStore(where, { poolSize: 4 });
+      return openPostgresStore(where, { poolSize: 4, ...options });
     },
   };
 }

@@ -51,6 +51,11 @@ export interface PostgresStoreOptions {
   /** Connecting longer fails. @default 10000 */
   readonly connectTimeoutMs?: number;
   /**
+   * Run the append as a named prepared statement (parsed and planned once per connection). Turn it
+   * off behind PgBouncer older than 1.21 in transaction mode, which cannot route them. @default true
+   */
+  readonly preparedStatements?: boolean;
+  /**
    * Open a database whose schema is behind (or empty), for `migrate()` alone. Every other call
    * then fails until it is migrated. @default false
    */
@@ -252,7 +257,7 @@ export async function openPostgresStore(url: string, options: PostgresStoreOptio
         : `database ${shown} is at larkflow schema v${version}, this larkflow needs v${PG_SCHEMA_VERSION}; run \`larkflow db migrate --db ${shown}\``,
     );
   }
-  return new PostgresEventStore(pool, shown);
+  return new PostgresEventStore(pool, shown, options.preparedStatements ?? true);
 }
 
 async function readVersion(q: pg.Pool | pg.PoolClient): Promise<number> {
@@ -289,12 +294,15 @@ export class PostgresEventStore implements AsyncEventStore {
   readonly multiHost = true;
   readonly #pool: pg.Pool;
   readonly #url: string;
+  /** The append's prepared-statement name, or undefined to send it unnamed. */
+  readonly #appendName: string | undefined;
   #closed = false;
 
   /** @internal use `openPostgresStore`, which checks the connection and the schema. */
-  constructor(pool: pg.Pool, shownUrl: string) {
+  constructor(pool: pg.Pool, shownUrl: string, prepared = true) {
     this.#pool = pool;
     this.#url = shownUrl;
+    this.#appendName = prepared ? 'larkflow_append' : undefined;
   }
 
   /** The database URL, password hidden. */
@@ -580,7 +588,7 @@ export class PostgresEventStore implements AsyncEventStore {
       for (let i = 0; i < r.consumed.length; i += 2) push(18, r.runId, r.consumed[i]!, r.consumed[i + 1]!);
       for (const o of r.outbox) push(21, r.runId, o.event, o.sinkIndex, o.sink, o.payload, o.key, o.at);
     }
-    const res = await this.#pool.query<{ run_id: string }>({ name: 'larkflow_append', text: APPEND_SQL, values: cols });
+    const res = await this.#pool.query<{ run_id: string }>(this.#appendName === undefined ? { text: APPEND_SQL, values: cols } : { name: this.#appendName, text: APPEND_SQL, values: cols });
     return new Set(res.rows.map((row) => row.run_id));
   }
 
