@@ -63,13 +63,51 @@ export async function openSharedEngine(url: string, options: Omit<EngineOptions,
   const mirror = new MirrorStore(store, '', leaseMs, {}, { closeRemote: true });
   const engine = Engine.open({ ...options, db: mirror, leaseMs });
   mirror.owner = engine.workerId;
+  // Signals and cancellations sent to the runs this process drives arrive through their inboxes.
+  const { refreshInboxes } = await import('../engine/distributed/shared-worker.js');
+  let polling = false;
+  const timer = setInterval(() => {
+    if (polling) return;
+    polling = true;
+    refreshInboxes(store, mirror, engine)
+      .catch(() => undefined)
+      .finally(() => (polling = false));
+  }, 500);
+  timer.unref();
+  const close = engine.close.bind(engine);
+  engine.close = async () => {
+    clearInterval(timer);
+    await close();
+  };
   return engine;
 }
 
 /** The error for a command that cannot use a shared database yet. */
 export function sharedDbUnsupported(command: string): CliError {
   return new CliError(
-    `not supported yet: larkflow ${command} on a PostgreSQL database. Supported there: run, worker, workers, db migrate/export/import. ` +
+    `not supported yet: larkflow ${command} on a PostgreSQL database. Supported there: run, worker, workers, signal, cancel, db migrate/export/import. ` +
       'To look at runs, export them (larkflow db export --db URL -o runs.jsonl) and import them into a SQLite file.',
   );
+}
+
+/**
+ * Sends a message to a run of the shared database through its inbox (the run's worker, on any
+ * host, takes it): a signal, or a cancellation (the reserved `__cancel__` signal).
+ * @throws CliError for an unknown or ended run, or a reserved signal name
+ */
+export async function postToSharedRun(
+  url: string,
+  runId: string,
+  msg: { readonly name: string; readonly payload: unknown; readonly key?: string },
+): Promise<{ readonly id: number; readonly duplicate: boolean; readonly status: string }> {
+  const store = await openSharedStore(url);
+  try {
+    const rec = await store.getRun(runId);
+    if (!rec) throw new CliError(`no run ${runId} in ${redactUrl(url)} (give the full run id)`);
+    if (rec.status !== 'running') throw new CliError(`run ${runId} has already ${rec.status === 'blocked' ? 'blocked' : `ended (${rec.status})`}`, 1);
+    const posted = await store.postInbox(runId, { kind: 'signal', name: msg.name, payload: msg.payload as never, ...(msg.key !== undefined ? { key: msg.key } : {}) });
+    return { ...posted, status: rec.status };
+  } finally {
+    await store.close();
+  }
 }

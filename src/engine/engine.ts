@@ -24,7 +24,7 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, CANCEL_SIGNAL, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
@@ -563,6 +563,7 @@ export class Engine {
   signal(runId: string, name: string, payload: unknown = null, options: { readonly key?: string; /** @internal */ readonly internal?: boolean } = {}): { readonly id: number; readonly duplicate: boolean } {
     if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
     if (name.startsWith(UPDATE_SIGNAL_PREFIX) && !options.internal) throw new UsageError(`signal names starting with ${UPDATE_SIGNAL_PREFIX} are reserved for updates (use update())`);
+    if (name === CANCEL_SIGNAL && !options.internal) throw new UsageError(`the signal name ${CANCEL_SIGNAL} is reserved for cancellations (use cancel())`);
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
     // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
@@ -1438,6 +1439,10 @@ export class Engine {
   /** Starts the work an appended event calls for. */
   private sideEffect(run: LiveRun, e: HistoryEvent): void {
     switch (e.kind) {
+      case 'SignalReceived':
+        // A cancellation that came through the inbox (committed): cancel now.
+        if (e.name === CANCEL_SIGNAL) this.cancelFromInbox(run, e.payload);
+        return;
       case 'TaskScheduled':
         if (e.overallTimeoutMs !== undefined) this.armOverallTimeout(run, e.stepId, e.at + e.overallTimeoutMs, e.overallTimeoutMs);
         return;
@@ -2069,6 +2074,19 @@ export class Engine {
     }
   }
 
+  /** Cancels a live run on a cancellation taken from its inbox (once its receipt is committed). */
+  private cancelFromInbox(run: LiveRun, payload: Json): void {
+    const reason = payload !== null && typeof payload === 'object' && !Array.isArray(payload) && typeof payload['reason'] === 'string' ? payload['reason'] : 'cancelled by user';
+    setImmediate(() => {
+      if (run.finished || run.cancelling || this.live.get(run.runId) !== run) return;
+      try {
+        this.cancel(run.runId, reason);
+      } catch {
+        // the run ended meanwhile
+      }
+    });
+  }
+
   /**
    * Finishes every unfinished run in the database: rebuilds each by replaying its history, then
    * restarts the work that was in flight (same attempt, same idempotency key) and pending timers.
@@ -2380,7 +2398,13 @@ export class Engine {
     // The steps to decide again wait until every run of this recovery has resubmitted its attempts
     // in flight, so that a step that waited on an identical call of another run waits again rather
     // than running a second copy (single flight survives a restart).
+    // A cancellation taken from the inbox whose request was not recorded yet (the process stopped
+    // between the two): cancel now.
+    let lastCancelSignal: HistoryEvent | undefined;
+    for (const e of history) if (e.kind === 'SignalReceived' && e.name === CANCEL_SIGNAL) lastCancelSignal = e;
+    const cancelPending = lastCancelSignal !== undefined && !history.some((e) => e.kind === 'CancelRequested' && e.seq > lastCancelSignal.seq);
     const finish = (): void => {
+      if (cancelPending && lastCancelSignal?.kind === 'SignalReceived') this.cancelFromInbox(run, lastCancelSignal.payload);
       if (restart.length > 0 && !run.finished) {
         const at = this.clock.now();
         const events = restart.flatMap((c) => this.startStep(run, c, at));

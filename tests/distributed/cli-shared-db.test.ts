@@ -91,6 +91,62 @@ describe('larkflow on PostgreSQL', () => {
     expect(end.err).toMatch(/SIGTERM: finishing the runs in flight/);
   }, 90_000);
 
+  it('signal and cancel reach runs held by a worker on another process, through their inboxes', async () => {
+    const s = scratch();
+    const tasks = s.file('tasks.mjs', "import { existsSync } from 'node:fs';\nexport async function wait_for(p) { while (!existsSync(p)) await new Promise((r) => setTimeout(r, 50)); return 'opened'; }\n");
+    const wf = s.file('wf.star', 'wait_for = task("wait_for")\n@workflow()\ndef approve():\n    return signal.wait("go")\n@workflow()\ndef stuck(p):\n    return wait_for(p)\n');
+    const store = await openPostgresStore(url);
+    const w = larkflow(['worker', '--db', url, '--tasks', tasks, '--poll-ms', '100'], s.dir);
+    try {
+      const a = larkflow(['run', wf, '--workflow', 'approve', '--db', url, '--tasks', tasks], s.dir, { LARKFLOW_LEASE_MS: '1000' });
+      const aId = await (async () => {
+        const t = Date.now();
+        for (;;) {
+          const m = /(run-[0-9a-f]{12})/.exec(a.err());
+          if (m) return m[1]!;
+          if (Date.now() - t > 20_000) throw new Error('no run id');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      const sent = await cli('signal', aId, 'go', '{"ok": true}', '--db', url, '--key', 'k1');
+      expect(sent.code).toBe(0);
+      expect(sent.out).toContain(`signal go sent to run ${aId}`);
+      const again = await cli('signal', aId, 'go', '{"ok": true}', '--db', url, '--key', 'k1');
+      expect(again.out).toContain('already sent');
+      const ra = await Promise.race([a.done, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`run a did not end: ${a.err()} | worker: ${w.err()}`)), 20_000))]);
+      expect(ra.code).toBe(0);
+      expect(JSON.parse(ra.out.trim())).toEqual({ ok: true });
+
+      // A run whose process died, taken over by the worker, then cancelled from here.
+      const b = larkflow(['run', wf, '--workflow', 'stuck', `p=${join(s.dir, 'never')}`, '--db', url, '--tasks', tasks], s.dir, { LARKFLOW_LEASE_MS: '1000' });
+      const t0 = Date.now();
+      while (!/run-[0-9a-f]{12}/.test(b.err()) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      const bId = /(run-[0-9a-f]{12})/.exec(b.err())![1]!;
+      b.p.kill('SIGKILL');
+      await b.done;
+      const t1 = Date.now();
+      while ((await store.leaseOf(bId))?.owner?.includes(`/${w.p.pid}/`) !== true && Date.now() - t1 < 20_000) await new Promise((r) => setTimeout(r, 100));
+      const c = await cli('cancel', bId, '--db', url, '--reason', 'no longer needed');
+      expect(c.err).not.toMatch(/Error|not supported/);
+      expect(c.code).toBe(0);
+      expect(c.err).toContain('cancellation of run');
+      const t2 = Date.now();
+      while ((await store.getRun(bId))?.status === 'running' && Date.now() - t2 < 20_000) await new Promise((r) => setTimeout(r, 100));
+      const h = await store.history(bId);
+      expect(h.at(-1)).toMatchObject({ kind: 'RunCancelled', reason: 'no longer needed' });
+      const t3 = Date.now();
+      while (!w.out().includes(`${bId} cancelled`) && Date.now() - t3 < 5_000) await new Promise((r) => setTimeout(r, 50));
+      expect(w.out()).toContain(`${bId} cancelled: no longer needed`);
+      const late = await cli('cancel', bId, '--db', url);
+      expect(late.code).toBe(1);
+      expect(late.err).toMatch(/already ended \(cancelled\)/);
+    } finally {
+      w.p.kill('SIGTERM');
+      await w.done;
+      await store.close();
+    }
+  }, 90_000);
+
   it('commands that do not work on a shared database yet say so', async () => {
     const r = await cli('runs', '--db', url);
     expect(r.code).not.toBe(0);

@@ -12,6 +12,16 @@ export interface CancelOptions extends EngineCliOptions {
 }
 
 export async function cancelCommand(runId: string, opts: CancelOptions, io: CliIo): Promise<number> {
+  const { dbOption, isSharedDbUrl, postToSharedRun } = await import('../shared-db.js');
+  const shared = dbOption(opts);
+  if (isSharedDbUrl(shared)) {
+    // A shared database: the request goes through the run's inbox; the worker holding the run (or
+    // the next to claim it) cancels it. A second request is the same message.
+    const reason = opts.reason ?? 'cancelled by user (larkflow cancel)';
+    const r = await postToSharedRun(shared, runId, { name: '__cancel__', payload: { reason }, key: 'cancel' });
+    io.err(r.duplicate ? `cancellation of run ${runId} was already requested\n` : `cancellation of run ${runId} requested (in its inbox): the worker holding it stops its tasks and ends it cancelled\n`);
+    return 0;
+  }
   const engine = await openEngine(opts, { mustExist: true });
   try {
     runId = resolveRunId(engine, runId);

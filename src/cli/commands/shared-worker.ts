@@ -71,7 +71,12 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
   };
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals): void => {
-      void stop(sig).then(resolve);
+      void stop(sig).then(() => {
+        // Everything is recorded and the leases are given up; a task that ignored its abort (an
+        // in-process function looping on) must not keep the process alive.
+        setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+        resolve();
+      });
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);

@@ -20,6 +20,15 @@ export async function signalCommand(runArg: string, name: string, json: string |
       throw new CliError(`the signal's payload is not valid JSON: ${(e as Error).message} (quote strings: '"yes"')`);
     }
   }
+  const { dbOption, isSharedDbUrl, postToSharedRun } = await import('../shared-db.js');
+  const shared = dbOption(opts);
+  if (isSharedDbUrl(shared)) {
+    // A shared database: straight into the run's inbox; whichever worker holds the run takes it.
+    if (name === '' || name.startsWith('__update__:') || name === '__cancel__') throw new CliError(`a signal needs a name that is not reserved (${name === '' ? 'empty' : name})`);
+    const r = await postToSharedRun(shared, runArg, { name, payload, ...(opts.key !== undefined ? { key: opts.key } : {}) });
+    io.out(r.duplicate ? `signal ${name} was already sent to run ${runArg} with key ${opts.key} (message ${r.id})\n` : `signal ${name} sent to run ${runArg} (message ${r.id})\n`);
+    return 0;
+  }
   const engine = await openEngine(opts, { mustExist: true });
   try {
     const runId = resolveRunId(engine, runArg);

@@ -49,6 +49,18 @@ export interface SharedWorkerOptions {
   readonly onError?: (e: Error) => void;
 }
 
+/**
+ * Reads the inbox messages of the runs `mirror` holds from the database and lets the engine
+ * deliver them (one query when none is waiting).
+ */
+export async function refreshInboxes(store: AsyncEventStore, mirror: MirrorStore, engine: Engine): Promise<void> {
+  const ids = new Set(mirror.heldRunIds());
+  if (ids.size === 0) return;
+  const waiting = (await store.runsWithPendingInbox()).filter((id) => ids.has(id));
+  for (const id of waiting) mirror.setInbox(id, await store.pendingInbox(id));
+  if (waiting.length > 0) engine.pollNow();
+}
+
 export class SharedWorker {
   readonly engine: Engine;
   readonly mirror: MirrorStore;
@@ -135,13 +147,8 @@ export class SharedWorker {
       }
       if (claimed.length > 0 && !this.stopped) this.engine.recover();
     }
-    // Signals posted to held runs.
-    const ids = new Set(this.mirror.heldRunIds());
-    if (ids.size > 0) {
-      const waiting = (await store.runsWithPendingInbox()).filter((id) => ids.has(id));
-      for (const id of waiting) this.mirror.setInbox(id, await store.pendingInbox(id));
-      if (waiting.length > 0) this.engine.pollNow();
-    }
+    // Signals (and cancellations) posted to held runs.
+    await refreshInboxes(store, this.mirror, this.engine);
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
   }
 

@@ -157,6 +157,11 @@ const workflowTranslators = new Map<string, (text: string, path: string) => stri
 /** Registers the translator of workflow files ending in `ext` (".py"). */
 /** Updates travel as signals with this name prefix (the inbox delivers them exactly once, in order). */
 export const UPDATE_SIGNAL_PREFIX = '__update__:';
+/**
+ * A cancellation sent through a run's inbox (from a process that cannot append to the run: a shared
+ * database's other hosts). Its payload is `{ reason }`; the run's owner turns it into a cancel.
+ */
+export const CANCEL_SIGNAL = '__cancel__';
 
 export function registerWorkflowTranslator(ext: string, translate: (text: string, path: string) => string): void {
   workflowTranslators.set(ext, translate);
