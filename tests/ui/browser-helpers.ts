@@ -89,7 +89,9 @@ export async function startUi(options: UiHandlerOptions): Promise<UiServer> {
   const streamRequests: { path: string; lastEventId: string }[] = [];
   const proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (/\/stream(\?|$)/.test(req.url ?? '')) streamRequests.push({ path: req.url ?? '', lastEventId: String(req.headers['last-event-id'] ?? '') });
-    const up = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers }, (ures) => {
+    // A new upstream connection per request (agent: false): a kept-alive socket the server has just
+    // closed would otherwise reset a request now and then (ECONNRESET), which is the proxy's fault.
+    const up = request({ host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers, agent: false }, (ures) => {
       res.writeHead(ures.statusCode ?? 502, ures.headers);
       if (String(ures.headers['content-type'] ?? '').startsWith('text/event-stream')) {
         streams.add(res);
