@@ -143,6 +143,11 @@ export interface StartOptions {
   /** For in-memory sources: the directory local Python tasks import their modules from. @default the file's directory */
   readonly codeDir?: string;
   /**
+   * The run's queue: on a shared database only workers serving it take the run (recorded; child
+   * and resumed runs inherit it). @default "default"
+   */
+  readonly queue?: string;
+  /**
    * Notifications about the run's start and end: webhooks, Slack, email (see notify/). Recorded in
    * RunStarted; child runs do not inherit them. Each notification goes into the outbox in the
    * transaction that records its event, and is delivered at least once with an idempotency key
@@ -280,6 +285,8 @@ interface LiveRun {
   readonly deliveredInbox: Set<number>;
   /** The workflow file's directory (RunStarted.codeDir). */
   codeDir?: string;
+  /** The run's queue (RunStarted.queue), inherited by its children. */
+  queue?: string;
   /** What notifications about the run need (when RunStarted.notify asks for some). */
   notify?: RunFacts;
 }
@@ -861,6 +868,7 @@ export class Engine {
       ...(opts.file !== undefined ? { codeDir: dirname(resolve(opts.file)) } : opts.codeDir !== undefined ? { codeDir: resolve(opts.codeDir) } : {}),
       ...(opts.idempotencyKey !== undefined ? { idempotencyKey: opts.idempotencyKey } : {}),
       ...(opts.notify !== undefined && opts.notify.length > 0 ? { notify: validateNotify(opts.notify)! } : {}),
+      ...(opts.queue !== undefined && opts.queue !== 'default' ? { queue: checkQueue(opts.queue) } : {}),
       startCheck: { workflow, args, kwargs, opts },
     };
     if (blobs.length === 0) return this.startRun(script, workflow, args, kwargs, opts.env ?? {}, runId, extra);
@@ -979,6 +987,7 @@ export class Engine {
       idempotencyKey?: string;
       /** Notifications of this run (not inherited by its children: they never pass it). */
       notify?: readonly NotifySpec[];
+      queue?: string;
       /** For an idempotent start that lost a race: what to compare the winner with. */
       startCheck?: { workflow: string; args: Json[]; kwargs: { [k: string]: Json }; opts: StartOptions };
     } = {},
@@ -1006,6 +1015,7 @@ export class Engine {
       ...(extra.remote ? { remote: extra.remote } : {}),
       ...(extra.codeDir !== undefined ? { codeDir: extra.codeDir } : {}),
       ...(extra.notify !== undefined && extra.notify.length > 0 ? { notify: extra.notify } : {}),
+      ...(extra.queue !== undefined ? { queue: extra.queue } : {}),
       features: RUN_FEATURES,
     };
     let started: HistoryEvent;
@@ -1025,6 +1035,7 @@ export class Engine {
     run.lastSeq = started.seq;
     if (extra.remote) run.remote = extra.remote;
     if (extra.codeDir !== undefined) run.codeDir = extra.codeDir;
+    if (extra.queue !== undefined) run.queue = extra.queue;
     if (first.notify) run.notify = { runId, workflow, startedAt: first.at, env: first.env, notify: first.notify };
     run.cacheMode = extra.cacheMode ?? 'use';
     for (const id of extra.noCacheSteps ?? []) run.noCacheSteps.add(id);
@@ -1481,7 +1492,12 @@ export class Engine {
       }
       case 'ChildRunStarted': {
         if (!this.store.getRun(e.childRunId)) {
-          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, { parent: { runId: run.runId, stepId: e.stepId }, ...(run.remote ? { remote: run.remote } : {}), ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}) });
+          this.startRun(run.script, e.workflow, [...e.args], { ...e.kwargs }, run.env, e.childRunId, {
+            parent: { runId: run.runId, stepId: e.stepId },
+            ...(run.remote ? { remote: run.remote } : {}),
+            ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}),
+            ...(run.queue !== undefined ? { queue: run.queue } : {}),
+          });
         }
         return;
       }
@@ -2266,6 +2282,7 @@ export class Engine {
     run.lastSeq = history[history.length - 1]!.seq;
     if (started.remote) run.remote = started.remote;
     if (started.codeDir !== undefined) run.codeDir = started.codeDir;
+    if (started.queue !== undefined) run.queue = started.queue;
     if (started.notify) run.notify = { runId, workflow: started.workflow, startedAt: started.at, env: started.env, notify: started.notify };
     run.cacheMode = started.cacheMode ?? 'use';
     for (const id of started.noCacheSteps ?? []) run.noCacheSteps.add(id);
@@ -2576,6 +2593,7 @@ export class Engine {
         ...(options.cache !== undefined ? { cacheMode: options.cache } : {}),
         ...(started.remote ? { remote: started.remote } : {}),
         ...(started.codeDir !== undefined ? { codeDir: started.codeDir } : {}),
+        ...(started.queue !== undefined ? { queue: started.queue } : {}),
       },
     );
   }
@@ -2744,6 +2762,12 @@ export function replayAgainst(bundle: ScriptBundle, history: readonly HistoryEve
 
 /** The largest signal or update payload (canonical JSON), so the inbox and history stay small. */
 const MAX_SIGNAL_BYTES = 1 << 20;
+
+/** A queue name as given (`[A-Za-z0-9._-]`, 1–64 characters). @throws UsageError otherwise */
+function checkQueue(queue: string): string {
+  if (typeof queue !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(queue)) throw new UsageError(`a queue name is 1 to 64 letters, digits, '.', '_' or '-', not ${JSON.stringify(queue)}`);
+  return queue;
+}
 
 function attemptsExhausted(e: ErrorInfo, attempt: number): ErrorInfo {
   if (!e.retryable || attempt <= 1) return e;

@@ -158,6 +158,63 @@ describe('SharedWorker on PostgreSQL', () => {
   });
 });
 
+describe('queues', () => {
+  const QSRC = 'one = task("one")\n@workflow()\ndef main():\n    return one()\n';
+
+  /** Submits a run on `queue` (none: the default queue). */
+  async function submitOn(store: { putScript: PostgresEventStore['putScript']; createRun: PostgresEventStore['createRun'] }, queue?: string): Promise<string> {
+    const e = Engine.open({ db: ':memory:' });
+    e.registerTask('one', () => new Promise(() => {}));
+    const h = e.start({ source: { name: 'q.star', text: QSRC }, ...(queue !== undefined ? { queue } : {}) });
+    const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
+    await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
+    e.abandon();
+    const { seq: _seq, ...rest } = first;
+    await store.createRun(rest);
+    return first.runId;
+  }
+
+  it('a worker takes only runs of the queues it serves (PostgreSQL), and RunStarted records the queue', async () => {
+    const store = await freshStore();
+    const gpuRun = await submitOn(store, 'gpu');
+    const plainRun = await submitOn(store);
+    expect((await store.history(gpuRun))[0]).toMatchObject({ kind: 'RunStarted', queue: 'gpu' });
+    const cpu = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, queues: ['default'], engine: { workDir: join(dir, 'q1') }, setup: (e) => e.registerTask('one', () => 'cpu') });
+    try {
+      await until('the default run to end', completed(store, plainRun));
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await store.getRun(gpuRun))!.status).toBe('running');
+      expect((await store.leaseOf(gpuRun))!.epoch).toBe(0);
+      const gpu = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, queues: ['gpu'], engine: { workDir: join(dir, 'q2') }, setup: (e) => e.registerTask('one', () => 'gpu') });
+      try {
+        await until('the gpu run to end', completed(store, gpuRun));
+        expect((await store.history(gpuRun)).at(-1)).toMatchObject({ kind: 'RunCompleted', result: 'gpu' });
+      } finally {
+        await gpu.stop({ drainMs: 500 });
+      }
+    } finally {
+      await cpu.stop({ drainMs: 500 });
+      await store.close();
+    }
+  });
+
+  it('claimRuns filters by queue on SQLite too', async () => {
+    const { openSqliteStore } = await import('../../src/engine/store/index.js');
+    const { asyncStoreOf } = await import('../../src/engine/store/sqlite-async.js');
+    const sync = openSqliteStore(join(dir, 'queues.db'));
+    const store = asyncStoreOf(sync);
+    try {
+      const a = await submitOn(store as never, 'gpu');
+      const b = await submitOn(store as never);
+      expect((await store.claimRuns('w1', 10, 10_000, ['gpu'])).map((c) => c.runId)).toEqual([a]);
+      expect((await store.claimRuns('w2', 10, 10_000, ['default', 'gpu'])).map((c) => c.runId)).toEqual([b]);
+      expect(() => Engine.open({ db: ':memory:' }).start({ source: { name: 'q.star', text: QSRC }, queue: 'bad queue' })).toThrow(/queue name/);
+    } finally {
+      sync.close();
+    }
+  });
+});
+
 describe('pendingWork', () => {
   const base = { at: 0 } as const;
   it('sees attempts in flight, retries, timers and children', () => {

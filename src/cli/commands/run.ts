@@ -22,6 +22,8 @@ export interface RunOptions extends EngineCliOptions, CacheCliOptions, ProgressC
   readonly workflow?: string;
   readonly input?: string;
   readonly env?: readonly string[];
+  /** The run's queue (shared databases: only workers serving it take the run). */
+  readonly queue?: string;
 }
 
 /** The run's inputs: `--input JSON` (an object of kwargs or an array of args) and `key=value` pairs. */
@@ -115,7 +117,7 @@ export async function runCommand(file: string, pairs: readonly string[], opts: R
     if (workflow !== undefined && !names.includes(workflow)) {
       throw new CliError(`${file} has no workflow named ${workflow} (${names.length > 0 ? `workflows: ${names.join(', ')}` : 'it defines no @workflow() function'})`);
     }
-    return await driveRun(engine, io, () => engine.start({ file, ...(workflow ? { workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}), ...(notify ? { notify } : {}) }), opts);
+    return await driveRun(engine, io, () => engine.start({ file, ...(workflow ? { workflow } : {}), args, kwargs, env, ...(cache ? { cache } : {}), ...(remote ? { remote } : {}), ...(notify ? { notify } : {}), ...(opts.queue !== undefined ? { queue: opts.queue } : {}) }), opts);
   } finally {
     await closeQuietly(engine);
   }

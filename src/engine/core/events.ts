@@ -98,6 +98,12 @@ export interface RunStarted extends Base {
   readonly remote?: RemoteDefaults;
   /** The workflow file's directory, absolute: local Python tasks (executor "python") import their modules from it. */
   readonly codeDir?: string;
+  /**
+   * The queue the run belongs to (`larkflow run --queue`, `StartOptions.queue`): on a shared
+   * database only workers serving it (`larkflow worker --queues`) take the run. Absent: "default".
+   * Child runs and resumed runs inherit it.
+   */
+  readonly queue?: string;
   /** Where to notify about the run's start and end (`StartOptions.notify`); child runs do not inherit it. */
   readonly notify?: readonly NotifySpec[];
 }

@@ -41,7 +41,7 @@ export interface SharedWorkerOptions {
   readonly pollIntervalMs?: number;
   /** Lease length (ms); renewed every quarter. @default 15000 */
   readonly leaseMs?: number;
-  /** Named queues this worker serves (recorded for `larkflow workers`). @default ["default"] */
+  /** The queues this worker takes runs of (RunStarted.queue; none is "default"). @default ["default"] */
   readonly queues?: readonly string[];
   /** Reports of the worker's writes (committed, refused). */
   readonly hooks?: MirrorHooks;
@@ -130,7 +130,7 @@ export class SharedWorker {
     const held = this.mirror.heldRunIds().length + this.adopting.size;
     const free = Math.min(this.maxRuns - held, this.options.claimBatch ?? 10);
     if (free > 0 && !this.stopped) {
-      const claimed = await store.claimRuns(this.workerId, free, this.leaseMs);
+      const claimed = await store.claimRuns(this.workerId, free, this.leaseMs, this.queues);
       for (const c of claimed) this.adopting.add(c.runId);
       try {
         await Promise.all(

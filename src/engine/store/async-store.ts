@@ -75,9 +75,10 @@ export interface AsyncEventStore extends Promisified<Omit<EventStore, 'claimRun'
   /**
    * Claims up to `max` unfinished runs that nobody holds (or whose lease ran out, or that are
    * parked and due), oldest lease first, for `owner` at a new epoch each. On Postgres one statement
-   * with `FOR UPDATE SKIP LOCKED`, so two workers never claim the same run.
+   * with `FOR UPDATE SKIP LOCKED`, so two workers never claim the same run. With `queues`, only runs
+   * whose RunStarted names one of them (no queue: "default").
    */
-  claimRuns(owner: string, max: number, leaseMs: number): Promise<ClaimedRun[]>;
+  claimRuns(owner: string, max: number, leaseMs: number, queues?: readonly string[]): Promise<ClaimedRun[]>;
   /**
    * Group commit: appends each batch under its lease in one transaction (on Postgres one
    * statement); a batch refused for itself (fenced, moved on, ended, a message delivered twice, an

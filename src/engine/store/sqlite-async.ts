@@ -43,8 +43,8 @@ export class SqliteAsyncStore implements AsyncEventStore {
   async claimRun(runId: string, owner: string, leaseMs: number): Promise<ClaimResult> {
     return this.sync.claimRun(runId, owner, leaseMs);
   }
-  async claimRuns(owner: string, max: number, leaseMs: number): Promise<ClaimedRun[]> {
-    return this.sync.claimRuns(owner, max, leaseMs);
+  async claimRuns(owner: string, max: number, leaseMs: number, queues?: readonly string[]): Promise<ClaimedRun[]> {
+    return this.sync.claimRuns(owner, max, leaseMs, queues);
   }
   async renewLeases(owner: string, leases: readonly Lease[], leaseMs: number): Promise<string[]> {
     return this.sync.renewLeases(owner, leases, leaseMs);

@@ -995,16 +995,26 @@ export class SqliteEventStore implements EventStore {
    * Claims up to `max` runs that nobody holds, whose lease ran out, or that are parked and due
    * (database clock), oldest `lease_until` first, in one IMMEDIATE transaction.
    */
-  claimRuns(owner: string, max: number, leaseMs: number): ClaimedRun[] {
+  claimRuns(owner: string, max: number, leaseMs: number, queues?: readonly string[]): ClaimedRun[] {
     this.#checkOpen();
     const n = Math.max(0, Math.min(1000, Math.floor(max)));
     if (n === 0) return [];
     try {
       return this.#db
         .transaction((): ClaimedRun[] => {
-          const rows = this.#db
-            .prepare<[number], { run_id: string; epoch: number }>(`SELECT run_id, epoch FROM runs WHERE status = 'running' AND lease_until <= ${DB_NOW} ORDER BY lease_until LIMIT ?`)
-            .all(n);
+          // With queues: only runs whose RunStarted (seq 1) names one of them (none: "default").
+          const rows =
+            queues === undefined
+              ? this.#db
+                  .prepare<[number], { run_id: string; epoch: number }>(`SELECT run_id, epoch FROM runs WHERE status = 'running' AND lease_until <= ${DB_NOW} ORDER BY lease_until LIMIT ?`)
+                  .all(n)
+              : this.#db
+                  .prepare<[string, number], { run_id: string; epoch: number }>(
+                    `SELECT run_id, epoch FROM runs WHERE status = 'running' AND lease_until <= ${DB_NOW}
+                       AND coalesce((SELECT json_extract(e.body, '$.queue') FROM events e WHERE e.run_id = runs.run_id AND e.seq = 1), 'default') IN (SELECT value FROM json_each(?))
+                     ORDER BY lease_until LIMIT ?`,
+                  )
+                  .all(JSON.stringify(queues), n);
           const claim = this.#db.prepare<[string, number, string]>(`UPDATE runs SET owner = ?, epoch = epoch + 1, lease_until = ${DB_NOW} + ?, wake_at = NULL WHERE run_id = ?`);
           return rows.map((r) => {
             claim.run(owner, leaseMs, r.run_id);

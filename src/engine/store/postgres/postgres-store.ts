@@ -195,6 +195,14 @@ WHERE run_id = ANY(ARRAY(
   ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED))
 RETURNING run_id, epoch, last_seq`;
 
+/** CLAIM_RUNS_SQL for the runs of the queues $4 (a run's queue is in its RunStarted, seq 1; none: "default"). */
+export const CLAIM_QUEUE_RUNS_SQL = `UPDATE runs SET owner = $1, epoch = epoch + 1, lease_until = ${nowPlus('$3')}, wake_at = NULL
+WHERE run_id = ANY(ARRAY(
+  SELECT run_id FROM runs WHERE status = 'running' AND lease_until <= now()
+    AND coalesce((SELECT e.body->>'queue' FROM events e WHERE e.run_id = runs.run_id AND e.seq = 1), 'default') = ANY($4::text[])
+  ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED))
+RETURNING run_id, epoch, last_seq`;
+
 /** One run's part of an append statement, prepared in JS. */
 interface PreparedAppend {
   readonly runId: string;
@@ -638,10 +646,13 @@ export class PostgresEventStore implements AsyncEventStore {
     return { ok: false, reason: 'held', holder: holderOf(row) };
   }
 
-  async claimRuns(owner: string, max: number, leaseMs: number): Promise<ClaimedRun[]> {
+  async claimRuns(owner: string, max: number, leaseMs: number, queues?: readonly string[]): Promise<ClaimedRun[]> {
     const n = Math.max(0, Math.min(1000, Math.floor(max)));
     if (n === 0) return [];
-    const rows = await this.#rows<{ run_id: string; epoch: number; last_seq: number }>('cannot claim runs', CLAIM_RUNS_SQL, [owner, n, leaseMs]);
+    const rows =
+      queues === undefined
+        ? await this.#rows<{ run_id: string; epoch: number; last_seq: number }>('cannot claim runs', CLAIM_RUNS_SQL, [owner, n, leaseMs])
+        : await this.#rows<{ run_id: string; epoch: number; last_seq: number }>('cannot claim runs', CLAIM_QUEUE_RUNS_SQL, [owner, n, leaseMs, [...queues]]);
     return rows.map((r) => ({ runId: r.run_id, epoch: r.epoch, lastSeq: r.last_seq }));
   }
 
