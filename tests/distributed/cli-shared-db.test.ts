@@ -73,8 +73,15 @@ describe('larkflow on PostgreSQL', () => {
     // A run started by a process that is killed in the middle.
     const first = larkflow(['run', wf, '--db', url, '--tasks', tasks], s.dir, { LARKFLOW_LEASE_MS: '1500' });
     const t0 = Date.now();
-    while (!/slow/.test(first.err()) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 250));
+    while (!/run-[0-9a-f]{12}/.test(first.err()) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+    const firstId = /(run-[0-9a-f]{12})/.exec(first.err())![1]!;
+    // Killed once its first task has started (the run is in the database by then, not only in memory).
+    const probe = await openPostgresStore(url);
+    try {
+      while (!(await probe.history(firstId)).some((e) => e.kind === 'AttemptStarted') && Date.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await probe.close();
+    }
     first.p.kill('SIGKILL');
     await first.done;
     // A worker takes it over once its lease runs out.
@@ -108,6 +115,9 @@ describe('larkflow on PostgreSQL', () => {
           await new Promise((r) => setTimeout(r, 50));
         }
       })();
+      // The run is in the database once its first activation is committed.
+      const tA = Date.now();
+      while ((await store.getRun(aId)) === undefined && Date.now() - tA < 20_000) await new Promise((r) => setTimeout(r, 50));
       const sent = await cli('signal', aId, 'go', '{"ok": true}', '--db', url, '--key', 'k1');
       expect(sent.code).toBe(0);
       expect(sent.out).toContain(`signal go sent to run ${aId}`);
@@ -122,6 +132,9 @@ describe('larkflow on PostgreSQL', () => {
       const t0 = Date.now();
       while (!/run-[0-9a-f]{12}/.test(b.err()) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
       const bId = /(run-[0-9a-f]{12})/.exec(b.err())![1]!;
+      // Killed once its task has started (the run is in the database by then, not only in memory).
+      const tStarted = Date.now();
+      while (!(await store.history(bId)).some((e) => e.kind === 'AttemptStarted') && Date.now() - tStarted < 20_000) await new Promise((r) => setTimeout(r, 50));
       b.p.kill('SIGKILL');
       await b.done;
       const t1 = Date.now();

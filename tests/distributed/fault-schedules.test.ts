@@ -13,11 +13,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/index.js';
-import type { HistoryEvent } from '../../src/engine/index.js';
 import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
+import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
 const RUNS = 40;
 const STEPS = 30;
@@ -90,24 +89,8 @@ let dbCount = 0;
 
 /** A fresh migrated database with `RUNS` unowned runs of count(STEPS). */
 async function freshDatabase(): Promise<{ url: string; store: PostgresEventStore; ids: string[] }> {
-  const url = await server.createDatabase(`faults${++dbCount}`);
-  const m = await openPostgresStore(url, { forMigration: true });
-  await m.migrate();
-  await m.close();
-  const store = await openPostgresStore(url);
-  const e = Engine.open({ db: ':memory:' });
-  e.registerTask('step', () => new Promise(() => {}));
-  const h = e.start({ source: { name: 'count.star', text: SCRIPT }, args: [STEPS] });
-  const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
-  await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
-  e.abandon();
-  const ids: string[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const { seq: _seq, ...rest } = first;
-    const runId = `run-f${dbCount}-${i}`;
-    await store.createRun({ ...rest, runId, seed: `${first.seed}-${i}`, at: Date.now() });
-    ids.push(runId);
-  }
+  const { url, store } = await migratedDatabase(server, `faults${++dbCount}`);
+  const ids = await submitRuns(store, SCRIPT, { args: [STEPS], count: RUNS, idPrefix: `run-f${dbCount}`, name: 'count.star' });
   return { url, store, ids };
 }
 

@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Engine } from '../../src/engine/index.js';
-import type { HistoryEvent } from '../../src/engine/index.js';
-import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
+import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
+import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
 const RUNS = 200;
 const STEPS = 100;
@@ -40,11 +39,7 @@ let store: PostgresEventStore;
 
 beforeAll(async () => {
   pg = await startPostgres();
-  url = await pg.createDatabase('killfreeze');
-  const migrator = await openPostgresStore(url, { forMigration: true });
-  await migrator.migrate();
-  await migrator.close();
-  store = await openPostgresStore(url);
+  ({ url, store } = await migratedDatabase(pg, 'killfreeze'));
 }, 60_000);
 
 afterAll(async () => {
@@ -54,23 +49,8 @@ afterAll(async () => {
 });
 
 /** Puts `n` runs of `count(STEPS)` in the database, unowned, as a client that submits them would. */
-async function seed(n: number): Promise<string[]> {
-  // A RunStarted and script exactly as the engine makes them, taken from a run that never goes on.
-  const e = Engine.open({ db: ':memory:' });
-  e.registerTask('step', () => new Promise(() => {}));
-  const h = e.start({ source: { name: 'count.star', text: SCRIPT }, args: [STEPS] });
-  const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
-  const files = e.store.getScript(first.scriptDigest)!;
-  e.abandon();
-  await store.putScript(first.scriptDigest, files);
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const runId = `run-kf-${String(i).padStart(4, '0')}`;
-    const { seq: _seq, ...rest } = first;
-    await store.createRun({ ...rest, runId, seed: `${first.seed}-${i}`, at: Date.now() });
-    ids.push(runId);
-  }
-  return ids;
+function seed(n: number): Promise<string[]> {
+  return submitRuns(store, SCRIPT, { args: [STEPS], count: n, idPrefix: 'run-kf', name: 'count.star' });
 }
 
 interface Worker {

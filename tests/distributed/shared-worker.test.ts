@@ -13,9 +13,11 @@ import { Engine } from '../../src/engine/index.js';
 import type { HistoryEvent } from '../../src/engine/index.js';
 import { SharedWorker } from '../../src/engine/distributed/shared-worker.js';
 import { pendingWork } from '../../src/engine/distributed/pending-work.js';
-import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
+import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
+import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
+import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'larkflow-sw-'));
 let server: PgServer;
@@ -31,24 +33,12 @@ afterAll(async () => {
 });
 
 async function freshStore(): Promise<PostgresEventStore> {
-  const url = await server.createDatabase(`sw${++n}`);
-  const m = await openPostgresStore(url, { forMigration: true });
-  await m.migrate();
-  await m.close();
-  return openPostgresStore(url);
+  return (await migratedDatabase(server, `sw${++n}`)).store;
 }
 
-/** Submits a run of `source` to the database, unowned (as a client would), and returns its id. */
+/** Submits a run of `text` to the database, unowned (as a client would), and returns its id. */
 async function submit(store: PostgresEventStore, text: string, args: unknown[] = []): Promise<string> {
-  const e = Engine.open({ db: ':memory:' });
-  e.registerTask('never', () => new Promise(() => {}));
-  const h = e.start({ source: { name: 'wf.star', text }, args: args as never[] });
-  const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
-  await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
-  e.abandon();
-  const { seq: _seq, ...rest } = first;
-  await store.createRun(rest);
-  return first.runId;
+  return (await submitRuns(store, text, { args }))[0]!;
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
@@ -162,16 +152,8 @@ describe('queues', () => {
   const QSRC = 'one = task("one")\n@workflow()\ndef main():\n    return one()\n';
 
   /** Submits a run on `queue` (none: the default queue). */
-  async function submitOn(store: { putScript: PostgresEventStore['putScript']; createRun: PostgresEventStore['createRun'] }, queue?: string): Promise<string> {
-    const e = Engine.open({ db: ':memory:' });
-    e.registerTask('one', () => new Promise(() => {}));
-    const h = e.start({ source: { name: 'q.star', text: QSRC }, ...(queue !== undefined ? { queue } : {}) });
-    const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
-    await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
-    e.abandon();
-    const { seq: _seq, ...rest } = first;
-    await store.createRun(rest);
-    return first.runId;
+  async function submitOn(store: Pick<AsyncEventStore, 'putScript' | 'createRun'>, queue?: string): Promise<string> {
+    return (await submitRuns(store, QSRC, queue !== undefined ? { queue } : {}))[0]!;
   }
 
   it('a worker takes only runs of the queues it serves (PostgreSQL), and RunStarted records the queue', async () => {
@@ -204,8 +186,8 @@ describe('queues', () => {
     const sync = openSqliteStore(join(dir, 'queues.db'));
     const store = asyncStoreOf(sync);
     try {
-      const a = await submitOn(store as never, 'gpu');
-      const b = await submitOn(store as never);
+      const a = await submitOn(store, 'gpu');
+      const b = await submitOn(store);
       expect((await store.claimRuns('w1', 10, 10_000, ['gpu'])).map((c) => c.runId)).toEqual([a]);
       expect((await store.claimRuns('w2', 10, 10_000, ['default', 'gpu'])).map((c) => c.runId)).toEqual([b]);
       expect(() => Engine.open({ db: ':memory:' }).start({ source: { name: 'q.star', text: QSRC }, queue: 'bad queue' })).toThrow(/queue name/);

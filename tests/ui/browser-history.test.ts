@@ -198,7 +198,11 @@ describe.sequential('larkflow ui on a 100,000-event history', () => {
     const first = await ids();
     await page.getByTestId('runs-next').click();
     await page.waitForURL(/after=/);
-    await expect.poll(async () => (await ids())[0] !== first[0], POLL).toBe(true);
+    // The next page has rendered (not the empty table while it loads).
+    await expect.poll(async () => {
+      const now = await ids();
+      return now.length === 50 && now[0] !== first[0];
+    }, POLL).toBe(true);
     const second = await ids();
     expect(second).toHaveLength(50);
     expect(second.filter((id) => first.includes(id))).toEqual([]);

@@ -329,3 +329,34 @@ export function checkHistory(history: readonly HistoryEvent[]): RunRecord {
   if (first.resumedFrom !== undefined) r.resumedFrom = first.resumedFrom.runId;
   return r;
 }
+
+/** The columns of a `runs` row that make a RunRecord (the same in both stores). */
+export interface RunRecordRow {
+  run_id: string;
+  workflow: string;
+  file: string;
+  status: RunStatus;
+  started_at: number;
+  ended_at: number | null;
+  parent_run_id: string | null;
+  resumed_from: string | null;
+  last_seq: number;
+  idempotency_key: string | null;
+}
+
+/** The RunRecord of a `runs` row. */
+export function runRecordOf(row: RunRecordRow): RunRecord {
+  const r: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
+    runId: row.run_id,
+    workflow: row.workflow,
+    file: row.file,
+    status: row.status,
+    startedAt: row.started_at,
+    lastSeq: row.last_seq,
+  };
+  if (row.ended_at !== null) r.endedAt = row.ended_at;
+  if (row.parent_run_id !== null) r.parentRunId = row.parent_run_id;
+  if (row.resumed_from !== null) r.resumedFrom = row.resumed_from;
+  if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
+  return r;
+}

@@ -32,8 +32,8 @@ import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, Out
 import { advanceCounters, NO_COUNTERS } from '../core/run-counters.js';
 import type { RunCounters } from '../core/run-counters.js';
 import type { AppendBatch, AppendOutcome, ClaimedRun, WorkerInfo } from './async-store.js';
-import { MIGRATIONS, SCHEMA_VERSION, checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from './schema.js';
-import type { Migration } from './schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { Migration, RunRecordRow } from './schema.js';
 
 /** Options of `openSqliteStore`. */
 export interface SqliteStoreOptions {
@@ -52,18 +52,8 @@ export interface SqliteStoreOptions {
 
 type Db = Database.Database;
 
-interface RunRow {
-  run_id: string;
-  workflow: string;
-  file: string;
-  status: RunStatus;
-  started_at: number;
-  ended_at: number | null;
-  parent_run_id: string | null;
-  resumed_from: string | null;
-  last_seq: number;
-  idempotency_key: string | null;
-}
+/** A `runs` row as read for a RunRecord. */
+type RunRow = RunRecordRow;
 
 interface InboxRow {
   id: number;
@@ -668,7 +658,7 @@ export class SqliteEventStore implements EventStore {
     this.#checkOpen();
     try {
       const row = this.#runByKey.get(key);
-      return row === undefined ? undefined : toRecord(row);
+      return row === undefined ? undefined : runRecordOf(row);
     } catch (err) {
       throw this.#wrap(err, `cannot read the run of idempotency key ${JSON.stringify(key)}`);
     }
@@ -877,7 +867,7 @@ export class SqliteEventStore implements EventStore {
     this.#checkOpen();
     try {
       const row = this.#getRun.get(runId);
-      return row === undefined ? undefined : toRecord(row);
+      return row === undefined ? undefined : runRecordOf(row);
     } catch (err) {
       throw this.#wrap(err, `cannot read run ${runId}`);
     }
@@ -914,7 +904,7 @@ export class SqliteEventStore implements EventStore {
         );
         this.#listRuns.set(shape, st);
       }
-      return st.all(params).map(toRecord);
+      return st.all(params).map(runRecordOf);
     } catch (err) {
       throw this.#wrap(err, 'cannot list runs');
     }
@@ -924,7 +914,7 @@ export class SqliteEventStore implements EventStore {
   unfinishedRuns(): RunRecord[] {
     this.#checkOpen();
     try {
-      return this.#unfinished.all().map(toRecord);
+      return this.#unfinished.all().map(runRecordOf);
     } catch (err) {
       throw this.#wrap(err, 'cannot list unfinished runs');
     }
@@ -1242,19 +1232,4 @@ function serialize(runId: string, event: HistoryEvent): string {
   }
 }
 
-function toRecord(row: RunRow): RunRecord {
-  const r: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
-    runId: row.run_id,
-    workflow: row.workflow,
-    file: row.file,
-    status: row.status,
-    startedAt: row.started_at,
-    lastSeq: row.last_seq,
-  };
-  if (row.ended_at !== null) r.endedAt = row.ended_at;
-  if (row.parent_run_id !== null) r.parentRunId = row.parent_run_id;
-  if (row.resumed_from !== null) r.resumedFrom = row.resumed_from;
-  if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
-  return r;
-}
 

@@ -34,7 +34,8 @@ import { advanceCounters, NO_COUNTERS } from '../../core/run-counters.js';
 import type { RunCounters } from '../../core/run-counters.js';
 import type { ClaimResult, InboxMessage, InboxPost, LeaseHolder, OutboxFilter, OutboxItem, RunFilter, RunLease, RunRecord, ScriptFile } from '../../core/ports.js';
 import type { AppendBatch, AppendOutcome, AsyncEventStore, ClaimedRun, MigrationReport, RunRecordWithCounters, WorkerInfo } from '../async-store.js';
-import { checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runStatusAfter, storeMessages as msg } from '../schema.js';
+import { checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from '../schema.js';
+import type { RunRecordRow } from '../schema.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './migrations.js';
 import type { PgMigration } from './migrations.js';
 
@@ -94,17 +95,8 @@ const nowPlus = (param: string): string => `now() + (${param}::float8 * interval
 const RUN_COLUMNS =
   'run_id, workflow, file, status, started_at, ended_at, parent_run_id, resumed_from, last_seq, idempotency_key, total, done, cache_hits, first_error';
 
-interface RunRow {
-  run_id: string;
-  workflow: string;
-  file: string;
-  status: RunStatus;
-  started_at: number;
-  ended_at: number | null;
-  parent_run_id: string | null;
-  resumed_from: string | null;
-  last_seq: number;
-  idempotency_key: string | null;
+/** A `runs` row with its counters. */
+interface RunRow extends RunRecordRow {
   total: number;
   done: number;
   cache_hits: number;
@@ -449,25 +441,25 @@ export class PostgresEventStore implements AsyncEventStore {
 
   async runByIdempotencyKey(key: string): Promise<RunRecord | undefined> {
     const row = await this.#one<RunRow>(`cannot read the run of idempotency key ${JSON.stringify(key)}`, `SELECT ${RUN_COLUMNS} FROM runs WHERE idempotency_key = $1`, [key]);
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : runRecordOf(row);
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     const row = await this.#one<RunRow>(`cannot read run ${runId}`, `SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = $1`, [runId]);
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : runRecordOf(row);
   }
 
   async getRunWithCounters(runId: string): Promise<RunRecordWithCounters | undefined> {
     const row = await this.#one<RunRow>(`cannot read run ${runId}`, `SELECT ${RUN_COLUMNS} FROM runs WHERE run_id = $1`, [runId]);
-    return row === undefined ? undefined : { ...toRecord(row), counters: countersOf(row) };
+    return row === undefined ? undefined : { ...runRecordOf(row), counters: countersOf(row) };
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
-    return (await this.#listRows(filter)).map(toRecord);
+    return (await this.#listRows(filter)).map(runRecordOf);
   }
 
   async listRunsWithCounters(filter: RunFilter = {}): Promise<RunRecordWithCounters[]> {
-    return (await this.#listRows(filter)).map((r) => ({ ...toRecord(r), counters: countersOf(r) }));
+    return (await this.#listRows(filter)).map((r) => ({ ...runRecordOf(r), counters: countersOf(r) }));
   }
 
   async #listRows(filter: RunFilter): Promise<RunRow[]> {
@@ -498,7 +490,7 @@ export class PostgresEventStore implements AsyncEventStore {
   async unfinishedRuns(): Promise<RunRecord[]> {
     return this.#q('cannot list unfinished runs', async () => {
       const r = await this.#pool.query<RunRow>(`SELECT ${RUN_COLUMNS} FROM runs WHERE status = 'running' ORDER BY started_at, created_order`);
-      return r.rows.map(toRecord);
+      return r.rows.map(runRecordOf);
     });
   }
 
@@ -1000,21 +992,6 @@ function holderOf(row: { owner: string | null; epoch: number; lease_until: numbe
   return { owner: row.owner, epoch: row.epoch, leaseUntil: finite(row.lease_until), now: Math.floor(row.now) };
 }
 
-function toRecord(row: RunRow): RunRecord {
-  const r: { -readonly [K in keyof RunRecord]: RunRecord[K] } = {
-    runId: row.run_id,
-    workflow: row.workflow,
-    file: row.file,
-    status: row.status,
-    startedAt: row.started_at,
-    lastSeq: row.last_seq,
-  };
-  if (row.ended_at !== null) r.endedAt = row.ended_at;
-  if (row.parent_run_id !== null) r.parentRunId = row.parent_run_id;
-  if (row.resumed_from !== null) r.resumedFrom = row.resumed_from;
-  if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
-  return r;
-}
 
 function countersOf(row: RunRow): RunCounters {
   return { total: row.total, done: row.done, cacheHits: row.cache_hits, ...(row.first_error !== null ? { firstError: row.first_error } : {}) };
