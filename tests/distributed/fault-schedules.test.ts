@@ -16,22 +16,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
+import { COUNT_SCRIPT, migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
 const RUNS = 40;
 const STEPS = 30;
 const LEASE_MS = 1500;
 const POLL_MS = 100;
 
-const SCRIPT = `step = task("step")
-
-@workflow()
-def count(n):
-    acc = 0
-    for i in range(n):
-        acc = acc + step(i)
-    return acc
-`;
+const SCRIPT = COUNT_SCRIPT;
 
 const dir = mkdtempSync(join(tmpdir(), 'larkflow-faults-'));
 let server: PgServer;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
+import { COUNT_SCRIPT, migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
 const RUNS = 200;
 const STEPS = 100;
@@ -22,15 +22,7 @@ const LEASE_MS = 2000;
 const POLL_MS = 100;
 const EXPECTED = STEPS * (STEPS - 1); // the sum of 2i for i < STEPS
 
-const SCRIPT = `step = task("step")
-
-@workflow()
-def count(n):
-    acc = 0
-    for i in range(n):
-        acc = acc + step(i)
-    return acc
-`;
+const SCRIPT = COUNT_SCRIPT;
 
 const dir = mkdtempSync(join(tmpdir(), 'larkflow-kf-'));
 let pg: PgServer;
@@ -114,7 +106,7 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
       }
       for (const w of workers.slice(1)) w.proc.kill('SIGTERM');
       const codes = await Promise.all(workers.slice(1).map((w) => w.exited));
-      expect(codes).toEqual([0, 0, 0]);
+      expect(codes, `exit codes; errors: ${JSON.stringify(workers.flatMap((w) => w.lines.filter((l) => typeof l.error === 'string')).slice(0, 5))}`).toEqual([0, 0, 0]);
 
       // Every run completed with its fault-free result, its history contiguous from 1.
       for (const id of ids) {
@@ -185,8 +177,12 @@ describe('4 workers on PostgreSQL, one killed and one frozen past its lease', ()
       expect(refused.length).toBeGreaterThan(0);
       expect(heldByKilled.size).toBeGreaterThan(0);
       // Tasks run at least once; more only where a run changed hands with its one task in flight.
+      // A run's epoch counts its claims (a loaded machine may also starve a live worker's renewal).
+      let changesOfHands = 0;
+      for (const id of ids) changesOfHands += Math.max(0, ((await store.leaseOf(id))?.epoch ?? 1) - 1);
+      expect(changesOfHands).toBeGreaterThanOrEqual(heldByKilled.size);
       expect(tasksRun).toBeGreaterThanOrEqual(RUNS * STEPS);
-      expect(tasksRun).toBeLessThanOrEqual(RUNS * STEPS + heldByKilled.size + refused.length);
+      expect(tasksRun).toBeLessThanOrEqual(RUNS * STEPS + changesOfHands);
       expect(takeovers.length).toBe(heldByKilled.size);
       // lease + 2 polls, with a margin for this shared 2-core machine.
       expect(max).toBeLessThan(LEASE_MS + 2 * POLL_MS + 1500);

@@ -10,6 +10,17 @@ import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
 import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import type { PgServer } from './postgres.js';
 
+/** The fault tests' workflow: `count(n)` adds up `step(i)` (= 2i) for i < n, one task at a time. */
+export const COUNT_SCRIPT = `step = task("step")
+
+@workflow()
+def count(n):
+    acc = 0
+    for i in range(n):
+        acc = acc + step(i)
+    return acc
+`;
+
 /** A new database on `server`, migrated, and a store open on it. */
 export async function migratedDatabase(server: PgServer, name: string): Promise<{ url: string; store: PostgresEventStore }> {
   const url = await server.createDatabase(name);

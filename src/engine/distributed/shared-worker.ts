@@ -11,7 +11,6 @@
 import { hostname } from 'node:os';
 import { Engine } from '../engine.js';
 import type { EngineOptions } from '../engine.js';
-import { isTerminal } from '../core/events.js';
 import type { AsyncEventStore } from '../store/async-store.js';
 import { MirrorStore } from './mirror-store.js';
 import { pendingWork } from './pending-work.js';
@@ -117,13 +116,14 @@ export class SharedWorker {
       if (!this.mirror.holds(id)) {
         this.stats.lost++;
         this.mirror.forget(id);
+        this.waits.delete(id);
         continue;
       }
-      const h = this.mirror.history(id);
-      const last = h[h.length - 1];
-      if (last && isTerminal(last) && !this.mirror.hasPendingWrites(id)) {
+      const status = this.mirror.getRun(id)?.status;
+      if (status !== undefined && status !== 'running' && status !== 'blocked' && !this.mirror.hasPendingWrites(id)) {
         this.stats.finished++;
         this.mirror.forget(id);
+        this.waits.delete(id);
       }
     }
     await this.parkIdle();
@@ -152,18 +152,31 @@ export class SharedWorker {
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
   }
 
+  /** What each held run waits on, as of its last seq (recomputed only when its history grew). */
+  private readonly waits = new Map<string, { seq: number; work: ReturnType<typeof pendingWork> }>();
+
+  private pendingWorkOf(runId: string): ReturnType<typeof pendingWork> {
+    const seq = this.mirror.getRun(runId)?.lastSeq ?? 0;
+    const known = this.waits.get(runId);
+    if (known && known.seq === seq) return known.work;
+    const work = pendingWork(this.mirror.history(runId));
+    this.waits.set(runId, { seq, work });
+    return work;
+  }
+
   /** Parks the held runs that wait only on far timers or on signals (see `parkAfterMs`). */
   private async parkIdle(): Promise<void> {
     const after = this.options.parkAfterMs ?? 60_000;
     const now = Date.now();
     for (const id of this.mirror.heldRunIds()) {
       if (!this.mirror.holds(id) || this.mirror.hasPendingWrites(id)) continue;
-      const w = pendingWork(this.mirror.history(id));
+      const w = this.pendingWorkOf(id);
       if (w.ended || w.busy || (w.wakeAt !== null && w.wakeAt - now < after)) continue;
       if (this.mirror.pendingInbox(id).length > 0) continue;
       const lease = this.mirror.leaseOf(id);
       if (!lease || !this.engine.letGo(id)) continue;
       this.mirror.forget(id);
+      this.waits.delete(id);
       try {
         await this.options.store.park(id, { owner: this.workerId, epoch: lease.epoch }, w.wakeAt);
         this.stats.parked++;

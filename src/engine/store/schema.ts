@@ -15,7 +15,8 @@
 import { StoreError, UsageError } from '../core/errors.js';
 import { isTerminal } from '../core/events.js';
 import type { EventKind, HistoryEvent, RunStatus } from '../core/events.js';
-import type { RunRecord } from '../core/ports.js';
+import type { Json } from '../core/json.js';
+import type { OutboxItem, RunRecord } from '../core/ports.js';
 
 /** One step of the schema: turns a database at `version - 1` into one at `version`. */
 export interface Migration {
@@ -359,4 +360,43 @@ export function runRecordOf(row: RunRecordRow): RunRecord {
   if (row.resumed_from !== null) r.resumedFrom = row.resumed_from;
   if (row.idempotency_key !== null) r.idempotencyKey = row.idempotency_key;
   return r;
+}
+
+/** An `outbox` row as both stores read it; `S` and `P` are the sink and payload as the driver gives them (text or JSON). */
+export interface OutboxRecordRow<S, P> {
+  id: number;
+  run_id: string;
+  event: string;
+  sink_index: number;
+  sink: S;
+  payload: P;
+  key: string;
+  status: string;
+  attempts: number;
+  next_at: number;
+  last_error: string | null;
+  claimed_until: number;
+  delivered_at: number | null;
+  created_at: number;
+}
+
+/** The OutboxItem of an `outbox` row, with its sink and payload already parsed. */
+export function outboxItemOf(row: OutboxRecordRow<unknown, unknown>, sink: OutboxItem['sink'], payload: Json): OutboxItem {
+  const item: { -readonly [K in keyof OutboxItem]: OutboxItem[K] } = {
+    id: row.id,
+    runId: row.run_id,
+    event: row.event as OutboxItem['event'],
+    sinkIndex: row.sink_index,
+    sink,
+    payload,
+    key: row.key,
+    status: row.status as OutboxItem['status'],
+    attempts: row.attempts,
+    nextAt: row.next_at,
+    claimedUntil: row.claimed_until,
+    createdAt: row.created_at,
+  };
+  if (row.last_error !== null) item.lastError = row.last_error;
+  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at;
+  return item;
 }

@@ -32,8 +32,8 @@ import type { ClaimResult, EventStore, InboxMessage, InboxPost, LeaseHolder, Out
 import { advanceCounters, NO_COUNTERS } from '../core/run-counters.js';
 import type { RunCounters } from '../core/run-counters.js';
 import type { AppendBatch, AppendOutcome, ClaimedRun, WorkerInfo } from './async-store.js';
-import { MIGRATIONS, SCHEMA_VERSION, checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from './schema.js';
-import type { Migration, RunRecordRow } from './schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, outboxItemOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from './schema.js';
+import type { Migration, OutboxRecordRow, RunRecordRow } from './schema.js';
 
 /** Options of `openSqliteStore`. */
 export interface SqliteStoreOptions {
@@ -64,22 +64,8 @@ interface InboxRow {
   posted_at: number;
 }
 
-interface OutboxRow {
-  id: number;
-  run_id: string;
-  event: string;
-  sink_index: number;
-  sink: string;
-  payload: string;
-  key: string;
-  status: string;
-  attempts: number;
-  next_at: number;
-  last_error: string | null;
-  claimed_until: number;
-  delivered_at: number | null;
-  created_at: number;
-}
+/** An `outbox` row as SQLite gives it (sink and payload as JSON text). */
+type OutboxRow = OutboxRecordRow<string, string>;
 
 const OUTBOX_COLUMNS = 'id, run_id, event, sink_index, sink, payload, key, status, attempts, next_at, last_error, claimed_until, delivered_at, created_at';
 
@@ -768,23 +754,7 @@ export class SqliteEventStore implements EventStore {
     } catch (err) {
       throw new StoreError(`outbox row ${row.id} in database ${this.#path} is damaged (${(err as Error).message}); restore the database from a backup`, { cause: err });
     }
-    const item: { -readonly [K in keyof OutboxItem]: OutboxItem[K] } = {
-      id: row.id,
-      runId: row.run_id,
-      event: row.event as OutboxItem['event'],
-      sinkIndex: row.sink_index,
-      sink,
-      payload,
-      key: row.key,
-      status: row.status as OutboxItem['status'],
-      attempts: row.attempts,
-      nextAt: row.next_at,
-      claimedUntil: row.claimed_until,
-      createdAt: row.created_at,
-    };
-    if (row.last_error !== null) item.lastError = row.last_error;
-    if (row.delivered_at !== null) item.deliveredAt = row.delivered_at;
-    return item;
+    return outboxItemOf(row, sink, payload);
   }
 
   claimRun(runId: string, owner: string, leaseMs: number, canBreak?: (holder: LeaseHolder) => boolean): ClaimResult {

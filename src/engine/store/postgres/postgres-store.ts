@@ -34,8 +34,8 @@ import { advanceCounters, NO_COUNTERS } from '../../core/run-counters.js';
 import type { RunCounters } from '../../core/run-counters.js';
 import type { ClaimResult, InboxMessage, InboxPost, LeaseHolder, OutboxFilter, OutboxItem, RunFilter, RunLease, RunRecord, ScriptFile } from '../../core/ports.js';
 import type { AppendBatch, AppendOutcome, AsyncEventStore, ClaimedRun, MigrationReport, RunRecordWithCounters, WorkerInfo } from '../async-store.js';
-import { checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from '../schema.js';
-import type { RunRecordRow } from '../schema.js';
+import { checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, outboxItemOf, parseRunCursor, runRecordOf, runStatusAfter, storeMessages as msg } from '../schema.js';
+import type { OutboxRecordRow, RunRecordRow } from '../schema.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './migrations.js';
 import type { PgMigration } from './migrations.js';
 
@@ -105,22 +105,8 @@ interface RunRow extends RunRecordRow {
 
 const OUTBOX_COLUMNS = 'id, run_id, event, sink_index, sink, payload, key, status, attempts, next_at, last_error, claimed_until, delivered_at, created_at';
 
-interface OutboxRow {
-  id: number;
-  run_id: string;
-  event: string;
-  sink_index: number;
-  sink: OutboxItem['sink'];
-  payload: Json;
-  key: string;
-  status: string;
-  attempts: number;
-  next_at: number;
-  last_error: string | null;
-  claimed_until: number;
-  delivered_at: number | null;
-  created_at: number;
-}
+/** An `outbox` row as pg gives it (sink and payload parsed from jsonb). */
+type OutboxRow = OutboxRecordRow<OutboxItem['sink'], Json>;
 
 /**
  * The group-commit append (see the file comment). Parameters are parallel arrays: $1-$14 one
@@ -998,23 +984,7 @@ function countersOf(row: RunRow): RunCounters {
 }
 
 function outboxItem(row: OutboxRow): OutboxItem {
-  const item: { -readonly [K in keyof OutboxItem]: OutboxItem[K] } = {
-    id: row.id,
-    runId: row.run_id,
-    event: row.event as OutboxItem['event'],
-    sinkIndex: row.sink_index,
-    sink: row.sink,
-    payload: row.payload,
-    key: row.key,
-    status: row.status as OutboxItem['status'],
-    attempts: row.attempts,
-    nextAt: row.next_at,
-    claimedUntil: row.claimed_until,
-    createdAt: row.created_at,
-  };
-  if (row.last_error !== null) item.lastError = row.last_error;
-  if (row.delivered_at !== null) item.deliveredAt = row.delivered_at;
-  return item;
+  return outboxItemOf(row, row.sink, row.payload);
 }
 
 function serialize(runId: string, event: HistoryEvent): string {
