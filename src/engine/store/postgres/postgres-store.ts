@@ -38,6 +38,7 @@ import { checkHistory, foldCase, inboxIdOf, isEndedStatus, outboxRowsOf, outboxI
 import type { OutboxRecordRow, RunRecordRow } from '../schema.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS, PG_SCHEMA_VERSION } from './migrations.js';
 import type { PgMigration } from './migrations.js';
+import { PostgresTaskQueue } from './task-queue.js';
 
 /** Options of `openPostgresStore`. */
 export interface PostgresStoreOptions {
@@ -855,6 +856,14 @@ export class PostgresEventStore implements AsyncEventStore {
     }
     throw new DuplicateRunError(msg.runExists(run.runId), run.runId);
   }
+
+  /** The task queue of this database (scale-out notes §5.3), on this store's connection pool. */
+  taskQueue(): PostgresTaskQueue {
+    this.#checkOpen();
+    return (this.#taskQueue ??= new PostgresTaskQueue(this.#pool));
+  }
+
+  #taskQueue: PostgresTaskQueue | undefined;
 
   async close(): Promise<void> {
     if (this.#closed) return;
