@@ -3,8 +3,8 @@
  * fields that matter), or the raw events as a JSON array with `--json`.
  */
 import type { HistoryEvent } from '../../engine/index.js';
-import { brief, closeQuietly, duration, iso, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
-import { resolveRunId } from '../engine-options.js';
+import { brief, duration, iso, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { openRunView } from '../shared-read.js';
 
 export interface HistoryOptions extends EngineCliOptions {
   readonly json?: boolean;
@@ -75,10 +75,11 @@ export function describe(e: HistoryEvent): string {
   }
 }
 
-export async function historyCommand(runId: string, opts: HistoryOptions, io: CliIo): Promise<number> {
-  const engine = await openEngine(opts, { mustExist: true });
+export async function historyCommand(runArg: string, opts: HistoryOptions, io: CliIo): Promise<number> {
+  // A SQLite file or a shared database (PostgreSQL): the same engine reads either way.
+  const view = await openRunView(opts, runArg);
   try {
-    runId = resolveRunId(engine, runId);
+    const { engine, runId } = view;
     const events = engine.history(runId);
     if (opts.json) {
       io.out(JSON.stringify(events, null, 2) + '\n');
@@ -89,6 +90,6 @@ export async function historyCommand(runId: string, opts: HistoryOptions, io: Cl
     for (const e of events) io.out(`${String(e.seq).padStart(sw)}  ${iso(e.at)}  ${e.kind.padEnd(w)}  ${describe(e)}\n`);
     return 0;
   } finally {
-    await closeQuietly(engine);
+    await view.close();
   }
 }

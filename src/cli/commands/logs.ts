@@ -6,10 +6,11 @@
  * printing new output until the attempt ends.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { AttemptState, Engine, RunStarted, StepState } from '../../engine/index.js';
 import { CliError } from '../errors.js';
-import { closeQuietly, dbPath, openEngine, resolveRunId, storageOf, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { dbDirOf, storageOf, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { openRunView, type RunView } from '../shared-read.js';
 
 export interface LogsOptions extends EngineCliOptions {
   readonly attempt?: string;
@@ -40,22 +41,24 @@ function pickAttempt(st: StepState, n: string | undefined): AttemptState {
 
 export async function logsCommand(runArg: string, stepId: string | undefined, opts: LogsOptions, io: CliIo): Promise<number> {
   if (opts.attempt !== undefined && !/^[1-9][0-9]*$/.test(opts.attempt)) throw new CliError(`--attempt must be a positive number, not ${JSON.stringify(opts.attempt)}`);
-  const engine = await openEngine(opts, { mustExist: true });
+  // A SQLite file or a shared database (PostgreSQL, whose run is re-read while --follow waits).
+  const view = await openRunView(opts, runArg);
   try {
-    const runId = resolveRunId(engine, runArg);
+    const { engine, runId } = view;
     const state = engine.state(runId);
     const steps = state.order.map((id) => state.steps[id]!).filter((s) => s.kind === 'task');
     const st = pickStep(steps, stepId, runId);
     const attempt = pickAttempt(st, opts.attempt);
     if (attempt.job) return await remoteLogs(engine, runId, st, attempt, opts, io);
-    return await localLogs(engine, runId, st, attempt, opts, io);
+    return await localLogs(view, st, attempt, opts, io);
   } finally {
-    await closeQuietly(engine);
+    await view.close();
   }
 }
 
 /** Logs of a local attempt: the files of its directory, printed (and followed) from a byte offset. */
-async function localLogs(engine: Engine, runId: string, st: StepState, attempt: AttemptState, opts: LogsOptions, io: CliIo): Promise<number> {
+async function localLogs(view: RunView, st: StepState, attempt: AttemptState, opts: LogsOptions, io: CliIo): Promise<number> {
+  const { engine, runId } = view;
   const where = attempt.logs;
   if (where === undefined) {
     io.err(`step ${st.stepId} attempt ${attempt.attempt} ran in process (executor ${attempt.executor}); its output went to the engine's own stdout and stderr, and no log was kept\n`);
@@ -79,6 +82,7 @@ async function localLogs(engine: Engine, runId: string, st: StepState, attempt: 
   while (opts.follow && attemptRunning(engine, runId, st.stepId, attempt.attempt)) {
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 1000));
     drain();
+    await view.refresh();
   }
   return 0;
 }
@@ -99,7 +103,7 @@ async function remoteLogs(engine: Engine, runId: string, st: StepState, attempt:
     engine,
     job.executor,
     first?.remote,
-    { dbDir: dirname(dbPath(opts)), ...(storage !== undefined ? { storage } : {}) },
+    { dbDir: dbDirOf(opts), ...(storage !== undefined ? { storage } : {}) },
     {},
     { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) },
   );

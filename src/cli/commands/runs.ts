@@ -4,7 +4,7 @@
  */
 import type { RunRecord, RunStatus } from '../../engine/index.js';
 import { CliError } from '../errors.js';
-import { closeQuietly, dbPath, iso, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { closeQuietly, dbOption, dbPath, isSharedDbUrl, iso, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
 import { existsSync } from 'node:fs';
 
 const STATUSES: readonly RunStatus[] = ['running', 'completed', 'failed', 'cancelled', 'blocked'];
@@ -53,12 +53,45 @@ export async function runsCommand(opts: RunsOptions, io: CliIo): Promise<number>
     limit = Number(opts.limit);
     if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit must be a positive integer (not ${JSON.stringify(opts.limit)})`);
   }
-  if (!existsSync(dbPath(opts))) {
+  const runs = await listRuns(opts, limit);
+  if (runs === undefined) {
     // Nothing recorded yet: say so rather than create a database.
     if (opts.json) io.out('[]\n');
     else io.err(`no runs (no database at ${dbPath(opts)})\n`);
     return 0;
   }
+  if (opts.json) {
+    io.out(JSON.stringify(runs.map(runJson), null, 2) + '\n');
+    return 0;
+  }
+  if (runs.length === 0) {
+    io.err(`no runs${opts.status ? ` with status ${opts.status}` : ''}\n`);
+    return 0;
+  }
+  const rows = runs.map((r) => {
+    const note = r.parentRunId ? `child of ${r.parentRunId}` : r.resumedFrom ? `resumed from ${r.resumedFrom}` : '';
+    return [r.runId, r.workflow, r.status, iso(r.startedAt), r.endedAt !== undefined ? iso(r.endedAt) : '-', note];
+  });
+  io.out(table(['ID', 'WORKFLOW', 'STATUS', 'START', 'END', ''], rows) + '\n');
+  return 0;
+}
+
+/**
+ * The runs the options select, newest first, from the SQLite file or the shared database
+ * (PostgreSQL); undefined when the SQLite file does not exist.
+ */
+async function listRuns(opts: RunsOptions, limit: number | undefined): Promise<RunRecord[] | undefined> {
+  const db = dbOption(opts);
+  if (isSharedDbUrl(db)) {
+    const { listSharedRuns } = await import('../shared-read.js');
+    return listSharedRuns(db, {
+      ...(opts.status ? { status: opts.status as RunStatus } : {}),
+      ...(opts.workflow ? { workflow: opts.workflow } : {}),
+      ...(limit ? { limit } : {}),
+      ...(opts.pipeline !== undefined ? { pipeline: opts.pipeline } : {}),
+    });
+  }
+  if (!existsSync(dbPath(opts))) return undefined;
   const engine = await openEngine(opts);
   try {
     let runs = engine.runs({
@@ -74,20 +107,7 @@ export async function runsCommand(opts: RunsOptions, io: CliIo): Promise<number>
       });
       if (limit) runs = runs.slice(0, limit);
     }
-    if (opts.json) {
-      io.out(JSON.stringify(runs.map(runJson), null, 2) + '\n');
-      return 0;
-    }
-    if (runs.length === 0) {
-      io.err(`no runs${opts.status ? ` with status ${opts.status}` : ''}\n`);
-      return 0;
-    }
-    const rows = runs.map((r) => {
-      const note = r.parentRunId ? `child of ${r.parentRunId}` : r.resumedFrom ? `resumed from ${r.resumedFrom}` : '';
-      return [r.runId, r.workflow, r.status, iso(r.startedAt), r.endedAt !== undefined ? iso(r.endedAt) : '-', note];
-    });
-    io.out(table(['ID', 'WORKFLOW', 'STATUS', 'START', 'END', ''], rows) + '\n');
-    return 0;
+    return runs;
   } finally {
     await closeQuietly(engine);
   }

@@ -4,8 +4,8 @@
  * inputs came from (data flow), and the latest progress messages.
  */
 import type { HistoryEvent, RunStarted, RunState, StepState } from '../../engine/index.js';
-import { brief, closeQuietly, duration, indent, iso, openEngine, renderErrorInfo, taskDetails, type CliIo, type EngineCliOptions } from '../engine-options.js';
-import { resolveRunId } from '../engine-options.js';
+import { brief, duration, indent, iso, renderErrorInfo, taskDetails, type CliIo, type EngineCliOptions } from '../engine-options.js';
+import { openRunView } from '../shared-read.js';
 import { exactJson } from '../json-out.js';
 
 export interface ShowOptions extends EngineCliOptions {
@@ -96,10 +96,11 @@ export function renderShow(state: RunState, started: RunStarted, now: number): s
   return lines.join('\n');
 }
 
-export async function showCommand(runId: string, opts: ShowOptions, io: CliIo): Promise<number> {
-  const engine = await openEngine(opts, { mustExist: true });
+export async function showCommand(runArg: string, opts: ShowOptions, io: CliIo): Promise<number> {
+  // A SQLite file or a shared database (PostgreSQL): the same engine reads either way.
+  const view = await openRunView(opts, runArg);
   try {
-    runId = resolveRunId(engine, runId);
+    const { engine, runId } = view;
     const history: HistoryEvent[] = engine.history(runId);
     const state = engine.state(runId);
     const started = history[0] as RunStarted;
@@ -110,6 +111,6 @@ export async function showCommand(runId: string, opts: ShowOptions, io: CliIo): 
     io.out(renderShow(state, started, engine.clock.now()) + '\n');
     return 0;
   } finally {
-    await closeQuietly(engine);
+    await view.close();
   }
 }
