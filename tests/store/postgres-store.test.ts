@@ -1,16 +1,17 @@
 /**
  * What only the PostgreSQL store has: explicit, numbered migrations (from empty, from every earlier
  * version, two migrators at once), the checks and messages of opening (server down, login refused,
- * a database never migrated, behind or ahead), session timeouts, the claim's plan, and recovery
- * after the server restarts. One real server for the file, a database per test.
+ * a database never migrated, behind or ahead), session timeouts, the claim's and the appends'
+ * plans, the two append statements agreeing, and recovery after the server restarts. One real
+ * server for the file, a database per test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { StoreError } from '../../src/engine/core/errors.js';
 import { openPostgresStore, PG_MIGRATIONS, PG_SCHEMA_VERSION, redactUrl } from '../../src/engine/store/postgres/index.js';
-import { APPEND_SQL, CLAIM_RUNS_SQL } from '../../src/engine/store/postgres/postgres-store.js';
+import { APPEND_ONE_SQL, APPEND_SQL, CLAIM_RUNS_SQL } from '../../src/engine/store/postgres/postgres-store.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { progress, rejects, started } from './helpers.js';
+import { blocked, completed, notifications, progress, rejects, scheduled, started, taskCompleted, taskFailed } from './helpers.js';
 
 let server: PgServer;
 let n = 0;
@@ -243,24 +244,132 @@ describe('claim plan', () => {
     await a.connect();
     try {
       await a.query('SET plan_cache_mode = force_generic_plan');
-      const types = 'text[], bigint[], text[], bigint[], int[], text[], bigint[], int[], int[], int[], text[], text[], text[], int[], text[], bigint[], text[], jsonb[], text[], bigint[], bigint[], text[], text[], int[], jsonb[], jsonb[], text[], bigint[]';
-      await a.query(`PREPARE app(${types}) AS ${APPEND_SQL}`);
-      const plan = (
-        await a.query<{ 'QUERY PLAN': string }>(
-          `EXPLAIN EXECUTE app('{r4}', '{1}', '{w}', '{1}', '{1}', '{running}', '{NULL}', '{0}', '{0}', '{0}', '{NULL}', '{NULL}', '{NULL}', '{0}',
-                               '{r4}', '{2}', '{ProgressReported}', ARRAY['{}']::jsonb[], '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}')`,
-        )
-      ).rows.map((r) => r['QUERY PLAN']).join('\n');
+      await a.query(`PREPARE app(jsonb) AS ${APPEND_SQL}`);
+      const doc = [{ run_id: 'r4', expected: 1, owner: 'w', epoch: 1, n: 1, status: 'running', ended_at: null, d_total: 0, d_done: 0, d_hits: 0, fe_task: null, fe_step: null, fe_msg: null, n_consume: 0, events: [{ kind: 'ProgressReported' }] }];
+      const plan = (await a.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE app('${JSON.stringify(doc)}')`)).rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(plan).toMatch(/Index Scan using runs_pkey on runs/);
       expect(plan).not.toMatch(/Seq Scan on (runs|events|inbox)/);
+      await a.query(`PREPARE one(text, bigint, text, bigint, int, text, bigint, int, int, int, text, text, jsonb) AS ${APPEND_ONE_SQL}`);
+      const onePlan = (await a.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE one('r4', 1, 'w', 1, 1, 'running', NULL, 0, 0, 0, NULL, NULL, '[{"kind":"ProgressReported"}]')`)).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      expect(onePlan).toMatch(/Index Scan using runs_pkey on runs/);
+      expect(onePlan).not.toMatch(/Seq Scan on (runs|events)/);
     } finally {
       await a.end();
+    }
+    // Run as the store runs them (named, parsed once per connection), both keep their generic plan
+    // after the first five calls instead of planning every call again (a custom plan that folds
+    // away a step the parameters make dead can look cheaper than the generic one).
+    const p = new pg.Client({ connectionString: url });
+    await p.connect();
+    try {
+      await sql(url, "UPDATE runs SET status = 'running', last_seq = 1, owner = NULL WHERE run_id IN ('r1', 'r2')");
+      for (let i = 0; i < 8; i++) {
+        const body = JSON.stringify({ kind: 'ProgressReported', at: i, message: 'm' });
+        const one = await p.query({ name: 'one', text: APPEND_ONE_SQL, values: ['r1', 1 + i, null, null, 1, 'running', null, 0, 0, 0, null, null, `[${body}]`] });
+        expect(one.rowCount).toBe(1);
+        const run = { run_id: 'r2', expected: 1 + i, owner: null, epoch: null, n: 1, status: 'running', ended_at: null, d_total: 0, d_done: 0, d_hits: 0, fe_task: null, fe_step: null, fe_msg: null, n_consume: 0 };
+        const group = await p.query({ name: 'group', text: APPEND_SQL, values: [`[${JSON.stringify(run).slice(0, -1)},"events":[${body}]}]`] });
+        expect(group.rows.map((r) => r.run_id)).toEqual(['r2']);
+      }
+      const plans = await p.query<{ name: string; generic_plans: number; custom_plans: number }>(
+        "SELECT name, generic_plans::int, custom_plans::int FROM pg_prepared_statements WHERE name IN ('one', 'group') ORDER BY name",
+      );
+      expect(plans.rows).toEqual([
+        { name: 'group', generic_plans: 3, custom_plans: 5 },
+        { name: 'one', generic_plans: 3, custom_plans: 5 },
+      ]);
+    } finally {
+      await p.end();
     }
     const s = await openPostgresStore(url);
     try {
       const got = await s.claimRuns('w', 10, 60_000);
       expect(got).toHaveLength(10);
       expect(new Set(got.map((c) => c.runId)).size).toBe(10);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('append statements', () => {
+  async function migrated(): Promise<string> {
+    const url = await fresh();
+    const m = await openPostgresStore(url, { forMigration: true });
+    await m.migrate();
+    await m.close();
+    return url;
+  }
+
+  it('the one-run statement and the group statement write the same rows', async () => {
+    const url = await migrated();
+    const s = await openPostgresStore(url);
+    try {
+      for (const id of ['one', 'grp', 'other']) await s.createRun(started(id), { owner: 'w', leaseMs: 60_000 });
+      const lease = { owner: 'w', epoch: 1 };
+      // One batch per step: alone, `one` takes the one-run statement where it can (not for the
+      // first error whose task is in an earlier append, nor for the notifications); `grp` always
+      // goes with `other` in one group statement.
+      const steps = [
+        [progress(2, 'a'), scheduled(3, 'load#1'), scheduled(4, 'train#1')],
+        [taskCompleted(5, 'load#1', { rows: [1, 2] }, 'cache'), scheduled(6, 'eval#1'), taskFailed(7, 'eval#1', 'eval broke')],
+        [taskFailed(8, 'train#1', 'second')],
+        [blocked(9)],
+        [progress(10, 'b')],
+        [notifications('x', ['http://127.0.0.1:1/hook'], 11)],
+        [completed(12, { ok: true })],
+      ];
+      let seq = 1;
+      let otherSeq = 1;
+      for (const events of steps) {
+        const alone = await s.appendMany([{ runId: 'one', expectedLastSeq: seq, events, lease }]);
+        expect(alone.get('one')).toMatchObject({ ok: true });
+        const both = await s.appendMany([
+          { runId: 'grp', expectedLastSeq: seq, events, lease },
+          { runId: 'other', expectedLastSeq: otherSeq, events: [progress(1)], lease },
+        ]);
+        expect([...both.values()].map((o) => o.ok)).toEqual([true, true]);
+        expect(both.get('grp')).toEqual(alone.get('one'));
+        seq += events.length;
+        otherSeq++;
+      }
+      const runs = await sql(url, "SELECT run_id, status, ended_at, last_seq, total, done, cache_hits, first_error, owner, epoch FROM runs WHERE run_id IN ('one', 'grp') ORDER BY run_id");
+      expect(runs[0]).toMatchObject({ run_id: 'grp', status: 'completed', ended_at: '12', last_seq: '12', total: 3, done: 3, cache_hits: 1, first_error: { task: 'eval', message: 'eval broke' } });
+      expect({ ...runs[1], run_id: 'grp' }).toEqual(runs[0]);
+      const events = await sql<{ run_id: string; seq: string; kind: string; body: unknown }>(url, "SELECT run_id, seq, kind, body FROM events WHERE run_id IN ('one', 'grp') AND seq > 1 ORDER BY run_id, seq");
+      const of = (id: string): unknown[] => events.filter((e) => e.run_id === id).map(({ seq, kind, body }) => ({ seq, kind, body }));
+      expect(of('one')).toHaveLength(11);
+      expect(of('one')).toEqual(of('grp'));
+      expect(of('one').map((e) => (e as { kind: string }).kind)).toEqual(steps.flat().map((e) => e.kind));
+      expect(await s.history('one')).toEqual((await s.history('grp')).map((e) => (e.kind === 'RunStarted' ? { ...e, runId: 'one' } : e)));
+      const outbox = await sql<{ run_id: string; c: number }>(url, 'SELECT run_id, count(*)::int AS c FROM outbox GROUP BY run_id ORDER BY run_id');
+      expect(outbox).toEqual([
+        { run_id: 'grp', c: 1 },
+        { run_id: 'one', c: 1 },
+      ]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses an event PostgreSQL cannot store (\\u0000) with what to do, alone or in a group, writing nothing of that run', async () => {
+    const url = await migrated();
+    const s = await openPostgresStore(url);
+    try {
+      await s.createRun(started('bad'));
+      await s.createRun(started('good'));
+      const err = await rejects(s.append('bad', 1, [progress(2, 'nul \u0000 here')]));
+      expect(err.message).toMatch(/^cannot append to run bad: PostgreSQL cannot store a \\u0000 character in JSON \(.*\); nothing of this call was written$/);
+      const got = await s.appendMany([
+        { runId: 'bad', expectedLastSeq: 1, events: [progress(2, 'nul \u0000 here')] },
+        { runId: 'good', expectedLastSeq: 1, events: [progress(2)] },
+      ]);
+      expect(got.get('good')).toMatchObject({ ok: true, events: [{ seq: 2 }] });
+      expect(got.get('bad')).toMatchObject({ ok: false, error: { message: expect.stringMatching(/PostgreSQL cannot store a \\u0000 character/) } });
+      expect((await s.history('bad')).map((e) => e.seq)).toEqual([1]);
+      expect(await s.getRun('bad')).toMatchObject({ status: 'running', lastSeq: 1 });
     } finally {
       await s.close();
     }
