@@ -17,14 +17,14 @@ import { DuplicateRunError, EngineError, FencedError, NondeterminismError, Store
 import type { ErrorInfo, HistoryEvent, NewEvent, RemoteDefaults, RunStarted, TaskCompleted, TaskScheduled } from './core/events.js';
 import { isTerminal } from './core/events.js';
 import type { Json } from './core/json.js';
-import type { Clock, EventStore, Executor, RunFilter, RunRecord, ScriptFile, SubmittedJob, TaskOutcome } from './core/ports.js';
+import type { Clock, EventStore, Executor, QueuedAttempt, RunFilter, RunRecord, ScriptFile, SubmittedJob, TaskDispatch, TaskHandle, TaskOutcome } from './core/ports.js';
 import { retryDelay } from './core/retry.js';
 import { foldHistory, type RunState } from './core/state.js';
 import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, CANCEL_SIGNAL, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, CANCEL_SIGNAL, TASK_RESULT_SIGNAL, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
@@ -110,6 +110,12 @@ export interface EngineOptions {
    * the environment secrets and SMTP settings are read from. @default see `DeliverOptions`
    */
   readonly notifications?: Omit<DeliverOptions, 'now' | 'owner'>;
+  /**
+   * @internal A shared database's task queue: attempts of the executors it handles are queued there
+   * (any worker runs them) instead of run in this process, and their results come back through the
+   * runs' inboxes, so a run waiting on them can be parked. Set by `SharedWorker`.
+   */
+  readonly taskDispatch?: TaskDispatch;
 }
 
 /** Where a run starts from: a workflow file on disk, or sources in memory. */
@@ -251,6 +257,12 @@ interface StepRuntime {
   cacheKey?: string;
   /** Remote jobs recorded for the step's attempts (AttemptSubmitted), by attempt number. */
   submitted?: Map<number, SubmittedJob>;
+  /** The attempt handed to the shared task queue and not yet ended (its result comes through the inbox). */
+  queued?: number;
+  /** Settles when the queued attempt is in the queue (or gave up trying). */
+  enqueued?: Promise<void>;
+  /** True until the queued attempt is in the queue. */
+  enqueuing?: boolean;
 }
 
 interface LiveRun {
@@ -382,6 +394,7 @@ export class Engine {
     // second and rebuild such a run from its history.
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.notifyOptions = options.notifications ?? {};
+    this.taskDispatch = options.taskDispatch;
     if (typeof db === 'string' && db !== ':memory:') {
       this.poller = setInterval(() => this.pollExternalEvents(), this.pollIntervalMs);
       this.poller.unref();
@@ -390,6 +403,7 @@ export class Engine {
 
   private poller: NodeJS.Timeout | undefined;
   private readonly pollIntervalMs: number;
+  private readonly taskDispatch: TaskDispatch | undefined;
   /** The engine's default budgets of workflow code. */
   private readonly budgets: WorkflowBudgets;
   /** How long workflow code computes before the event loop gets a turn (ms). */
@@ -448,7 +462,7 @@ export class Engine {
   letGo(runId: string): boolean {
     const run = this.live.get(runId);
     if (!run || run.busy || run.finished || run.followUps.length > 0) return false;
-    for (const st of run.steps.values()) if (st.attemptInFlight) return false;
+    for (const st of run.steps.values()) if (st.attemptInFlight || st.enqueuing) return false;
     run.finished = true;
     this.live.delete(runId);
     this.releaseKeysOf(run);
@@ -557,7 +571,9 @@ export class Engine {
     for (const m of pending) {
       if (run.deliveredInbox.has(m.id)) continue;
       run.deliveredInbox.add(m.id);
-      this.activate(run, null, [{ kind: 'SignalReceived', at: this.clock.now(), name: m.name, payload: m.payload, inboxId: m.id }]);
+      const received: NewEvent = { kind: 'SignalReceived', at: this.clock.now(), name: m.name, payload: m.payload, inboxId: m.id };
+      if (m.name === TASK_RESULT_SIGNAL) this.queuedAttemptEnded(run, received, m.payload);
+      else this.activate(run, null, [received]);
     }
   }
 
@@ -571,6 +587,7 @@ export class Engine {
     if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
     if (name.startsWith(UPDATE_SIGNAL_PREFIX) && !options.internal) throw new UsageError(`signal names starting with ${UPDATE_SIGNAL_PREFIX} are reserved for updates (use update())`);
     if (name === CANCEL_SIGNAL && !options.internal) throw new UsageError(`the signal name ${CANCEL_SIGNAL} is reserved for cancellations (use cancel())`);
+    if (name === TASK_RESULT_SIGNAL) throw new UsageError(`the signal name ${TASK_RESULT_SIGNAL} is reserved for the results of queued tasks`);
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
     // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
@@ -796,6 +813,11 @@ export class Engine {
   }
 
   /** The executor of a name, if this engine has one. */
+  /** @internal The names of the executors this engine has now. */
+  executorNames(): string[] {
+    return [...this.executors.keys()];
+  }
+
   executor(name: string): Executor | undefined {
     return this.executors.get(name);
   }
@@ -1526,6 +1548,7 @@ export class Engine {
     }
     st.executor = ex;
     st.startedAt = this.clock.now();
+    if (ex.name !== 'starlark' && this.taskDispatch?.handles(ex.name)) return this.dispatchAttempt(run, st, stepId, attempt, ex.name);
     const handle = ex.submit({
       runId: run.runId,
       stepId,
@@ -1569,6 +1592,108 @@ export class Engine {
 
   private inFlight = 0;
   private draining = false;
+
+  /**
+   * Hands an attempt to the shared task queue (its AttemptStarted is durable): any worker's poller
+   * runs it and posts the result to the run's inbox. Enqueueing is idempotent, so a new owner of
+   * the run (after a crash here) queues the same attempt again harmlessly; an unreachable database
+   * is tried again until the attempt is in or the run left this engine.
+   */
+  private dispatchAttempt(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, executor: string): void {
+    st.queued = attempt;
+    st.enqueuing = true;
+    const queued: QueuedAttempt = {
+      runId: run.runId,
+      stepId,
+      attempt,
+      idempotencyKey: `${run.runId}/${stepId}/${attempt}`,
+      executor,
+      task: st.cmd.task,
+      ...(st.cmd.command ? { command: st.cmd.command } : {}),
+      args: st.cmd.args,
+      kwargs: st.cmd.kwargs,
+      env: run.env,
+      ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
+      ...(st.cmd.reference !== undefined ? { reference: st.cmd.reference } : {}),
+      ...(run.remote ? { runDefaults: run.remote } : {}),
+      ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}),
+      ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
+      ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
+    };
+    const dispatch = this.taskDispatch!;
+    st.enqueued = new Promise<void>((resolve) => {
+      const send = (delayMs: number): void => {
+        dispatch.enqueue(queued).then(
+          () => {
+            st.enqueuing = false;
+            resolve();
+            this.checkIdle();
+          },
+          () => {
+            if (run.finished || this.closed || st.queued !== attempt) {
+              st.enqueuing = false;
+              resolve();
+              return;
+            }
+            setTimeout(() => send(Math.min(delayMs * 2, 5000)), delayMs).unref();
+          },
+        );
+      };
+      send(200);
+    });
+  }
+
+  /** Takes back a queued attempt that will not be waited for (the run is cancelled, the step timed out). */
+  private withdrawQueued(run: LiveRun, st: StepRuntime, reason: string): void {
+    const attempt = st.queued;
+    if (attempt === undefined || !this.taskDispatch) return;
+    st.queued = undefined;
+    const dispatch = this.taskDispatch;
+    void (st.enqueued ?? Promise.resolve())
+      .then(() => dispatch.withdraw({ runId: run.runId, stepId: st.cmd.stepId, attempt }, reason))
+      .catch(() => undefined); // a late result is recorded as stale when it arrives
+  }
+
+  /**
+   * A queued attempt's result arrived in the run's inbox: recorded with the message's receipt in
+   * one append (so it is taken exactly once), or, if the attempt no longer counts (the step timed
+   * out, the run is cancelled, a result of an earlier try), only the receipt.
+   */
+  private queuedAttemptEnded(run: LiveRun, received: NewEvent, payload: Json): void {
+    const p = payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? payload : {};
+    const stepId = typeof p['stepId'] === 'string' ? p['stepId'] : undefined;
+    const attempt = typeof p['attempt'] === 'number' ? p['attempt'] : undefined;
+    const outcome = taskOutcomeOf(p['outcome']);
+    const st = stepId !== undefined ? run.steps.get(stepId) : undefined;
+    if (!st || stepId === undefined || attempt === undefined || !outcome || st.queued !== attempt || st.attempt !== attempt || st.ended || st.abandoned || run.cancelling) {
+      this.activate(run, null, [received]);
+      return;
+    }
+    st.queued = undefined;
+    const job = p['submitted'];
+    const before: NewEvent[] = [received];
+    if (job !== null && typeof job === 'object' && !Array.isArray(job) && typeof job['submissionId'] === 'string' && typeof job['backendId'] === 'string' && typeof job['executor'] === 'string' && !st.submitted?.has(attempt)) {
+      const j: SubmittedJob = { executor: job['executor'], submissionId: job['submissionId'], backendId: job['backendId'], ...(typeof job['backendUid'] === 'string' ? { backendUid: job['backendUid'] } : {}) };
+      (st.submitted ??= new Map()).set(attempt, j);
+      before.push({ kind: 'AttemptSubmitted', at: received.at, stepId, attempt, ...j });
+    }
+    this.attemptDone(run, stepId, attempt, outcome, before);
+  }
+
+  /**
+   * @internal Runs here an attempt a shared-database worker's task poller took from the task queue
+   * (another worker's run). Returns its handle, or why this process cannot run it.
+   */
+  runQueuedAttempt(a: QueuedAttempt, io: { readonly signal: AbortSignal; readonly onSubmitted?: (job: SubmittedJob) => void }): { readonly handle: TaskHandle; readonly executor: Executor } | string {
+    if (this.closed) return 'this worker is stopping';
+    if (a.executor === 'python' && !this.executors.has('python')) this.executors.set('python', localPythonExecutor(this.pythonOptions));
+    const ex = this.executors.get(a.executor);
+    if (!ex || a.executor === 'starlark') return `this worker has no executor ${JSON.stringify(a.executor)} (known: ${[...this.executors.keys()].join(', ')})`;
+    if (!ex.canRun(a.task, a.command)) return `this worker cannot run task ${a.task} on executor ${a.executor}: register it on every worker (larkflow worker --tasks FILE)`;
+    const { executor: _name, ...request } = a;
+    const handle = ex.submit({ ...request, signal: io.signal, ...(io.onSubmitted ? { onSubmitted: io.onSubmitted } : {}) });
+    return { handle, executor: ex };
+  }
 
   /** Records an attempt's heartbeats: the latest details, at most once a second. */
   private heartbeatRecorder(run: LiveRun, st: StepRuntime, stepId: string, attempt: number): (details: Json) => void {
@@ -1651,6 +1776,7 @@ export class Engine {
       st.abandoned = true;
       st.cancelTimer?.();
       if (st.handleId && st.executor) st.executor.cancel(st.handleId);
+      this.withdrawQueued(run, st, 'the step timed out');
       this.releaseWaiters(st.cacheKey, run, stepId, null);
       const now = this.clock.now();
       this.activate(run, null, [
@@ -1660,9 +1786,10 @@ export class Engine {
     run.timers.set(`overall:${stepId}`, cancel);
   }
 
-  private attemptDone(run: LiveRun, stepId: string, attempt: number, outcome: TaskOutcome): void {
+  private attemptDone(run: LiveRun, stepId: string, attempt: number, outcome: TaskOutcome, before: readonly NewEvent[] = []): void {
     const st = run.steps.get(stepId);
     if (!st || run.finished || st.abandoned || st.attempt !== attempt || this.closed) {
+      if (before.length > 0 && !run.finished && !this.closed) this.activate(run, null, [...before]);
       this.checkIdle();
       return;
     }
@@ -1678,17 +1805,17 @@ export class Engine {
             () => {
               this.pendingIo--;
               this.blobValues.set(blob.digest, outcome.value);
-              this.completeExecuted(run, st, stepId, attempt, plan.value, outcome.value);
+              this.completeExecuted(run, st, stepId, attempt, plan.value, outcome.value, before);
             },
             (err: unknown) => {
               this.pendingIo--;
               const retryable = (err as { retryable?: boolean }).retryable ?? true;
-              this.attemptDone(run, stepId, attempt, { ok: false, error: { kind: 'storage', message: `cannot store the result of ${st.cmd.task}: ${(err as Error).message}`, retryable } });
+              this.attemptDone(run, stepId, attempt, { ok: false, error: { kind: 'storage', message: `cannot store the result of ${st.cmd.task}: ${(err as Error).message}`, retryable } }, before);
             },
           );
           return;
         }
-        this.completeExecuted(run, st, stepId, attempt, outcome.value, outcome.value);
+        this.completeExecuted(run, st, stepId, attempt, outcome.value, outcome.value, before);
         return;
       }
       const failed: NewEvent = { kind: 'AttemptFailed', at, stepId, attempt, error: outcome.error };
@@ -1696,10 +1823,10 @@ export class Engine {
       if (delay !== null) {
         // Through the activation queue (RetryScheduled wakes no workflow code), so it is recorded
         // in order after an activation in progress.
-        this.activate(run, null, [failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
+        this.activate(run, null, [...before, failed, { kind: 'RetryScheduled', at, stepId, attempt: attempt + 1, fireAt: at + delay }]);
         return;
       }
-      this.activate(run, null, [failed, { kind: 'TaskFailed', at, stepId, error: attemptsExhausted(outcome.error, attempt) }]);
+      this.activate(run, null, [...before, failed, { kind: 'TaskFailed', at, stepId, error: attemptsExhausted(outcome.error, attempt) }]);
       this.releaseWaiters(st.cacheKey, run, stepId, null);
     } catch (e) {
       // The store failed: the run stays unfinished in the database and is recovered later.
@@ -1711,8 +1838,12 @@ export class Engine {
   private pendingIo = 0;
 
   /** Records a successful attempt (`result` as history keeps it, `value` the real value). */
-  private completeExecuted(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, result: Json, value: Json): void {
-    if (run.finished || st.abandoned || this.closed) return this.checkIdle();
+  private completeExecuted(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, result: Json, value: Json, before: readonly NewEvent[] = []): void {
+    if (run.finished || this.closed) return this.checkIdle();
+    if (st.abandoned) {
+      if (before.length > 0) this.activate(run, null, [...before]);
+      return this.checkIdle();
+    }
     const at = this.clock.now();
     const done: NewEvent = { kind: 'TaskCompleted', at, stepId, attempt, result, source: 'executed', durationMs: at - (st.startedAt ?? at) };
     if (result !== value) this.liveValues.set(done, value);
@@ -1728,7 +1859,7 @@ export class Engine {
     // a run that ends releases the keys it still leads as failed.
     this.releaseWaiters(st.cacheKey, run, stepId, { result, value });
     try {
-      this.activate(run, null, [done]);
+      this.activate(run, null, [...before, done]);
     } catch (e) {
       this.dropLive(run, e);
     }
@@ -2072,7 +2203,9 @@ export class Engine {
       st.cancelTimer?.();
       // Only the attempts in flight now: atexit cleanups scheduled after this must still run.
       if (st.handleId && st.executor && !st.ended) st.executor.cancel(st.handleId);
-      if (st.attemptInFlight && !st.ended) {
+      const queued = st.queued !== undefined && st.queued === st.attempt && !st.ended;
+      if (st.queued !== undefined) this.withdrawQueued(run, st, `cancelled: ${reason}`);
+      if ((st.attemptInFlight || queued) && !st.ended) {
         stopped.push({ kind: 'AttemptFailed', at, stepId: st.cmd.stepId, attempt: st.attempt, error: { kind: 'cancelled', message: `cancelled: ${reason}`, retryable: false } });
       }
       if (!st.ended) this.releaseWaiters(st.cacheKey, run, st.cmd.stepId, null);
@@ -2403,6 +2536,8 @@ export class Engine {
         if (s.kind !== 'task' || s.status !== 'running' || !last || last.endedAt !== undefined) continue;
         if ((scheduledAt.get(id) ?? 0) >= cancelSeq) continue;
         stopped.push({ kind: 'AttemptFailed', at, stepId: id, attempt: last.attempt, error: { kind: 'cancelled', message: `cancelled: ${state.cancelRequested ?? 'cancelled'}`, retryable: false } });
+        // A queued attempt (on a shared database) is taken back from the queue too.
+        void this.taskDispatch?.withdraw({ runId, stepId: id, attempt: last.attempt }, `cancelled: ${state.cancelRequested ?? 'cancelled'}`).catch(() => undefined);
       }
       if (stopped.length > 0) this.emit(runId, this.appendRun(run, stopped));
     }
@@ -2811,3 +2946,12 @@ function rejectProtoKeys(v: unknown, where: string, depth = 0): void {
 }
 
 export { digestOf };
+
+/** A task outcome as a queued attempt's result message carries it, or undefined if it is malformed. */
+function taskOutcomeOf(v: Json | undefined): TaskOutcome | undefined {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  if (v['ok'] === true && 'value' in v) return { ok: true, value: v['value']! };
+  const e = v['error'];
+  if (v['ok'] !== false || e === null || typeof e !== 'object' || Array.isArray(e) || typeof e['kind'] !== 'string' || typeof e['message'] !== 'string') return undefined;
+  return { ok: false, error: e as unknown as ErrorInfo };
+}

@@ -202,10 +202,23 @@ describe('pendingWork', () => {
   it('sees attempts in flight, retries, timers and children', () => {
     const h = (events: object[]) => events.map((e, i) => ({ ...base, seq: i + 1, ...e })) as unknown as HistoryEvent[];
     expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }]))).toMatchObject({ busy: true });
-    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false });
+    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false, queuedSince: null });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false, queuedSince: null });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null });
     expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c' }]))).toMatchObject({ busy: true });
     expect(pendingWork(h([{ kind: 'RunCompleted', result: 1 }]))).toMatchObject({ ended: true });
+  });
+
+  it('an attempt in the shared task queue is not busy work; a step deadline wakes the run', () => {
+    const h = (events: object[]) => events.map((e, i) => ({ seq: i + 1, ...e })) as unknown as HistoryEvent[];
+    const queued = (x: string) => x === 'k8s';
+    const events = [
+      { kind: 'TaskScheduled', at: 10, stepId: 's1', overallTimeoutMs: 5000 },
+      { kind: 'AttemptStarted', at: 20, stepId: 's1', attempt: 1, executor: 'k8s' },
+    ];
+    expect(pendingWork(h(events), queued)).toEqual({ busy: false, wakeAt: 5010, ended: false, queuedSince: 20 });
+    // Without the queue, the same attempt runs in the owner's process.
+    expect(pendingWork(h(events))).toMatchObject({ busy: true, queuedSince: null });
+    expect(pendingWork(h([...events, { kind: 'TaskCompleted', at: 30, stepId: 's1', attempt: 1, result: 1 }]), queued)).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null });
   });
 });

@@ -294,6 +294,40 @@ export interface SubmittedJob {
   readonly backendUid?: string;
 }
 
+/**
+ * The result of an attempt that ran from the shared task queue (scale-out notes §5.3), posted to its
+ * run's inbox by the worker that ran it. Its payload is `{ stepId, attempt, outcome }`; the run's
+ * owner records it with the attempt's end in one append. Workflow code never sees it.
+ */
+export const TASK_RESULT_SIGNAL = '__task_result__';
+
+/**
+ * An attempt handed to a shared task queue instead of run here (scale-out notes §5.3): what any
+ * worker needs to run it, as JSON. `submitted` is the remote job an earlier try recorded.
+ */
+export type QueuedAttempt = Omit<TaskRequest, 'signal' | 'onHeartbeat' | 'onSubmitted'> & {
+  /** The executor's name (the task queue's queue). */
+  readonly executor: string;
+};
+
+/**
+ * Where a shared-database engine sends the attempts that should not tie a run to its owner's
+ * process (remote jobs, long tasks): a durable task queue any worker's poller takes them from. The
+ * result comes back through the run's inbox (`TASK_RESULT_SIGNAL`), so the run can be parked while
+ * the attempt runs, and its next owner, on any host, records it.
+ */
+export interface TaskDispatch {
+  /** True if attempts of this executor go to the queue. */
+  handles(executor: string): boolean;
+  /**
+   * Queues an attempt; idempotent by (runId, stepId, attempt), also once it has finished. Rejects
+   * if the database is unreachable (the engine tries again).
+   */
+  enqueue(attempt: QueuedAttempt): Promise<void>;
+  /** Withdraws a queued or running attempt (its run was cancelled, its step timed out). Idempotent. */
+  withdraw(attempt: { readonly runId: string; readonly stepId: string; readonly attempt: number }, reason: string): Promise<void>;
+}
+
 /** The outcome of an attempt. */
 export type TaskOutcome =
   | { readonly ok: true; readonly value: Json }

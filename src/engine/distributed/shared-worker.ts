@@ -12,9 +12,34 @@ import { hostname } from 'node:os';
 import { Engine } from '../engine.js';
 import type { EngineOptions } from '../engine.js';
 import type { AsyncEventStore } from '../store/async-store.js';
+import { UsageError } from '../core/errors.js';
+import { RemoteExecutor } from '../attempts/remote-executor.js';
+import type { PostgresTaskQueue } from '../store/postgres/task-queue.js';
 import { MirrorStore } from './mirror-store.js';
 import { pendingWork } from './pending-work.js';
 import type { MirrorHooks } from './mirror-store.js';
+import { QueueDispatch } from './queue-dispatch.js';
+import { TaskPoller } from './task-poller.js';
+
+/** How a worker uses the shared task queue (PostgreSQL; scale-out notes §5.3). */
+export interface SharedTaskQueueOptions {
+  /**
+   * Which executors' attempts go to the queue instead of running in the run owner's process:
+   * 'remote' (Kubernetes, Ray, Spark... jobs), 'all' (every task but Starlark ones), or names.
+   */
+  readonly executors: 'remote' | 'all' | readonly string[];
+  /** Most queued attempts this worker runs at once. @default 8 */
+  readonly concurrency?: number;
+  /** Concurrency limits across all workers, by executor (seats in the database). */
+  readonly limits?: Readonly<Record<string, number>>;
+  /** Task lease length (ms). @default the run lease */
+  readonly leaseMs?: number;
+  /**
+   * A run whose only work is queued attempts is parked once the newest has waited this long (ms),
+   * so quick tasks do not make it change hands. @default 1000
+   */
+  readonly parkAfterMs?: number;
+}
 
 export interface SharedWorkerOptions {
   /** The shared database. */
@@ -46,6 +71,12 @@ export interface SharedWorkerOptions {
   readonly hooks?: MirrorHooks;
   /** Called with a failure of a poll (the worker goes on at the next one). @default a process warning */
   readonly onError?: (e: Error) => void;
+  /**
+   * Queue attempts in the database (PostgreSQL only): any worker runs them, results come back
+   * through the runs' inboxes, and a run waiting on them is parked. @default no queue: a run's
+   * attempts run in its owner's process
+   */
+  readonly taskQueue?: SharedTaskQueueOptions;
 }
 
 /**
@@ -74,6 +105,10 @@ export class SharedWorker {
   private readonly adopting = new Set<string>();
   /** Runs taken over since start, and runs lost to another worker: for tests and `larkflow workers`. */
   readonly stats = { claimed: 0, finished: 0, lost: 0, parked: 0, polls: 0 };
+  /** The worker's task poller, when it uses the task queue. */
+  readonly tasks: TaskPoller | undefined;
+  /** True for the executors whose attempts go to the task queue. */
+  private readonly queued: (executor: string) => boolean;
 
   private constructor(private readonly options: SharedWorkerOptions) {
     this.maxRuns = options.maxRuns ?? 50;
@@ -82,9 +117,37 @@ export class SharedWorker {
     this.onError = options.onError ?? ((e) => process.emitWarning(`larkflow worker: ${e.message}`));
     // The engine's worker id is made in its constructor: the mirror learns it right after.
     this.mirror = new MirrorStore(options.store, '', this.leaseMs, options.hooks);
-    this.engine = Engine.open({ ...options.engine, db: this.mirror, leaseMs: this.leaseMs });
+    const tq = options.taskQueue;
+    let queue: PostgresTaskQueue | undefined;
+    if (tq) {
+      const withQueue = options.store as AsyncEventStore & { taskQueue?: () => PostgresTaskQueue };
+      if (typeof withQueue.taskQueue !== 'function') throw new UsageError(`not supported yet: the task queue on a ${options.store.kind} database (use PostgreSQL, or run without taskQueue)`);
+      queue = withQueue.taskQueue();
+    }
+    // Decided per executor name once the engine (and its executors) exist.
+    let engine: Engine | undefined;
+    this.queued = (name) => {
+      if (!tq || name === 'starlark') return false;
+      if (tq.executors === 'all') return true;
+      if (tq.executors === 'remote') return engine?.executor(name) instanceof RemoteExecutor;
+      return tq.executors.includes(name);
+    };
+    this.engine = engine = Engine.open({ ...options.engine, db: this.mirror, leaseMs: this.leaseMs, ...(queue ? { taskDispatch: new QueueDispatch(queue, this.queued) } : {}) });
     this.mirror.owner = this.engine.workerId;
     options.setup?.(this.engine);
+    if (queue && tq) {
+      const served = [...new Set([...this.engine.executorNames(), ...(tq.executors === 'all' ? ['python'] : []), ...(Array.isArray(tq.executors) ? tq.executors : [])])].filter((n) => this.queued(n));
+      this.tasks = new TaskPoller({
+        queue,
+        engine: this.engine,
+        owner: this.engine.workerId,
+        executors: served,
+        concurrency: tq.concurrency ?? 8,
+        leaseMs: tq.leaseMs ?? this.leaseMs,
+        ...(tq.limits ? { limits: tq.limits } : {}),
+        onError: this.onError,
+      });
+    }
   }
 
   /** Starts a worker: it claims runs at once, then every poll interval. */
@@ -147,8 +210,9 @@ export class SharedWorker {
       }
       if (claimed.length > 0 && !this.stopped) this.engine.recover();
     }
-    // Signals (and cancellations) posted to held runs.
+    // Signals, cancellations and results of queued attempts posted to held runs.
     await refreshInboxes(store, this.mirror, this.engine);
+    if (this.tasks && !this.stopped) await this.tasks.poll();
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
   }
 
@@ -159,7 +223,7 @@ export class SharedWorker {
     const seq = this.mirror.getRun(runId)?.lastSeq ?? 0;
     const known = this.waits.get(runId);
     if (known && known.seq === seq) return known.work;
-    const work = pendingWork(this.mirror.history(runId));
+    const work = pendingWork(this.mirror.history(runId), this.queued);
     this.waits.set(runId, { seq, work });
     return work;
   }
@@ -172,6 +236,7 @@ export class SharedWorker {
       if (!this.mirror.holds(id) || this.mirror.hasPendingWrites(id)) continue;
       const w = this.pendingWorkOf(id);
       if (w.ended || w.busy || (w.wakeAt !== null && w.wakeAt - now < after)) continue;
+      if (w.queuedSince !== null && now - w.queuedSince < (this.options.taskQueue?.parkAfterMs ?? 1000)) continue;
       if (this.mirror.pendingInbox(id).length > 0) continue;
       const lease = this.mirror.leaseOf(id);
       if (!lease || !this.engine.letGo(id)) continue;
@@ -196,7 +261,10 @@ export class SharedWorker {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.polling;
-    await this.engine.drain(options.drainMs ?? 10_000);
+    const drainMs = options.drainMs ?? 10_000;
+    const started = Date.now();
+    await this.tasks?.stop(drainMs);
+    await this.engine.drain(Math.max(0, drainMs - (Date.now() - started)));
     await this.mirror.flushed();
     await this.engine.close();
     await this.mirror.flushed();
@@ -207,6 +275,7 @@ export class SharedWorker {
   abandon(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.tasks?.abandon();
     this.mirror.abandon();
     this.engine.abandon();
   }

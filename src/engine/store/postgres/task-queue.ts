@@ -193,6 +193,21 @@ export const TASK_QUEUE_SQL = {
                   ON CONFLICT DO NOTHING),
          freed AS (UPDATE task_slots SET task_id = NULL WHERE task_id IN (SELECT task_id FROM done))
     SELECT task_id, epoch FROM done`,
+  withdraw: `
+    WITH done AS (DELETE FROM tasks t WHERE t.run_id = $1 AND t.step_key = $2 AND t.attempt = $3
+                  RETURNING t.task_id, t.run_id, t.step_key, t.attempt, t.queue, t.executor, t.owner, t.epoch, t.external_ref),
+         kept AS (INSERT INTO task_history (task_id, run_id, step_key, attempt, queue, executor, owner, epoch, external_ref, outcome, result)
+                  SELECT task_id, run_id, step_key, attempt, queue, executor, owner, epoch, external_ref, 'cancelled', $4::jsonb FROM done
+                  ON CONFLICT DO NOTHING),
+         freed AS (UPDATE task_slots SET task_id = NULL WHERE task_id IN (SELECT task_id FROM done))
+    SELECT task_id FROM done`,
+  release: `
+    WITH v AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS v(task_id, epoch)),
+         back AS (UPDATE tasks t SET status = 'queued', owner = NULL, lease_until = NULL, epoch = t.epoch + 1
+                    FROM v WHERE t.task_id = v.task_id AND t.epoch = v.epoch AND t.owner IS NOT NULL
+                  RETURNING t.task_id),
+         freed AS (UPDATE task_slots SET task_id = NULL WHERE task_id IN (SELECT task_id FROM back))
+    SELECT task_id FROM back`,
   requeueExpired: `
     WITH expired AS (SELECT task_id FROM tasks WHERE status = 'running' AND lease_until < now()
                       ORDER BY lease_until LIMIT $1 FOR UPDATE SKIP LOCKED),
@@ -365,6 +380,34 @@ export class PostgresTaskQueue {
     } finally {
       client.release(broken);
     }
+  }
+
+  /**
+   * Takes a task out of the queue, queued or running, into `task_history` as 'cancelled' (its run
+   * was cancelled or its step timed out), freeing its seat. Its holder, if any, is fenced: its next
+   * renewal reports the lease lost ({@link wasWithdrawn} tells why). Returns false if there was no
+   * such task (never queued, or finished already).
+   */
+  async withdraw(runId: string, stepKey: string, attempt: number, reason: string): Promise<boolean> {
+    const r = await this.#pool.query(TASK_QUEUE_SQL.withdraw, [runId, stepKey, attempt, JSON.stringify({ reason })]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  /** True if the task left the queue by {@link withdraw} (rather than being requeued or finished by another holder). */
+  async wasWithdrawn(taskId: number): Promise<boolean> {
+    const r = await this.#pool.query<{ outcome: string }>('SELECT outcome FROM task_history WHERE task_id = $1', [taskId]);
+    return r.rows[0]?.outcome === 'cancelled';
+  }
+
+  /**
+   * Gives leases back (a worker stopping): the tasks are queued again at once, keeping their
+   * `external_ref` (the next poller re-attaches to a remote job), at a new epoch. Returns the task
+   * ids released (a lease lost meanwhile is skipped).
+   */
+  async release(leases: readonly TaskLease[]): Promise<number[]> {
+    if (leases.length === 0) return [];
+    const r = await this.#pool.query<{ task_id: string }>(TASK_QUEUE_SQL.release, [leases.map((l) => l.taskId), leases.map((l) => l.epoch)]);
+    return r.rows.map((row) => Number(row.task_id));
   }
 
   /**
