@@ -264,7 +264,10 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
       .option('--queues <q1,q2>', 'shared database: take only runs of these queues (run --queue; default: default)')
       .option('--lease-ms <ms>', 'shared database: how long a run stays this worker\'s without renewal (default 15000)')
       .option('--poll-ms <ms>', 'shared database: how often to look for runs to take (default 500)')
-      .option('--drain-ms <ms>', 'shared database: on SIGTERM, how long runs in flight may finish before their leases are given up (default 10000)'),
+      .option('--drain-ms <ms>', 'shared database: on SIGTERM, how long runs in flight may finish before their leases are given up (default 10000)')
+      .option('--task-queue <which>', 'shared database: attempts that go to the shared task queue, run by any worker while their run is parked: remote (k8s, ray, spark... jobs; default), all, none, or executor names')
+      .option('--task-concurrency <n>', 'shared database: queued attempts running at once in this worker (default: --concurrency)')
+      .option('--task-limit <exec=n,...>', 'shared database: most attempts of an executor running at once across all workers, e.g. k8s=4,ray=2'),
     { tasks: true },
   ).addHelpText(
     'after',

@@ -8,6 +8,7 @@
  */
 import type { CliIo, EngineCliOptions } from '../engine-options.js';
 import { loadTasks, storageOf, tasksVersion } from '../engine-options.js';
+import { resolve } from 'node:path';
 import { CliError } from '../errors.js';
 import { openSharedStore, redactUrl } from '../shared-db.js';
 
@@ -21,6 +22,37 @@ export interface SharedWorkerCliOptions extends EngineCliOptions {
   readonly queues?: string;
   readonly drainMs?: string;
   readonly untilIdle?: boolean;
+  /** 'remote' (default), 'all', 'none', or executor names. */
+  readonly taskQueue?: string;
+  readonly taskConcurrency?: string;
+  /** `exec=N,exec2=M`: concurrency limits across all workers. */
+  readonly taskLimit?: string;
+  readonly rayAddress?: string;
+  readonly livyUrl?: string;
+}
+
+/** `--task-queue`: which executors' attempts go to the shared task queue (undefined: none). */
+export function taskQueueExecutors(v: string | undefined, remoteKinds: readonly string[]): 'all' | readonly string[] | undefined {
+  const s = (v ?? 'remote').trim();
+  if (s === 'none') return undefined;
+  if (s === 'all') return 'all';
+  if (s === 'remote') return remoteKinds;
+  const names = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (names.length === 0) throw new CliError('--task-queue takes remote, all, none, or executor names (k8s,ray,...)');
+  if (names.includes('starlark')) throw new CliError('--task-queue: starlark tasks run inside the workflow\'s interpreter and cannot be queued');
+  return names;
+}
+
+/** `--task-limit k8s=4,ray=2`. */
+export function taskLimits(v: string | undefined): Record<string, number> | undefined {
+  if (v === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of v.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const m = /^([A-Za-z0-9_.-]+)=(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1) throw new CliError(`--task-limit takes EXECUTOR=N pairs (N ≥ 1), comma-separated, e.g. k8s=4,ray=2; not ${JSON.stringify(part)}`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 function positive(name: string, v: string | undefined, dflt: number): number {
@@ -38,8 +70,18 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
   const drainMs = positive('--drain-ms', opts.drainMs, 10_000);
   const queues = (opts.queues ?? 'default').split(',').map((q) => q.trim()).filter((q) => q !== '');
   if (queues.length === 0) throw new CliError('--queues needs at least one queue name');
+  const { KNOWN_EXECUTORS, ensureExecutors } = await import('../remote.js');
+  const queued = taskQueueExecutors(opts.taskQueue, KNOWN_EXECUTORS);
+  const taskConcurrency = positive('--task-concurrency', opts.taskConcurrency, concurrency);
+  const limits = taskLimits(opts.taskLimit);
+  if (limits && !queued) throw new CliError('--task-limit needs the task queue (not --task-queue none)');
   const tasks = opts.tasks !== undefined ? await loadTasks(opts.tasks) : undefined;
   const blobs = await storageOf(opts.storage);
+  // Remote executors are set up on demand, for the runs this worker takes and the attempts its
+  // task poller takes, from what they recorded (as a SQLite worker does for its unfinished runs).
+  const places = { dbDir: resolve('.larkflow'), ...(blobs !== undefined ? { storage: blobs } : {}) };
+  const sources = { ...(opts.tasks !== undefined ? { tasksFile: opts.tasks } : {}), taskNames: Object.keys(tasks ?? {}) };
+  const endpoints = { ...(opts.rayAddress !== undefined ? { rayAddress: opts.rayAddress } : {}), ...(opts.livyUrl !== undefined ? { livyUrl: opts.livyUrl } : {}) };
   const store = await openSharedStore(url, { retryMs: 60_000, onRetry: (e) => io.err(`worker: ${e.message}; trying again for up to 60 s\n`) });
   const { SharedWorker } = await import('../../engine/distributed/shared-worker.js');
   const worker = SharedWorker.start({
@@ -52,9 +94,23 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
     setup: (engine) => {
       if (tasks) engine.registerTasks(tasks, { version: tasksVersion(opts.tasks!) });
     },
+    prepareRuns: async (engine, runIds) => {
+      for (const runId of runIds) {
+        const first = engine.history(runId)[0];
+        if (first?.kind !== 'RunStarted') continue;
+        await ensureExecutors(engine, engine.executorsOfRun(runId), first.remote, places, { ...sources, ...(first.file !== undefined ? { workflowFile: first.file } : {}) }, endpoints, false);
+      }
+    },
+    prepareAttempt: async (engine, a) => {
+      if ((KNOWN_EXECUTORS as readonly string[]).includes(a.executor)) await ensureExecutors(engine, [a.executor], a.runDefaults, places, sources, endpoints, true);
+    },
+    ...(queued ? { taskQueue: { executors: queued, concurrency: taskConcurrency, leaseMs, ...(limits ? { limits } : {}) } } : {}),
     onError: (e) => io.err(`worker: ${e.message}\n`),
   });
-  io.err(`worker: ${worker.workerId} on ${redactUrl(url)} (queues ${queues.join(',')}, up to ${maxRuns} runs, lease ${leaseMs} ms)\n`);
+  io.err(
+    `worker: ${worker.workerId} on ${redactUrl(url)} (queues ${queues.join(',')}, up to ${maxRuns} runs, lease ${leaseMs} ms; ` +
+      `task queue: ${queued === undefined ? 'off' : queued === 'all' ? 'all executors' : queued.join(',')}${limits ? `, limits ${Object.entries(limits).map(([k, v]) => `${k}=${v}`).join(',')}` : ''})\n`,
+  );
   // Every run's events ('*'): one line per run that ends here.
   const unsubscribe = worker.engine.subscribe('*', (e, runId) => {
     if (e.kind === 'RunCompleted') io.out(`${runId} completed ${JSON.stringify(e.result)}\n`);

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { Engine } from '../engine.js';
 import type { EngineOptions } from '../engine.js';
 import type { AsyncEventStore } from '../store/async-store.js';
+import type { QueuedAttempt } from '../core/ports.js';
 import { UsageError } from '../core/errors.js';
 import { RemoteExecutor } from '../attempts/remote-executor.js';
 import type { PostgresTaskQueue } from '../store/postgres/task-queue.js';
@@ -48,6 +49,13 @@ export interface SharedWorkerOptions {
   readonly engine?: Omit<EngineOptions, 'db' | 'leaseMs'>;
   /** Registers tasks on the engine before it takes runs. */
   readonly setup?: (engine: Engine) => void;
+  /**
+   * Readies the engine for runs it just claimed, before it recovers them (the CLI sets up the remote
+   * executors they recorded, so the engine re-attaches to their jobs).
+   */
+  readonly prepareRuns?: (engine: Engine, runIds: readonly string[]) => Promise<void>;
+  /** Readies the engine for an attempt its task poller took (sets up the executor it names). */
+  readonly prepareAttempt?: (engine: Engine, attempt: QueuedAttempt) => Promise<void>;
   /** Most runs held at once. @default 50 */
   readonly maxRuns?: number;
   /**
@@ -145,6 +153,7 @@ export class SharedWorker {
         concurrency: tq.concurrency ?? 8,
         leaseMs: tq.leaseMs ?? this.leaseMs,
         ...(tq.limits ? { limits: tq.limits } : {}),
+        ...(options.prepareAttempt ? { prepare: (a: QueuedAttempt) => options.prepareAttempt!(this.engine, a) } : {}),
         onError: this.onError,
       });
     }
@@ -207,6 +216,13 @@ export class SharedWorker {
         );
       } finally {
         for (const c of claimed) this.adopting.delete(c.runId);
+      }
+      if (claimed.length > 0 && this.options.prepareRuns) {
+        try {
+          await this.options.prepareRuns(this.engine, claimed.map((c) => c.runId));
+        } catch (e) {
+          this.onError(e instanceof Error ? e : new Error(String(e)));
+        }
       }
       if (claimed.length > 0 && !this.stopped) this.engine.recover();
     }

@@ -31,6 +31,8 @@ export interface TaskPollerOptions {
   readonly leaseMs: number;
   /** Concurrency limits across all workers, by executor (seats). */
   readonly limits?: Readonly<Record<string, number>>;
+  /** Readies the engine for an attempt before it runs (sets up the remote executor it names). */
+  readonly prepare?: (attempt: QueuedAttempt) => Promise<void>;
   readonly onError: (e: Error) => void;
 }
 
@@ -100,6 +102,15 @@ export class TaskPoller {
     const r: Running = { lease, abort: new AbortController() };
     this.running.set(lease.taskId, r);
     const spec = lease.spec as QueuedAttempt;
+    if (!this.options.prepare) return this.run(r, spec);
+    this.options.prepare(spec).then(
+      () => this.run(r, spec),
+      (e: unknown) => this.settle(r, { ok: false, error: { kind: 'executor', message: `this worker cannot set up executor ${spec.executor}: ${(e as Error).message}`, retryable: true } }),
+    );
+  }
+
+  private run(r: Running, spec: QueuedAttempt): void {
+    const { lease } = r;
     let recorded: SubmittedJob | undefined;
     if (lease.externalRef !== null) {
       try {
@@ -133,6 +144,12 @@ export class TaskPoller {
     r.handle = started.handle;
     r.executor = started.executor;
     if (recorded) r.job = recorded;
+    else if (spec.submitted) {
+      // The job was submitted before the attempt was queued (by the run's earlier owner): record it
+      // on the task, so that a poller taking the task over re-attaches too.
+      r.job = spec.submitted;
+      this.options.queue.recordExternalRef(lease, JSON.stringify(spec.submitted)).catch(() => undefined);
+    }
     started.handle.done.then(
       (outcome) => this.settle(r, outcome),
       (e: unknown) => this.settle(r, { ok: false, error: { kind: 'executor', message: String(e), retryable: true } }),
