@@ -6,6 +6,8 @@
  * loses a run (another claimed it) writes nothing more to it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -193,6 +195,38 @@ describe('queues', () => {
       expect(() => Engine.open({ db: ':memory:' }).start({ source: { name: 'q.star', text: QSRC }, queue: 'bad queue' })).toThrow(/queue name/);
     } finally {
       sync.close();
+    }
+  });
+});
+
+describe('notifications on a shared database', () => {
+  it('a worker delivers the notifications of the runs it drives, once, with their idempotency keys', async () => {
+    const store = await freshStore();
+    const got: { key: string | undefined; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        got.push({ key: req.headers['x-larkflow-idempotency-key'] as string | undefined, body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const [runId] = await submitRuns(store, 'add = task("add")\n@workflow()\ndef main(x):\n    return add(x, 1)\n', { args: [1], notify: [{ on: ['SUCCEEDED'], sink: { kind: 'webhook', url } }] });
+    const w = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, engine: { workDir: join(dir, 'n') }, setup: (e) => e.registerTask('add', (a: number, b: number) => a + b) });
+    try {
+      await until('the notification', async () => got.length >= 1);
+      await new Promise((r) => setTimeout(r, 300)); // no second delivery
+      expect(got).toHaveLength(1);
+      expect(got[0]!.key).toBe(`${runId}:SUCCEEDED:0`);
+      expect(JSON.parse(got[0]!.body)).toMatchObject({ runId, event: 'SUCCEEDED' });
+      const rows = await store.listOutbox();
+      expect(rows.map((r) => r.status)).toEqual(['delivered']);
+    } finally {
+      await w.stop({ drainMs: 100 });
+      await store.close();
+      server.close();
     }
   });
 });

@@ -5,7 +5,7 @@
  * `engine.start` records.
  */
 import { Engine } from '../../src/engine/index.js';
-import type { HistoryEvent } from '../../src/engine/index.js';
+import type { HistoryEvent, StartOptions } from '../../src/engine/index.js';
 import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
 import { openPostgresStore, type PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import type { PgServer } from './postgres.js';
@@ -37,11 +37,11 @@ export async function migratedDatabase(server: PgServer, name: string): Promise<
 export async function submitRuns(
   store: Pick<AsyncEventStore, 'putScript' | 'createRun'>,
   text: string,
-  options: { readonly args?: readonly unknown[]; readonly count?: number; readonly idPrefix?: string; readonly queue?: string; readonly name?: string } = {},
+  options: { readonly args?: readonly unknown[]; readonly count?: number; readonly idPrefix?: string; readonly queue?: string; readonly name?: string; readonly notify?: StartOptions['notify'] } = {},
 ): Promise<string[]> {
   const e = Engine.open({ db: ':memory:' });
   // The template run is abandoned at once: only its RunStarted and its script are used.
-  const h = e.start({ source: { name: options.name ?? 'wf.star', text }, args: [...(options.args ?? [])] as never[], ...(options.queue !== undefined ? { queue: options.queue } : {}) });
+  const h = e.start({ source: { name: options.name ?? 'wf.star', text }, args: [...(options.args ?? [])] as never[], ...(options.queue !== undefined ? { queue: options.queue } : {}), ...(options.notify !== undefined ? { notify: options.notify } : {}) });
   const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
   await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
   e.abandon();

@@ -16,6 +16,7 @@ import type { QueuedAttempt } from '../core/ports.js';
 import { UsageError } from '../core/errors.js';
 import { RemoteExecutor } from '../attempts/remote-executor.js';
 import type { PostgresTaskQueue } from '../store/postgres/task-queue.js';
+import { deliverDue } from '../notify/deliver.js';
 import { MirrorStore } from './mirror-store.js';
 import { pendingWork } from './pending-work.js';
 import type { MirrorHooks } from './mirror-store.js';
@@ -229,7 +230,23 @@ export class SharedWorker {
     // Signals, cancellations and results of queued attempts posted to held runs.
     await refreshInboxes(store, this.mirror, this.engine);
     if (this.tasks && !this.stopped) await this.tasks.poll();
+    this.deliverSoon();
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
+  }
+
+  private delivering: Promise<void> | undefined;
+
+  /**
+   * Delivers the due notifications of the shared outbox (any run's: rows are claimed with SKIP
+   * LOCKED, so each goes out from one worker at a time, at least once, with its idempotency key),
+   * in the background so that a slow receiver does not hold up the poll.
+   */
+  private deliverSoon(): void {
+    if (this.delivering || this.stopped) return;
+    this.delivering = deliverDue(this.options.store, { ...this.options.engine?.notifications, owner: this.workerId })
+      .then(() => undefined)
+      .catch((e: unknown) => this.onError(new Error(`cannot deliver notifications: ${(e as Error).message}`)))
+      .finally(() => (this.delivering = undefined));
   }
 
   /** What each held run waits on, as of its last seq (recomputed only when its history grew). */
@@ -277,6 +294,7 @@ export class SharedWorker {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.polling;
+    await this.delivering;
     const drainMs = options.drainMs ?? 10_000;
     const started = Date.now();
     await this.tasks?.stop(drainMs);

@@ -27,6 +27,12 @@ import type { EventStore, OutboxItem } from '../core/ports.js';
 import { summaryLine } from './spec.js';
 
 /** Options of `deliverDue`. */
+/** The outbox of a store, synchronous (SQLite, memory) or not (PostgreSQL). */
+export interface OutboxStore {
+  claimOutbox(...args: Parameters<EventStore['claimOutbox']>): OutboxItem[] | Promise<OutboxItem[]>;
+  completeOutbox(...args: Parameters<EventStore['completeOutbox']>): void | Promise<void>;
+}
+
 export interface DeliverOptions {
   /** Who claims the rows (recorded on them while claimed). @default "larkflow" */
   readonly owner?: string;
@@ -68,9 +74,9 @@ export function backoffDelay(attempts: number, baseMs = 1000, maxMs = 600_000): 
  * Never throws for a delivery's failure (it is recorded in the row); throws only if the store fails
  * to claim.
  */
-export async function deliverDue(store: EventStore, options: DeliverOptions = {}): Promise<DeliverReport> {
+export async function deliverDue(store: OutboxStore, options: DeliverOptions = {}): Promise<DeliverReport> {
   const now = options.now ?? Date.now();
-  const items = store.claimOutbox(options.owner ?? 'larkflow', now, options.limit ?? 50, options.leaseMs ?? 60_000);
+  const items = await store.claimOutbox(options.owner ?? 'larkflow', now, options.limit ?? 50, options.leaseMs ?? 60_000);
   let delivered = 0;
   let retrying = 0;
   let failed = 0;
@@ -84,13 +90,13 @@ export async function deliverDue(store: EventStore, options: DeliverOptions = {}
       }
       try {
         if (error === undefined) {
-          store.completeOutbox(item.id, true);
+          await store.completeOutbox(item.id, true);
           delivered++;
           return;
         }
         const attempts = item.attempts + 1;
         const giveUp = attempts >= (options.maxAttempts ?? 10);
-        store.completeOutbox(item.id, false, error, (options.now ?? Date.now()) + backoffDelay(attempts, options.backoffMs, options.maxBackoffMs), giveUp);
+        await store.completeOutbox(item.id, false, error, (options.now ?? Date.now()) + backoffDelay(attempts, options.backoffMs, options.maxBackoffMs), giveUp);
         if (giveUp) failed++;
         else retrying++;
       } catch {
