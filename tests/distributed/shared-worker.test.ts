@@ -124,6 +124,27 @@ describe('SharedWorker on PostgreSQL', () => {
     }
   });
 
+  it('a run that took a signal, was parked and is woken again is taken over with its received messages', async () => {
+    const store = await freshStore();
+    const w = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 2000, parkAfterMs: 300, engine: { workDir: join(dir, 'c2') } });
+    try {
+      const runId = await submit(store, '@workflow()\ndef main():\n    a = signal.wait("a")\n    b = signal.wait("b")\n    return [a, b]\n');
+      await until('the run to be parked', async () => w.stats.parked >= 1);
+      await store.postInbox(runId, { kind: 'signal', name: 'a', payload: 1 });
+      // Taken again, it records "a" and is parked again, waiting on "b".
+      await until('the run to be parked again', async () => w.stats.parked >= 2 && (await store.history(runId)).some((e) => e.kind === 'SignalReceived'));
+      // Claimed a third time: its history now holds a SignalReceived, which adoption must replay.
+      await store.postInbox(runId, { kind: 'signal', name: 'b', payload: 2 });
+      const rec = await until('the run to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: [1, 2] });
+    } finally {
+      await w.stop({ drainMs: 1000 });
+      await store.close();
+    }
+  });
+
   it('a worker whose run was claimed by another stops writing to it at once', async () => {
     const store = await freshStore();
     let release!: () => void;

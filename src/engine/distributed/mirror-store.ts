@@ -96,13 +96,18 @@ export class MirrorStore implements EventStore {
     this.locals.set(runId, local);
     const { seq: _seq, ...start } = first;
     local.createRun(start as Omit<HistoryEvent & { kind: 'RunStarted' }, 'seq'>);
-    if (history.length > 1) {
-      local.append(
-        runId,
-        1,
-        history.slice(1).map(({ seq: _s, ...e }) => e as NewEvent),
-      );
-    }
+    // The inbox messages the history took (SignalReceived) are posted to the in-memory store first,
+    // so that its append finds and consumes them; the in-memory history names them by their
+    // in-memory ids, mapped from the database's as `setInbox` maps messages read later.
+    const ids = new Map<number, number>();
+    const rest = history.slice(1).map(({ seq: _s, ...e }) => {
+      if (e.kind !== 'SignalReceived') return e as NewEvent;
+      const posted = local.postInbox(runId, { kind: 'signal', name: e.name, payload: e.payload, key: `db:${e.inboxId}` });
+      ids.set(e.inboxId, posted.id);
+      return { ...e, inboxId: posted.id } as NewEvent;
+    });
+    if (rest.length > 0) local.append(runId, 1, rest);
+    this.inboxIds.set(runId, ids);
     if (script) this.scripts.set(first.scriptDigest, [...script]);
     this.held.set(runId, { epoch, durableSeq: history.length, queued: [], inFlight: false, waiters: [] });
     this.lostRuns.delete(runId);
@@ -303,6 +308,9 @@ export class MirrorStore implements EventStore {
       return { ...e, inboxId: localId };
     });
     const appended = this.locals.get(runId)!.append(runId, expectedLastSeq, localEvents);
+    // The messages taken are no longer waiting (the next read from the database agrees).
+    const taken = new Set(events.flatMap((e) => (e.kind === 'SignalReceived' ? [e.inboxId] : [])));
+    if (taken.size > 0) this.inbox.set(runId, (this.inbox.get(runId) ?? []).filter((m) => !taken.has(m.id)));
     h.queued.push(...events);
     this.scheduleFlush();
     return appended;

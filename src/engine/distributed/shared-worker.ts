@@ -208,11 +208,17 @@ export class SharedWorker {
       try {
         await Promise.all(
           claimed.map(async (c) => {
-            const history = await store.history(c.runId);
-            const first = history[0];
-            const script = first?.kind === 'RunStarted' ? await store.getScript(first.scriptDigest) : undefined;
-            this.mirror.adopt(c.epoch, history, script);
-            this.stats.claimed++;
+            try {
+              const history = await store.history(c.runId);
+              const first = history[0];
+              const script = first?.kind === 'RunStarted' ? await store.getScript(first.scriptDigest) : undefined;
+              this.mirror.adopt(c.epoch, history, script);
+              this.stats.claimed++;
+            } catch (e) {
+              // This run only: the others of the batch are recovered; its lease runs out.
+              this.mirror.forget(c.runId);
+              this.onError(new Error(`cannot take run ${c.runId}: ${(e as Error).message}`));
+            }
           }),
         );
       } finally {
