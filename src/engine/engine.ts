@@ -273,6 +273,8 @@ interface LiveRun {
   readonly steps: Map<string, StepRuntime>;
   readonly timers: Map<string, () => void>;
   readonly children: Map<string, string>;
+  /** Child steps whose end is recorded or on its way to the history (never recorded twice). */
+  readonly childEnds: Set<string>;
   readonly reuse: Map<string, TaskCompleted & { task?: string; argsDigest?: string }>;
   readonly parent?: { readonly runId: string; readonly stepId: string };
   readonly env: Readonly<Record<string, string>>;
@@ -1091,6 +1093,7 @@ export class Engine {
       steps: new Map(),
       timers: new Map(),
       children: new Map(),
+      childEnds: new Set(),
       reuse,
       ...(parent ? { parent } : {}),
       env,
@@ -1681,6 +1684,27 @@ export class Engine {
   }
 
   /**
+   * @internal A child run driven by another worker ended (a shared-database worker read it from
+   * the database): its parent, live here, records the end once. False if there is nothing to do.
+   */
+  childEnded(parentRunId: string, childRunId: string, status: RunRecord['status'], childHistory: readonly HistoryEvent[]): boolean {
+    const run = this.live.get(parentRunId);
+    if (!run || run.finished || status === 'running') return false;
+    const stepId = [...run.children].find(([, c]) => c === childRunId)?.[0];
+    if (stepId === undefined || run.childEnds.has(stepId)) return false;
+    if (this.store.history(parentRunId).some((e) => (e.kind === 'ChildRunCompleted' || e.kind === 'ChildRunFailed') && e.stepId === stepId)) return false;
+    run.childEnds.add(stepId);
+    const ch = foldHistory(childHistory);
+    const at = this.clock.now();
+    this.activate(run, null, [
+      status === 'completed'
+        ? { kind: 'ChildRunCompleted', at, stepId, result: ch.result ?? null }
+        : { kind: 'ChildRunFailed', at, stepId, error: ch.error ?? { kind: 'child', message: `child run ${status}`, retryable: false } },
+    ]);
+    return true;
+  }
+
+  /**
    * @internal Runs here an attempt a shared-database worker's task poller took from the task queue
    * (another worker's run). Returns its handle, or why this process cannot run it.
    */
@@ -1976,7 +2000,8 @@ export class Engine {
     run.resolve(result);
     if (run.parent) {
       const parent = this.live.get(run.parent.runId);
-      if (parent && !parent.finished) {
+      if (parent && !parent.finished && !parent.childEnds.has(run.parent.stepId)) {
+        parent.childEnds.add(run.parent.stepId);
         const at = this.clock.now();
         this.activate(parent, null, [
           e.kind === 'RunCompleted'
@@ -2187,6 +2212,11 @@ export class Engine {
       const rec = this.store.getRun(runId);
       if (!rec) throw new UsageError(`no run ${runId}`);
       if (rec.status !== 'running') throw new UsageError(`run ${runId} has already ${rec.status === 'blocked' ? 'blocked' : 'ended'} (${rec.status})`);
+      // On a shared database the run is another worker's: the request goes through its inbox.
+      if (this.store.durable) {
+        this.store.postInbox(runId, { kind: 'signal', name: CANCEL_SIGNAL, payload: { reason } });
+        return;
+      }
       // Not live here: record the request (without a lease: it comes from outside); the run's worker
       // sees its history move on and acts on it, or recover() does.
       this.store.append(runId, rec.lastSeq, [{ kind: 'CancelRequested', at: this.clock.now(), reason }]);
@@ -2518,6 +2548,7 @@ export class Engine {
         } else if (child.status !== 'running') {
           const ch = foldHistory(this.store.history(s.childRunId));
           const at = this.clock.now();
+          run.childEnds.add(id);
           run.followUps.push([
             child.status === 'completed'
               ? { kind: 'ChildRunCompleted', at, stepId: id, result: ch.result ?? null }

@@ -220,6 +220,71 @@ describe('queues', () => {
   });
 });
 
+describe('child runs on a shared database', () => {
+  const FAMILY = 'slow = task("slow")\n\n@workflow()\ndef kid(x):\n    return slow(x)\n\n@workflow()\ndef main(x):\n    return kid(x) + 1\n';
+
+  it('a parent and its child driven by different workers after a takeover: the parent learns the end of the child', async () => {
+    const store = await freshStore();
+    const slow = (ms: number) => (e: Engine) => e.registerTask('slow', async (x: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return x * 10;
+    });
+    const a = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 1000, engine: { workDir: join(dir, 'ca') }, setup: slow(60_000) });
+    const workers: SharedWorker[] = [];
+    try {
+      const [runId] = (await submitRuns(store, FAMILY, { args: [4], workflow: 'main' })) as [string];
+      const childId = await until('the child to run its task', async () => {
+        const started = (await store.history(runId)).find((e) => e.kind === 'ChildRunStarted');
+        const id = started?.kind === 'ChildRunStarted' ? started.childRunId : undefined;
+        return id !== undefined && (await store.history(id)).some((e) => e.kind === 'AttemptStarted') ? id : undefined;
+      });
+      a.abandon();
+      // Two workers that hold one run each: the parent and the child end up on different workers.
+      for (const name of ['cb', 'cc']) workers.push(SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 1000, maxRuns: 1, claimBatch: 1, engine: { workDir: join(dir, name) }, setup: slow(200) }));
+      await until('both runs to be taken', async () => workers.every((w) => w.mirror.heldRunIds().length === 1));
+      expect(new Set(workers.map((w) => w.mirror.heldRunIds()[0]))).toEqual(new Set([runId, childId]));
+      const child = await until('the child to end', completed(store, childId));
+      expect(child.status).toBe('completed');
+      const rec = await until('the parent to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: 41 });
+      expect(h.filter((e) => e.kind === 'ChildRunCompleted')).toHaveLength(1);
+      expect((await store.history(childId)).filter((e) => e.kind === 'RunStarted')).toHaveLength(1);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop({ drainMs: 100 })));
+      await store.close();
+    }
+  }, 30_000);
+});
+
+describe('child runs on a shared database: cancellation', () => {
+  it('cancelling a parent reaches its child on another worker through the child\'s inbox', async () => {
+    const store = await freshStore();
+    const forever = (e: Engine) => e.registerTask('slow', (x: number) => new Promise<number>(() => void x));
+    const a = SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 1000, engine: { workDir: join(dir, 'xa') }, setup: forever });
+    const workers: SharedWorker[] = [];
+    try {
+      const src = 'slow = task("slow")\n\n@workflow()\ndef kid(x):\n    return slow(x)\n\n@workflow()\ndef main(x):\n    return kid(x) + 1\n';
+      const [runId] = (await submitRuns(store, src, { args: [1], workflow: 'main' })) as [string];
+      const childId = await until('the child to run its task', async () => {
+        const started = (await store.history(runId)).find((e) => e.kind === 'ChildRunStarted');
+        const id = started?.kind === 'ChildRunStarted' ? started.childRunId : undefined;
+        return id !== undefined && (await store.history(id)).some((e) => e.kind === 'AttemptStarted') ? id : undefined;
+      });
+      a.abandon();
+      for (const name of ['xb', 'xc']) workers.push(SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 1000, maxRuns: 1, claimBatch: 1, engine: { workDir: join(dir, name) }, setup: forever }));
+      await until('both runs to be taken', async () => workers.every((w) => w.mirror.heldRunIds().length === 1));
+      await store.postInbox(runId, { kind: 'signal', name: '__cancel__', payload: { reason: 'stop it' } });
+      expect((await until('the parent to end', completed(store, runId))).status).toBe('cancelled');
+      expect((await until('the child to end', completed(store, childId))).status).toBe('cancelled');
+    } finally {
+      await Promise.all(workers.map((w) => w.stop({ drainMs: 100 })));
+      await store.close();
+    }
+  }, 30_000);
+});
+
 describe('notifications on a shared database', () => {
   it('a worker delivers the notifications of the runs it drives, once, with their idempotency keys', async () => {
     const store = await freshStore();
@@ -257,10 +322,10 @@ describe('pendingWork', () => {
   it('sees attempts in flight, retries, timers and children', () => {
     const h = (events: object[]) => events.map((e, i) => ({ ...base, seq: i + 1, ...e })) as unknown as HistoryEvent[];
     expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }]))).toMatchObject({ busy: true });
-    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false, queuedSince: null });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false, queuedSince: null });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null });
-    expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c' }]))).toMatchObject({ busy: true });
+    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false, queuedSince: null, children: [] });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false, queuedSince: null, children: [] });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [] });
+    expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c', childRunId: 'run-kid' }]))).toMatchObject({ busy: true, children: ['run-kid'] });
     expect(pendingWork(h([{ kind: 'RunCompleted', result: 1 }]))).toMatchObject({ ended: true });
   });
 
@@ -271,9 +336,9 @@ describe('pendingWork', () => {
       { kind: 'TaskScheduled', at: 10, stepId: 's1', overallTimeoutMs: 5000 },
       { kind: 'AttemptStarted', at: 20, stepId: 's1', attempt: 1, executor: 'k8s' },
     ];
-    expect(pendingWork(h(events), queued)).toEqual({ busy: false, wakeAt: 5010, ended: false, queuedSince: 20 });
+    expect(pendingWork(h(events), queued)).toEqual({ busy: false, wakeAt: 5010, ended: false, queuedSince: 20, children: [] });
     // Without the queue, the same attempt runs in the owner's process.
-    expect(pendingWork(h(events))).toMatchObject({ busy: true, queuedSince: null });
-    expect(pendingWork(h([...events, { kind: 'TaskCompleted', at: 30, stepId: 's1', attempt: 1, result: 1 }]), queued)).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null });
+    expect(pendingWork(h(events))).toMatchObject({ busy: true, queuedSince: null, children: [] });
+    expect(pendingWork(h([...events, { kind: 'TaskCompleted', at: 30, stepId: 's1', attempt: 1, result: 1 }]), queued)).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [] });
   });
 });

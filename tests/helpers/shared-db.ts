@@ -37,11 +37,11 @@ export async function migratedDatabase(server: PgServer, name: string): Promise<
 export async function submitRuns(
   store: Pick<AsyncEventStore, 'putScript' | 'createRun'>,
   text: string,
-  options: { readonly args?: readonly unknown[]; readonly count?: number; readonly idPrefix?: string; readonly queue?: string; readonly name?: string; readonly notify?: StartOptions['notify'] } = {},
+  options: { readonly args?: readonly unknown[]; readonly count?: number; readonly idPrefix?: string; readonly queue?: string; readonly name?: string; readonly notify?: StartOptions['notify']; readonly workflow?: string } = {},
 ): Promise<string[]> {
   const e = Engine.open({ db: ':memory:' });
   // The template run is abandoned at once: only its RunStarted and its script are used.
-  const h = e.start({ source: { name: options.name ?? 'wf.star', text }, args: [...(options.args ?? [])] as never[], ...(options.queue !== undefined ? { queue: options.queue } : {}), ...(options.notify !== undefined ? { notify: options.notify } : {}) });
+  const h = e.start({ source: { name: options.name ?? 'wf.star', text }, args: [...(options.args ?? [])] as never[], ...(options.queue !== undefined ? { queue: options.queue } : {}), ...(options.notify !== undefined ? { notify: options.notify } : {}), ...(options.workflow !== undefined ? { workflow: options.workflow } : {}) });
   const first = e.history(h.runId)[0] as HistoryEvent & { kind: 'RunStarted' };
   await store.putScript(first.scriptDigest, e.store.getScript(first.scriptDigest)!);
   e.abandon();

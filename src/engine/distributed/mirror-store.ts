@@ -73,6 +73,13 @@ export class MirrorStore implements EventStore {
   /** Per held run: database inbox id → the id of the same message in the run's in-memory store. */
   private readonly inboxIds = new Map<string, Map<number, number>>();
   private closing = false;
+  /**
+   * Runs held elsewhere that the held runs need to know of (their child runs), as last read from
+   * the database by the worker: their rows, and the histories of those that ended.
+   */
+  private readonly foreign = new Map<string, { rec: RunRecord; history?: HistoryEvent[] }>();
+  /** Messages to runs held elsewhere (a cancellation reaching a child), being posted. */
+  private readonly posts = new Set<Promise<unknown>>();
 
   constructor(
     readonly remote: AsyncEventStore,
@@ -111,6 +118,21 @@ export class MirrorStore implements EventStore {
     if (script) this.scripts.set(first.scriptDigest, [...script]);
     this.held.set(runId, { epoch, durableSeq: history.length, queued: [], inFlight: false, waiters: [] });
     this.lostRuns.delete(runId);
+  }
+
+  /**
+   * Records what the database says of a run held elsewhere (a held run's child): `getRun` answers
+   * with it, and `history` with the history of one that ended, so a parent's recovery sees its
+   * child as it is instead of starting it again.
+   */
+  noteForeign(rec: RunRecord, history?: readonly HistoryEvent[]): void {
+    if (this.held.has(rec.runId)) return;
+    this.foreign.set(rec.runId, { rec, ...(history ? { history: [...history] } : {}) });
+  }
+
+  /** Forgets what was noted of a run held elsewhere. */
+  forgetForeign(runId: string): void {
+    this.foreign.delete(runId);
   }
 
   /** The runs held here. */
@@ -176,7 +198,7 @@ export class MirrorStore implements EventStore {
   /** Resolves once every queued write has been answered. */
   async flushed(): Promise<void> {
     const all = [...this.held.keys()].map((id) => this.durable(id)?.catch(() => undefined));
-    await Promise.all([...all, ...this.scriptWrites.values(), ...this.releases]);
+    await Promise.all([...all, ...this.scriptWrites.values(), ...this.releases, ...this.posts]);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -362,11 +384,14 @@ export class MirrorStore implements EventStore {
   }
 
   history(runId: string, fromSeq?: number): HistoryEvent[] {
-    return this.locals.get(runId)?.history(runId, fromSeq) ?? [];
+    const local = this.locals.get(runId);
+    if (local) return local.history(runId, fromSeq);
+    const f = this.foreign.get(runId)?.history ?? [];
+    return fromSeq === undefined ? [...f] : f.filter((e) => e.seq >= fromSeq);
   }
 
   getRun(runId: string): RunRecord | undefined {
-    return this.locals.get(runId)?.getRun(runId);
+    return this.locals.get(runId)?.getRun(runId) ?? this.foreign.get(runId)?.rec;
   }
 
   /** The held runs that match (the shared database has the others). */
@@ -381,8 +406,28 @@ export class MirrorStore implements EventStore {
     return [...this.locals.entries()].filter(([id]) => this.holds(id)).flatMap(([, l]) => l.unfinishedRuns());
   }
 
-  postInbox(runId: string, _msg: InboxPost): { readonly id: number; readonly duplicate: boolean } {
-    throw new StoreError(`signals to run ${runId} go through the shared database (engine.signal on a worker is not supported yet: use larkflow signal --db URL)`);
+  /**
+   * A message to a run held elsewhere (a cancellation of a child run) is posted to the database in
+   * the background, tried again for a while if it is unreachable; the answer is a placeholder.
+   */
+  postInbox(runId: string, msg: InboxPost): { readonly id: number; readonly duplicate: boolean } {
+    if (this.held.has(runId) || !this.foreign.has(runId)) {
+      throw new StoreError(`signals to run ${runId} go through the shared database (engine.signal on a worker is not supported yet: use larkflow signal --db URL)`);
+    }
+    const send = async (): Promise<void> => {
+      for (let tries = 0; ; tries++) {
+        try {
+          await this.remote.postInbox(runId, msg);
+          return;
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ended' || (e as { code?: string }).code === 'missing' || tries >= 20 || this.closing) return;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    };
+    const p: Promise<void> = send().finally(() => this.posts.delete(p));
+    this.posts.add(p);
+    return { id: 0, duplicate: false };
   }
 
   pendingInbox(runId: string): InboxMessage[] {

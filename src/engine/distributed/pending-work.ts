@@ -17,6 +17,8 @@ export interface PendingWork {
   readonly ended: boolean;
   /** When the newest attempt in the task queue the run waits on started (engine clock), or null if none. */
   readonly queuedSince: number | null;
+  /** The child runs it waits on (their ids). */
+  readonly children: readonly string[];
 }
 
 /**
@@ -26,7 +28,7 @@ export interface PendingWork {
 export function pendingWork(history: readonly HistoryEvent[], queued: (executor: string) => boolean = () => false): PendingWork {
   const openTasks = new Map<string, { state: 'running' | 'queued' | number; since: number; deadline?: number }>();
   const timers = new Map<string, number>();
-  const children = new Set<string>();
+  const children = new Map<string, string>();
   let ended = false;
   for (const e of history) {
     if (isTerminal(e)) ended = true;
@@ -55,7 +57,7 @@ export function pendingWork(history: readonly HistoryEvent[], queued: (executor:
         timers.delete(e.stepId);
         break;
       case 'ChildRunStarted':
-        children.add(e.stepId);
+        children.set(e.stepId, e.childRunId);
         break;
       case 'ChildRunCompleted':
       case 'ChildRunFailed':
@@ -78,5 +80,5 @@ export function pendingWork(history: readonly HistoryEvent[], queued: (executor:
     if (t.deadline !== undefined) wake(t.deadline);
   }
   for (const at of timers.values()) wake(at);
-  return { busy, wakeAt, ended, queuedSince };
+  return { busy, wakeAt, ended, queuedSince, children: [...children.values()] };
 }

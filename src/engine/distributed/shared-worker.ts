@@ -224,6 +224,8 @@ export class SharedWorker {
       } finally {
         for (const c of claimed) this.adopting.delete(c.runId);
       }
+      // Their children held elsewhere, as the database has them (recovery must not start them again).
+      if (claimed.length > 0) await this.refreshChildren(claimed.map((c) => c.runId));
       if (claimed.length > 0 && this.options.prepareRuns) {
         try {
           await this.options.prepareRuns(this.engine, claimed.map((c) => c.runId));
@@ -235,12 +237,41 @@ export class SharedWorker {
     }
     // Signals, cancellations and results of queued attempts posted to held runs.
     await refreshInboxes(store, this.mirror, this.engine);
+    // Child runs other workers drive: a parent held here records their ends.
+    await this.refreshChildren(this.mirror.heldRunIds(), true);
     if (this.tasks && !this.stopped) await this.tasks.poll();
     this.deliverSoon();
     await store.heartbeat({ workerId: this.workerId, host: hostname(), pid: process.pid, queues: this.queues });
   }
 
   private delivering: Promise<void> | undefined;
+
+  /**
+   * Reads from the database the child runs that `parents` wait on and that other workers drive
+   * (one row read per child; the history too once it ended), notes them in the mirror, and with
+   * `deliver`, hands the ends to the engine, which records each in its parent once.
+   */
+  private async refreshChildren(parents: readonly string[], deliver = false): Promise<void> {
+    const store = this.options.store;
+    for (const parentId of parents) {
+      if (!this.mirror.holds(parentId)) continue;
+      for (const childId of this.pendingWorkOf(parentId).children) {
+        if (this.mirror.holds(childId)) continue; // driven here: the engine sees it end
+        const rec = await store.getRun(childId);
+        if (!rec) {
+          this.mirror.forgetForeign(childId);
+          continue;
+        }
+        if (rec.status === 'running') {
+          this.mirror.noteForeign(rec);
+          continue;
+        }
+        const history = await store.history(childId);
+        this.mirror.noteForeign(rec, history);
+        if (deliver) this.engine.childEnded(parentId, childId, rec.status, history);
+      }
+    }
+  }
 
   /**
    * Delivers the due notifications of the shared outbox (any run's: rows are claimed with SKIP
