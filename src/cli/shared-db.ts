@@ -85,7 +85,7 @@ export async function openSharedEngine(url: string, options: Omit<EngineOptions,
 /** The error for a command that cannot use a shared database yet. */
 export function sharedDbUnsupported(command: string): CliError {
   return new CliError(
-    `not supported yet: ${command === 'this command' ? command : `larkflow ${command}`} on a PostgreSQL database. Supported there: run, worker, workers, signal, cancel, runs, show, history, logs, db migrate/export/import. ` +
+    `not supported yet: ${command === 'this command' ? command : `larkflow ${command}`} on a PostgreSQL database. Supported there: run, resume, worker, workers, signal, cancel, runs, show, history, logs, replay RUN, db migrate/export/import. ` +
       'For the other commands, export the runs (larkflow db export --db URL -o runs.jsonl) and import them into a SQLite file.',
   );
 }

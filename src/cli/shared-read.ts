@@ -7,8 +7,10 @@
  * with or without `run-`), then its row, history and script are read from the shared store into a
  * read-only in-memory snapshot, and an engine is opened over that snapshot without recovering or
  * driving anything, so that the commands use the engine's `state()`/`history()` as they do on
- * SQLite. `refresh()` reads the events appended since (for `logs --follow`). For `runs`
- * (`listSharedRuns`): the store's own list, with the same filters.
+ * SQLite. `refresh()` reads the events appended since (for `logs --follow`); `replay` replays
+ * the snapshot's history. For `runs` (`listSharedRuns`): the store's own list, with the same
+ * filters. For `resume` (`noteSharedRun`): the old run is read into the mirror of an engine that
+ * drives runs on the shared database, so that the engine's `resume` sees it as on SQLite.
  */
 import { join } from 'node:path';
 import type { Engine, HistoryEvent, RunFilter, RunRecord } from '../engine/index.js';
@@ -70,6 +72,32 @@ export async function openRunView(opts: EngineCliOptions, runArg: string): Promi
     await store.close().catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Lets an engine opened over a shared database (`openSharedEngine`, whose store is a `MirrorStore`)
+ * see a run it does not drive, as `resume` needs it: the run id is resolved as on SQLite, the run's
+ * row and history are read from the database and noted in the mirror (`noteForeign`: its `getRun`
+ * and `history` answer with them; nothing is written), and its script is cached there (already in
+ * the database, it is not written again when the new run names it).
+ * @returns the run's full id
+ * @throws CliError (exit 2) for no run id, an unknown run or an ambiguous prefix
+ */
+export async function noteSharedRun(engine: Engine, runArg: string): Promise<string> {
+  const { MirrorStore } = await import('../engine/distributed/mirror-store.js');
+  const mirror = engine.store;
+  if (!(mirror instanceof MirrorStore)) throw new Error('noteSharedRun: the engine is not over a shared database');
+  const store = mirror.remote;
+  const runId = await resolveSharedRunId(store, runArg);
+  const [record, history] = await Promise.all([store.getRun(runId), store.history(runId)]);
+  if (!record || history.length === 0) throw new CliError(`no run ${runId} (see \`larkflow runs\`)`, 2);
+  const first = history[0];
+  if (first?.kind === 'RunStarted' && mirror.getScript(first.scriptDigest) === undefined) {
+    const files = await store.getScript(first.scriptDigest);
+    if (files) mirror.cacheScript(first.scriptDigest, files);
+  }
+  mirror.noteForeign(record, history);
+  return runId;
 }
 
 /** What `larkflow runs` filters by. */

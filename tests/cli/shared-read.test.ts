@@ -269,10 +269,10 @@ describe('inspection commands on PostgreSQL', () => {
   }, 60_000);
 
   it('commands still limited to SQLite name the ones that work on PostgreSQL', async () => {
-    const r = await cli('replay', pgRun, '--db', url);
+    const r = await cli('ui', '--db', url);
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/not supported yet: .*PostgreSQL/);
-    expect(r.err).toContain('runs, show, history, logs');
+    expect(r.err).toMatch(/not supported yet: larkflow ui on a PostgreSQL/);
+    expect(r.err).toContain('runs, show, history, logs, replay RUN');
   });
 
   it('the built CLI: runs and show on PostgreSQL, exit 2 for an unknown run', async () => {

@@ -161,7 +161,7 @@ describe('larkflow on PostgreSQL', () => {
   }, 90_000);
 
   it('commands that do not work on a shared database yet say so', async () => {
-    const r = await cli('replay', 'run-x', '--db', url);
+    const r = await cli('ui', '--db', url);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/not supported yet: .*PostgreSQL/);
     const w = await cli('workers');

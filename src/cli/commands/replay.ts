@@ -1,13 +1,14 @@
 /**
  * This file defines `larkflow replay RUN [--workflow FILE]`: replay a run's recorded history, offline,
  * against the script it was recorded with or a changed one, and say whether every call (and the final
- * result) matches. Exit 0 when it matches, 3 when it does not.
+ * result) matches. Exit 0 when it matches, 3 when it does not. On a shared database (PostgreSQL),
+ * the run is read into a read-only snapshot (shared-read.ts) and replayed from there, the same way.
  */
 import { existsSync } from 'node:fs';
 import type { Engine } from '../../engine/index.js';
 import { CliError } from '../errors.js';
-import { closeQuietly, openEngine, type CliIo, type EngineCliOptions } from '../engine-options.js';
-import { resolveRunId } from '../engine-options.js';
+import type { CliIo, EngineCliOptions } from '../engine-options.js';
+import { openRunView } from '../shared-read.js';
 
 export interface ReplayOptions extends EngineCliOptions {
   /** A workflow file to replay against instead of the stored script. */
@@ -19,9 +20,10 @@ export const REPLAY_MISMATCH = 3;
 
 export async function replayCommand(runId: string, opts: ReplayOptions, io: CliIo): Promise<number> {
   if (opts.workflow !== undefined && !existsSync(opts.workflow)) throw new CliError(`cannot read workflow file ${opts.workflow}: no such file`);
-  const engine = await openEngine(opts, { mustExist: true });
+  const view = await openRunView(opts, runId);
+  const engine = view.engine;
   try {
-    runId = resolveRunId(engine, runId);
+    runId = view.runId;
     const against = opts.workflow !== undefined ? opts.workflow : 'the script it was recorded with';
     const report = await engine.replayAsync(runId, opts.workflow !== undefined ? { file: opts.workflow } : {});
     if (report.ok) {
@@ -31,7 +33,7 @@ export async function replayCommand(runId: string, opts: ReplayOptions, io: CliI
     io.out(await renderMismatch(engine, runId, report.mismatch!, { script: opts.workflow, headline: `MISMATCH: run ${runId} does not replay against ${against}` }));
     return REPLAY_MISMATCH;
   } finally {
-    await closeQuietly(engine);
+    await view.close();
   }
 }
 
