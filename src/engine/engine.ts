@@ -1553,22 +1553,8 @@ export class Engine {
     st.startedAt = this.clock.now();
     if (ex.name !== 'starlark' && this.taskDispatch?.handles(ex.name)) return this.dispatchAttempt(run, st, stepId, attempt, ex.name);
     const handle = ex.submit({
-      runId: run.runId,
-      stepId,
-      attempt,
-      idempotencyKey: `${run.runId}/${stepId}/${attempt}`,
-      task: st.cmd.task,
-      ...(st.cmd.command ? { command: st.cmd.command } : {}),
-      args: st.cmd.args,
-      kwargs: st.cmd.kwargs,
-      env: run.env,
-      ...(st.cmd.timeoutMs !== undefined ? { timeoutMs: st.cmd.timeoutMs } : {}),
+      ...this.attemptRequest(run, st, stepId, attempt),
       signal: run.abort.signal,
-      ...(st.cmd.reference !== undefined ? { reference: st.cmd.reference } : {}),
-      ...(run.remote ? { runDefaults: run.remote } : {}),
-      ...(run.codeDir !== undefined ? { codeDir: run.codeDir } : {}),
-      ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
-      ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
       onHeartbeat: this.heartbeatRecorder(run, st, stepId, attempt),
       onSubmitted: (job: SubmittedJob) => {
         if (run.finished || this.closed || st.attempt !== attempt) return;
@@ -1596,21 +1582,13 @@ export class Engine {
   private inFlight = 0;
   private draining = false;
 
-  /**
-   * Hands an attempt to the shared task queue (its AttemptStarted is durable): any worker's poller
-   * runs it and posts the result to the run's inbox. Enqueueing is idempotent, so a new owner of
-   * the run (after a crash here) queues the same attempt again harmlessly; an unreachable database
-   * is tried again until the attempt is in or the run left this engine.
-   */
-  private dispatchAttempt(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, executor: string): void {
-    st.queued = attempt;
-    st.enqueuing = true;
-    const queued: QueuedAttempt = {
+  /** What an executor needs to run an attempt, as JSON (the same whether it runs here or from the task queue). */
+  private attemptRequest(run: LiveRun, st: StepRuntime, stepId: string, attempt: number): Omit<QueuedAttempt, 'executor'> {
+    return {
       runId: run.runId,
       stepId,
       attempt,
       idempotencyKey: `${run.runId}/${stepId}/${attempt}`,
-      executor,
       task: st.cmd.task,
       ...(st.cmd.command ? { command: st.cmd.command } : {}),
       args: st.cmd.args,
@@ -1623,6 +1601,18 @@ export class Engine {
       ...(st.cmd.resources !== undefined ? { resources: st.cmd.resources } : {}),
       ...(st.submitted?.has(attempt) ? { submitted: st.submitted.get(attempt)! } : {}),
     };
+  }
+
+  /**
+   * Hands an attempt to the shared task queue (its AttemptStarted is durable): any worker's poller
+   * runs it and posts the result to the run's inbox. Enqueueing is idempotent, so a new owner of
+   * the run (after a crash here) queues the same attempt again harmlessly; an unreachable database
+   * is tried again until the attempt is in or the run left this engine.
+   */
+  private dispatchAttempt(run: LiveRun, st: StepRuntime, stepId: string, attempt: number, executor: string): void {
+    st.queued = attempt;
+    st.enqueuing = true;
+    const queued: QueuedAttempt = { ...this.attemptRequest(run, st, stepId, attempt), executor };
     const dispatch = this.taskDispatch!;
     st.enqueued = new Promise<void>((resolve) => {
       const send = (delayMs: number): void => {

@@ -277,4 +277,39 @@ describe('resume on PostgreSQL', () => {
     expect(replayed.code, replayed.err).toBe(0);
     expect(replayed.out).toMatch(/^OK: run /);
   }, 60_000);
+
+  it('a resumed run whose process died is finished by a worker, reusing the old run\'s steps', async () => {
+    if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run npm run build first`);
+    const d = scratch();
+    d.file('tasks.mjs', TASKS.replace('export function finish(x) { return { total: x }; }', "export async function finish(x) { if (existsSync(here + 'slow')) await new Promise((r) => setTimeout(r, 3000)); return { total: x }; }"));
+    d.file('wf.star', WF);
+    d.file('fail', '');
+    const failed = await runOn(d, url);
+    expect(failed.code).not.toBe(0);
+    rmSync(join(d.dir, 'fail'));
+    d.file('slow', '');
+    const p = spawn(process.execPath, [BIN, 'resume', failed.runId, '--from', 'flaky#1', '--tasks', join(d.dir, 'tasks.mjs'), '--db', url], {
+      cwd: d.dir,
+      env: { ...process.env, LARKFLOW_DB: '', LARKFLOW_LEASE_MS: '1000' },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((r) => p.on('exit', r));
+    let resumed: string | undefined;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 30_000) {
+      resumed = (await store.listRuns({ limit: 50 })).find((r) => r.resumedFrom === failed.runId)?.runId;
+      if (resumed && (await store.history(resumed)).some((e) => e.kind === 'AttemptStarted' && e.stepId.startsWith('finish'))) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(resumed).toBeDefined();
+    p.kill('SIGKILL');
+    await exited;
+    rmSync(join(d.dir, 'slow'));
+    const before = prepCalls(d);
+    const w = await larkflow(['worker', '--db', url, '--tasks', join(d.dir, 'tasks.mjs'), '--until-idle', '--poll-ms', '100', '--lease-ms', '1000'], d.dir);
+    expect(w.code, w.err).toBe(0);
+    const h = await store.history(resumed!);
+    expect(h[h.length - 1], w.err + JSON.stringify(await store.leaseOf(resumed!)) + JSON.stringify(h.map((e) => e.kind))).toMatchObject({ kind: 'RunCompleted', result: { total: 41 } });
+    expect(prepCalls(d)).toBe(before); // prep#1 came from the old run, also after the takeover
+  }, 90_000);
 });

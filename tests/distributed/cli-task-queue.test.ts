@@ -10,11 +10,14 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../src/engine/store/postgres/index.js';
 import { FakeKubernetes } from '../fakes/kubernetes.mjs';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
+import { pgRows as sql, until as untilWithin } from '../helpers/shared-db.js';
+
+/** CLI processes start slowly on a loaded machine: wait longer than in-process tests. */
+const until = <T,>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> => untilWithin(what, fn, 40_000, 50);
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CLI = join(ROOT, 'dist/bundle/larkflow.mjs');
@@ -63,25 +66,7 @@ function larkflow(args: string[], extraEnv: Record<string, string> = {}) {
   return { p, done, out: () => out, err: () => err };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 40_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
-async function sql<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 describe('larkflow worker --task-queue remote (PostgreSQL, fake Kubernetes; uses dist/)', () => {
   it('queues remote attempts, parks the run while its Job runs, and re-attaches when the watching worker dies', async () => {

@@ -19,7 +19,7 @@ import type { PostgresEventStore } from '../../src/engine/store/postgres/index.j
 import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
+import { migratedDatabase, submitRuns, until } from '../helpers/shared-db.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'larkflow-sw-'));
 let server: PgServer;
@@ -43,15 +43,6 @@ async function submit(store: PostgresEventStore, text: string, args: unknown[] =
   return (await submitRuns(store, text, { args }))[0]!;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const completed = (store: PostgresEventStore, runId: string) => async () => {
   const r = await store.getRun(runId);

@@ -9,7 +9,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Executor, HistoryEvent, TaskHandle, TaskOutcome, TaskRequest } from '../../src/engine/index.js';
 import { SharedWorker } from '../../src/engine/distributed/shared-worker.js';
@@ -17,7 +16,7 @@ import type { SharedWorkerOptions } from '../../src/engine/distributed/shared-wo
 import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { migratedDatabase, submitRuns } from '../helpers/shared-db.js';
+import { migratedDatabase, pgRows as sql, submitRuns, until } from '../helpers/shared-db.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'larkflow-tq-'));
 let server: PgServer;
@@ -36,30 +35,12 @@ async function fresh(): Promise<{ url: string; store: PostgresEventStore }> {
   return migratedDatabase(server, `tq${++n}`);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const ended = (store: PostgresEventStore, runId: string) => async () => {
   const r = await store.getRun(runId);
   return r && r.status !== 'running' ? r : undefined;
 };
 
-async function sql<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 /**
  * A remote backend in miniature, shared by every worker of a test: `submit` starts a "job" that

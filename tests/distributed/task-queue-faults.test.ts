@@ -26,7 +26,7 @@ import type { HistoryEvent } from '../../src/engine/index.js';
 import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
 import '../../src/stdlib/index.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { COUNT_SCRIPT, migratedDatabase, submitRuns } from '../helpers/shared-db.js';
+import { COUNT_SCRIPT, migratedDatabase, pgRows, submitRuns, until } from '../helpers/shared-db.js';
 
 const WORKERS = 4;
 const RUNS = 40;
@@ -56,25 +56,8 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
-async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> => pgRows<T>(url, text, values);
 
 type Line = Record<string, unknown>;
 

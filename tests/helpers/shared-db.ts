@@ -4,6 +4,7 @@
  * claims them). The RunStarted and the script are made by a real engine, so they are exactly what
  * `engine.start` records.
  */
+import pg from 'pg';
 import { Engine } from '../../src/engine/index.js';
 import type { HistoryEvent, StartOptions } from '../../src/engine/index.js';
 import type { AsyncEventStore } from '../../src/engine/store/async-store.js';
@@ -54,4 +55,26 @@ export async function submitRuns(
     ids.push(runId);
   }
   return ids;
+}
+
+/** Polls `fn` every `everyMs` until it returns something truthy (returned), or throws after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000, everyMs = 25): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Runs one statement on a connection of its own (the tests' view of the database, beside the store's pool). */
+export async function pgRows<T extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
 }

@@ -13,8 +13,8 @@
  * On a shared database (PostgreSQL, `--db postgres://…` or LARKFLOW_DB), the engine is the one
  * `larkflow run` opens there: the old run's row, history and script are read from the database into
  * its mirror (read only), and the new run is written to the database and driven by this process, as
- * `run` does. Not yet: if this process dies, a `larkflow worker` that claims the new run cannot
- * recover it (the worker's mirror does not hold the old run whose steps it reuses).
+ * `run` does. If this process dies, a `larkflow worker` takes the new run over (it reads the old
+ * run whose steps the new one reuses, as this command does).
  */
 import { existsSync } from 'node:fs';
 import type { Engine, RunStarted } from '../../engine/index.js';

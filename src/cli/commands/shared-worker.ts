@@ -10,6 +10,7 @@ import type { CliIo, EngineCliOptions } from '../engine-options.js';
 import { loadTasks, storageOf, tasksVersion } from '../engine-options.js';
 import { resolve } from 'node:path';
 import { CliError } from '../errors.js';
+import type { AsyncEventStore } from '../../engine/store/async-store.js';
 import { openSharedStore, redactUrl } from '../shared-db.js';
 
 export interface SharedWorkerCliOptions extends EngineCliOptions {
@@ -137,15 +138,44 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     if (opts.untilIdle) {
+      let checking = false;
       const check = setInterval(() => {
-        if (worker.stats.polls > 1 && worker.mirror.heldRunIds().length === 0 && worker.engine.liveRunIds().length === 0) {
-          clearInterval(check);
-          void stop('idle').then(resolve);
-        }
+        if (checking || worker.stats.polls <= 1 || !worker.idle) return;
+        checking = true;
+        orphansLeft(store, worker.workerId, queues, leaseMs)
+          .then((left) => {
+            // A dead process's runs are claimed once their leases run out; a poll that began
+            // meanwhile may have claimed some.
+            if (left > 0 || !worker.idle) return;
+            clearInterval(check);
+            void stop('idle').then(resolve);
+          })
+          .catch(() => undefined)
+          .finally(() => (checking = false));
       }, pollIntervalMs);
     }
   });
   return 0;
+}
+
+/**
+ * How many unfinished runs of `queues` are held by an owner that is not a live worker (a `larkflow
+ * run` process, or a worker not seen for 3 leases): `--until-idle` waits for their leases to run
+ * out and takes them. Runs parked until later, and runs of live workers, are left to their time and
+ * their workers.
+ */
+async function orphansLeft(store: AsyncEventStore, me: string, queues: readonly string[], leaseMs: number): Promise<number> {
+  const live = new Set((await store.listWorkers(3 * leaseMs)).map((w) => w.workerId));
+  live.add(me);
+  let left = 0;
+  for (const r of await store.listRuns({ status: 'running' })) {
+    const lease = await store.leaseOf(r.runId);
+    if (!lease || lease.owner === null || live.has(lease.owner)) continue;
+    const first = (await store.history(r.runId, 1))[0];
+    const queue = first?.kind === 'RunStarted' ? (first.queue ?? 'default') : 'default';
+    if (queues.includes(queue)) left++;
+  }
+  return left;
 }
 
 /** `larkflow workers --db postgres://…`: the live workers (seen within 3 leases) and the runs each holds. */

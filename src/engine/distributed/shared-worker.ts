@@ -168,6 +168,14 @@ export class SharedWorker {
     return w;
   }
 
+  /**
+   * True when the worker holds no run, is taking none up, runs no queued attempt and is not in
+   * the middle of a poll (which may have claimed runs it has not adopted yet).
+   */
+  get idle(): boolean {
+    return this.polling === undefined && this.adopting.size === 0 && this.mirror.heldRunIds().length === 0 && this.engine.liveRunIds().length === 0 && (this.tasks?.inFlight ?? 0) === 0;
+  }
+
   /** The worker id recorded as the owner of the runs it holds. */
   get workerId(): string {
     return this.engine.workerId;
@@ -224,8 +232,12 @@ export class SharedWorker {
       } finally {
         for (const c of claimed) this.adopting.delete(c.runId);
       }
-      // Their children held elsewhere, as the database has them (recovery must not start them again).
-      if (claimed.length > 0) await this.refreshChildren(claimed.map((c) => c.runId));
+      // Their children held elsewhere, as the database has them (recovery must not start them again),
+      // and the runs resumed ones reuse steps of (recovery reads which).
+      if (claimed.length > 0) {
+        await this.refreshChildren(claimed.map((c) => c.runId));
+        await this.noteResumedFrom(claimed.map((c) => c.runId));
+      }
       if (claimed.length > 0 && this.options.prepareRuns) {
         try {
           await this.options.prepareRuns(this.engine, claimed.map((c) => c.runId));
@@ -233,7 +245,15 @@ export class SharedWorker {
           this.onError(e instanceof Error ? e : new Error(String(e)));
         }
       }
-      if (claimed.length > 0 && !this.stopped) this.engine.recover();
+      if (claimed.length > 0 && !this.stopped) {
+        this.engine.recover();
+        // A run the engine could not take up (its tasks are missing here, a blob is unreadable...)
+        // is said, and given back at once (another worker may have what it needs).
+        for (const c of claimed) {
+          const issue = this.engine.recoveryIssues.get(c.runId);
+          if (issue && issue.reason !== 'owned') this.onError(new Error(issue.message));
+        }
+      }
     }
     // Signals, cancellations and results of queued attempts posted to held runs.
     await refreshInboxes(store, this.mirror, this.engine);
@@ -245,6 +265,17 @@ export class SharedWorker {
   }
 
   private delivering: Promise<void> | undefined;
+
+  /** Notes in the mirror the runs that the resumed runs among `runIds` reuse steps of. */
+  private async noteResumedFrom(runIds: readonly string[]): Promise<void> {
+    for (const id of runIds) {
+      const first = this.mirror.holds(id) ? this.mirror.history(id)[0] : undefined;
+      const from = first?.kind === 'RunStarted' ? first.resumedFrom?.runId : undefined;
+      if (from === undefined || this.mirror.holds(from)) continue;
+      const rec = await this.options.store.getRun(from);
+      if (rec) this.mirror.noteForeign(rec, await this.options.store.history(from));
+    }
+  }
 
   /**
    * Reads from the database the child runs that `parents` wait on and that other workers drive
