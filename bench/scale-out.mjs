@@ -4,7 +4,9 @@
  * PostgreSQL database (started here, synchronous commit on) drive R runs of S no-op steps that a
  * client submitted; the clock runs from the workers' start to the last run's end. Reported for 1, 2
  * and 4 workers, as steps/s and as the ratio to 1 worker measured in the same run (medians of
- * --runs rounds). For scale: DBOS measured 559 steps/s for one workflow and 1,538 for ten on this
+ * --runs rounds), with the tasks run in the run owner's process and through the shared task queue
+ * (`--task-queue all`: each step's attempt is a row any worker's poller claims, its result posted to
+ * the run's inbox; a step then waits for two polls, the claim's and the owner's). For scale: DBOS measured 559 steps/s for one workflow and 1,538 for ten on this
  * machine class (scale-out notes §4), and `bench/engine.mjs` gives the embedded SQLite rate.
  *
  *   node bench/scale-out.mjs [--runs N] [--workflows R] [--steps S]
@@ -60,7 +62,7 @@ async function seed(store) {
   for (let i = 0; i < RUNS; i++) await store.createRun({ ...rest, runId: `run-b${dbs}-${i}`, seed: `${first.seed}-${i}`, at: Date.now() });
 }
 
-async function measure(workers) {
+async function measure(workers, mode) {
   const url = await server.createDatabase(`scale${++dbs}`);
   const m = await openPostgresStore(url, { forMigration: true });
   await m.migrate();
@@ -70,7 +72,7 @@ async function measure(workers) {
   const procs = [];
   const ready = [];
   for (let i = 0; i < workers; i++) {
-    const p = spawn(process.execPath, [join(HERE, 'lib/scale-worker.mjs'), url, join(dir, `w${dbs}-${i}`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, [join(HERE, 'lib/scale-worker.mjs'), url, join(dir, `w${dbs}-${i}`), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
     procs.push(p);
     ready.push(new Promise((r) => p.stdout.once('data', r)));
   }
@@ -90,18 +92,22 @@ async function measure(workers) {
 
 const { performance } = await import('node:perf_hooks');
 const counts = [1, 2, 4];
-const results = new Map(counts.map((c) => [c, []]));
+const modes = ['owner', 'queue'];
+const results = new Map(modes.flatMap((m) => counts.map((c) => [`${m}:${c}`, []])));
 try {
-  for (let r = 0; r < ROUNDS; r++) for (const c of r % 2 === 0 ? counts : [...counts].reverse()) results.get(c).push(await measure(c));
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const m of modes) for (const c of r % 2 === 0 ? counts : [...counts].reverse()) results.get(`${m}:${c}`).push(await measure(c, m));
+  }
 } finally {
   await server.destroy();
   rmSync(dir, { recursive: true, force: true });
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const base = median(results.get(1));
+const base = median(results.get('owner:1'));
 console.log(`\nshared-database workers on PostgreSQL: ${RUNS} runs × ${STEPS} no-op steps, synchronous_commit on, medians of ${ROUNDS}`);
-console.log('workers  steps/s   vs 1 worker');
+console.log('workers  steps/s (tasks in the owner)  vs 1 worker  steps/s (tasks through the queue)  vs owner');
 for (const c of counts) {
-  const m = median(results.get(c));
-  console.log(`${String(c).padStart(7)}  ${String(Math.round(m)).padStart(7)}   ${(m / base).toFixed(2)}×`);
+  const o = median(results.get(`owner:${c}`));
+  const q = median(results.get(`queue:${c}`));
+  console.log(`${String(c).padStart(7)}  ${String(Math.round(o)).padStart(28)}  ${(o / base).toFixed(2).padStart(10)}×  ${String(Math.round(q)).padStart(32)}  ${(q / o).toFixed(2).padStart(7)}×`);
 }

@@ -12,6 +12,8 @@ export class QueueDispatch implements TaskDispatch {
     private readonly queue: PostgresTaskQueue,
     /** True for the executors whose attempts go to the queue (never 'starlark': those run in the workflow's interpreter). */
     private readonly queued: (executor: string) => boolean,
+    /** Called once an attempt is in the queue (a hint: this process's poller may take it at once). */
+    private readonly onEnqueued?: () => void,
   ) {}
 
   handles(executor: string): boolean {
@@ -20,6 +22,7 @@ export class QueueDispatch implements TaskDispatch {
 
   async enqueue(a: QueuedAttempt): Promise<void> {
     await this.queue.enqueue([{ runId: a.runId, stepKey: a.stepId, attempt: a.attempt, queue: a.executor, executor: a.executor, spec: a }]);
+    this.onEnqueued?.();
   }
 
   async withdraw(a: { readonly runId: string; readonly stepId: string; readonly attempt: number }, reason: string): Promise<void> {

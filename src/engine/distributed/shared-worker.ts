@@ -141,7 +141,7 @@ export class SharedWorker {
       if (tq.executors === 'remote') return engine?.executor(name) instanceof RemoteExecutor;
       return tq.executors.includes(name);
     };
-    this.engine = engine = Engine.open({ ...options.engine, db: this.mirror, leaseMs: this.leaseMs, ...(queue ? { taskDispatch: new QueueDispatch(queue, this.queued) } : {}) });
+    this.engine = engine = Engine.open({ ...options.engine, db: this.mirror, leaseMs: this.leaseMs, ...(queue ? { taskDispatch: new QueueDispatch(queue, this.queued, () => this.claimTasksSoon()) } : {}) });
     this.mirror.owner = this.engine.workerId;
     options.setup?.(this.engine);
     if (queue && tq) {
@@ -155,6 +155,7 @@ export class SharedWorker {
         leaseMs: tq.leaseMs ?? this.leaseMs,
         ...(tq.limits ? { limits: tq.limits } : {}),
         ...(options.prepareAttempt ? { prepare: (a: QueuedAttempt) => options.prepareAttempt!(this.engine, a) } : {}),
+        onPosted: (runId) => this.readInboxSoon(runId),
         onError: this.onError,
       });
     }
@@ -179,6 +180,28 @@ export class SharedWorker {
   /** The worker id recorded as the owner of the runs it holds. */
   get workerId(): string {
     return this.engine.workerId;
+  }
+
+  /**
+   * Hints within this process (polling alone is correct; these only cut the wait for the next
+   * poll): an attempt queued here may be claimed by this worker's poller at once, and a result
+   * posted here for a run held here is read at once.
+   */
+  private claimTasksSoon(): void {
+    if (this.stopped || !this.tasks) return;
+    this.tasks.poll().catch((e: unknown) => this.onError(e instanceof Error ? e : new Error(String(e))));
+  }
+
+  private readInboxSoon(runId: string): void {
+    if (this.stopped || !this.mirror.holds(runId)) return;
+    this.options.store.pendingInbox(runId).then(
+      (messages) => {
+        if (!this.mirror.holds(runId)) return;
+        this.mirror.setInbox(runId, messages);
+        this.engine.pollNow();
+      },
+      () => undefined, // the next poll reads it
+    );
   }
 
   private pollSoon(): void {

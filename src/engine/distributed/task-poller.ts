@@ -31,6 +31,8 @@ export interface TaskPollerOptions {
   readonly leaseMs: number;
   /** Concurrency limits across all workers, by executor (seats). */
   readonly limits?: Readonly<Record<string, number>>;
+  /** Called once an outcome is posted to its run's inbox (a hint: the run may be held in this process). */
+  readonly onPosted?: (runId: string) => void;
   /** Readies the engine for an attempt before it runs (sets up the remote executor it names). */
   readonly prepare?: (attempt: QueuedAttempt) => Promise<void>;
   readonly onError: (e: Error) => void;
@@ -66,8 +68,33 @@ export class TaskPoller {
     return this.running.size;
   }
 
-  /** Requeues expired leases (anyone's), then claims up to the free slots and starts them. */
-  async poll(): Promise<void> {
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+
+  /**
+   * Requeues expired leases (anyone's), then claims up to the free slots and starts them. One poll
+   * at a time: a call during one makes it go again once (so hints are never lost, and slots never
+   * over-claimed).
+   */
+  poll(): Promise<void> {
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      try {
+        do {
+          this.pollAgain = false;
+          await this.pollOnce();
+        } while (this.pollAgain && !this.stopped);
+      } finally {
+        this.polling = undefined;
+      }
+    })();
+    return this.polling;
+  }
+
+  private async pollOnce(): Promise<void> {
     if (this.stopped) return;
     const { queue, owner, executors, leaseMs } = this.options;
     const limits = this.options.limits ?? {};
@@ -174,8 +201,10 @@ export class TaskPoller {
     for (let delay = 200; !r.lost; delay = Math.min(delay * 2, 2000)) {
       try {
         const res = await this.options.queue.finish(lease, { status, result }, (client, f) => postTaskResults(client, [{ runId: lease.runId, payload, key: `task:${f.dedupeKey}` }]));
-        if (res === 'ok') this.stats.finished++;
-        else this.stats.lost++;
+        if (res === 'ok') {
+          this.stats.finished++;
+          this.options.onPosted?.(lease.runId);
+        } else this.stats.lost++;
         return;
       } catch (e) {
         // The database is unreachable: the lease has slack; once it is gone, another poller runs
