@@ -186,7 +186,8 @@ export class TaskPoller {
   /** Posts an outcome (trying again while the lease holds), then forgets the task. */
   private settle(r: Running, outcome: TaskOutcome): void {
     const p = this.finish(r, outcome).finally(() => {
-      this.running.delete(r.lease.taskId);
+      // (The same task may be running here again under a newer lease: leave that one.)
+      if (this.running.get(r.lease.taskId) === r) this.running.delete(r.lease.taskId);
       this.finishing.delete(p);
     });
     this.finishing.add(p);
@@ -218,16 +219,16 @@ export class TaskPoller {
 
   /** Renews the leases of the attempts running here; the lost ones are dropped (cancelled if withdrawn). */
   private async renew(): Promise<void> {
-    const held = [...this.running.values()].filter((r) => !r.lost).map((r) => r.lease);
-    if (held.length === 0) return;
+    const byLease = new Map([...this.running.values()].filter((r) => !r.lost).map((r) => [r.lease, r] as const));
+    if (byLease.size === 0) return;
     let lost: TaskLease[];
     try {
-      lost = await this.options.queue.renew(held, this.options.leaseMs);
+      lost = await this.options.queue.renew([...byLease.keys()], this.options.leaseMs);
     } catch {
       return; // unreachable database: the lease has slack; try again next quarter
     }
     for (const l of lost) {
-      const r = this.running.get(l.taskId);
+      const r = byLease.get(l);
       if (r) await this.lose(r);
     }
   }
@@ -242,7 +243,7 @@ export class TaskPoller {
     if (withdrawn) this.stats.withdrawn++;
     else this.stats.lost++;
     if (withdrawn || !remote) r.abort.abort(new Error(withdrawn ? 'the task was withdrawn' : 'the task lease was lost'));
-    if (!withdrawn && remote) this.running.delete(r.lease.taskId);
+    if (!withdrawn && remote && this.running.get(r.lease.taskId) === r) this.running.delete(r.lease.taskId);
   }
 
   /**
