@@ -24,7 +24,7 @@ import { RealClock } from './clock.js';
 import { FunctionExecutor, ProcessExecutor, type ContextTaskFunction, type RegisterOptions, type TaskFunction } from './executors/index.js';
 import { MemoryEventStore, openSqliteStore, runCursor } from './store/index.js';
 import { collectScript, fromFiles, fromStored, type StoredScript } from './script.js';
-import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, CANCEL_SIGNAL, TASK_RESULT_SIGNAL, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
+import { DEFAULT_WORKFLOW_BUDGETS, errorInfo, loadWorkflowModule, RUN_FEATURES, UPDATE_SIGNAL_PREFIX, CANCEL_SIGNAL, CHILD_ENDED_SIGNAL, TASK_RESULT_SIGNAL, WorkflowMachine, workflowEntry, type ScriptBundle, type WorkflowBudgets } from './workflow/machine.js';
 import { ACTIVATION_KINDS, replayHistory } from './workflow/replay.js';
 import { fromHistory, historyToJs, jsToHistory, toHistory } from './workflow/convert.js';
 import { TaskStub, WorkflowFn, workflowPredeclared } from './workflow/surface.js';
@@ -589,7 +589,7 @@ export class Engine {
     if (typeof name !== 'string' || name === '') throw new UsageError('a signal needs a name');
     if (name.startsWith(UPDATE_SIGNAL_PREFIX) && !options.internal) throw new UsageError(`signal names starting with ${UPDATE_SIGNAL_PREFIX} are reserved for updates (use update())`);
     if (name === CANCEL_SIGNAL && !options.internal) throw new UsageError(`the signal name ${CANCEL_SIGNAL} is reserved for cancellations (use cancel())`);
-    if (name === TASK_RESULT_SIGNAL) throw new UsageError(`the signal name ${TASK_RESULT_SIGNAL} is reserved for the results of queued tasks`);
+    if (name === TASK_RESULT_SIGNAL || name === CHILD_ENDED_SIGNAL) throw new UsageError(`the signal name ${name} is reserved for the engine's own messages`);
     const rec = this.store.getRun(runId);
     if (!rec) throw new UsageError(`no run ${runId}`);
     // (An ended run refuses new signals; a repeat of a keyed one still answers with the first: the store decides.)
@@ -1990,6 +1990,15 @@ export class Engine {
     run.resolve(result);
     if (run.parent) {
       const parent = this.live.get(run.parent.runId);
+      // On a shared database a parent driven elsewhere (or parked) is told through its inbox; its
+      // worker reads the child's end from the database.
+      if (!parent && this.store.durable) {
+        try {
+          this.store.postInbox(run.parent.runId, { kind: 'signal', name: CHILD_ENDED_SIGNAL, payload: { childRunId: run.runId } });
+        } catch {
+          // the parent's worker also looks at its children at every poll
+        }
+      }
       if (parent && !parent.finished && !parent.childEnds.has(run.parent.stepId)) {
         parent.childEnds.add(run.parent.stepId);
         const at = this.clock.now();

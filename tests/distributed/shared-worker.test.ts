@@ -247,6 +247,34 @@ describe('child runs on a shared database', () => {
       await store.close();
     }
   }, 30_000);
+
+  it('a parent waiting on a long child is parked, and the child\'s end wakes it', async () => {
+    const store = await freshStore();
+    const slow = (e: Engine) => e.registerTask('slow', async (x: number) => {
+      await new Promise((r) => setTimeout(r, 3000));
+      return x * 10;
+    });
+    const workers = ['pa', 'pb'].map((name) => SharedWorker.start({ store, pollIntervalMs: 50, leaseMs: 1000, engine: { workDir: join(dir, name) }, setup: slow }));
+    try {
+      const [runId] = (await submitRuns(store, FAMILY, { args: [2], workflow: 'main' })) as [string];
+      await until('the parent to be parked while its child runs', async () => {
+        const h = await store.history(runId);
+        return h.some((e) => e.kind === 'ChildRunStarted') && (await store.leaseOf(runId))?.owner === null;
+      });
+      const rec = await until('the parent to end', completed(store, runId));
+      expect(rec.status).toBe('completed');
+      const h = await store.history(runId);
+      expect(h[h.length - 1]).toMatchObject({ kind: 'RunCompleted', result: 21 });
+      // Woken by the child's end (a hint posted to its inbox; taken, or left unread when the parent
+      // ended first), long before the 60 s backstop.
+      const hinted = h.some((e) => e.kind === 'SignalReceived' && e.name === '__child_ended__') || (await store.pendingInbox(runId)).some((m) => m.name === '__child_ended__');
+      expect(hinted).toBe(true);
+      expect(h.filter((e) => e.kind === 'ChildRunCompleted')).toHaveLength(1);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop({ drainMs: 100 })));
+      await store.close();
+    }
+  }, 30_000);
 });
 
 describe('child runs on a shared database: cancellation', () => {
@@ -313,10 +341,10 @@ describe('pendingWork', () => {
   it('sees attempts in flight, retries, timers and children', () => {
     const h = (events: object[]) => events.map((e, i) => ({ ...base, seq: i + 1, ...e })) as unknown as HistoryEvent[];
     expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }]))).toMatchObject({ busy: true });
-    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false, queuedSince: null, children: [] });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false, queuedSince: null, children: [] });
-    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [] });
-    expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c', childRunId: 'run-kid' }]))).toMatchObject({ busy: true, children: ['run-kid'] });
+    expect(pendingWork(h([{ kind: 'TaskScheduled', stepId: 's1' }, { kind: 'RetryScheduled', stepId: 's1', fireAt: 500 }]))).toEqual({ busy: false, wakeAt: 500, ended: false, queuedSince: null, children: [], childrenSince: null });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerStarted', stepId: 'u', fireAt: 700 }]))).toEqual({ busy: false, wakeAt: 700, ended: false, queuedSince: null, children: [], childrenSince: null });
+    expect(pendingWork(h([{ kind: 'TimerStarted', stepId: 't', fireAt: 900 }, { kind: 'TimerFired', stepId: 't' }]))).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [], childrenSince: null });
+    expect(pendingWork(h([{ kind: 'ChildRunStarted', stepId: 'c', childRunId: 'run-kid' }]))).toMatchObject({ busy: false, children: ['run-kid'], childrenSince: 0 });
     expect(pendingWork(h([{ kind: 'RunCompleted', result: 1 }]))).toMatchObject({ ended: true });
   });
 
@@ -327,9 +355,9 @@ describe('pendingWork', () => {
       { kind: 'TaskScheduled', at: 10, stepId: 's1', overallTimeoutMs: 5000 },
       { kind: 'AttemptStarted', at: 20, stepId: 's1', attempt: 1, executor: 'k8s' },
     ];
-    expect(pendingWork(h(events), queued)).toEqual({ busy: false, wakeAt: 5010, ended: false, queuedSince: 20, children: [] });
+    expect(pendingWork(h(events), queued)).toEqual({ busy: false, wakeAt: 5010, ended: false, queuedSince: 20, children: [], childrenSince: null });
     // Without the queue, the same attempt runs in the owner's process.
-    expect(pendingWork(h(events))).toMatchObject({ busy: true, queuedSince: null, children: [] });
-    expect(pendingWork(h([...events, { kind: 'TaskCompleted', at: 30, stepId: 's1', attempt: 1, result: 1 }]), queued)).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [] });
+    expect(pendingWork(h(events))).toMatchObject({ busy: true, queuedSince: null, children: [], childrenSince: null });
+    expect(pendingWork(h([...events, { kind: 'TaskCompleted', at: 30, stepId: 's1', attempt: 1, result: 1 }]), queued)).toEqual({ busy: false, wakeAt: null, ended: false, queuedSince: null, children: [], childrenSince: null });
   });
 });

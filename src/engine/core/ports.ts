@@ -300,6 +300,12 @@ export interface SubmittedJob {
  * owner records it with the attempt's end in one append. Workflow code never sees it.
  */
 export const TASK_RESULT_SIGNAL = '__task_result__';
+/**
+ * A hint posted to a parent run's inbox when a child run driven by another worker ends (payload
+ * `{ childRunId }`): it wakes a parked parent, whose worker then reads the child's end from the
+ * database. Workflow code never sees it.
+ */
+export const CHILD_ENDED_SIGNAL = '__child_ended__';
 
 /**
  * An attempt handed to a shared task queue instead of run here (scale-out notes §5.3): what any

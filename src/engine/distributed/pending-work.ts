@@ -9,7 +9,7 @@ import type { HistoryEvent } from '../core/events.js';
 import { isTerminal } from '../core/events.js';
 
 export interface PendingWork {
-  /** Something runs in the owner's process now (an attempt in flight, a child run): the run cannot be parked. */
+  /** An attempt runs in the owner's process now: the run cannot be parked. */
   readonly busy: boolean;
   /** The earliest durable timer (engine clock, ms), or null if none is pending. */
   readonly wakeAt: number | null;
@@ -19,6 +19,8 @@ export interface PendingWork {
   readonly queuedSince: number | null;
   /** The child runs it waits on (their ids). */
   readonly children: readonly string[];
+  /** When the newest of those children started (engine clock), or null if none. */
+  readonly childrenSince: number | null;
 }
 
 /**
@@ -28,7 +30,7 @@ export interface PendingWork {
 export function pendingWork(history: readonly HistoryEvent[], queued: (executor: string) => boolean = () => false): PendingWork {
   const openTasks = new Map<string, { state: 'running' | 'queued' | number; since: number; deadline?: number }>();
   const timers = new Map<string, number>();
-  const children = new Map<string, string>();
+  const children = new Map<string, { id: string; at: number }>();
   let ended = false;
   for (const e of history) {
     if (isTerminal(e)) ended = true;
@@ -57,7 +59,7 @@ export function pendingWork(history: readonly HistoryEvent[], queued: (executor:
         timers.delete(e.stepId);
         break;
       case 'ChildRunStarted':
-        children.set(e.stepId, e.childRunId);
+        children.set(e.stepId, { id: e.childRunId, at: e.at });
         break;
       case 'ChildRunCompleted':
       case 'ChildRunFailed':
@@ -71,7 +73,7 @@ export function pendingWork(history: readonly HistoryEvent[], queued: (executor:
   const wake = (at: number): void => {
     wakeAt = wakeAt === null ? at : Math.min(wakeAt, at);
   };
-  let busy = children.size > 0;
+  let busy = false;
   let queuedSince: number | null = null;
   for (const t of openTasks.values()) {
     if (t.state === 'running') busy = true;
@@ -80,5 +82,7 @@ export function pendingWork(history: readonly HistoryEvent[], queued: (executor:
     if (t.deadline !== undefined) wake(t.deadline);
   }
   for (const at of timers.values()) wake(at);
-  return { busy, wakeAt, ended, queuedSince, children: [...children.values()] };
+  const kids = [...children.values()];
+  const childrenSince = kids.length === 0 ? null : Math.max(...kids.map((k) => k.at));
+  return { busy, wakeAt, ended, queuedSince, children: kids.map((k) => k.id), childrenSince };
 }

@@ -43,6 +43,14 @@ export interface SharedTaskQueueOptions {
   readonly parkAfterMs?: number;
 }
 
+/** A parent waiting on child runs parks once the newest has run this long (ms). */
+const CHILD_PARK_AFTER_MS = 1000;
+/**
+ * A parked parent looks at its children at least this often (ms): a child's end also posts a
+ * message that wakes it at once, but that post is a hint, made after the child's end is committed.
+ */
+const CHILD_CHECK_MS = 60_000;
+
 export interface SharedWorkerOptions {
   /** The shared database. */
   readonly store: AsyncEventStore;
@@ -361,13 +369,17 @@ export class SharedWorker {
       const w = this.pendingWorkOf(id);
       if (w.ended || w.busy || (w.wakeAt !== null && w.wakeAt - now < after)) continue;
       if (w.queuedSince !== null && now - w.queuedSince < (this.options.taskQueue?.parkAfterMs ?? 1000)) continue;
+      // A parent waits for its children a little before it parks (quick children end first); parked,
+      // it wakes when a child's end is posted to its inbox, or at the latest after CHILD_CHECK_MS.
+      if (w.childrenSince !== null && now - w.childrenSince < CHILD_PARK_AFTER_MS) continue;
+      const wakeAt = w.children.length === 0 ? w.wakeAt : Math.min(w.wakeAt ?? Infinity, now + CHILD_CHECK_MS);
       if (this.mirror.pendingInbox(id).length > 0) continue;
       const lease = this.mirror.leaseOf(id);
       if (!lease || !this.engine.letGo(id)) continue;
       this.mirror.forget(id);
       this.waits.delete(id);
       try {
-        await this.options.store.park(id, { owner: this.workerId, epoch: lease.epoch }, w.wakeAt);
+        await this.options.store.park(id, { owner: this.workerId, epoch: lease.epoch }, wakeAt);
         this.stats.parked++;
       } catch (e) {
         // Not parked: the lease runs out and another poll (here or elsewhere) claims the run.

@@ -12,7 +12,7 @@
  * While a run is live the machine stays in memory with its coroutines suspended, so a step costs the
  * same whatever the history's length; after a restart it is rebuilt by replaying the history once.
  */
-import { TASK_RESULT_SIGNAL } from '../core/ports.js';
+import { CHILD_ENDED_SIGNAL, TASK_RESULT_SIGNAL } from '../core/ports.js';
 import {
   Dict,
   EvalError,
@@ -163,7 +163,7 @@ export const UPDATE_SIGNAL_PREFIX = '__update__:';
  * database's other hosts). Its payload is `{ reason }`; the run's owner turns it into a cancel.
  */
 export const CANCEL_SIGNAL = '__cancel__';
-export { TASK_RESULT_SIGNAL };
+export { CHILD_ENDED_SIGNAL, TASK_RESULT_SIGNAL };
 
 export function registerWorkflowTranslator(ext: string, translate: (text: string, path: string) => string): void {
   workflowTranslators.set(ext, translate);
@@ -367,7 +367,7 @@ export class WorkflowMachine implements WorkflowHost {
         this.cancel(event.reason);
         break;
       case 'SignalReceived':
-        if (event.name === TASK_RESULT_SIGNAL) break; // the driver's bookkeeping (the attempt's end follows it)
+        if (event.name === TASK_RESULT_SIGNAL || event.name === CHILD_ENDED_SIGNAL) break; // the driver's bookkeeping
         if (event.name.startsWith(UPDATE_SIGNAL_PREFIX)) this.deliverUpdate(event.name.slice(UPDATE_SIGNAL_PREFIX.length), fromHistory(event.payload));
         else this.deliverSignal(event.name, fromHistory(event.payload));
         break;
