@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
-import { cli, scratchDirs, type Scratch } from '../helpers/cli.js';
+import { builtCli, cli, scratchDirs, type Scratch } from '../helpers/cli.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
 import { COUNT_SCRIPT, migratedDatabase, submitRuns } from '../helpers/shared-db.js';
 
@@ -30,15 +30,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-/** The built CLI in a child process: its exit code and output. */
-function larkflow(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
-  const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, LARKFLOW_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((r) => p.on('exit', (code) => r({ code, out, err })));
-}
+const larkflow = (args: string[], cwd: string) => builtCli(args, cwd);
 
 /** Output with what differs between two runs of the same workflow masked: run ids, times, durations. */
 function masked(text: string, ...ids: string[]): string {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HistoryEvent } from '../../src/engine/index.js';
 import type { PostgresEventStore } from '../../src/engine/store/postgres/index.js';
-import { cli, scratchDirs, type Scratch } from '../helpers/cli.js';
+import { builtCli, cli, scratchDirs, type Scratch } from '../helpers/cli.js';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
 import { migratedDatabase } from '../helpers/shared-db.js';
 
@@ -31,15 +31,7 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-/** The built CLI in a child process: its exit code and output. */
-function larkflow(args: string[], cwd: string): Promise<{ code: number | null; out: string; err: string }> {
-  const p = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, LARKFLOW_DB: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  return new Promise((r) => p.on('exit', (code) => r({ code, out, err })));
-}
+const larkflow = (args: string[], cwd: string) => builtCli(args, cwd);
 
 /** Output with what differs between two runs of the same workflow masked: run ids, times, durations. */
 function masked(text: string, ...ids: string[]): string {

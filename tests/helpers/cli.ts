@@ -1,4 +1,5 @@
 /** Shared helpers for the CLI tests: run `main` in-process and make scratch directories. */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,4 +50,15 @@ export function scratchDirs(prefix: string): () => Scratch {
       },
     };
   };
+}
+
+/** The built CLI (dist/bundle: `npm run build` first) in a child process, LARKFLOW_DB unset: its exit code and output. */
+export function builtCli(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  const bin = join(import.meta.dirname, '../../dist/bundle/larkflow.mjs');
+  const p = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, LARKFLOW_DB: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((r) => p.on('exit', (code) => r({ code, out, err })));
 }
