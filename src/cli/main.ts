@@ -187,6 +187,8 @@ runs of a file FILE was renamed from (and changed), give its name with --renamed
     if (opts.all) {
       if (typeof opts.workflow !== 'string') throw new CliError('larkflow replay --all: give the changed script with --workflow FILE');
       if (run) throw new CliError('larkflow replay: give either a RUN or --all, not both');
+      const { dbOption, isSharedDbUrl, sharedDbUnsupported } = await import('./shared-db.js');
+      if (isSharedDbUrl(dbOption(opts as { db?: string }))) throw sharedDbUnsupported('replay --all');
       const { replayAllCommand } = await import('../testing/replay-all.js');
       setExit(
         await replayAllCommand(

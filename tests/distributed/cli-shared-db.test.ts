@@ -164,6 +164,9 @@ describe('larkflow on PostgreSQL', () => {
     const r = await cli('ui', '--db', url);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/not supported yet: .*PostgreSQL/);
+    const all = await cli('replay', '--all', '--workflow', 'wf.star', '--db', url);
+    expect(all.code).not.toBe(0);
+    expect(all.err).toMatch(/not supported yet: larkflow replay --all on a PostgreSQL database/);
     const w = await cli('workers');
     expect(w.code).not.toBe(0);
     expect(w.err).toMatch(/--db postgres/);
