@@ -159,17 +159,19 @@ export async function sharedWorkerCommand(url: string, opts: SharedWorkerCliOpti
 }
 
 /**
- * How many unfinished runs of `queues` are held by an owner that is not a live worker (a `larkflow
- * run` process, or a worker not seen for 3 leases): `--until-idle` waits for their leases to run
- * out and takes them. Runs parked until later, and runs of live workers, are left to their time and
+ * How many unfinished runs of `queues` are held by an owner that is not another live worker (a
+ * `larkflow run` process, a worker not seen for 3 leases, or this worker itself while it takes a
+ * run up): `--until-idle` waits for them (the others' leases run out and it takes them). Runs parked until later, and runs of live workers, are left to their time and
  * their workers.
  */
 async function orphansLeft(store: AsyncEventStore, me: string, queues: readonly string[], leaseMs: number): Promise<number> {
   const live = new Set((await store.listWorkers(3 * leaseMs)).map((w) => w.workerId));
-  live.add(me);
+  live.delete(me);
   let left = 0;
   for (const r of await store.listRuns({ status: 'running' })) {
     const lease = await store.leaseOf(r.runId);
+    // A run this worker owns in the database is one it is taking up (its claim answered the
+    // database before this query did): not idle yet.
     if (!lease || lease.owner === null || live.has(lease.owner)) continue;
     const first = (await store.history(r.runId, 1))[0];
     const queue = first?.kind === 'RunStarted' ? (first.queue ?? 'default') : 'default';

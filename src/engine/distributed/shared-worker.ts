@@ -178,11 +178,12 @@ export class SharedWorker {
   }
 
   /**
-   * True when the worker holds no run, is taking none up, runs no queued attempt and is not in
-   * the middle of a poll (which may have claimed runs it has not adopted yet).
+   * True when the worker holds no run, is taking none up (a claimed run is in `adopting` from the
+   * moment its claim returns) and runs no queued attempt. A poll in progress does not count: under
+   * load polls follow each other without a gap.
    */
   get idle(): boolean {
-    return this.polling === undefined && this.adopting.size === 0 && this.mirror.heldRunIds().length === 0 && this.engine.liveRunIds().length === 0 && (this.tasks?.inFlight ?? 0) === 0;
+    return this.adopting.size === 0 && this.mirror.heldRunIds().length === 0 && this.engine.liveRunIds().length === 0 && (this.tasks?.inFlight ?? 0) === 0;
   }
 
   /** The worker id recorded as the owner of the runs it holds. */
