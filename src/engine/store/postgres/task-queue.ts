@@ -193,6 +193,10 @@ export const TASK_QUEUE_SQL = {
                   ON CONFLICT DO NOTHING),
          freed AS (UPDATE task_slots SET task_id = NULL WHERE task_id IN (SELECT task_id FROM done))
     SELECT task_id, epoch FROM done`,
+  dropFinishedKeys: `
+    DELETE FROM tasks t USING task_history h
+     WHERE t.task_id = ANY($1::bigint[]) AND h.run_id = t.run_id AND h.step_key = t.step_key AND h.attempt = t.attempt
+    RETURNING t.task_id`,
   withdraw: `
     WITH done AS (DELETE FROM tasks t WHERE t.run_id = $1 AND t.step_key = $2 AND t.attempt = $3
                   RETURNING t.task_id, t.run_id, t.step_key, t.attempt, t.queue, t.executor, t.owner, t.epoch, t.external_ref),
@@ -246,14 +250,13 @@ export class PostgresTaskQueue {
    * finished already. Pass `client` to enqueue inside the caller's transaction (the run's append:
    * a TaskScheduled event and its row exist together or not at all). Returns the tasks created.
    *
-   * One gap, by READ COMMITTED: enqueued at the very moment its task finishes, a key can be queued
-   * again (the history check reads a snapshot from before the finish committed; the unique key no
-   * longer has a row to conflict with). The engine enqueues a key only in the fenced append that
-   * schedules it, never concurrently with its own finish.
+   * Enqueued at the very moment its task finishes, a key is not queued again: the insert's
+   * history check reads a snapshot from before the finish committed, so a second statement in the
+   * same transaction (with a new snapshot) takes back any new row whose key has finished.
    */
   async enqueue(tasks: readonly NewTask[], client?: ClientBase): Promise<{ taskId: number; runId: string; stepKey: string; attempt: number }[]> {
     if (tasks.length === 0) return [];
-    const r = await (client ?? this.#pool).query<{ task_id: string; run_id: string; step_key: string; attempt: number }>(TASK_QUEUE_SQL.enqueue, [
+    const params = [
       tasks.map((t) => t.runId),
       tasks.map((t) => t.stepKey),
       tasks.map((t) => t.attempt),
@@ -261,8 +264,33 @@ export class PostgresTaskQueue {
       tasks.map((t) => t.executor),
       tasks.map((t) => JSON.stringify(t.spec ?? null)),
       tasks.map((t) => Math.max(0, t.delayMs ?? 0)),
-    ]);
-    return r.rows.map((row) => ({ taskId: Number(row.task_id), runId: row.run_id, stepKey: row.step_key, attempt: row.attempt }));
+    ];
+    // The insert and the check after it run in one transaction: the insert may have waited for a
+    // finish in progress of the same key (its row's delete), and the check, with a new snapshot,
+    // then sees the finished row in task_history and takes the new row back before anyone sees it.
+    const run = async (c: ClientBase) => {
+      const r = await c.query<{ task_id: string; run_id: string; step_key: string; attempt: number }>(TASK_QUEUE_SQL.enqueue, params);
+      if (r.rows.length === 0) return [];
+      const gone = await c.query<{ task_id: string }>(TASK_QUEUE_SQL.dropFinishedKeys, [r.rows.map((row) => row.task_id)]);
+      const dropped = new Set(gone.rows.map((row) => row.task_id));
+      return r.rows.filter((row) => !dropped.has(row.task_id)).map((row) => ({ taskId: Number(row.task_id), runId: row.run_id, stepKey: row.step_key, attempt: row.attempt }));
+    };
+    if (client) return run(client);
+    const c = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await c.query('BEGIN');
+      const out = await run(c);
+      await c.query('COMMIT');
+      return out;
+    } catch (err) {
+      await c.query('ROLLBACK').catch((e: unknown) => {
+        broken = e instanceof Error ? e : new Error(String(e));
+      });
+      throw err;
+    } finally {
+      c.release(broken);
+    }
   }
 
   /**
